@@ -1,0 +1,53 @@
+//! The one place that knows the list of output formats.
+
+use std::io::Write;
+
+use chatdump_core::export::Exporter;
+
+use crate::cli::Format;
+
+/// The file extension of a format's output.
+pub(crate) fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Jsonl => "jsonl",
+        Format::Parquet => "parquet",
+        Format::Markdown => "md",
+        Format::Html => "html",
+    }
+}
+
+/// The name used in messages.
+pub(crate) fn name(format: Format) -> &'static str {
+    match format {
+        Format::Jsonl => "JSONL",
+        Format::Parquet => "Parquet",
+        Format::Markdown => "Markdown",
+        Format::Html => "HTML",
+    }
+}
+
+/// Whether this build can write `format`; the reason when it cannot.
+pub(crate) fn check_available(format: Format) -> Result<(), String> {
+    match format {
+        Format::Jsonl => Ok(()),
+        Format::Parquet | Format::Markdown | Format::Html => Err(format!(
+            "the {} format is not available in this version of chatdump yet (available: jsonl)",
+            name(format)
+        )),
+    }
+}
+
+/// Whether the format can go to standard output (binary formats cannot go to a terminal).
+pub(crate) fn is_text(format: Format) -> bool {
+    !matches!(format, Format::Parquet)
+}
+
+/// Creates the exporter for `format` writing to `out`.
+pub(crate) fn exporter<'a>(format: Format, out: Box<dyn Write + 'a>) -> Box<dyn Exporter + 'a> {
+    match format {
+        Format::Jsonl => Box::new(chatdump_jsonl::JsonlWriter::new(out)),
+        Format::Parquet | Format::Markdown | Format::Html => {
+            unreachable!("check_available rejects {format:?} before any exporter is made")
+        }
+    }
+}

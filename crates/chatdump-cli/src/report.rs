@@ -1,0 +1,105 @@
+//! Everything chatdump prints on stderr: errors, warnings, the summary and the progress bar.
+//! stdout is reserved for data.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use chatdump_core::escape::escape_for_terminal;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How many warnings of one kind are shown before they are only counted (unless `-v`).
+const WARNINGS_SHOWN: u64 = 10;
+
+/// Prints messages on stderr, honouring `-q`, `-v` and `NO_COLOR`.
+pub(crate) struct Reporter {
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+    terminal: bool,
+    warnings: u64,
+}
+
+impl Reporter {
+    pub(crate) fn new(quiet: bool, verbose: bool, no_color: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        Self {
+            quiet,
+            verbose,
+            color: terminal && !no_color,
+            terminal,
+            warnings: 0,
+        }
+    }
+
+    fn label(&self, label: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{label}\x1b[0m")
+        } else {
+            label.to_owned()
+        }
+    }
+
+    /// Prints an error. The text must already be escaped where it quotes input.
+    pub(crate) fn error(&self, text: &str) {
+        let _ = writeln!(std::io::stderr(), "{}: {text}", self.label("error", "1;31"));
+    }
+
+    /// Prints a warning, up to a limit unless verbose.
+    pub(crate) fn warning(&mut self, text: &str) {
+        self.warnings += 1;
+        if self.quiet {
+            return;
+        }
+        if self.verbose || self.warnings <= WARNINGS_SHOWN {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: {text}",
+                self.label("warning", "1;33")
+            );
+        } else if self.warnings == WARNINGS_SHOWN + 1 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: more warnings follow; they are counted in the summary (-v shows them all)",
+                self.label("warning", "1;33")
+            );
+        }
+    }
+
+    /// Prints an informational line unless quiet.
+    pub(crate) fn info(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+    }
+
+    /// Prints a line only with `-v`.
+    pub(crate) fn detail(&self, text: &str) {
+        if self.verbose && !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+    }
+
+    /// A progress bar over `total` input bytes (unknown for stdin), drawn only on a terminal.
+    pub(crate) fn progress(&self, total: Option<u64>, label: &str) -> ProgressBar {
+        if self.quiet || !self.terminal {
+            return ProgressBar::hidden();
+        }
+        let bar = match total {
+            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_message(escape_for_terminal(label, 40));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+}

@@ -1,0 +1,320 @@
+//! The exporter API and the driver that runs a conversion.
+//!
+//! Every output format implements [`Exporter`]: it is told [`Exporter::begin`] once, then given
+//! each message in chronological order with [`Exporter::message`], then [`Exporter::finish`].
+//! [`run`] reads a dump once and pushes every message into any number of exporters, so several
+//! formats are written in one pass over the input.
+
+use std::error::Error as StdError;
+use std::io::{self, Read};
+
+use jiff::Timestamp;
+
+use crate::error::{ReadError, RecordError, RecordErrorKind};
+use crate::model::{Message, Position};
+use crate::order::{Dedup, OrderError, OrderOptions, Orderer, Pushed, Strategy, Verdict};
+use crate::reader::ChatReader;
+
+/// What every exporter is told before the first message.
+#[derive(Debug, Clone, Default)]
+pub struct ExportContext {
+    /// The input's display name (a file name, `-` for stdin).
+    pub source: String,
+    /// The version of the tool writing the output, recorded in output metadata.
+    pub tool_version: String,
+    /// When the export ran, if the caller wants it recorded. The library never reads the clock:
+    /// leave it `None` for byte-identical output across runs.
+    pub generated_at: Option<Timestamp>,
+}
+
+/// An error from an exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The format's encoder failed.
+    #[error(transparent)]
+    Format(Box<dyn StdError + Send + Sync>),
+}
+
+impl ExportError {
+    /// Wraps a format-specific error.
+    pub fn format(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Format(error.into())
+    }
+}
+
+/// A format writer fed one message at a time.
+///
+/// Implementations document their memory bound on the type; none may hold more than a bounded
+/// number of messages.
+pub trait Exporter {
+    /// Called once, before the first message.
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError>;
+    /// Called for each message, in chronological order.
+    fn message(&mut self, message: &Message) -> Result<(), ExportError>;
+    /// Called once after the last message; the output must be complete and flushed afterwards.
+    fn finish(&mut self) -> Result<(), ExportError>;
+}
+
+/// What to do with a bad record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop at the first bad record (the default).
+    #[default]
+    Fail,
+    /// Skip bad records, reporting each to [`Observer::rejected`].
+    Skip,
+}
+
+/// Something that happened during a run that is worth telling the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// An identical duplicate record was dropped.
+    Duplicate {
+        /// The message id.
+        id: String,
+        /// Where the kept copy is.
+        first: Position,
+        /// Where the dropped copy is.
+        second: Position,
+    },
+}
+
+/// Receives what a run reports as it goes. The CLI turns it into a rejects file, warnings on
+/// stderr and a progress bar; the library itself never prints.
+pub trait Observer {
+    /// A record was skipped (skip mode only). An error here stops the run.
+    fn rejected(&mut self, error: &RecordError) -> Result<(), ExportError>;
+    /// Something worth a warning happened.
+    fn warning(&mut self, warning: &Warning);
+    /// Progress: input bytes consumed so far. Called every few thousand records.
+    fn progress(&mut self, bytes_read: u64);
+}
+
+/// An observer that ignores everything (rejects are still counted in the summary).
+#[derive(Debug, Default)]
+pub struct IgnoreObserver;
+
+impl Observer for IgnoreObserver {
+    fn rejected(&mut self, _error: &RecordError) -> Result<(), ExportError> {
+        Ok(())
+    }
+    fn warning(&mut self, _warning: &Warning) {}
+    fn progress(&mut self, _bytes_read: u64) {}
+}
+
+/// Options for [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// What to do with a bad record.
+    pub on_error: OnError,
+    /// How to order messages, and in how much memory.
+    pub order: OrderOptions,
+    /// The ordering strategy; see [`crate::order`].
+    pub strategy: Option<Strategy>,
+}
+
+/// The counts of a finished run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Data records read (good and bad): `messages + rejected + duplicates`.
+    pub records: u64,
+    /// Messages written to every exporter.
+    pub messages: u64,
+    /// Records skipped as bad (skip mode).
+    pub rejected: u64,
+    /// Identical duplicates dropped.
+    pub duplicates: u64,
+    /// Input bytes read.
+    pub bytes: u64,
+    /// Sorted runs spilled to temporary files.
+    pub spilled_runs: usize,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every exporter finished.
+    Done(Summary),
+    /// The window strategy met a message it could not place (see [`crate::order`]): the
+    /// exporters' output is incomplete and must be discarded, and the input read again with
+    /// [`Strategy::External`].
+    NeedsExternalSort,
+}
+
+/// An error that stops a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The input could not be read, or has a bad record (in fail mode).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// An exporter failed.
+    #[error("cannot write {format} output")]
+    Export {
+        /// The exporter's position in the list passed to [`run`], named by the caller.
+        format: String,
+        /// What failed.
+        #[source]
+        source: ExportError,
+    },
+    /// Writing the rejects failed.
+    #[error("cannot record a rejected record")]
+    Rejects(#[source] ExportError),
+    /// Spilling sorted runs failed.
+    #[error("cannot spill sorted messages to a temporary file")]
+    Spill(#[source] io::Error),
+}
+
+/// A named exporter, as [`run`] takes them: the name is used in errors.
+pub struct Output<'a> {
+    /// The format name, for errors.
+    pub name: String,
+    /// The exporter.
+    pub exporter: Box<dyn Exporter + 'a>,
+}
+
+const PROGRESS_EVERY: u64 = 8192;
+
+/// Reads every record of `reader`, orders them, and pushes each message into every exporter.
+///
+/// With [`Strategy::Window`] (the default) the run may end in [`Outcome::NeedsExternalSort`];
+/// the caller then discards the outputs and runs again on a fresh reader with
+/// [`Strategy::External`].
+pub fn run<R: Read>(
+    mut reader: ChatReader<R>,
+    context: &ExportContext,
+    outputs: &mut [Output<'_>],
+    observer: &mut dyn Observer,
+    options: &RunOptions,
+) -> Result<Outcome, RunError> {
+    let strategy = options.strategy.unwrap_or(Strategy::Window);
+    for output in outputs.iter_mut() {
+        output
+            .exporter
+            .begin(context)
+            .map_err(|source| export_error(output, source))?;
+    }
+    let mut orderer = Orderer::new(strategy, options.order.clone());
+    let mut sink = Sink {
+        outputs,
+        observer,
+        dedup: Dedup::default(),
+        on_error: options.on_error,
+        file: reader.file().to_owned(),
+        summary: Summary::default(),
+    };
+    while let Some(next) = reader.next_message() {
+        let message = match next {
+            Ok(message) => message,
+            Err(ReadError::Record(error))
+                if options.on_error == OnError::Skip && error.kind.is_recoverable() =>
+            {
+                sink.reject(&error)?;
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if reader.records_read() % PROGRESS_EVERY == 0 {
+            sink.observer.progress(reader.bytes_read());
+        }
+        match orderer
+            .push(message, &mut |message| sink.release(message))
+            .map_err(order_error)?
+        {
+            Pushed::Placed => {}
+            Pushed::TooLate => return Ok(Outcome::NeedsExternalSort),
+        }
+    }
+    let spilled_runs = orderer.spilled_runs();
+    orderer
+        .finish(&mut |message| sink.release(message))
+        .map_err(order_error)?;
+    sink.observer.progress(reader.bytes_read());
+    for output in sink.outputs.iter_mut() {
+        output
+            .exporter
+            .finish()
+            .map_err(|source| export_error(output, source))?;
+    }
+    let mut summary = sink.summary;
+    summary.records = reader.records_read();
+    summary.bytes = reader.bytes_read();
+    summary.spilled_runs = spilled_runs;
+    Ok(Outcome::Done(summary))
+}
+
+fn export_error(output: &Output<'_>, source: ExportError) -> RunError {
+    RunError::Export {
+        format: output.name.clone(),
+        source,
+    }
+}
+
+fn order_error(error: OrderError<RunError>) -> RunError {
+    match error {
+        OrderError::Spill(source) => RunError::Spill(source),
+        OrderError::Release(error) => error,
+    }
+}
+
+/// Where ordered messages go: duplicate check, then every exporter.
+struct Sink<'o, 'a> {
+    outputs: &'o mut [Output<'a>],
+    observer: &'o mut dyn Observer,
+    dedup: Dedup,
+    on_error: OnError,
+    file: String,
+    summary: Summary,
+}
+
+impl Sink<'_, '_> {
+    fn reject(&mut self, error: &RecordError) -> Result<(), RunError> {
+        self.summary.rejected += 1;
+        self.observer.rejected(error).map_err(RunError::Rejects)
+    }
+
+    fn release(&mut self, message: Message) -> Result<(), RunError> {
+        match self.dedup.judge(&message) {
+            Verdict::Keep => {}
+            Verdict::Duplicate { first_line } => {
+                self.summary.duplicates += 1;
+                self.observer.warning(&Warning::Duplicate {
+                    id: message.id.clone(),
+                    first: Position {
+                        line: first_line,
+                        byte: 0,
+                    },
+                    second: message.position,
+                });
+                return Ok(());
+            }
+            Verdict::Conflict { first_line } => {
+                let error = RecordError {
+                    file: self.file.clone(),
+                    position: message.position,
+                    column: Some("id".to_owned()),
+                    kind: RecordErrorKind::ConflictingDuplicate { first_line },
+                    excerpt: crate::escape::escape_for_terminal(
+                        &message.id,
+                        crate::escape::EXCERPT_CHARS,
+                    ),
+                };
+                if self.on_error == OnError::Skip {
+                    return self.reject(&error);
+                }
+                return Err(ReadError::Record(error).into());
+            }
+        }
+        for output in self.outputs.iter_mut() {
+            output
+                .exporter
+                .message(&message)
+                .map_err(|source| export_error(output, source))?;
+        }
+        self.summary.messages += 1;
+        self.dedup.kept(message);
+        Ok(())
+    }
+}

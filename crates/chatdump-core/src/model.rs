@@ -1,0 +1,346 @@
+//! The normalised chat message: one type for every row of every dump.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One chat message, normalised from one CSV record.
+///
+/// Text fields are kept exactly as the dump had them (no trimming, no Unicode normalisation);
+/// the typed body is derived on demand from [`Message::payload`] by [`Message::body`], so no
+/// output ever loses the raw payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The chat message id (`id`).
+    pub id: String,
+    /// The session the message was sent in (`sessionId`).
+    pub session_id: String,
+    /// The meeting the session belongs to (`meetingId`).
+    pub meeting_id: String,
+    /// The sender's per-join peer id (`participantId`).
+    pub participant_id: String,
+    /// The sender's display name (`displayName`).
+    pub display_name: String,
+    /// Whether the message is pinned (`pinned`).
+    pub pinned: bool,
+    /// Whether the message was edited (`isEdited`).
+    pub edited: bool,
+    /// When the message was sent (`createdAt`), in UTC, with whatever sub-second precision the
+    /// dump gave (up to nanoseconds).
+    pub created_at: Timestamp,
+    /// The payload type (`payloadType`).
+    pub payload_type: PayloadType,
+    /// The raw payload (`payload`), verbatim.
+    pub payload: String,
+    /// Columns the dump had beyond the ten documented ones, as (header name, value), in header
+    /// order.
+    pub extra: Vec<(String, String)>,
+    /// Where the record starts in its source file.
+    pub position: Position,
+}
+
+/// Where a record starts in its source: the physical line (the header is line 1) and the byte
+/// offset of its first byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    /// The physical line, counting every `\n` (CRLF counts once, blank lines count).
+    pub line: u64,
+    /// The byte offset from the start of the input, BOM included.
+    pub byte: u64,
+}
+
+/// The `payloadType` column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PayloadType {
+    /// `TEXT_MESSAGE`.
+    Text,
+    /// `IMAGE_MESSAGE`.
+    Image,
+    /// `FILE_MESSAGE`.
+    File,
+    /// Any other value, kept verbatim (for example `CUSTOM_MESSAGE`).
+    Other(String),
+}
+
+impl PayloadType {
+    /// Maps the column value to a payload type; unknown names are kept as [`PayloadType::Other`].
+    #[must_use]
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "TEXT_MESSAGE" => Self::Text,
+            "IMAGE_MESSAGE" => Self::Image,
+            "FILE_MESSAGE" => Self::File,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The name as it appears in the dump.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Text => "TEXT_MESSAGE",
+            Self::Image => "IMAGE_MESSAGE",
+            Self::File => "FILE_MESSAGE",
+            Self::Other(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for PayloadType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The typed body of a message, derived from its payload type and raw payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// A text message. A reply in the SDK's convention
+    /// (`<blockquote>QUOTED</blockquote>\n\nREPLY`) has `quoted` set and `text` is the reply.
+    Text {
+        /// The message text (the reply, for a reply).
+        text: &'a str,
+        /// The quoted text of a reply.
+        quoted: Option<&'a str>,
+    },
+    /// An image message: the image URL.
+    Image {
+        /// The image URL.
+        url: &'a str,
+    },
+    /// A file message. When the payload is the SDK's JSON `{"link","name","size"}`, all three
+    /// are filled; otherwise the payload is taken as a bare URL.
+    File {
+        /// The file URL.
+        url: Cow<'a, str>,
+        /// The original file name, when known.
+        name: Option<Cow<'a, str>>,
+        /// The size in bytes, when known.
+        size: Option<u64>,
+    },
+    /// Any other payload type, verbatim.
+    Other {
+        /// The payload type name.
+        payload_type: &'a str,
+        /// The raw payload.
+        payload: &'a str,
+    },
+}
+
+impl Message {
+    /// The typed body, parsed from the raw payload. Parsing never fails: a payload that does not
+    /// have the expected shape is kept in the most faithful variant (see [`Body`]).
+    #[must_use]
+    pub fn body(&self) -> Body<'_> {
+        match &self.payload_type {
+            PayloadType::Text => {
+                let (quoted, text) = split_reply(&self.payload);
+                Body::Text { text, quoted }
+            }
+            PayloadType::Image => Body::Image { url: &self.payload },
+            PayloadType::File => parse_file_payload(&self.payload),
+            PayloadType::Other(name) => Body::Other {
+                payload_type: name,
+                payload: &self.payload,
+            },
+        }
+    }
+
+    /// The key messages are ordered by: `created_at`, then `id`.
+    #[must_use]
+    pub fn sort_key(&self) -> (Timestamp, &str) {
+        (self.created_at, &self.id)
+    }
+
+    /// Whether two messages carry the same content (every field but the source position).
+    #[must_use]
+    pub fn same_content(&self, other: &Message) -> bool {
+        self.id == other.id
+            && self.created_at == other.created_at
+            && self.session_id == other.session_id
+            && self.meeting_id == other.meeting_id
+            && self.participant_id == other.participant_id
+            && self.display_name == other.display_name
+            && self.pinned == other.pinned
+            && self.edited == other.edited
+            && self.payload_type == other.payload_type
+            && self.payload == other.payload
+            && self.extra == other.extra
+    }
+
+    /// An estimate of the heap and inline bytes this message holds, for memory budgets.
+    #[must_use]
+    pub fn approximate_size(&self) -> usize {
+        let extra: usize = self
+            .extra
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2 * size_of::<String>())
+            .sum();
+        size_of::<Self>()
+            + self.id.len()
+            + self.session_id.len()
+            + self.meeting_id.len()
+            + self.participant_id.len()
+            + self.display_name.len()
+            + self.payload.len()
+            + extra
+            // Allocator rounding and bookkeeping for the six strings.
+            + 6 * 16
+    }
+}
+
+const REPLY_OPEN: &str = "<blockquote>";
+const REPLY_CLOSE: &str = "</blockquote>";
+
+/// Splits the SDK's reply convention, `<blockquote>QUOTED</blockquote>\n\nREPLY`, into
+/// `(Some(QUOTED), REPLY)`; anything else is `(None, text)`. A CRLF blank line is accepted too.
+fn split_reply(text: &str) -> (Option<&str>, &str) {
+    let Some(rest) = text.strip_prefix(REPLY_OPEN) else {
+        return (None, text);
+    };
+    let Some(close) = rest.find(REPLY_CLOSE) else {
+        return (None, text);
+    };
+    let after = &rest[close + REPLY_CLOSE.len()..];
+    for separator in ["\n\n", "\r\n\r\n"] {
+        if let Some(reply) = after.strip_prefix(separator) {
+            return (Some(&rest[..close]), reply);
+        }
+    }
+    (None, text)
+}
+
+#[derive(Deserialize)]
+struct FilePayload<'a> {
+    #[serde(borrow)]
+    link: Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    size: Option<FileSize>,
+}
+
+/// The SDK writes the size as a number; some backends stringify numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FileSize {
+    Number(u64),
+    Float(f64),
+    Text(String),
+}
+
+impl FileSize {
+    fn bytes(&self) -> Option<u64> {
+        match self {
+            Self::Number(bytes) => Some(*bytes),
+            #[expect(
+                clippy::cast_sign_loss,
+                reason = "checked non-negative, integral and in range first"
+            )]
+            Self::Float(bytes) => {
+                (bytes.fract() == 0.0 && *bytes >= 0.0 && *bytes < 1.8e19).then_some(*bytes as u64)
+            }
+            Self::Text(text) => text.trim().parse().ok(),
+        }
+    }
+}
+
+fn parse_file_payload(payload: &str) -> Body<'_> {
+    if payload.trim_start().starts_with('{')
+        && let Ok(file) = serde_json::from_str::<FilePayload<'_>>(payload)
+    {
+        return Body::File {
+            url: file.link,
+            name: file.name,
+            size: file.size.as_ref().and_then(FileSize::bytes),
+        };
+    }
+    Body::File {
+        url: Cow::Borrowed(payload),
+        name: None,
+        size: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload_type: &str, payload: &str) -> Message {
+        Message {
+            id: "m1".into(),
+            session_id: "s".into(),
+            meeting_id: "m".into(),
+            participant_id: "p".into(),
+            display_name: "d".into(),
+            pinned: false,
+            edited: false,
+            created_at: Timestamp::UNIX_EPOCH,
+            payload_type: PayloadType::from_name(payload_type),
+            payload: payload.into(),
+            extra: Vec::new(),
+            position: Position::default(),
+        }
+    }
+
+    #[test]
+    fn reply_is_split() {
+        let msg = message("TEXT_MESSAGE", "<blockquote>a\nb</blockquote>\n\nyes!");
+        assert_eq!(
+            msg.body(),
+            Body::Text {
+                text: "yes!",
+                quoted: Some("a\nb")
+            }
+        );
+        let msg = message("TEXT_MESSAGE", "<blockquote>no separator</blockquote>x");
+        assert_eq!(
+            msg.body(),
+            Body::Text {
+                text: "<blockquote>no separator</blockquote>x",
+                quoted: None
+            }
+        );
+    }
+
+    #[test]
+    fn file_payloads() {
+        let msg = message(
+            "FILE_MESSAGE",
+            r#"{"link":"https://x/a.pdf","name":"a \"b\".pdf","size":"12"}"#,
+        );
+        assert_eq!(
+            msg.body(),
+            Body::File {
+                url: "https://x/a.pdf".into(),
+                name: Some("a \"b\".pdf".into()),
+                size: Some(12)
+            }
+        );
+        let msg = message("FILE_MESSAGE", "https://x/b.zip");
+        assert_eq!(
+            msg.body(),
+            Body::File {
+                url: "https://x/b.zip".into(),
+                name: None,
+                size: None
+            }
+        );
+        let msg = message("FILE_MESSAGE", r#"{"name":"no link"}"#);
+        assert!(matches!(msg.body(), Body::File { name: None, .. }));
+    }
+
+    #[test]
+    fn unknown_type_is_kept() {
+        let msg = message("POLL", "{\"q\":1}");
+        assert_eq!(
+            msg.body(),
+            Body::Other {
+                payload_type: "POLL",
+                payload: "{\"q\":1}"
+            }
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! Chronological order in bounded memory.
+//!
+//! Two strategies, both bounded by [`OrderOptions::memory_budget`]:
+//!
+//! - [`Strategy::Window`] streams: messages pass through a reorder window (a min-heap holding
+//!   at most the budget) and leave it in order. Dumps that are in order, or only locally out of
+//!   order (a message a few seconds late), stream through in constant memory with no temporary
+//!   files. A message that arrives after a later one has already left the window cannot be
+//!   placed: the window reports [`Pushed::TooLate`] and the caller starts again with
+//!   [`Strategy::External`] (the CLI does this by re-reading the input file).
+//! - [`Strategy::External`] is an external merge sort: messages are collected up to the budget,
+//!   each full buffer is sorted and spilled to a temporary file as a run, and the runs are
+//!   merged at the end. Input that fits in the budget never touches the disk.
+//!
+//! Either way, identical duplicates (same `created_at`, same `id`, same content) end up next to
+//! each other and are dropped by [`Dedup`].
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Seek, Write};
+use std::path::PathBuf;
+
+use crate::model::Message;
+
+/// The default memory budget for ordering: 16 MiB of messages.
+pub const DEFAULT_MEMORY_BUDGET: usize = 16 << 20;
+
+/// How to put messages in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Stream through a bounded reorder window; may report [`Pushed::TooLate`].
+    Window,
+    /// Sort externally, spilling sorted runs to temporary files beyond the budget.
+    External,
+}
+
+/// Options for [`Orderer`].
+#[derive(Debug, Clone)]
+pub struct OrderOptions {
+    /// The bytes of messages held in memory at most (approximately, see
+    /// [`Message::approximate_size`]).
+    pub memory_budget: usize,
+    /// Where spilled runs go; the system temporary directory when `None`.
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl Default for OrderOptions {
+    fn default() -> Self {
+        Self {
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            temp_dir: None,
+        }
+    }
+}
+
+/// A message with the total order used everywhere: `created_at`, then `id`, then input position
+/// (so that of two messages with the same key, the one read first comes first).
+struct Ordered(Message);
+
+impl Ordered {
+    fn key(&self) -> (jiff::Timestamp, &str, u64) {
+        (self.0.created_at, &self.0.id, self.0.position.byte)
+    }
+}
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// What happened to a pushed message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The message is placed.
+    Placed,
+    /// Window strategy only: the message belongs before one already released; the input must be
+    /// ordered again with [`Strategy::External`].
+    TooLate,
+}
+
+/// Puts messages in chronological order; see the module documentation.
+pub struct Orderer {
+    strategy: Strategy,
+    options: OrderOptions,
+    heap: BinaryHeap<Reverse<Ordered>>,
+    buffer: Vec<Message>,
+    bytes: usize,
+    last_released: Option<(jiff::Timestamp, String, u64)>,
+    runs: Vec<File>,
+    late: bool,
+}
+
+impl Orderer {
+    /// Creates an orderer.
+    #[must_use]
+    pub fn new(strategy: Strategy, options: OrderOptions) -> Self {
+        Self {
+            strategy,
+            options,
+            heap: BinaryHeap::new(),
+            buffer: Vec::new(),
+            bytes: 0,
+            last_released: None,
+            runs: Vec::new(),
+            late: false,
+        }
+    }
+
+    /// How many sorted runs were spilled to temporary files.
+    #[must_use]
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Adds a message; messages that are ready leave through `release`, in order.
+    pub fn push<E>(
+        &mut self,
+        message: Message,
+        release: &mut impl FnMut(Message) -> Result<(), E>,
+    ) -> Result<Pushed, OrderError<E>> {
+        self.bytes += message.approximate_size();
+        match self.strategy {
+            Strategy::Window => {
+                if let Some((created_at, id, byte)) = &self.last_released
+                    && (
+                        message.created_at,
+                        message.id.as_str(),
+                        message.position.byte,
+                    ) < (*created_at, id.as_str(), *byte)
+                {
+                    self.late = true;
+                    return Ok(Pushed::TooLate);
+                }
+                self.heap.push(Reverse(Ordered(message)));
+                while self.bytes > self.options.memory_budget {
+                    let Some(Reverse(Ordered(first))) = self.heap.pop() else {
+                        break;
+                    };
+                    self.bytes -= first.approximate_size();
+                    self.remember(&first);
+                    release(first).map_err(OrderError::Release)?;
+                }
+            }
+            Strategy::External => {
+                self.buffer.push(message);
+                if self.bytes > self.options.memory_budget {
+                    self.spill().map_err(OrderError::Spill)?;
+                }
+            }
+        }
+        Ok(Pushed::Placed)
+    }
+
+    fn remember(&mut self, message: &Message) {
+        match &mut self.last_released {
+            Some((created_at, id, byte)) => {
+                *created_at = message.created_at;
+                id.clear();
+                id.push_str(&message.id);
+                *byte = message.position.byte;
+            }
+            None => {
+                self.last_released = Some((
+                    message.created_at,
+                    message.id.clone(),
+                    message.position.byte,
+                ));
+            }
+        }
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        sort(&mut self.buffer);
+        let mut file = match &self.options.temp_dir {
+            Some(dir) => tempfile::tempfile_in(dir)?,
+            None => tempfile::tempfile()?,
+        };
+        {
+            let mut writer = BufWriter::with_capacity(256 << 10, &mut file);
+            for message in self.buffer.drain(..) {
+                serde_json::to_writer(&mut writer, &message)?;
+                writer.write_all(b"\n")?;
+            }
+            writer.flush()?;
+        }
+        file.rewind()?;
+        self.runs.push(file);
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Releases every message still held, in order.
+    pub fn finish<E>(
+        mut self,
+        release: &mut impl FnMut(Message) -> Result<(), E>,
+    ) -> Result<(), OrderError<E>> {
+        debug_assert!(!self.late, "finish after TooLate");
+        match self.strategy {
+            Strategy::Window => {
+                while let Some(Reverse(Ordered(message))) = self.heap.pop() {
+                    release(message).map_err(OrderError::Release)?;
+                }
+                Ok(())
+            }
+            Strategy::External if self.runs.is_empty() => {
+                sort(&mut self.buffer);
+                for message in self.buffer.drain(..) {
+                    release(message).map_err(OrderError::Release)?;
+                }
+                Ok(())
+            }
+            Strategy::External => {
+                if !self.buffer.is_empty() {
+                    self.spill().map_err(OrderError::Spill)?;
+                }
+                merge(std::mem::take(&mut self.runs), release)
+            }
+        }
+    }
+}
+
+fn sort(messages: &mut [Message]) {
+    messages.sort_by(|a, b| {
+        (a.created_at, &a.id, a.position.byte).cmp(&(b.created_at, &b.id, b.position.byte))
+    });
+}
+
+type RunReader =
+    serde_json::StreamDeserializer<'static, serde_json::de::IoRead<BufReader<File>>, Message>;
+
+fn next_from(run: &mut RunReader) -> io::Result<Option<Message>> {
+    run.next().transpose().map_err(io::Error::other)
+}
+
+/// Merges sorted runs, releasing messages in order.
+fn merge<E>(
+    runs: Vec<File>,
+    release: &mut impl FnMut(Message) -> Result<(), E>,
+) -> Result<(), OrderError<E>> {
+    // Small per-run buffers: the number of runs grows with the input, the budget does not.
+    let mut readers: Vec<RunReader> = runs
+        .into_iter()
+        .map(|file| {
+            serde_json::Deserializer::from_reader(BufReader::with_capacity(32 << 10, file))
+                .into_iter::<Message>()
+        })
+        .collect();
+    let mut heads = BinaryHeap::new();
+    for (index, reader) in readers.iter_mut().enumerate() {
+        if let Some(message) = next_from(reader).map_err(OrderError::Spill)? {
+            heads.push(Reverse((Ordered(message), index)));
+        }
+    }
+    while let Some(Reverse((Ordered(message), index))) = heads.pop() {
+        release(message).map_err(OrderError::Release)?;
+        if let Some(next) = next_from(&mut readers[index]).map_err(OrderError::Spill)? {
+            heads.push(Reverse((Ordered(next), index)));
+        }
+    }
+    Ok(())
+}
+
+/// An error while ordering.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError<E> {
+    /// Writing or reading a spilled run failed.
+    #[error("cannot spill sorted messages to a temporary file")]
+    Spill(#[source] io::Error),
+    /// The release callback failed.
+    #[error(transparent)]
+    Release(E),
+}
+
+/// What [`Dedup`] decided about a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A new message: pass it on.
+    Keep,
+    /// An identical copy of the previous message (which was read first, on `first_line`).
+    Duplicate {
+        /// The line of the copy that was kept.
+        first_line: u64,
+    },
+    /// The same `created_at` and `id` as the previous message, with different content.
+    Conflict {
+        /// The line of the copy that was kept.
+        first_line: u64,
+    },
+}
+
+/// Drops identical duplicates from an ordered stream, and finds conflicting ones.
+///
+/// Ordering puts records with the same `created_at` and `id` next to each other, so comparing
+/// each message with the last one kept finds every identical duplicate in constant memory. The
+/// same id with a *different* `created_at` is not detected: that would need memory that grows
+/// with the input.
+#[derive(Default)]
+pub struct Dedup {
+    previous: Option<Message>,
+}
+
+impl Dedup {
+    /// Judges `message` against the last message kept.
+    #[must_use]
+    pub fn judge(&self, message: &Message) -> Verdict {
+        match &self.previous {
+            Some(previous)
+                if previous.id == message.id && previous.created_at == message.created_at =>
+            {
+                let first_line = previous.position.line;
+                if previous.same_content(message) {
+                    Verdict::Duplicate { first_line }
+                } else {
+                    Verdict::Conflict { first_line }
+                }
+            }
+            _ => Verdict::Keep,
+        }
+    }
+
+    /// Records `message` as the last one kept.
+    pub fn kept(&mut self, message: Message) {
+        self.previous = Some(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PayloadType, Position};
+
+    fn message(second: i64, id: &str, byte: u64) -> Message {
+        Message {
+            id: id.into(),
+            session_id: "s".into(),
+            meeting_id: "m".into(),
+            participant_id: "p".into(),
+            display_name: "d".into(),
+            pinned: false,
+            edited: false,
+            created_at: jiff::Timestamp::from_second(second).unwrap(),
+            payload_type: PayloadType::Text,
+            payload: "x".repeat(100),
+            extra: Vec::new(),
+            position: Position { line: byte, byte },
+        }
+    }
+
+    fn order(
+        strategy: Strategy,
+        budget: usize,
+        input: &[(i64, &str)],
+    ) -> (Vec<String>, bool, usize) {
+        let mut orderer = Orderer::new(
+            strategy,
+            OrderOptions {
+                memory_budget: budget,
+                temp_dir: None,
+            },
+        );
+        let mut out = Vec::new();
+        let mut release = |m: Message| -> Result<(), ()> {
+            out.push(format!("{}{}", m.created_at.as_second(), m.id));
+            Ok(())
+        };
+        for (index, (second, id)) in input.iter().enumerate() {
+            if orderer
+                .push(message(*second, id, index as u64), &mut release)
+                .unwrap()
+                == Pushed::TooLate
+            {
+                return (out, true, 0);
+            }
+        }
+        let runs = orderer.spilled_runs();
+        orderer.finish(&mut release).unwrap();
+        (out, false, runs)
+    }
+
+    #[test]
+    fn window_reorders_locally_and_reports_late_messages() {
+        let one = message(0, "a", 0).approximate_size();
+        let (out, late, _) = order(
+            Strategy::Window,
+            one * 3,
+            &[(1, "a"), (3, "c"), (2, "b"), (4, "d")],
+        );
+        assert!(!late);
+        assert_eq!(out, ["1a", "2b", "3c", "4d"]);
+        let (_, late, _) = order(
+            Strategy::Window,
+            one * 2,
+            &[(5, "a"), (6, "b"), (7, "c"), (1, "z")],
+        );
+        assert!(late);
+    }
+
+    #[test]
+    fn external_sort_spills_and_merges() {
+        let one = message(0, "a", 0).approximate_size();
+        let input: Vec<(i64, String)> = (0..100)
+            .map(|i| ((i * 37) % 100, format!("{i:03}")))
+            .collect();
+        let borrowed: Vec<(i64, &str)> = input.iter().map(|(s, id)| (*s, id.as_str())).collect();
+        let (out, late, runs) = order(Strategy::External, one * 7, &borrowed);
+        assert!(!late);
+        assert!(runs >= 10, "expected spilled runs, got {runs}");
+        let mut expected: Vec<String> = input.iter().map(|(s, id)| format!("{s}{id}")).collect();
+        expected.sort_by_key(|text| {
+            let (second, id) = text.split_at(text.len() - 3);
+            (second.parse::<i64>().unwrap(), id.to_owned())
+        });
+        assert_eq!(out, expected);
+    }
+}

@@ -1,0 +1,701 @@
+//! The streaming, strict CSV reader for chat dumps.
+//!
+//! Built on `csv-core` (the tokenizer inside the `csv` crate) rather than `csv::Reader`, because
+//! the reader must know exactly which input bytes make up each record: that is what lets it name
+//! the *physical* line a record starts on (the `csv` crate's `Position::line()` is one line early
+//! in CRLF files and after blank lines), reject stray and unterminated quotes (which the `csv`
+//! crate accepts silently), and stop a record from growing past a limit before it is buffered.
+
+use std::io::{self, Read};
+
+use jiff::Timestamp;
+
+use crate::error::{ReadError, RecordError, RecordErrorKind, excerpt};
+use crate::model::{Message, PayloadType, Position};
+
+/// The default limit on one record's size: 8 MiB, four hundred times the longest chat message
+/// the SDK lets a user send.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 8 << 20;
+
+const INPUT_BUFFER_BYTES: usize = 256 << 10;
+/// A dump with more columns than this is not a chat dump.
+const MAX_FIELDS: usize = 1024;
+
+/// Options for [`ChatReader`].
+#[derive(Debug, Clone)]
+pub struct ReaderOptions {
+    /// A record larger than this (in bytes) is an error that stops the run.
+    pub max_record_bytes: usize,
+    /// The input buffer size; small values are only useful in tests.
+    pub buffer_bytes: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            buffer_bytes: INPUT_BUFFER_BYTES,
+        }
+    }
+}
+
+/// The documented columns, in documented order.
+const COLUMNS: [&str; 10] = [
+    "id",
+    "participantId",
+    "sessionId",
+    "meetingId",
+    "displayName",
+    "pinned",
+    "isEdited",
+    "payloadType",
+    "payload",
+    "createdAt",
+];
+const ID: usize = 0;
+const PARTICIPANT_ID: usize = 1;
+const SESSION_ID: usize = 2;
+const MEETING_ID: usize = 3;
+const DISPLAY_NAME: usize = 4;
+const PINNED: usize = 5;
+const IS_EDITED: usize = 6;
+const PAYLOAD_TYPE: usize = 7;
+const PAYLOAD: usize = 8;
+const CREATED_AT: usize = 9;
+
+/// Header names are matched without regard to case, `_`, `-` and spaces, so `participant_id`
+/// and `ParticipantId` find `participantId`.
+fn normalise_header(name: &str) -> String {
+    name.trim()
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Reads a chat dump record by record, in input order, in memory bounded by the largest record.
+///
+/// Each call to [`ChatReader::next_message`] returns the next message or the next record's error.
+/// Errors whose [`RecordErrorKind::is_recoverable`] is true leave the reader positioned at the
+/// following record, so a caller may skip them.
+pub struct ChatReader<R> {
+    input: R,
+    file: String,
+    options: ReaderOptions,
+    core: csv_core::Reader,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    /// Bytes of input before `buf[0]`.
+    buf_offset: u64,
+    /// The physical line of `buf[pos]`.
+    line: u64,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    /// Raw bytes of the current record already consumed from earlier buffer fills.
+    spill: Vec<u8>,
+    header: Vec<String>,
+    /// For each documented column, its index in the record.
+    column_index: [usize; 10],
+    /// Indices of the columns beyond the documented ones.
+    extra_columns: Vec<usize>,
+    records: u64,
+    done: bool,
+}
+
+/// A record's fields, as byte ranges of the reader's output buffer.
+struct RawRecord {
+    position: Position,
+    field_count: usize,
+    has_quote: bool,
+}
+
+impl<R: Read> ChatReader<R> {
+    /// Opens a dump: reads and checks its header line. `file` is the name used in errors.
+    pub fn new(
+        input: R,
+        file: impl Into<String>,
+        options: ReaderOptions,
+    ) -> Result<Self, ReadError> {
+        let buffer_bytes = options.buffer_bytes.max(16);
+        let mut reader = Self {
+            input,
+            file: file.into(),
+            options,
+            core: csv_core::ReaderBuilder::new().build(),
+            buf: vec![0; buffer_bytes],
+            pos: 0,
+            len: 0,
+            eof: false,
+            buf_offset: 0,
+            line: 1,
+            out: vec![0; 4096],
+            ends: vec![0; 32],
+            spill: Vec::new(),
+            header: Vec::new(),
+            column_index: [0; 10],
+            extra_columns: Vec::new(),
+            records: 0,
+            done: false,
+        };
+        reader.read_header()?;
+        Ok(reader)
+    }
+
+    /// The input's display name.
+    #[must_use]
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The header names as read.
+    #[must_use]
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// How many data records have been read so far, good or bad.
+    #[must_use]
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// How many input bytes have been consumed so far.
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        self.buf_offset + self.pos as u64
+    }
+
+    fn read_header(&mut self) -> Result<(), ReadError> {
+        self.fill()?;
+        if self.len == 0 {
+            return Err(ReadError::Empty {
+                file: self.file.clone(),
+            });
+        }
+        if self.buf[..self.len].starts_with(b"\xef\xbb\xbf") {
+            self.pos = 3;
+        }
+        let Some(raw) = self.read_raw_record()? else {
+            return Err(ReadError::Empty {
+                file: self.file.clone(),
+            });
+        };
+        let header_line = self.fields_lossy(raw.field_count).join(",");
+        if let Err(error) = self.check_quotes(&raw) {
+            return Err(ReadError::NotAChatDump {
+                file: self.file.clone(),
+                problem: error.reason(),
+                header: header_line,
+            });
+        }
+        let mut header = Vec::with_capacity(raw.field_count);
+        for index in 0..raw.field_count {
+            match std::str::from_utf8(self.field(index)) {
+                Ok(name) => header.push(name.to_owned()),
+                Err(_) => {
+                    return Err(ReadError::NotAChatDump {
+                        file: self.file.clone(),
+                        problem: format!("header field {} is not valid UTF-8", index + 1),
+                        header: header_line,
+                    });
+                }
+            }
+        }
+        let normalised: Vec<String> = header.iter().map(|name| normalise_header(name)).collect();
+        for (index, name) in normalised.iter().enumerate() {
+            if normalised[..index].contains(name) {
+                return Err(ReadError::NotAChatDump {
+                    file: self.file.clone(),
+                    problem: format!("column `{}` appears twice", header[index]),
+                    header: header_line,
+                });
+            }
+        }
+        let mut missing = Vec::new();
+        for (slot, column) in COLUMNS.iter().enumerate() {
+            let wanted = normalise_header(column);
+            match normalised.iter().position(|name| *name == wanted) {
+                Some(index) => self.column_index[slot] = index,
+                None => missing.push(format!("`{column}`")),
+            }
+        }
+        if !missing.is_empty() {
+            let problem = if missing.len() == COLUMNS.len() {
+                "none of the chat-dump columns (`id`, `participantId`, ... `createdAt`) is present"
+                    .to_owned()
+            } else {
+                format!("missing column(s) {}", missing.join(", "))
+            };
+            return Err(ReadError::NotAChatDump {
+                file: self.file.clone(),
+                problem,
+                header: header_line,
+            });
+        }
+        self.extra_columns = (0..header.len())
+            .filter(|index| !self.column_index.contains(index))
+            .collect();
+        self.header = header;
+        Ok(())
+    }
+
+    /// Returns the next message, the next record's error, or `None` at the end of the input.
+    pub fn next_message(&mut self) -> Option<Result<Message, ReadError>> {
+        if self.done {
+            return None;
+        }
+        let raw = match self.read_raw_record() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err(error) => {
+                self.done = true;
+                if matches!(error, ReadError::Record(_)) {
+                    self.records += 1;
+                }
+                return Some(Err(error));
+            }
+        };
+        self.records += 1;
+        Some(self.to_message(&raw).map_err(|error| {
+            if !error.kind.is_recoverable() {
+                self.done = true;
+            }
+            ReadError::Record(error)
+        }))
+    }
+
+    fn to_message(&self, raw: &RawRecord) -> Result<Message, RecordError> {
+        self.check_quotes(raw)?;
+        if raw.field_count != self.header.len() {
+            let first = if raw.field_count > 0 {
+                self.field(0)
+            } else {
+                b""
+            };
+            return Err(self.error(
+                raw.position,
+                None,
+                RecordErrorKind::Ragged {
+                    expected: self.header.len(),
+                    found: raw.field_count,
+                },
+                first,
+            ));
+        }
+        let text = |slot: usize| -> Result<&str, RecordError> {
+            let index = self.column_index[slot];
+            let bytes = self.field(index);
+            std::str::from_utf8(bytes).map_err(|_| {
+                self.error(
+                    raw.position,
+                    Some(index),
+                    RecordErrorKind::InvalidUtf8,
+                    bytes,
+                )
+            })
+        };
+        let required = |slot: usize| -> Result<&str, RecordError> {
+            let value = text(slot)?;
+            if value.trim().is_empty() {
+                return Err(self.error(
+                    raw.position,
+                    Some(self.column_index[slot]),
+                    RecordErrorKind::EmptyValue,
+                    value.as_bytes(),
+                ));
+            }
+            Ok(value)
+        };
+        let boolean = |slot: usize| -> Result<bool, RecordError> {
+            let value = text(slot)?;
+            parse_bool(value).ok_or_else(|| {
+                self.error(
+                    raw.position,
+                    Some(self.column_index[slot]),
+                    RecordErrorKind::InvalidBoolean,
+                    value.as_bytes(),
+                )
+            })
+        };
+        let created_at = required(CREATED_AT)?;
+        let created_at = parse_timestamp(created_at).ok_or_else(|| {
+            self.error(
+                raw.position,
+                Some(self.column_index[CREATED_AT]),
+                RecordErrorKind::InvalidTimestamp,
+                created_at.as_bytes(),
+            )
+        })?;
+        let mut extra = Vec::with_capacity(self.extra_columns.len());
+        for &index in &self.extra_columns {
+            let bytes = self.field(index);
+            let value = std::str::from_utf8(bytes).map_err(|_| {
+                self.error(
+                    raw.position,
+                    Some(index),
+                    RecordErrorKind::InvalidUtf8,
+                    bytes,
+                )
+            })?;
+            extra.push((self.header[index].clone(), value.to_owned()));
+        }
+        Ok(Message {
+            id: required(ID)?.to_owned(),
+            session_id: required(SESSION_ID)?.to_owned(),
+            meeting_id: required(MEETING_ID)?.to_owned(),
+            participant_id: required(PARTICIPANT_ID)?.to_owned(),
+            display_name: text(DISPLAY_NAME)?.to_owned(),
+            pinned: boolean(PINNED)?,
+            edited: boolean(IS_EDITED)?,
+            created_at,
+            payload_type: PayloadType::from_name(required(PAYLOAD_TYPE)?),
+            payload: text(PAYLOAD)?.to_owned(),
+            extra,
+            position: raw.position,
+        })
+    }
+
+    fn error(
+        &self,
+        position: Position,
+        column: Option<usize>,
+        kind: RecordErrorKind,
+        value: &[u8],
+    ) -> RecordError {
+        RecordError {
+            file: self.file.clone(),
+            position,
+            column: column.map(|index| self.header[index].clone()),
+            kind,
+            excerpt: excerpt(value),
+        }
+    }
+
+    fn field(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.out[start..self.ends[index]]
+    }
+
+    fn fields_lossy(&self, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|index| String::from_utf8_lossy(self.field(index)).into_owned())
+            .collect()
+    }
+
+    /// Refills the input buffer when it is used up.
+    fn fill(&mut self) -> Result<(), ReadError> {
+        if self.pos < self.len || self.eof {
+            return Ok(());
+        }
+        self.buf_offset += self.len as u64;
+        self.pos = 0;
+        self.len = 0;
+        loop {
+            match self.input.read(&mut self.buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(read) => {
+                    self.len = read;
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ReadError::Io {
+                        file: self.file.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads the next record's fields into `out`/`ends`; `None` at the end of the input.
+    ///
+    /// Blank lines before a record are skipped here (not by `csv-core`), so the record's
+    /// position is that of its first byte. The raw bytes of a record that contains a `"` are
+    /// left in `spill` for the quote check.
+    fn read_raw_record(&mut self) -> Result<Option<RawRecord>, ReadError> {
+        loop {
+            self.fill()?;
+            if self.pos == self.len {
+                return Ok(None);
+            }
+            while self.pos < self.len && matches!(self.buf[self.pos], b'\r' | b'\n') {
+                if self.buf[self.pos] == b'\n' {
+                    self.line += 1;
+                }
+                self.pos += 1;
+            }
+            if self.pos < self.len {
+                break;
+            }
+        }
+        let position = Position {
+            line: self.line,
+            byte: self.bytes_read(),
+        };
+        self.spill.clear();
+        let mut segment_start = self.pos;
+        let mut has_quote = false;
+        let mut out_len = 0;
+        let mut ends_len = 0;
+        loop {
+            let (result, read, written, ended) = self.core.read_record(
+                &self.buf[self.pos..self.len],
+                &mut self.out[out_len..],
+                &mut self.ends[ends_len..],
+            );
+            let consumed = &self.buf[self.pos..self.pos + read];
+            has_quote |= memchr::memchr(b'"', consumed).is_some();
+            self.line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+            self.pos += read;
+            out_len += written;
+            ends_len += ended;
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {
+                    // The record goes on past this buffer: keep its raw bytes.
+                    self.spill
+                        .extend_from_slice(&self.buf[segment_start..self.pos]);
+                    if self.bytes_read() - position.byte > self.options.max_record_bytes as u64 {
+                        return Err(self.too_large(position).into());
+                    }
+                    self.fill()?;
+                    segment_start = self.pos;
+                }
+                csv_core::ReadRecordResult::OutputFull => {
+                    if self.out.len() >= self.options.max_record_bytes {
+                        return Err(self.too_large(position).into());
+                    }
+                    let grown = (self.out.len() * 2).min(self.options.max_record_bytes);
+                    self.out.resize(grown, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    if self.ends.len() >= MAX_FIELDS {
+                        return Err(ReadError::Record(RecordError {
+                            file: self.file.clone(),
+                            position,
+                            column: None,
+                            kind: RecordErrorKind::Ragged {
+                                expected: self.header.len().max(COLUMNS.len()),
+                                found: MAX_FIELDS + 1,
+                            },
+                            excerpt: String::new(),
+                        }));
+                    }
+                    self.ends.resize(self.ends.len() * 2, 0);
+                }
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => {
+                    if matches!(result, csv_core::ReadRecordResult::End) && ends_len == 0 {
+                        return Ok(None);
+                    }
+                    if has_quote {
+                        self.spill
+                            .extend_from_slice(&self.buf[segment_start..self.pos]);
+                    }
+                    return Ok(Some(RawRecord {
+                        position,
+                        field_count: ends_len,
+                        has_quote,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn too_large(&self, position: Position) -> RecordError {
+        RecordError {
+            file: self.file.clone(),
+            position,
+            column: None,
+            kind: RecordErrorKind::TooLarge {
+                limit: self.options.max_record_bytes,
+            },
+            excerpt: excerpt(&self.spill[..self.spill.len().min(200)]),
+        }
+    }
+
+    /// Checks the quoting of the record's raw bytes (only records with a `"` need it).
+    ///
+    /// The raw bytes are in `spill` when the record had a quote: `read_raw_record` keeps them.
+    fn check_quotes(&self, raw: &RawRecord) -> Result<(), RecordError> {
+        if !raw.has_quote {
+            return Ok(());
+        }
+        match validate_quoting(&self.spill) {
+            Ok(()) => Ok(()),
+            Err((field, kind)) => {
+                let column = (field < self.header.len()).then_some(field);
+                let value = if field < raw.field_count {
+                    self.field(field)
+                } else {
+                    b""
+                };
+                let mut error = self.error(raw.position, None, kind, value);
+                error.column = column.map(|index| self.header[index].clone());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Checks RFC 4180 quoting of one record's raw bytes: a `"` may only open a field, close it
+/// (followed by `,` or the end of the record), or be doubled inside a quoted field.
+/// Returns the index of the offending field.
+fn validate_quoting(raw: &[u8]) -> Result<(), (usize, RecordErrorKind)> {
+    #[derive(Clone, Copy)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    let mut field = 0;
+    for &byte in raw {
+        state = match (state, byte) {
+            (State::FieldStart | State::Unquoted | State::QuoteInQuoted, b'\r' | b'\n') => {
+                return Ok(());
+            }
+            (State::FieldStart | State::Unquoted | State::QuoteInQuoted, b',') => {
+                field += 1;
+                State::FieldStart
+            }
+            (State::FieldStart | State::QuoteInQuoted, b'"') => State::Quoted,
+            (State::FieldStart | State::Unquoted, _) if byte != b'"' => State::Unquoted,
+            (State::Unquoted, _) => return Err((field, RecordErrorKind::StrayQuote)),
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, _) => return Err((field, RecordErrorKind::TextAfterQuote)),
+            (State::FieldStart, _) => unreachable!("handled above"),
+        };
+    }
+    match state {
+        State::Quoted => Err((field, RecordErrorKind::UnterminatedQuote)),
+        _ => Ok(()),
+    }
+}
+
+/// Parses the boolean spellings seen in dumps and databases: true/false, t/f, 1/0, yes/no, in any
+/// case; empty is false.
+#[must_use]
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Some(false);
+    }
+    let truthy = ["true", "t", "1", "yes", "y"];
+    let falsy = ["false", "f", "0", "no", "n"];
+    if truthy.iter().any(|word| value.eq_ignore_ascii_case(word)) {
+        Some(true)
+    } else if falsy.iter().any(|word| value.eq_ignore_ascii_case(word)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Epoch values at or above this are milliseconds (as seconds it would be the year 5138).
+const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+/// Parses `createdAt`: RFC 3339 / ISO 8601 with `T` or a space, 0-9 fractional digits and `Z`,
+/// `+00`, `+00:00` or any offset; or epoch seconds or milliseconds (all digits, optionally with
+/// a fraction; 12 digits or more are milliseconds). A local time without an offset is rejected:
+/// it would be a guess.
+#[must_use]
+pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return parse_epoch(value);
+    }
+    // jiff accepts bracketed annotations (`[Europe/Paris]`), which no dump writes.
+    if value.contains('[') {
+        return None;
+    }
+    value.parse().ok()
+}
+
+fn parse_epoch(value: &str) -> Option<Timestamp> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty() || whole.len() > 15 || fraction.contains('.') || fraction.len() > 9 {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let mut fraction_nanos: i64 = 0;
+    for (index, digit) in fraction.bytes().enumerate() {
+        fraction_nanos += i64::from(digit - b'0') * 10_i64.pow(8 - index as u32);
+    }
+    let nanos = if whole >= EPOCH_MILLIS_THRESHOLD {
+        whole.checked_mul(1_000_000)? + fraction_nanos / 1000
+    } else {
+        whole.checked_mul(1_000_000_000)? + fraction_nanos
+    };
+    Timestamp::from_nanosecond(i128::from(nanos)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let ms = |value: &str| parse_timestamp(value).map(Timestamp::as_millisecond);
+        let expected = Some(1_715_677_204_112);
+        assert_eq!(ms("2024-05-14T09:00:04.112Z"), expected);
+        assert_eq!(ms("2024-05-14 09:00:04.112Z"), expected);
+        assert_eq!(ms("2024-05-14 09:00:04.112000+00"), expected);
+        assert_eq!(ms("2024-05-14T11:00:04.112+02:00"), expected);
+        assert_eq!(ms("1715677204112"), expected);
+        assert_eq!(ms("1715677204.112"), expected);
+        assert_eq!(ms("1715677204"), Some(1_715_677_204_000));
+        assert_eq!(
+            parse_timestamp("2024-05-14T09:00:04.123456789Z").map(Timestamp::subsec_nanosecond),
+            Some(123_456_789)
+        );
+        for bad in [
+            "",
+            "2024-05-14T09:00:04",
+            "2024-05-14",
+            "yesterday",
+            "2024-13-14T09:00:04Z",
+            "2024-05-14T09:00:04Z[UTC]",
+            "1.2.3",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for value in ["true", "TRUE", "t", "1", "Yes", " true "] {
+            assert_eq!(parse_bool(value), Some(true), "{value}");
+        }
+        for value in ["false", "F", "0", "no", ""] {
+            assert_eq!(parse_bool(value), Some(false), "{value}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn quoting() {
+        assert!(validate_quoting(b"a,\"b,\"\"c\"\"\",d\n").is_ok());
+        assert_eq!(
+            validate_quoting(b"a,b\"c,d"),
+            Err((1, RecordErrorKind::StrayQuote))
+        );
+        assert_eq!(
+            validate_quoting(b"a,\"b\"c,d"),
+            Err((1, RecordErrorKind::TextAfterQuote))
+        );
+        assert_eq!(
+            validate_quoting(b"a,b,\"c\nd"),
+            Err((2, RecordErrorKind::UnterminatedQuote))
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! JSON Lines output for chatdump: one JSON object per message, one message per line.
+//!
+//! See [`JsonlWriter`] for the schema.
+//!
+//! ```
+//! use chatdump_core::export::{ExportContext, Exporter};
+//! use chatdump_core::reader::{ChatReader, ReaderOptions};
+//! use chatdump_jsonl::JsonlWriter;
+//!
+//! let csv = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n\
+//!            m1,p1,s1,mt1,Ann,false,false,TEXT_MESSAGE,hello,2024-05-14T09:00:04.112Z\n";
+//! let mut reader = ChatReader::new(csv.as_bytes(), "inline.csv", ReaderOptions::default())?;
+//! let mut writer = JsonlWriter::new(Vec::new());
+//! writer.begin(&ExportContext::default())?;
+//! writer.message(&reader.next_message().unwrap()?)?;
+//! writer.finish()?;
+//! let line = String::from_utf8(writer.into_inner()).unwrap();
+//! assert!(line.starts_with(r#"{"schema_version":1,"id":"m1","#));
+//! assert!(line.contains(r#""created_at":"2024-05-14T09:00:04.112Z","created_at_ms":1715677204112"#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::Write;
+
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::{Body, Message};
+use chatdump_core::time::format_utc;
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+/// The version of the JSONL schema, written in every line as `schema_version`. It changes only
+/// when a field is renamed, removed or changes type; new fields may be added within a version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Writes one JSON object per message, each on its own line, in chronological order.
+///
+/// # Schema (version 1)
+///
+/// Every line has every field, in this order; absent values are `null`.
+///
+/// | field | type | meaning |
+/// |---|---|---|
+/// | `schema_version` | integer | always `1` for this schema |
+/// | `id` | string | the chat message id |
+/// | `session_id` | string | the session id |
+/// | `meeting_id` | string | the meeting id |
+/// | `participant_id` | string | the sender's peer id (new on every join) |
+/// | `display_name` | string | the sender's display name |
+/// | `pinned` | boolean | pinned |
+/// | `edited` | boolean | edited |
+/// | `created_at` | string | RFC 3339 UTC with milliseconds (`2024-05-14T09:00:04.112Z`), more digits only when the dump had them |
+/// | `created_at_ms` | integer | the same instant in epoch milliseconds |
+/// | `payload_type` | string | `TEXT_MESSAGE`, `IMAGE_MESSAGE`, `FILE_MESSAGE` or any other value, verbatim |
+/// | `kind` | string | `text`, `image`, `file` or `other` |
+/// | `text` | string or null | text messages: the text (the reply, for a reply) |
+/// | `quoted_text` | string or null | replies: the quoted text |
+/// | `url` | string or null | image and file messages: the URL |
+/// | `file_name` | string or null | file messages: the original file name, when known |
+/// | `file_size` | integer or null | file messages: the size in bytes, when known |
+/// | `payload` | string | the raw payload, verbatim |
+/// | `extra` | object | columns beyond the documented ten, name to string value (`{}` when none) |
+///
+/// Strings are JSON-escaped by `serde_json` (control characters as `\uXXXX`; everything else as
+/// UTF-8), so every line is one physical line.
+///
+/// Memory: one message at a time, plus the writer's own buffer. Wrap files in a `BufWriter`.
+#[derive(Debug)]
+pub struct JsonlWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// Creates a writer over `out`.
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+
+    /// Returns the inner writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// The kind names used in the `kind` field.
+#[must_use]
+pub fn kind_name(body: &Body<'_>) -> &'static str {
+    match body {
+        Body::Text { .. } => "text",
+        Body::Image { .. } => "image",
+        Body::File { .. } => "file",
+        Body::Other { .. } => "other",
+    }
+}
+
+/// One line of the JSONL output, borrowing from the message.
+#[derive(Serialize)]
+struct Line<'a> {
+    schema_version: u32,
+    id: &'a str,
+    session_id: &'a str,
+    meeting_id: &'a str,
+    participant_id: &'a str,
+    display_name: &'a str,
+    pinned: bool,
+    edited: bool,
+    created_at: String,
+    created_at_ms: i64,
+    payload_type: &'a str,
+    kind: &'static str,
+    text: Option<&'a str>,
+    quoted_text: Option<&'a str>,
+    url: Option<&'a str>,
+    file_name: Option<&'a str>,
+    file_size: Option<u64>,
+    payload: &'a str,
+    extra: Extra<'a>,
+}
+
+struct Extra<'a>(&'a [(String, String)]);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<W: Write> Exporter for JsonlWriter<W> {
+    fn begin(&mut self, _context: &ExportContext) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        let body = message.body();
+        let (text, quoted_text, url, file_name, file_size) = match &body {
+            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
+            Body::Image { url } => (None, None, Some(*url), None, None),
+            Body::File { url, name, size } => {
+                (None, None, Some(url.as_ref()), name.as_deref(), *size)
+            }
+            Body::Other { .. } => (None, None, None, None, None),
+        };
+        let line = Line {
+            schema_version: SCHEMA_VERSION,
+            id: &message.id,
+            session_id: &message.session_id,
+            meeting_id: &message.meeting_id,
+            participant_id: &message.participant_id,
+            display_name: &message.display_name,
+            pinned: message.pinned,
+            edited: message.edited,
+            created_at: format_utc(message.created_at),
+            created_at_ms: message.created_at.as_millisecond(),
+            payload_type: message.payload_type.as_str(),
+            kind: kind_name(&body),
+            text,
+            quoted_text,
+            url,
+            file_name,
+            file_size,
+            payload: &message.payload,
+            extra: Extra(&message.extra),
+        };
+        serde_json::to_writer(&mut self.out, &line).map_err(|error| {
+            if error.is_io() {
+                ExportError::Io(error.into())
+            } else {
+                ExportError::format(error)
+            }
+        })?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.out.flush()?;
+        Ok(())
+    }
+}
