@@ -221,7 +221,7 @@ fn convert_one(
         };
         let mut outputs = Vec::new();
         for format in formats {
-            let writer: Box<dyn Write> = match destination {
+            let writer: Box<dyn Write + Send> = match destination {
                 Destination::Stdout => Box::new(BufWriter::with_capacity(256 << 10, io::stdout())),
                 Destination::File(path) => open_atomic(path, &mut attempt.files)?,
                 Destination::Directory(dir) => open_atomic(
@@ -231,7 +231,7 @@ fn convert_one(
             };
             outputs.push(Output {
                 name: formats::name(*format).to_owned(),
-                exporter: formats::exporter(*format, writer),
+                exporter: formats::exporter(*format, writer, args),
             });
         }
         let rejects_writer = if args.on_error == OnErrorArg::Skip {
@@ -313,7 +313,10 @@ fn convert_one(
     }
 }
 
-fn open_atomic(path: &Path, files: &mut Vec<AtomicFile>) -> anyhow::Result<Box<dyn Write>> {
+fn open_atomic(
+    path: &Path,
+    files: &mut Vec<AtomicFile>,
+) -> anyhow::Result<Box<dyn Write + Send>> {
     let file = AtomicFile::create(path).with_context(|| {
         format!(
             "cannot create an output file beside `{}`",

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use chatdump_core::export::Exporter;
 
-use crate::cli::Format;
+use crate::cli::{ConvertArgs, Format};
 
 /// The file extension of a format's output.
 pub(crate) fn extension(format: Format) -> &'static str {
@@ -42,8 +42,12 @@ pub(crate) fn is_text(format: Format) -> bool {
     !matches!(format, Format::Parquet)
 }
 
-/// Creates the exporter for `format` writing to `out`.
-pub(crate) fn exporter<'a>(format: Format, out: Box<dyn Write + 'a>) -> Box<dyn Exporter + 'a> {
+/// Creates the exporter for `format` writing to `out`, configured from the command line.
+pub(crate) fn exporter<'a>(
+    format: Format,
+    out: Box<dyn Write + Send + 'a>,
+    _args: &ConvertArgs,
+) -> Box<dyn Exporter + 'a> {
     match format {
         Format::Jsonl => Box::new(chatdump_jsonl::JsonlWriter::new(out)),
         Format::Parquet | Format::Markdown | Format::Html => {
