@@ -62,7 +62,7 @@ impl Input {
         }
     }
 
-    fn open(&self) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+    fn open(&self) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
         match self {
             Self::Path(path) => {
                 let file = File::open(path).with_context(|| {
@@ -74,7 +74,7 @@ impl Input {
                 let size = file.metadata().ok().map(|metadata| metadata.len());
                 Ok((Box::new(file), size))
             }
-            Self::Stdin => Ok((Box::new(io::stdin().lock()), None)),
+            Self::Stdin => Ok((Box::new(io::stdin()), None)),
         }
     }
 }
@@ -313,10 +313,7 @@ fn convert_one(
     }
 }
 
-fn open_atomic(
-    path: &Path,
-    files: &mut Vec<AtomicFile>,
-) -> anyhow::Result<Box<dyn Write + Send>> {
+fn open_atomic(path: &Path, files: &mut Vec<AtomicFile>) -> anyhow::Result<Box<dyn Write + Send>> {
     let file = AtomicFile::create(path).with_context(|| {
         format!(
             "cannot create an output file beside `{}`",

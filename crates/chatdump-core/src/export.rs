@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::io::{self, Read};
+use std::sync::mpsc;
 
 use jiff::Timestamp;
 
@@ -175,15 +176,51 @@ pub struct Output<'a> {
     pub exporter: Box<dyn Exporter + 'a>,
 }
 
-const PROGRESS_EVERY: u64 = 8192;
+/// Records handed from the reading thread to the exporting one, with the reader's counters.
+struct Batch {
+    items: Vec<Result<Message, ReadError>>,
+    records_read: u64,
+    bytes_read: u64,
+}
+
+const BATCH_MESSAGES: usize = 1024;
+/// Batches in flight between the threads: bounds the memory of the hand-over.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Reads and parses on its own thread, so parsing overlaps with formatting and writing. Stops at
+/// the first unrecoverable error, or when the receiver hangs up.
+fn read_batches<R: Read>(mut reader: ChatReader<R>, sender: &mpsc::SyncSender<Batch>) {
+    loop {
+        let mut items = Vec::with_capacity(BATCH_MESSAGES);
+        let mut finished = true;
+        while let Some(item) = reader.next_message() {
+            items.push(item);
+            if items.len() == BATCH_MESSAGES {
+                finished = false;
+                break;
+            }
+        }
+        let batch = Batch {
+            items,
+            records_read: reader.records_read(),
+            bytes_read: reader.bytes_read(),
+        };
+        if sender.send(batch).is_err() || finished {
+            return;
+        }
+    }
+}
 
 /// Reads every record of `reader`, orders them, and pushes each message into every exporter.
+///
+/// Reading and parsing run on a second thread (scoped: it ends before `run` returns), handing
+/// messages over in small batches, so memory stays bounded.
 ///
 /// With [`Strategy::Window`] (the default) the run may end in [`Outcome::NeedsExternalSort`];
 /// the caller then discards the outputs and runs again on a fresh reader with
 /// [`Strategy::External`].
-pub fn run<R: Read>(
-    mut reader: ChatReader<R>,
+pub fn run<R: Read + Send>(
+    reader: ChatReader<R>,
     context: &ExportContext,
     outputs: &mut [Output<'_>],
     observer: &mut dyn Observer,
@@ -196,53 +233,60 @@ pub fn run<R: Read>(
             .begin(context)
             .map_err(|source| export_error(output, source))?;
     }
-    let mut orderer = Orderer::new(strategy, options.order.clone());
-    let mut sink = Sink {
-        outputs,
-        observer,
-        dedup: Dedup::default(),
-        on_error: options.on_error,
-        file: reader.file().to_owned(),
-        summary: Summary::default(),
-    };
-    while let Some(next) = reader.next_message() {
-        let message = match next {
-            Ok(message) => message,
-            Err(ReadError::Record(error))
-                if options.on_error == OnError::Skip && error.kind.is_recoverable() =>
-            {
-                sink.reject(&error)?;
-                continue;
-            }
-            Err(error) => return Err(error.into()),
+    let file = reader.file().to_owned();
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+        scope.spawn(move || read_batches(reader, &sender));
+        let mut orderer = Orderer::new(strategy, options.order.clone());
+        let mut sink = Sink {
+            outputs,
+            observer,
+            dedup: Dedup::default(),
+            on_error: options.on_error,
+            file,
+            summary: Summary::default(),
         };
-        if reader.records_read() % PROGRESS_EVERY == 0 {
-            sink.observer.progress(reader.bytes_read());
+        let (mut records_read, mut bytes_read) = (0, 0);
+        for batch in receiver {
+            for next in batch.items {
+                let message = match next {
+                    Ok(message) => message,
+                    Err(ReadError::Record(error))
+                        if options.on_error == OnError::Skip && error.kind.is_recoverable() =>
+                    {
+                        sink.reject(&error)?;
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                match orderer
+                    .push(message, &mut |message| sink.release(message))
+                    .map_err(order_error)?
+                {
+                    Pushed::Placed => {}
+                    Pushed::TooLate => return Ok(Outcome::NeedsExternalSort),
+                }
+            }
+            records_read = batch.records_read;
+            bytes_read = batch.bytes_read;
+            sink.observer.progress(bytes_read);
         }
-        match orderer
-            .push(message, &mut |message| sink.release(message))
-            .map_err(order_error)?
-        {
-            Pushed::Placed => {}
-            Pushed::TooLate => return Ok(Outcome::NeedsExternalSort),
+        let spilled_runs = orderer.spilled_runs();
+        orderer
+            .finish(&mut |message| sink.release(message))
+            .map_err(order_error)?;
+        for output in sink.outputs.iter_mut() {
+            output
+                .exporter
+                .finish()
+                .map_err(|source| export_error(output, source))?;
         }
-    }
-    let spilled_runs = orderer.spilled_runs();
-    orderer
-        .finish(&mut |message| sink.release(message))
-        .map_err(order_error)?;
-    sink.observer.progress(reader.bytes_read());
-    for output in sink.outputs.iter_mut() {
-        output
-            .exporter
-            .finish()
-            .map_err(|source| export_error(output, source))?;
-    }
-    let mut summary = sink.summary;
-    summary.records = reader.records_read();
-    summary.bytes = reader.bytes_read();
-    summary.spilled_runs = spilled_runs;
-    Ok(Outcome::Done(summary))
+        let mut summary = sink.summary;
+        summary.records = records_read;
+        summary.bytes = bytes_read;
+        summary.spilled_runs = spilled_runs;
+        Ok(Outcome::Done(summary))
+    })
 }
 
 fn export_error(output: &Output<'_>, source: ExportError) -> RunError {

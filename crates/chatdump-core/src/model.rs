@@ -186,8 +186,9 @@ impl Message {
             + self.display_name.len()
             + self.payload.len()
             + extra
-            // Allocator rounding and bookkeeping for the six strings.
-            + 6 * 16
+            // Allocator size classes and bookkeeping for the six strings (measured: the resident
+            // size of a window of messages is about this estimate, with mimalloc).
+            + 6 * 48
     }
 }
 

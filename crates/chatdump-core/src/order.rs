@@ -2,8 +2,9 @@
 //!
 //! Two strategies, both bounded by [`OrderOptions::memory_budget`]:
 //!
-//! - [`Strategy::Window`] streams: messages pass through a reorder window (a min-heap holding
-//!   at most the budget) and leave it in order. Dumps that are in order, or only locally out of
+//! - [`Strategy::Window`] streams: messages pass through a reorder window (a sorted queue holding
+//!   at most the budget) and leave it in order. A message in order is appended in O(1); a late
+//!   one is inserted at its place, which costs as much as its distance from the end. Dumps that are in order, or only locally out of
 //!   order (a message a few seconds late), stream through in constant memory with no temporary
 //!   files. A message that arrives after a later one has already left the window cannot be
 //!   placed: the window reports [`Pushed::TooLate`] and the caller starts again with
@@ -16,15 +17,16 @@
 //! each other and are dropped by [`Dedup`].
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::PathBuf;
 
 use crate::model::Message;
 
-/// The default memory budget for ordering: 16 MiB of messages.
-pub const DEFAULT_MEMORY_BUDGET: usize = 16 << 20;
+/// The default memory budget for ordering: 8 MiB of messages (about 15,000 typical messages in
+/// the reorder window).
+pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 20;
 
 /// How to put messages in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,19 +56,12 @@ impl Default for OrderOptions {
     }
 }
 
-/// A message with the total order used everywhere: `created_at`, then `id`, then input position
-/// (so that of two messages with the same key, the one read first comes first).
+/// A message ordered by [`key`], for the merge heap.
 struct Ordered(Message);
-
-impl Ordered {
-    fn key(&self) -> (jiff::Timestamp, &str, u64) {
-        (self.0.created_at, &self.0.id, self.0.position.byte)
-    }
-}
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        key(&self.0) == key(&other.0)
     }
 }
 impl Eq for Ordered {}
@@ -77,7 +72,7 @@ impl PartialOrd for Ordered {
 }
 impl Ord for Ordered {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
+        key(&self.0).cmp(&key(&other.0))
     }
 }
 
@@ -95,7 +90,7 @@ pub enum Pushed {
 pub struct Orderer {
     strategy: Strategy,
     options: OrderOptions,
-    heap: BinaryHeap<Reverse<Ordered>>,
+    window: VecDeque<Message>,
     buffer: Vec<Message>,
     bytes: usize,
     last_released: Option<(jiff::Timestamp, String, u64)>,
@@ -110,7 +105,7 @@ impl Orderer {
         Self {
             strategy,
             options,
-            heap: BinaryHeap::new(),
+            window: VecDeque::new(),
             buffer: Vec::new(),
             bytes: 0,
             last_released: None,
@@ -144,9 +139,20 @@ impl Orderer {
                     self.late = true;
                     return Ok(Pushed::TooLate);
                 }
-                self.heap.push(Reverse(Ordered(message)));
+                let in_order = self
+                    .window
+                    .back()
+                    .is_none_or(|last| key(last) <= key(&message));
+                if in_order {
+                    self.window.push_back(message);
+                } else {
+                    let at = self
+                        .window
+                        .partition_point(|held| key(held) <= key(&message));
+                    self.window.insert(at, message);
+                }
                 while self.bytes > self.options.memory_budget {
-                    let Some(Reverse(Ordered(first))) = self.heap.pop() else {
+                    let Some(first) = self.window.pop_front() else {
                         break;
                     };
                     self.bytes -= first.approximate_size();
@@ -210,7 +216,7 @@ impl Orderer {
         debug_assert!(!self.late, "finish after TooLate");
         match self.strategy {
             Strategy::Window => {
-                while let Some(Reverse(Ordered(message))) = self.heap.pop() {
+                for message in self.window.drain(..) {
                     release(message).map_err(OrderError::Release)?;
                 }
                 Ok(())
@@ -232,10 +238,14 @@ impl Orderer {
     }
 }
 
+/// The total order used everywhere: `created_at`, then `id`, then input position (so that of
+/// two messages with the same key, the one read first comes first).
+fn key(message: &Message) -> (jiff::Timestamp, &str, u64) {
+    (message.created_at, &message.id, message.position.byte)
+}
+
 fn sort(messages: &mut [Message]) {
-    messages.sort_by(|a, b| {
-        (a.created_at, &a.id, a.position.byte).cmp(&(b.created_at, &b.id, b.position.byte))
-    });
+    messages.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 type RunReader =
