@@ -1,3 +1,6 @@
 //! The integration tests: they run the real `chatdump` binary on fixture files.
 
+mod convert;
+mod ordering;
+mod reader_errors;
 mod support;

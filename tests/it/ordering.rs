@@ -1,0 +1,235 @@
+//! Chronological order (`created_at`, then `id`) whatever the row order, in bounded memory, and
+//! duplicates.
+
+use std::fs;
+
+use crate::support::{Chatdump, convert_to_stdout, fixture_bytes, ids, jsonl, temp_dir, tree};
+
+const REREAD_NOTE: &str = "is out of order beyond the reorder window; reading it again to sort it";
+
+/// The out-of-order fixture converted, compared with the same rows converted from a file that
+/// is already sorted (`out-of-order-beyond-window.sorted.csv`, written in order by the fixture's
+/// generator): the JSONL of the two must be byte-identical.
+fn sorted_expectation() -> String {
+    let sorted = convert_to_stdout("out-of-order-beyond-window.sorted.csv", &["-v"]);
+    let expected_ids: Vec<String> = (0..60).map(|index| format!("r{index:02}")).collect();
+    assert_eq!(ids(&sorted), expected_ids);
+    sorted
+}
+
+#[test]
+fn locally_out_of_order_rows_are_sorted_in_the_window() {
+    let run = Chatdump::new(["-v", "convert", "out-of-order.csv", "--output", "-"]).run();
+    let output = run.success();
+    insta::assert_snapshot!("out-of-order", output);
+    // Equal times are ordered by id.
+    assert_eq!(ids(output), ["m1", "m2", "m3", "m4", "m5a", "m5b", "m6"]);
+    assert_eq!(jsonl(output)[4]["payload"], "fifth, id m5a");
+    assert!(!run.stderr.contains(REREAD_NOTE), "{}", run.stderr);
+    assert!(!run.stderr.contains("spilled"), "{}", run.stderr);
+}
+
+#[test]
+fn out_of_order_beyond_the_window_is_sorted_externally_with_spilled_runs() {
+    let expected = sorted_expectation();
+    let dir = temp_dir();
+    let spill_dir = dir.path().join("spill");
+    fs::create_dir(&spill_dir).unwrap();
+    let out = dir.path().join("sorted.jsonl");
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        "out-of-order-beyond-window.csv",
+        "--sort-memory",
+        "4KiB",
+        "--temp-dir",
+        spill_dir.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.success();
+    assert_eq!(fs::read_to_string(&out).unwrap(), expected);
+    assert!(
+        run.stderr
+            .contains(&format!("`out-of-order-beyond-window.csv` {REREAD_NOTE}")),
+        "{}",
+        run.stderr
+    );
+    let runs: usize = run
+        .stderr
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("sorted out-of-order input in ")?
+                .strip_suffix(" spilled runs")
+        })
+        .unwrap_or_else(|| panic!("no spill report in:\n{}", run.stderr))
+        .parse()
+        .unwrap();
+    // 60 messages of roughly 500 bytes each in 4 KiB: well over two runs.
+    assert!(runs >= 3, "{runs} runs");
+    // The runs are temporary: nothing is left where they were spilled.
+    assert!(tree(&spill_dir).is_empty());
+}
+
+#[test]
+fn out_of_order_beyond_the_window_to_stdout() {
+    // Standard output cannot be taken back: what a first, abandoned pass wrote must not appear.
+    let run = Chatdump::new([
+        "convert",
+        "out-of-order-beyond-window.csv",
+        "--sort-memory",
+        "4KiB",
+        "--output",
+        "-",
+    ])
+    .run();
+    assert_eq!(run.success(), sorted_expectation());
+}
+
+#[test]
+fn a_large_enough_window_sorts_the_same_file_without_reading_it_again() {
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        "out-of-order-beyond-window.csv",
+        "--output",
+        "-",
+    ])
+    .run();
+    assert_eq!(run.success(), sorted_expectation());
+    assert!(!run.stderr.contains(REREAD_NOTE), "{}", run.stderr);
+}
+
+#[test]
+fn stdin_is_sorted_externally_with_spilled_runs() {
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        "-",
+        "--sort-memory",
+        "4KiB",
+        "--output",
+        "-",
+    ])
+    .stdin(fixture_bytes("out-of-order-beyond-window.csv"))
+    .run();
+    assert_eq!(run.success(), sorted_expectation());
+    assert!(
+        run.stderr.contains(" spilled runs"),
+        "no spill report in:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn identical_duplicates_are_written_once_with_a_warning() {
+    let run = Chatdump::new(["convert", "duplicates-identical.csv", "--output", "-"]).run();
+    let output = run.success();
+    insta::assert_snapshot!("duplicates-identical", output);
+    assert_eq!(ids(output), ["m1", "m2", "m3", "m4"]);
+    assert_eq!(
+        run.stderr_lines("warning: "),
+        ["warning: line 5: identical duplicate of the message on line 3 (id `m2`), written once"]
+    );
+    assert!(
+        run.stderr
+            .contains("duplicates-identical.csv: 4 messages written, 1 duplicates dropped in "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_duplicate_warning_is_shown_once_when_the_file_is_read_again() {
+    // The out-of-order fixture with its second-earliest message, `r01`, moved to the top and
+    // repeated: the two copies leave the reorder window (with a warning) long before the
+    // earliest message, last in the file, makes the file be read again.
+    let original = String::from_utf8(fixture_bytes("out-of-order-beyond-window.csv")).unwrap();
+    let mut lines: Vec<&str> = original.lines().collect();
+    let r01 = lines
+        .iter()
+        .position(|line| line.starts_with("r01,"))
+        .unwrap();
+    let r01 = lines.remove(r01);
+    lines.splice(1..1, [r01, r01]);
+    let input = lines.join("\n") + "\n";
+    let dir = temp_dir();
+    let path = dir.path().join("dup.csv");
+    fs::write(&path, input).unwrap();
+    let out = dir.path().join("dup.jsonl");
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        path.to_str().unwrap(),
+        "--sort-memory",
+        "4KiB",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.success();
+    assert_eq!(fs::read_to_string(&out).unwrap(), sorted_expectation());
+    assert!(run.stderr.contains(REREAD_NOTE), "{}", run.stderr);
+    let warnings = run.stderr_lines("warning: ");
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with("warning: line 3: identical duplicate of the message on line 2 "),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn same_id_with_different_content_is_an_error_naming_both_lines() {
+    let dir = temp_dir();
+    let out = dir.path().join("out/");
+    let run = Chatdump::new([
+        "convert",
+        "duplicate-conflict.csv",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr_lines("error: "),
+        [
+            "error: `duplicate-conflict.csv` line 5, column `id`: the same id appears on line 3 with different content: `m2`"
+        ]
+    );
+    assert!(tree(dir.path()).is_empty());
+}
+
+#[test]
+fn same_id_with_different_content_in_skip_mode_keeps_the_first() {
+    let dir = temp_dir();
+    let rejects = dir.path().join("rejects.jsonl");
+    let run = Chatdump::new([
+        "convert",
+        "duplicate-conflict.csv",
+        "--on-error",
+        "skip",
+        "--rejects",
+        rejects.to_str().unwrap(),
+        "--output",
+        "-",
+    ])
+    .run();
+    let output = run.success();
+    assert_eq!(ids(output), ["m1", "m2", "m3", "m4"]);
+    assert_eq!(jsonl(output)[1]["payload"], "two, the first version");
+    let rejects = jsonl(&fs::read_to_string(&rejects).unwrap());
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["line"], 5);
+    assert_eq!(rejects[0]["error"], "conflicting_duplicate");
+    assert_eq!(rejects[0]["column"], "id");
+    assert_eq!(rejects[0]["excerpt"], "m2");
+    assert!(
+        run.stderr
+            .contains("duplicate-conflict.csv: 4 messages written, 1 rejected in "),
+        "{}",
+        run.stderr
+    );
+}
