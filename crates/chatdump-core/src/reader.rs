@@ -119,6 +119,8 @@ impl<R: Read> ChatReader<R> {
         options: ReaderOptions,
     ) -> Result<Self, ReadError> {
         let buffer_bytes = options.buffer_bytes.max(16);
+        // Never larger than the record limit: the limit is checked when this buffer fills up.
+        let out_bytes = options.max_record_bytes.min(4096);
         let mut reader = Self {
             input,
             file: file.into(),
@@ -130,7 +132,7 @@ impl<R: Read> ChatReader<R> {
             eof: false,
             buf_offset: 0,
             line: 1,
-            out: vec![0; 4096],
+            out: vec![0; out_bytes],
             ends: vec![0; 32],
             spill: Vec::new(),
             header: Vec::new(),
