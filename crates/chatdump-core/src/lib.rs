@@ -29,6 +29,8 @@
 pub mod error;
 pub mod escape;
 pub mod export;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod model;
 pub mod order;
 pub mod output;

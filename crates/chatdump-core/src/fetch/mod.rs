@@ -1,0 +1,667 @@
+//! Fetching a session's chat dump from the Chat Replay API (Dyte or Cloudflare `RealtimeKit`).
+//!
+//! Behind the `fetch` feature; this is the only code in chatdump that talks to the network.
+//!
+//! A fetch is two steps: ask the API for a short-lived download link
+//! (`{success, data: {chat_download_url, chat_download_url_expiry}}`), then stream the CSV from
+//! that link into an [`AtomicFile`] beside the target, which is renamed into place only when the
+//! whole body has arrived and checked out. Along the way:
+//!
+//! - connection errors, timeouts, resets mid-body, HTTP 408, 429 and 5xx are retried with
+//!   jittered exponential backoff, honouring `Retry-After`, bounded in attempts and total time
+//!   ([`RetryPolicy`]);
+//! - a body cut short is resumed with a `Range` request guarded by `If-Match: <etag>` when the
+//!   storage supports ranges, else the download restarts from zero;
+//! - the byte count is checked against `Content-Length`, the MD5 against the `ETag` when the `ETag` is
+//!   a plain MD5, and a 0-byte body is a failure, never an empty chat;
+//! - an expired or nearly expired link, or a 403 from the storage, gets a fresh link from the API
+//!   (bounded);
+//! - the `Authorization` header goes to the API only: the download link carries its own
+//!   signature, and storage rejects two auth mechanisms (and must never see the key);
+//! - no secret reaches an error or an event: credentials are [`Secret`]s, the header is marked
+//!   sensitive, and every URL shown is passed through [`redact_url`].
+//!
+//! The library never reads the clock itself: the caller passes a [`Clock`] (used only to compare
+//! the link's expiry and to read `Retry-After` dates). Waiting uses the tokio timer, so a
+//! [`Fetcher`] must be used inside a tokio runtime with the time driver enabled.
+
+mod api;
+mod download;
+mod redact;
+mod retry;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
+use tokio::time::Instant;
+
+pub use api::{Api, DYTE_BASE_URL, REALTIMEKIT_BASE_URL};
+pub use redact::{REDACTED, Secret, redact_url};
+pub use retry::RetryPolicy;
+
+use crate::output::AtomicFile;
+use api::{Answer, Link};
+use download::{DownloadState, Failure};
+use retry::GiveUp;
+
+/// The largest API answer read (a chat-link answer is a few hundred bytes).
+const MAX_API_BODY: usize = 1 << 20;
+
+/// The caller's wall clock. The library reads the time only through this seam.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// A clock that calls `now` for the current time (the CLI passes `jiff::Timestamp::now`).
+    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// How a [`Fetcher`] behaves on a bad network.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Retries of API calls and downloads.
+    pub retry: RetryPolicy,
+    /// The longest wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// The longest wait for the response headers or for the next piece of the body: a slow but
+    /// progressing download is never cut.
+    pub read_timeout: Duration,
+    /// How many fresh links one fetch may ask the API for (after an expired link or a 403 from
+    /// the storage).
+    pub max_link_refreshes: u32,
+    /// A link expiring within this margin is treated as expired and refreshed before use.
+    pub expiry_margin: Duration,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// The wall clock.
+    pub clock: Clock,
+}
+
+impl FetchOptions {
+    /// The defaults: 4 attempts, 500 ms backoff base, 20 s backoff cap, `Retry-After` up to
+    /// 60 s, 5 min per session; 10 s connect and 30 s read timeouts; 3 link refreshes; 10 s
+    /// expiry margin.
+    #[must_use]
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            max_link_refreshes: 3,
+            expiry_margin: Duration::from_secs(10),
+            user_agent: concat!("chatdump/", env!("CARGO_PKG_VERSION")).to_owned(),
+            clock,
+        }
+    }
+}
+
+/// Something that happened during a fetch, for the caller to report. URLs in events are already
+/// redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchEvent {
+    /// Asking the API for a download link.
+    RequestingLink {
+        /// The API URL.
+        url: String,
+    },
+    /// The API gave a link.
+    GotLink {
+        /// The link, redacted.
+        url: String,
+        /// When it expires, if known.
+        expires: Option<Timestamp>,
+    },
+    /// A request failed and will be tried again after `delay`.
+    Retrying {
+        /// `API request` or `download`.
+        what: &'static str,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The link is being replaced with a fresh one.
+    RefreshingLink {
+        /// Why.
+        reason: String,
+    },
+    /// The download continues from `offset` with a range request.
+    Resuming {
+        /// Bytes already on disk.
+        offset: u64,
+    },
+    /// The download starts again from zero.
+    Restarting {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Receives progress and events during a fetch.
+pub trait FetchObserver {
+    /// A download attempt got its headers: `total` is the full size when known, `offset` the
+    /// bytes already on disk from an earlier attempt.
+    fn download_started(&mut self, total: Option<u64>, offset: u64) {
+        let _ = (total, offset);
+    }
+
+    /// `bytes` of the body are on disk.
+    fn progress(&mut self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// Something worth reporting happened.
+    fn event(&mut self, event: &FetchEvent) {
+        let _ = event;
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct IgnoreEvents;
+
+impl FetchObserver for IgnoreEvents {}
+
+/// What a successful fetch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The size of the saved dump.
+    pub bytes: u64,
+    /// Calls to the API (1 unless links were refreshed or calls retried).
+    pub api_calls: u32,
+    /// Fresh links asked for after the first.
+    pub link_refreshes: u32,
+    /// Download attempts that failed and were retried.
+    pub download_retries: u32,
+}
+
+/// Why no more attempts were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// The attempt limit was reached.
+    Attempts(u32),
+    /// The time budget for the session was spent.
+    Budget(Duration),
+    /// The server asked to wait longer than allowed.
+    RetryAfter(Duration),
+    /// The error is not one that retrying fixes.
+    NotRetryable,
+}
+
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Attempts(1) => f.write_str("after 1 attempt"),
+            Self::Attempts(attempts) => write!(f, "after {attempts} attempts"),
+            Self::Budget(budget) => write!(
+                f,
+                "the retry time budget of {} s is spent",
+                budget.as_secs_f64()
+            ),
+            Self::RetryAfter(wait) => write!(
+                f,
+                "the server asks to wait {} s, more than the longest wait allowed",
+                wait.as_secs()
+            ),
+            Self::NotRetryable => f.write_str("not retried"),
+        }
+    }
+}
+
+fn suffix(message: Option<&String>) -> String {
+    message.map_or_else(String::new, |message| format!(": {message}"))
+}
+
+/// A fetch that failed. No message contains a credential or a link's signature.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// A credential holds characters an HTTP header cannot carry.
+    #[error("the credentials contain characters that cannot be sent in an HTTP header")]
+    BadCredentials,
+    /// HTTP 401 or 403 from the API.
+    #[error("the API refused the credentials (HTTP {status}{message}); {hint}", message = suffix(.message.as_ref()))]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The API's own message.
+        message: Option<String>,
+        /// Which credentials to check.
+        hint: &'static str,
+    },
+    /// HTTP 404 from the API.
+    #[error(
+        "no chat for session `{session}` (HTTP 404{message}); likely reasons: the Chat Replay API is not enabled for this organization (it is off by default), the session is still live, or its chat is past the retention period",
+        message = suffix(.message.as_ref())
+    )]
+    NotFound {
+        /// The session id, escaped.
+        session: String,
+        /// The API's own message.
+        message: Option<String>,
+    },
+    /// HTTP 429 from the API, still after retries.
+    #[error("rate limited by the API (HTTP 429{message}); gave up {gave_up}", message = suffix(.message.as_ref()))]
+    RateLimited {
+        /// The API's own message.
+        message: Option<String>,
+        /// Why the retries stopped.
+        gave_up: GaveUp,
+    },
+    /// Another error status from the API.
+    #[error("the API answered HTTP {status}{message} at `{url}`; gave up {gave_up}", message = suffix(.message.as_ref()))]
+    Status {
+        /// The API URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The API's own message.
+        message: Option<String>,
+        /// Why the retries stopped.
+        gave_up: GaveUp,
+    },
+    /// `success: false` in a 2xx answer.
+    #[error("the API reported a failure for session `{session}`{message}", message = suffix(.message.as_ref()))]
+    Refused {
+        /// The session id, escaped.
+        session: String,
+        /// The API's own message.
+        message: Option<String>,
+    },
+    /// A 2xx answer that is not a chat link.
+    #[error("the API's answer from `{url}` is not a chat link: {reason}")]
+    Malformed {
+        /// The API URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The API could not be reached.
+    #[error("cannot reach the API at `{url}`; gave up {gave_up}")]
+    Unreachable {
+        /// The API URL.
+        url: String,
+        /// Why the retries stopped.
+        gave_up: GaveUp,
+        /// The last network error (without its URL).
+        #[source]
+        source: download::DownloadError,
+    },
+    /// The download failed.
+    #[error("the download from `{url}` failed; gave up {gave_up}")]
+    Download {
+        /// The link, redacted.
+        url: String,
+        /// Why the retries stopped.
+        gave_up: GaveUp,
+        /// The last failure.
+        #[source]
+        source: download::DownloadError,
+    },
+    /// The storage kept refusing links (HTTP 403) after the allowed number of fresh ones.
+    #[error("the storage refused the download link (HTTP 403{message}) after {refreshes} fresh links from the API; the links may expire faster than they can be used, or the local clock may be wrong", message = suffix(.message.as_ref()))]
+    LinkRefused {
+        /// Fresh links asked for.
+        refreshes: u32,
+        /// The storage's own message.
+        message: Option<String>,
+    },
+    /// Writing the dump to disk failed.
+    #[error("cannot write `{path}`")]
+    Write {
+        /// The target path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub use download::DownloadError;
+
+impl FetchError {
+    /// Whether the credentials were refused: every other session would fail the same way.
+    #[must_use]
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. } | Self::BadCredentials)
+    }
+}
+
+/// Fetches chat dumps: one HTTP client, one API and its credentials.
+#[derive(Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    api: Api,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    /// Builds the HTTP client (HTTP/1.1 over rustls; the ring provider is installed as the
+    /// process default if none is).
+    pub fn new(api: Api, options: FetchOptions) -> Result<Self, FetchError> {
+        // `Err` means a provider is already installed, which is all that is needed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        api.authorization()
+            .map_err(|_| FetchError::BadCredentials)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(|error| FetchError::Client(error.without_url()))?;
+        Ok(Self {
+            client,
+            api,
+            options,
+        })
+    }
+
+    /// The API in use.
+    #[must_use]
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Fetches the chat dump of `session_id` into `target` (whose directory must exist). On any
+    /// error `target` is left as it was.
+    pub async fn fetch_to(
+        &self,
+        session_id: &str,
+        target: &Path,
+        observer: &mut dyn FetchObserver,
+    ) -> Result<Fetched, FetchError> {
+        let started = Instant::now();
+        let write_error = |source: io::Error| FetchError::Write {
+            path: crate::escape::escape_for_terminal(&target.display().to_string(), 200),
+            source,
+        };
+        let file = AtomicFile::create(target).map_err(write_error)?;
+        let mut handle = file.reopen().map_err(write_error)?;
+        let mut fetched = Fetched::default();
+        let mut link = self
+            .request_link(session_id, started, observer, &mut fetched)
+            .await?;
+        let mut state = DownloadState::default();
+        let mut failed_attempts = 0;
+        let margin =
+            SignedDuration::try_from(self.options.expiry_margin).unwrap_or(SignedDuration::ZERO);
+        loop {
+            // An expired or nearly expired link is replaced before use. At the bound it is tried
+            // anyway: the storage, not the local clock, has the last word.
+            if fetched.link_refreshes < self.options.max_link_refreshes
+                && let Some(expires) = link.expires
+                && expires.duration_since(self.options.clock.now()) <= margin
+            {
+                observer.event(&FetchEvent::RefreshingLink {
+                    reason: format!("the link expires at {}", crate::time::format_utc(expires)),
+                });
+                fetched.link_refreshes += 1;
+                link = self
+                    .request_link(session_id, started, observer, &mut fetched)
+                    .await?;
+                continue;
+            }
+            let shown = redact_url(&link.url);
+            let result = download::attempt(
+                &self.client,
+                &link.url,
+                &mut handle,
+                &mut state,
+                &self.options,
+                observer,
+            )
+            .await;
+            match result {
+                Ok(()) => break,
+                Err(Failure::Write(error)) => return Err(write_error(error)),
+                Err(Failure::Forbidden(message)) => {
+                    if fetched.link_refreshes >= self.options.max_link_refreshes {
+                        return Err(FetchError::LinkRefused {
+                            refreshes: fetched.link_refreshes,
+                            message,
+                        });
+                    }
+                    observer.event(&FetchEvent::RefreshingLink {
+                        reason: format!(
+                            "the storage refused the link (HTTP 403{})",
+                            suffix(message.as_ref())
+                        ),
+                    });
+                    fetched.link_refreshes += 1;
+                    link = self
+                        .request_link(session_id, started, observer, &mut fetched)
+                        .await?;
+                }
+                Err(Failure::Fatal(source)) => {
+                    return Err(FetchError::Download {
+                        url: shown,
+                        gave_up: GaveUp::NotRetryable,
+                        source,
+                    });
+                }
+                Err(Failure::Retry { cause, retry_after }) => {
+                    failed_attempts += 1;
+                    match self.options.retry.next_delay(
+                        failed_attempts,
+                        retry_after,
+                        started.elapsed(),
+                    ) {
+                        Err(give_up) => {
+                            return Err(FetchError::Download {
+                                url: shown,
+                                gave_up: self.gave_up(give_up, failed_attempts),
+                                source: cause,
+                            });
+                        }
+                        Ok(delay) => {
+                            observer.event(&FetchEvent::Retrying {
+                                what: "download",
+                                attempt: failed_attempts,
+                                delay,
+                                reason: error_chain(&cause),
+                            });
+                            fetched.download_retries += 1;
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
+                }
+            }
+        }
+        fetched.bytes = state.received();
+        drop(handle);
+        file.commit().map_err(write_error)?;
+        Ok(fetched)
+    }
+
+    fn gave_up(&self, give_up: GiveUp, attempts: u32) -> GaveUp {
+        match give_up {
+            GiveUp::Attempts => GaveUp::Attempts(attempts),
+            GiveUp::Budget => GaveUp::Budget(self.options.retry.max_total),
+            GiveUp::RetryAfterTooLong(wait) => GaveUp::RetryAfter(wait),
+        }
+    }
+
+    /// Asks the API for a download link, retrying transient failures.
+    async fn request_link(
+        &self,
+        session_id: &str,
+        started: Instant,
+        observer: &mut dyn FetchObserver,
+        fetched: &mut Fetched,
+    ) -> Result<Link, FetchError> {
+        let url = self.api.chat_url(session_id);
+        let shown = redact_url(&url);
+        let session = crate::escape::escape_for_terminal(session_id, 80);
+        let authorization = self
+            .api
+            .authorization()
+            .map_err(|_| FetchError::BadCredentials)?;
+        let mut failed_attempts = 0;
+        loop {
+            observer.event(&FetchEvent::RequestingLink { url: shown.clone() });
+            fetched.api_calls += 1;
+            let request = self
+                .client
+                .get(url.clone())
+                .header(AUTHORIZATION, authorization.clone())
+                .header(ACCEPT, "application/json");
+            // Each arm either returns, or names the failure to retry and any `Retry-After`.
+            let (cause, retry_after, status): Retryable =
+                match download::send(request, &self.options).await {
+                    Err(cause) => (cause, None, None),
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let retry_after = response
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| {
+                                retry::parse_retry_after(value, self.options.clock.now())
+                            });
+                        let too_big = response
+                            .headers()
+                            .get(CONTENT_LENGTH)
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| value.parse::<u64>().ok())
+                            .is_some_and(|length| length > MAX_API_BODY as u64);
+                        let body = if too_big {
+                            Err(DownloadError::TooLarge(MAX_API_BODY as u64))
+                        } else {
+                            download::read_small_body(response, MAX_API_BODY, &self.options).await
+                        };
+                        match (status, body) {
+                            (200..=299, Ok(body)) => {
+                                return match api::parse_answer(&body) {
+                                    Answer::Link(link) => {
+                                        observer.event(&FetchEvent::GotLink {
+                                            url: redact_url(&link.url),
+                                            expires: link.expires,
+                                        });
+                                        Ok(link)
+                                    }
+                                    Answer::Refused(message) => {
+                                        Err(FetchError::Refused { session, message })
+                                    }
+                                    Answer::Malformed(reason) => {
+                                        Err(FetchError::Malformed { url: shown, reason })
+                                    }
+                                };
+                            }
+                            (_, Err(cause)) => (cause, retry_after, None),
+                            (401 | 403, Ok(body)) => {
+                                return Err(FetchError::Unauthorized {
+                                    status,
+                                    message: api::error_body_message(&body),
+                                    hint: self.api.credentials_hint(),
+                                });
+                            }
+                            (404, Ok(body)) => {
+                                return Err(FetchError::NotFound {
+                                    session,
+                                    message: api::error_body_message(&body),
+                                });
+                            }
+                            (408 | 429 | 500..=599, Ok(body)) => {
+                                let message = api::error_body_message(&body);
+                                (
+                                    DownloadError::Status {
+                                        status,
+                                        message: message.clone(),
+                                    },
+                                    retry_after,
+                                    Some((status, message)),
+                                )
+                            }
+                            (_, Ok(body)) => {
+                                return Err(FetchError::Status {
+                                    url: shown,
+                                    status,
+                                    message: api::error_body_message(&body),
+                                    gave_up: GaveUp::NotRetryable,
+                                });
+                            }
+                        }
+                    }
+                };
+            failed_attempts += 1;
+            match self
+                .options
+                .retry
+                .next_delay(failed_attempts, retry_after, started.elapsed())
+            {
+                Ok(delay) => {
+                    observer.event(&FetchEvent::Retrying {
+                        what: "API request",
+                        attempt: failed_attempts,
+                        delay,
+                        reason: error_chain(&cause),
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                Err(reason) => {
+                    let gave_up = self.gave_up(reason, failed_attempts);
+                    return Err(match status {
+                        Some((429, message)) => FetchError::RateLimited { message, gave_up },
+                        Some((status, message)) => FetchError::Status {
+                            url: shown,
+                            status,
+                            message,
+                            gave_up,
+                        },
+                        None => FetchError::Unreachable {
+                            url: shown,
+                            gave_up,
+                            source: cause,
+                        },
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A failed API call worth retrying: the cause, the server's `Retry-After`, and the status and
+/// message when the API answered.
+type Retryable = (
+    DownloadError,
+    Option<Duration>,
+    Option<(u16, Option<String>)>,
+);
+
+/// An error and its sources on one line, `a: b: c`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

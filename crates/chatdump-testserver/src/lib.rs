@@ -1,0 +1,1 @@
+//! A local stand-in for the Chat Replay API and its storage (work in progress).

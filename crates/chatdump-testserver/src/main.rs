@@ -1,0 +1,3 @@
+//! The `chatdump-testserver` binary (work in progress).
+
+fn main() {}
