@@ -14,7 +14,7 @@ use chatdump_core::export::{
     Warning,
 };
 use chatdump_core::order::{OrderOptions, Strategy};
-use chatdump_core::output::AtomicFile;
+use chatdump_core::output::{AtomicFile, BackgroundWriter};
 use chatdump_core::reader::{ChatReader, ReaderOptions};
 use indicatif::ProgressBar;
 
@@ -130,13 +130,19 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
 
     let created_directory = match &destination {
         Destination::Directory(dir) if !dir.exists() => {
+            // The outermost of the directories about to be created (`a` for a missing `a/b/c`).
+            let outermost = dir
+                .ancestors()
+                .take_while(|ancestor| !ancestor.as_os_str().is_empty() && !ancestor.exists())
+                .last()
+                .map(Path::to_path_buf);
             fs::create_dir_all(dir).with_context(|| {
                 format!(
                     "cannot create the output directory `{}`",
                     escape_for_terminal(&dir.display().to_string(), 200)
                 )
             })?;
-            Some(dir.clone())
+            outermost.map(|outermost| (dir.clone(), outermost))
         }
         _ => None,
     };
@@ -151,10 +157,14 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
     }
     let failure = results.into_iter().find_map(Result::err);
     if let Some(error) = failure {
-        if let Some(dir) = created_directory {
-            // Leave things as they were: the directory did not exist before. `remove_dir` only
-            // removes it if it is empty, which it is unless an earlier input succeeded.
-            let _ = fs::remove_dir(dir);
+        if let Some((dir, outermost)) = created_directory {
+            // Leave things as they were: the directories did not exist before. `remove_dir` only
+            // removes empty ones, which they are unless an earlier input succeeded.
+            for created in dir.ancestors() {
+                if fs::remove_dir(created).is_err() || created == outermost {
+                    break;
+                }
+            }
         }
         return Err(error);
     }
@@ -189,6 +199,8 @@ fn destination(output: &Path, formats: &[Format], inputs: usize) -> anyhow::Resu
 struct Attempt {
     files: Vec<AtomicFile>,
     rejects: Option<AtomicFile>,
+    /// Partitioned Parquet datasets (`--partition-by`), committed with the files.
+    datasets: Vec<chatdump_parquet::Dataset>,
 }
 
 fn convert_one(
@@ -200,10 +212,12 @@ fn convert_one(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let display = input.display();
-    let mut strategy = match input {
-        Input::Path(_) => Strategy::Window,
-        // Standard input cannot be read twice, so it is sorted externally from the start.
-        Input::Stdin => Strategy::External,
+    let mut strategy = match (input, destination) {
+        (Input::Path(_), Destination::File(_) | Destination::Directory(_)) => Strategy::Window,
+        // Standard input cannot be read twice, so it is sorted externally from the start; and
+        // what reached standard output cannot be taken back if the window has to give up, so
+        // that is sorted externally from the start too.
+        (Input::Stdin, _) | (_, Destination::Stdout) => Strategy::External,
     };
     loop {
         let (reader_input, size) = input.open()?;
@@ -218,9 +232,23 @@ fn convert_one(
         let mut attempt = Attempt {
             files: Vec::new(),
             rejects: None,
+            datasets: Vec::new(),
         };
         let mut outputs = Vec::new();
         for format in formats {
+            if *format == Format::Parquet
+                && let Some(dataset) = args
+                    .output_options
+                    .dataset(&args.output)
+                    .map_err(UsageError)?
+            {
+                outputs.push(Output {
+                    name: formats::name(*format).to_owned(),
+                    exporter: Box::new(dataset.exporter()),
+                });
+                attempt.datasets.push(dataset);
+                continue;
+            }
             let writer: Box<dyn Write + Send> = match destination {
                 Destination::Stdout => Box::new(BufWriter::with_capacity(256 << 10, io::stdout())),
                 Destination::File(path) => open_atomic(path, &mut attempt.files)?,
@@ -298,6 +326,14 @@ fn convert_one(
                     })?;
                     written.push(target);
                 }
+                for dataset in attempt.datasets {
+                    written.extend(dataset.commit().with_context(|| {
+                        format!(
+                            "cannot move the Parquet dataset files into place under `{}`",
+                            escape_for_terminal(&dataset.root().display().to_string(), 200)
+                        )
+                    })?);
+                }
                 if let Some(file) = attempt.rejects {
                     let target = file.target().to_owned();
                     file.commit()
@@ -320,7 +356,7 @@ fn open_atomic(path: &Path, files: &mut Vec<AtomicFile>) -> anyhow::Result<Box<d
             escape_for_terminal(&path.display().to_string(), 200)
         )
     })?;
-    let writer = BufWriter::with_capacity(256 << 10, file.reopen()?);
+    let writer = BackgroundWriter::new(file.reopen()?);
     files.push(file);
     Ok(Box::new(writer))
 }

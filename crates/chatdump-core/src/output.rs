@@ -1,19 +1,41 @@
 //! Atomic output files: written beside their target and renamed into place only on success.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use tempfile::NamedTempFile;
+
+/// Temporary files of every live [`AtomicFile`] in the process, so that a signal handler can
+/// remove them before the process exits (see [`remove_pending_files`]).
+static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn pending() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes the temporary file of every [`AtomicFile`] not yet committed or dropped.
+///
+/// For a program about to exit on SIGINT or SIGTERM, when destructors will not run: call it from
+/// the signal handler so an interrupted run leaves no partial file behind.
+pub fn remove_pending_files() {
+    for path in std::mem::take(&mut *pending()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
 
 /// A file that appears at its target path only when [`AtomicFile::commit`] is called.
 ///
 /// The data goes to a hidden temporary file in the target's directory (so the final rename is
 /// atomic on the same file system). Dropping an `AtomicFile` without committing deletes the
-/// temporary file, leaving the target exactly as it was.
+/// temporary file, leaving the target exactly as it was; so does [`remove_pending_files`] when
+/// the process is interrupted.
 #[derive(Debug)]
 pub struct AtomicFile {
-    temp: NamedTempFile,
+    /// `None` only after `commit` took it.
+    temp: Option<NamedTempFile>,
     target: PathBuf,
 }
 
@@ -37,7 +59,17 @@ impl AtomicFile {
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
         let temp = builder.tempfile_in(&dir)?;
-        Ok(Self { temp, target })
+        pending().insert(temp.path().to_path_buf());
+        Ok(Self {
+            temp: Some(temp),
+            target,
+        })
+    }
+
+    fn temp(&self) -> &NamedTempFile {
+        self.temp
+            .as_ref()
+            .expect("an AtomicFile holds its temporary file until commit")
     }
 
     /// The target path.
@@ -46,22 +78,220 @@ impl AtomicFile {
         &self.target
     }
 
-    /// The temporary file, to write to.
-    pub fn file_mut(&mut self) -> &mut File {
-        self.temp.as_file_mut()
+    /// The temporary file's path (hidden, beside the target).
+    #[must_use]
+    pub fn temp_path(&self) -> &Path {
+        self.temp().path()
     }
 
-    /// A second handle on the temporary file, for writers that want to own one.
+    /// The temporary file, to write to.
+    pub fn file_mut(&mut self) -> &mut File {
+        self.temp
+            .as_mut()
+            .expect("an AtomicFile holds its temporary file until commit")
+            .as_file_mut()
+    }
+
+    /// A handle on the temporary file, to write to (its own file position, starting at 0).
     pub fn reopen(&self) -> io::Result<File> {
-        self.temp.reopen()
+        self.temp().reopen()
     }
 
     /// Flushes the data to disk and renames the file to its target, replacing any old file.
-    pub fn commit(self) -> io::Result<()> {
-        self.temp.as_file().sync_all()?;
-        self.temp
-            .persist(&self.target)
-            .map(drop)
-            .map_err(|error| error.error)
+    pub fn commit(mut self) -> io::Result<()> {
+        let temp = self.temp.take().expect("commit runs once");
+        let temp_path = temp.path().to_path_buf();
+        let result = temp.as_file().sync_all().and_then(|()| {
+            temp.persist(&self.target)
+                .map(drop)
+                .map_err(|error| error.error)
+        });
+        pending().remove(&temp_path);
+        result
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            pending().remove(temp.path());
+        }
+    }
+}
+
+/// A writer that hands full buffers to a thread of its own, which makes the write system calls,
+/// so formatting and the kernel's copy into the page cache overlap.
+///
+/// Memory: at most [`BackgroundWriter::BUFFERS_IN_FLIGHT`] buffers of
+/// [`BackgroundWriter::BUFFER_BYTES`] each. A write error on the thread is returned by the next
+/// `write` or `flush`; `flush` waits until everything before it is written, so a writer whose
+/// `flush` succeeded has lost nothing. Dropping it without a flush waits for the thread but
+/// cannot report an error: always flush (every exporter's `finish` does).
+pub struct BackgroundWriter {
+    buffer: Vec<u8>,
+    sender: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
+}
+
+enum Chunk {
+    Data(Vec<u8>),
+    Flush(std::sync::mpsc::SyncSender<io::Result<()>>),
+}
+
+impl BackgroundWriter {
+    /// The size of one buffer.
+    pub const BUFFER_BYTES: usize = 1 << 20;
+    /// Buffers queued for the thread at most.
+    pub const BUFFERS_IN_FLIGHT: usize = 4;
+
+    /// Starts the writing thread over `inner`.
+    pub fn new<W: io::Write + Send + 'static>(mut inner: W) -> Self {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(Self::BUFFERS_IN_FLIGHT);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<io::Error>));
+        let thread_failed = std::sync::Arc::clone(&failed);
+        let thread = std::thread::spawn(move || {
+            let mut result = Ok(());
+            for chunk in receiver {
+                match chunk {
+                    Chunk::Data(data) => {
+                        if result.is_ok() {
+                            result = inner.write_all(&data);
+                        }
+                    }
+                    Chunk::Flush(reply) => {
+                        if result.is_ok() {
+                            result = inner.flush();
+                        }
+                        let answer = match &result {
+                            Ok(()) => Ok(()),
+                            Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+                if let Err(error) = &result {
+                    let mut slot = thread_failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if slot.is_none() {
+                        *slot = Some(io::Error::new(error.kind(), error.to_string()));
+                    }
+                }
+            }
+        });
+        Self {
+            buffer: Vec::with_capacity(Self::BUFFER_BYTES),
+            sender: Some(sender),
+            thread: Some(thread),
+            failed,
+        }
+    }
+
+    fn check(&self) -> io::Result<()> {
+        let slot = self
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*slot {
+            Some(error) => Err(io::Error::new(error.kind(), error.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        let sender = self
+            .sender
+            .as_ref()
+            .ok_or_else(|| io::Error::other("writer closed"))?;
+        sender
+            .send(chunk)
+            .map_err(|_| io::Error::other("the writing thread stopped"))
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(Self::BUFFER_BYTES));
+        self.send(Chunk::Data(full))
+    }
+}
+
+impl io::Write for BackgroundWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        if self.buffer.len() + data.len() > Self::BUFFER_BYTES {
+            self.send_buffer()?;
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffer()?;
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.send(Chunk::Flush(reply))?;
+        answer
+            .recv()
+            .map_err(|_| io::Error::other("the writing thread stopped"))??;
+        self.check()
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        let _ = self.send_buffer();
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for BackgroundWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundWriter")
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn background_writer_writes_everything_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut writer = BackgroundWriter::new(File::create(&path).unwrap());
+        let mut expected = Vec::new();
+        for index in 0..200_000_u32 {
+            let line = format!("{index}\n");
+            writer.write_all(line.as_bytes()).unwrap();
+            expected.extend_from_slice(line.as_bytes());
+        }
+        writer.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn background_writer_reports_errors_on_flush() {
+        struct Failing;
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut writer = BackgroundWriter::new(Failing);
+        writer.write_all(b"data").unwrap();
+        let error = writer.flush().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull);
     }
 }
