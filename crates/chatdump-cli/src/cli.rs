@@ -93,6 +93,9 @@ pub(crate) struct ConvertArgs {
     /// Where sorted runs are spilled (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     pub(crate) temp_dir: Option<PathBuf>,
+    /// Parquet and JSONL output options.
+    #[command(flatten)]
+    pub(crate) output_options: crate::args_output::OutputArgs,
 }
 
 /// Parses a byte size: a number with an optional `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`,

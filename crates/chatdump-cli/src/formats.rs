@@ -29,9 +29,9 @@ pub(crate) fn name(format: Format) -> &'static str {
 /// Whether this build can write `format`; the reason when it cannot.
 pub(crate) fn check_available(format: Format) -> Result<(), String> {
     match format {
-        Format::Jsonl => Ok(()),
-        Format::Parquet | Format::Markdown | Format::Html => Err(format!(
-            "the {} format is not available in this version of chatdump yet (available: jsonl)",
+        Format::Jsonl | Format::Parquet => Ok(()),
+        Format::Markdown | Format::Html => Err(format!(
+            "the {} format is not available in this version of chatdump yet (available: jsonl, parquet)",
             name(format)
         )),
     }
@@ -45,12 +45,19 @@ pub(crate) fn is_text(format: Format) -> bool {
 /// Creates the exporter for `format` writing to `out`, configured from the command line.
 pub(crate) fn exporter<'a>(
     format: Format,
-    out: Box<dyn Write + Send + 'a>,
-    _args: &ConvertArgs,
+    out: Box<dyn Write + Send>,
+    args: &ConvertArgs,
 ) -> Box<dyn Exporter + 'a> {
     match format {
-        Format::Jsonl => Box::new(chatdump_jsonl::JsonlWriter::new(out)),
-        Format::Parquet | Format::Markdown | Format::Html => {
+        Format::Jsonl => match args.output_options.jsonl_flavor() {
+            chatdump_jsonl::Flavor::Plain => Box::new(chatdump_jsonl::JsonlWriter::new(out)),
+            flavor => Box::new(chatdump_jsonl::FlavorWriter::new(out, flavor)),
+        },
+        Format::Parquet => Box::new(chatdump_parquet::ParquetWriter::new(
+            out,
+            args.output_options.parquet_options(),
+        )),
+        Format::Markdown | Format::Html => {
             unreachable!("check_available rejects {format:?} before any exporter is made")
         }
     }

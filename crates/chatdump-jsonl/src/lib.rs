@@ -20,6 +20,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod flavor;
+
+pub use flavor::{
+    Flavor, FlavorWriter, IdTooLong, MAX_ELASTICSEARCH_ID_BYTES, MAX_SEARCH_ID_BYTES, search_id,
+    validate_index_name,
+};
+
 use std::io::Write;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};

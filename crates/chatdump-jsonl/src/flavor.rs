@@ -1,0 +1,327 @@
+//! JSONL flavours that search indexes ingest as they are: Elasticsearch/OpenSearch `_bulk`,
+//! Meilisearch and Typesense. See [`Flavor`] for the shape of each.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::{Body, Message};
+use chatdump_core::time::format_utc;
+use serde::Serialize;
+
+use crate::{JsonlWriter, SCHEMA_VERSION, kind_name};
+
+/// The longest Elasticsearch `_id`, in bytes.
+pub const MAX_ELASTICSEARCH_ID_BYTES: usize = 512;
+/// The longest Meilisearch / Typesense document id chatdump writes, in bytes (Meilisearch's
+/// limit is 511).
+pub const MAX_SEARCH_ID_BYTES: usize = 511;
+
+/// The shape of the JSONL output.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// One message object per line, as documented on [`JsonlWriter`] (the default).
+    #[default]
+    Plain,
+    /// Elasticsearch / OpenSearch `_bulk` body: for each message an action line
+    /// `{"index":{"_index":INDEX,"_id":ID}}` then the plain document line. `_id` is the message
+    /// id, so loading the file again overwrites rather than duplicates. The file ends with a
+    /// newline, as `_bulk` requires.
+    Elasticsearch {
+        /// The target index (`--index`); see [`validate_index_name`].
+        index: String,
+    },
+    /// Meilisearch: the plain document with exactly one field whose name contains `id`, the
+    /// primary key `id` (see [`search_id`]); the other ids are renamed `session`, `meeting` and
+    /// `participant`. `created_at_ms` is the numeric timestamp to filter and sort on.
+    Meilisearch,
+    /// Typesense: the plain document with a string `id` (see [`search_id`]) and the `int64`
+    /// timestamp `created_at_ms`.
+    Typesense,
+}
+
+/// A message id that a search index cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("message id `{excerpt}` is {bytes} bytes, more than the {limit} a {target} document id may have")]
+pub struct IdTooLong {
+    /// The start of the id, escaped for a terminal.
+    pub excerpt: String,
+    /// The id's length (after mapping, where it is mapped).
+    pub bytes: usize,
+    /// The limit.
+    pub limit: usize,
+    /// The index it is too long for.
+    pub target: &'static str,
+}
+
+/// The document id Meilisearch and Typesense get for a message id.
+///
+/// Both accept only `[A-Za-z0-9_-]` (Typesense ids travel in URLs). Letters, digits and `-` are
+/// kept, so a UUID is its own id; any other byte, `_` included, becomes `_` and two upper-case
+/// hex digits (`a b` → `a_20b`, `a_b` → `a_5Fb`). The mapping is deterministic and reversible,
+/// so two messages never share an id. An empty id becomes `_`.
+pub fn search_id(id: &str) -> Result<Cow<'_, str>, IdTooLong> {
+    let too_long = |bytes| IdTooLong {
+        excerpt: chatdump_core::escape::escape_for_terminal(id, 40),
+        bytes,
+        limit: MAX_SEARCH_ID_BYTES,
+        target: "Meilisearch or Typesense",
+    };
+    if id.is_empty() {
+        return Ok(Cow::Borrowed("_"));
+    }
+    if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if id.len() > MAX_SEARCH_ID_BYTES {
+            return Err(too_long(id.len()));
+        }
+        return Ok(Cow::Borrowed(id));
+    }
+    let mut mapped = String::with_capacity(id.len() + 8);
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            mapped.push(char::from(byte));
+        } else {
+            let _ = write!(mapped, "_{byte:02X}");
+        }
+    }
+    if mapped.len() > MAX_SEARCH_ID_BYTES {
+        return Err(too_long(mapped.len()));
+    }
+    Ok(Cow::Owned(mapped))
+}
+
+/// Checks an Elasticsearch / OpenSearch index name: lower case, 1–255 bytes, not `.` or `..`,
+/// not starting with `-`, `_` or `+`, none of `\ / * ? " < > | , #`, spaces or `:`.
+pub fn validate_index_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("an index name has 1 to 255 bytes".into());
+    }
+    if name == "." || name == ".." {
+        return Err("an index name cannot be `.` or `..`".into());
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Err("an index name cannot start with `-`, `_` or `+`".into());
+    }
+    if let Some(bad) = name.chars().find(|c| {
+        c.is_uppercase()
+            || c.is_control()
+            || matches!(
+                c,
+                '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ' ' | ':'
+            )
+    }) {
+        return Err(format!(
+            "an index name cannot contain `{}` (use lower case, digits, `-`, `_` and `.`)",
+            bad.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes messages as JSONL in a [`Flavor`].
+///
+/// Memory: one message at a time, plus the writer's own buffer. Wrap files in a `BufWriter`.
+#[derive(Debug)]
+pub struct FlavorWriter<W: Write> {
+    out: W,
+    flavor: Flavor,
+    /// The plain writer, writing into a reused buffer.
+    plain: JsonlWriter<Vec<u8>>,
+    line: Vec<u8>,
+}
+
+impl<W: Write> FlavorWriter<W> {
+    /// Creates a writer over `out`. Check an Elasticsearch index name with
+    /// [`validate_index_name`] first: the writer writes whatever name it is given.
+    pub fn new(out: W, flavor: Flavor) -> Self {
+        Self {
+            out,
+            flavor,
+            plain: JsonlWriter::new(Vec::with_capacity(4096)),
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Returns the inner writer.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Writes the plain line (with its newline) of `message` into `self.plain.out`.
+    fn plain_line(&mut self, message: &Message) -> Result<(), ExportError> {
+        self.plain.out.clear();
+        self.plain.message(message)
+    }
+}
+
+/// The action line of a `_bulk` request.
+#[derive(Serialize)]
+struct BulkAction<'a> {
+    index: BulkTarget<'a>,
+}
+
+#[derive(Serialize)]
+struct BulkTarget<'a> {
+    _index: &'a str,
+    _id: &'a str,
+}
+
+/// A Meilisearch document: the plain fields, with only `id` ending in `id`.
+#[derive(Serialize)]
+struct MeilisearchDocument<'a> {
+    schema_version: u32,
+    id: &'a str,
+    session: &'a str,
+    meeting: &'a str,
+    participant: &'a str,
+    display_name: &'a str,
+    pinned: bool,
+    edited: bool,
+    created_at: String,
+    created_at_ms: i64,
+    payload_type: &'a str,
+    kind: &'static str,
+    text: Option<&'a str>,
+    quoted_text: Option<&'a str>,
+    url: Option<&'a str>,
+    file_name: Option<&'a str>,
+    file_size: Option<u64>,
+    payload: &'a str,
+    extra: Extra<'a>,
+}
+
+struct Extra<'a>(&'a [(String, String)]);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+fn meilisearch_line(out: &mut Vec<u8>, message: &Message, id: &str) -> serde_json::Result<()> {
+    let body = message.body();
+    let (text, quoted_text, url, file_name, file_size) = match &body {
+        Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
+        Body::Image { url } => (None, None, Some(*url), None, None),
+        Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
+        Body::Other { .. } => (None, None, None, None, None),
+    };
+    let document = MeilisearchDocument {
+        schema_version: SCHEMA_VERSION,
+        id,
+        session: &message.session_id,
+        meeting: &message.meeting_id,
+        participant: &message.participant_id,
+        display_name: &message.display_name,
+        pinned: message.pinned,
+        edited: message.edited,
+        created_at: format_utc(message.created_at),
+        created_at_ms: message.created_at.as_millisecond(),
+        payload_type: message.payload_type.as_str(),
+        kind: kind_name(&body),
+        text,
+        quoted_text,
+        url,
+        file_name,
+        file_size,
+        payload: &message.payload,
+        extra: Extra(&message.extra),
+    };
+    serde_json::to_writer(&mut *out, &document)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+impl<W: Write> Exporter for FlavorWriter<W> {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        self.plain.begin(context)
+    }
+
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        match &self.flavor {
+            Flavor::Plain => {
+                self.plain_line(message)?;
+                self.out.write_all(&self.plain.out)?;
+            }
+            Flavor::Elasticsearch { index } => {
+                if message.id.len() > MAX_ELASTICSEARCH_ID_BYTES {
+                    return Err(ExportError::format(IdTooLong {
+                        excerpt: chatdump_core::escape::escape_for_terminal(&message.id, 40),
+                        bytes: message.id.len(),
+                        limit: MAX_ELASTICSEARCH_ID_BYTES,
+                        target: "Elasticsearch",
+                    }));
+                }
+                self.line.clear();
+                let action = BulkAction {
+                    index: BulkTarget {
+                        _index: index,
+                        _id: &message.id,
+                    },
+                };
+                serde_json::to_writer(&mut self.line, &action).map_err(ExportError::format)?;
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)?;
+                self.plain_line(message)?;
+                self.out.write_all(&self.plain.out)?;
+            }
+            Flavor::Meilisearch => {
+                let id = search_id(&message.id).map_err(ExportError::format)?;
+                self.line.clear();
+                meilisearch_line(&mut self.line, message, &id).map_err(ExportError::format)?;
+                self.out.write_all(&self.line)?;
+            }
+            Flavor::Typesense => {
+                match search_id(&message.id).map_err(ExportError::format)? {
+                    Cow::Borrowed(_) => self.plain_line(message)?,
+                    Cow::Owned(id) => {
+                        // Rare: an id outside `[A-Za-z0-9-]`. Write a copy with the mapped id.
+                        let mapped = Message {
+                            id,
+                            ..message.clone()
+                        };
+                        self.plain_line(&mapped)?;
+                    }
+                }
+                self.out.write_all(&self.plain.out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_ids() {
+        let uuid = "8d3f1e2a-0b4c-4d5e-9f6a-7b8c9d0e1f20";
+        assert!(matches!(search_id(uuid), Ok(Cow::Borrowed(id)) if id == uuid));
+        assert_eq!(search_id("a b/é").unwrap(), "a_20b_2F_C3_A9");
+        assert_eq!(search_id("a_b").unwrap(), "a_5Fb");
+        assert_eq!(search_id("").unwrap(), "_");
+        assert!(search_id(&"x".repeat(511)).is_ok());
+        assert!(search_id(&"x".repeat(512)).is_err());
+        assert!(search_id(&"/".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn index_names() {
+        assert!(validate_index_name("chat-2024.05").is_ok());
+        for bad in ["", "Chat", "_chat", "a b", "a/b", "..", "a,b", "a:b"] {
+            assert!(validate_index_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Hive-partitioned datasets: `ROOT/date=YYYY-MM-DD/<session_id>.parquet`, one file per session.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::Message;
+use chatdump_core::output::AtomicFile;
+
+use crate::options::ParquetOptions;
+use crate::writer::ParquetWriter;
+
+/// The memory all open session files may buffer together before the largest is flushed.
+pub const DEFAULT_DATASET_MEMORY: usize = 48 << 20;
+
+/// The longest file stem a session id may map to.
+const MAX_STEM_BYTES: usize = 200;
+
+/// A partitioned Parquet dataset being written under one root directory.
+///
+/// Layout: `ROOT/date=YYYY-MM-DD/<session_id>.parquet`, one file per session, where the date is
+/// the UTC day of the session's first message. Meeting and session ids stay columns (every file
+/// has the full [`crate::ParquetWriter`] schema); only the date is a directory. Spark,
+/// Trino/Athena, BigQuery and DuckDB (`hive_partitioning = true`) read the root as one table with
+/// an extra `date` column.
+///
+/// A session id made only of ASCII letters, digits and `-` (every UUID) is the file name as it
+/// is. Any other byte, `_` included, is written as `_` and two upper-case hex digits, so
+/// different ids never share a file, and `a/b` becomes `a_2Fb` rather than a path.
+///
+/// Files are written beside their targets and appear only on [`Dataset::commit`], which the
+/// caller runs after the whole export succeeded. Committing a session also deletes the same
+/// session's file under any other `date=` directory of the root, so exporting a session again
+/// replaces its rows rather than duplicating them.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    root: PathBuf,
+    options: ParquetOptions,
+    memory: usize,
+    finished: Rc<RefCell<Vec<FinishedFile>>>,
+}
+
+#[derive(Debug)]
+struct FinishedFile {
+    file: AtomicFile,
+    date_dir: String,
+    file_name: String,
+}
+
+impl Dataset {
+    /// A dataset under `root` (created when the first file is).
+    pub fn new(root: impl Into<PathBuf>, options: ParquetOptions) -> Self {
+        Self {
+            root: root.into(),
+            options,
+            memory: DEFAULT_DATASET_MEMORY,
+            finished: Rc::default(),
+        }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The exporter that writes the files. Its output is kept until [`Dataset::commit`].
+    #[must_use]
+    pub fn exporter(&self) -> DatasetWriter {
+        DatasetWriter {
+            dataset: self.clone(),
+            context: ExportContext::default(),
+            sessions: HashMap::new(),
+            open: Vec::new(),
+            since_check: 0,
+        }
+    }
+
+    /// Moves every finished file into place, deletes older copies of the same sessions under
+    /// other dates, and returns the paths written.
+    pub fn commit(&self) -> io::Result<Vec<PathBuf>> {
+        let finished = std::mem::take(&mut *self.finished.borrow_mut());
+        let mut written = Vec::with_capacity(finished.len());
+        for file in finished {
+            let target = file.file.target().to_owned();
+            file.file.commit()?;
+            self.remove_stale(&file.date_dir, &file.file_name)?;
+            written.push(target);
+        }
+        Ok(written)
+    }
+
+    fn remove_stale(&self, keep_dir: &str, file_name: &str) -> io::Result<()> {
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with("date=") || name == keep_dir || !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let stale = entry.path().join(file_name);
+            match fs::remove_file(&stale) {
+                Ok(()) => {
+                    // Leave no empty partition behind; `remove_dir` fails if other files remain.
+                    let _ = fs::remove_dir(entry.path());
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file stem for a session id: see [`Dataset`]. `None` when it would be too long.
+#[must_use]
+pub fn session_file_stem(session_id: &str) -> Option<String> {
+    use std::fmt::Write as _;
+    if session_id.is_empty() {
+        return Some("_".to_owned());
+    }
+    let mut stem = String::with_capacity(session_id.len());
+    for byte in session_id.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            stem.push(char::from(byte));
+        } else {
+            let _ = write!(stem, "_{byte:02X}");
+        }
+        if stem.len() > MAX_STEM_BYTES {
+            return None;
+        }
+    }
+    Some(stem)
+}
+
+/// The partition directory name for a message: `date=YYYY-MM-DD` of `created_at` in UTC.
+#[must_use]
+pub fn date_partition(message: &Message) -> String {
+    let days = message.created_at.as_second().div_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!("date={year:04}-{month:02}-{day:02}")
+}
+
+/// The proleptic Gregorian date of a day number (days since 1970-01-01), after Howard Hinnant's
+/// `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The [`Exporter`] of a [`Dataset`]: routes each message to its session's file.
+///
+/// Memory: each open session file buffers at most one row group; when all of them together
+/// hold more than 48 MiB, the largest closes its row group early. The first session's file is
+/// encoded on a second thread, the others on the caller's.
+#[derive(Debug)]
+pub struct DatasetWriter {
+    dataset: Dataset,
+    context: ExportContext,
+    sessions: HashMap<String, usize>,
+    open: Vec<SessionFile>,
+    since_check: usize,
+}
+
+#[derive(Debug)]
+struct SessionFile {
+    writer: ParquetWriter<BufWriter<File>>,
+    file: AtomicFile,
+    date_dir: String,
+    file_name: String,
+}
+
+/// Messages between two checks of the memory bound.
+const CHECK_EVERY: usize = 1024;
+
+impl DatasetWriter {
+    fn open(&mut self, message: &Message) -> Result<usize, ExportError> {
+        let stem = session_file_stem(&message.session_id).ok_or_else(|| {
+            ExportError::format(format!(
+                "session id `{}…` is too long to name a file",
+                chatdump_core::escape::escape_for_terminal(&message.session_id, 40)
+            ))
+        })?;
+        let date_dir = date_partition(message);
+        let dir = self.dataset.root.join(&date_dir);
+        fs::create_dir_all(&dir).map_err(|error| {
+            ExportError::Io(io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot create the partition directory `{}`: {error}",
+                    dir.display()
+                ),
+            ))
+        })?;
+        let file_name = format!("{stem}.parquet");
+        let file = AtomicFile::create(dir.join(&file_name))?;
+        let out = BufWriter::with_capacity(256 << 10, file.reopen()?);
+        let options = self.dataset.options.clone();
+        let mut writer = if self.open.is_empty() {
+            ParquetWriter::new(out, options)
+        } else {
+            ParquetWriter::new_inline(out, options)
+        };
+        writer.begin(&self.context)?;
+        self.open.push(SessionFile {
+            writer,
+            file,
+            date_dir,
+            file_name,
+        });
+        let index = self.open.len() - 1;
+        self.sessions.insert(message.session_id.clone(), index);
+        Ok(index)
+    }
+
+    /// Closes row groups, largest first, until the open files fit the memory bound.
+    fn bound_memory(&mut self) -> Result<(), ExportError> {
+        loop {
+            let sizes = self.open.iter().map(|file| file.writer.buffered_bytes());
+            if sizes.clone().sum::<usize>() <= self.dataset.memory {
+                return Ok(());
+            }
+            let Some((largest, _)) = sizes.enumerate().max_by_key(|(_, size)| *size) else {
+                return Ok(());
+            };
+            let before = self.open[largest].writer.buffered_bytes();
+            self.open[largest].writer.flush_row_group()?;
+            if self.open[largest].writer.buffered_bytes() >= before {
+                // Nothing more can be released (a threaded writer's row group is its own).
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Exporter for DatasetWriter {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        self.context = context.clone();
+        Ok(())
+    }
+
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        let index = match self.sessions.get(&message.session_id) {
+            Some(index) => *index,
+            None => self.open(message)?,
+        };
+        self.open[index].writer.message(message)?;
+        self.since_check += 1;
+        if self.since_check >= CHECK_EVERY && self.open.len() > 1 {
+            self.since_check = 0;
+            self.bound_memory()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        for mut session in self.open.drain(..) {
+            session.writer.finish()?;
+            drop(session.writer);
+            self.dataset.finished.borrow_mut().push(FinishedFile {
+                file: session.file,
+                date_dir: session.date_dir,
+                file_name: session.file_name,
+            });
+        }
+        self.sessions.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_safe_and_distinct() {
+        assert_eq!(
+            session_file_stem("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31").as_deref(),
+            Some("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31")
+        );
+        assert_eq!(session_file_stem("../x").as_deref(), Some("_2E_2E_2Fx"));
+        assert_eq!(session_file_stem("a_b").as_deref(), Some("a_5Fb"));
+        assert_ne!(session_file_stem("a_5Fb"), session_file_stem("a_b"));
+        assert_eq!(session_file_stem("é").as_deref(), Some("_C3_A9"));
+        assert_eq!(session_file_stem("").as_deref(), Some("_"));
+        assert!(session_file_stem(&"x".repeat(201)).is_none());
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_857), (2024, 5, 14));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,274 @@
+//! The Arrow schema (version 1) and the column builders that turn messages into record batches.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int32Array, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use chatdump_core::model::{Body, Message};
+use serde::ser::{SerializeMap, Serializer};
+
+/// The version of the Parquet schema, written in the `schema_version` column and in the
+/// `chatdump.schema_version` footer key. It matches the JSONL schema version: the two carry the
+/// same fields under the same names.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The time zone of `created_at`.
+pub const UTC: &str = "UTC";
+
+/// Columns written with Parquet dictionary encoding: values that repeat from row to row.
+pub(crate) const DICTIONARY_COLUMNS: &[&str] = &[
+    "schema_version",
+    "session_id",
+    "meeting_id",
+    "participant_id",
+    "display_name",
+    "payload_type",
+    "kind",
+    "extra",
+];
+
+/// Columns of free text, unique per row: no dictionary, chunk-level statistics only.
+pub(crate) const FREE_TEXT_COLUMNS: &[&str] =
+    &["id", "text", "quoted_text", "url", "file_name", "payload"];
+
+/// The Arrow schema of every file chatdump writes; see [`crate::ParquetWriter`] for the table.
+#[must_use]
+pub fn schema() -> SchemaRef {
+    let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new("schema_version", DataType::Int32, false),
+        utf8("id", false),
+        utf8("session_id", false),
+        utf8("meeting_id", false),
+        utf8("participant_id", false),
+        utf8("display_name", false),
+        Field::new("pinned", DataType::Boolean, false),
+        Field::new("edited", DataType::Boolean, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+            false,
+        ),
+        utf8("payload_type", false),
+        utf8("kind", false),
+        utf8("text", true),
+        utf8("quoted_text", true),
+        utf8("url", true),
+        utf8("file_name", true),
+        Field::new("file_size", DataType::Int64, true),
+        utf8("payload", false),
+        utf8("extra", false),
+    ]))
+}
+
+/// The `kind` value of a body, as in the JSONL `kind` field.
+fn kind_name(body: &Body<'_>) -> &'static str {
+    match body {
+        Body::Text { .. } => "text",
+        Body::Image { .. } => "image",
+        Body::File { .. } => "file",
+        Body::Other { .. } => "other",
+    }
+}
+
+/// Builders for one record batch.
+pub(crate) struct Columns {
+    id: StringBuilder,
+    session_id: StringBuilder,
+    meeting_id: StringBuilder,
+    participant_id: StringBuilder,
+    display_name: StringBuilder,
+    pinned: BooleanBuilder,
+    edited: BooleanBuilder,
+    created_at: TimestampMicrosecondBuilder,
+    payload_type: StringBuilder,
+    kind: StringBuilder,
+    text: StringBuilder,
+    quoted_text: StringBuilder,
+    url: StringBuilder,
+    file_name: StringBuilder,
+    file_size: Int64Builder,
+    payload: StringBuilder,
+    extra: StringBuilder,
+    /// Reused buffer for the `extra` JSON.
+    extra_json: Vec<u8>,
+    rows: usize,
+    /// String bytes appended since the last batch.
+    bytes: usize,
+}
+
+impl Columns {
+    pub(crate) fn new() -> Self {
+        Self {
+            id: StringBuilder::new(),
+            session_id: StringBuilder::new(),
+            meeting_id: StringBuilder::new(),
+            participant_id: StringBuilder::new(),
+            display_name: StringBuilder::new(),
+            pinned: BooleanBuilder::new(),
+            edited: BooleanBuilder::new(),
+            created_at: TimestampMicrosecondBuilder::new(),
+            payload_type: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            text: StringBuilder::new(),
+            quoted_text: StringBuilder::new(),
+            url: StringBuilder::new(),
+            file_name: StringBuilder::new(),
+            file_size: Int64Builder::new(),
+            payload: StringBuilder::new(),
+            extra: StringBuilder::new(),
+            extra_json: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Rows appended since the last batch.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// String bytes appended since the last batch (an estimate of the batch's memory).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Appends one message as one row.
+    pub(crate) fn push(&mut self, message: &Message) {
+        let body = message.body();
+        let (text, quoted_text, url, file_name, file_size) = match &body {
+            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
+            Body::Image { url } => (None, None, Some(*url), None, None),
+            Body::File { url, name, size } => {
+                (None, None, Some(url.as_ref()), name.as_deref(), *size)
+            }
+            Body::Other { .. } => (None, None, None, None, None),
+        };
+        self.extra_json.clear();
+        write_extra(&mut self.extra_json, &message.extra);
+        // `write_extra` writes JSON from `&str`s, which is UTF-8.
+        let extra = std::str::from_utf8(&self.extra_json).unwrap_or("{}");
+
+        self.id.append_value(&message.id);
+        self.session_id.append_value(&message.session_id);
+        self.meeting_id.append_value(&message.meeting_id);
+        self.participant_id.append_value(&message.participant_id);
+        self.display_name.append_value(&message.display_name);
+        self.pinned.append_value(message.pinned);
+        self.edited.append_value(message.edited);
+        self.created_at
+            .append_value(message.created_at.as_microsecond());
+        self.payload_type
+            .append_value(message.payload_type.as_str());
+        self.kind.append_value(kind_name(&body));
+        self.text.append_option(text);
+        self.quoted_text.append_option(quoted_text);
+        self.url.append_option(url);
+        self.file_name.append_option(file_name);
+        // Sizes beyond `i64::MAX` bytes cannot be real; they are written as null.
+        self.file_size
+            .append_option(file_size.and_then(|size| i64::try_from(size).ok()));
+        self.payload.append_value(&message.payload);
+        self.extra.append_value(extra);
+
+        self.rows += 1;
+        self.bytes += message.id.len()
+            + message.session_id.len()
+            + message.meeting_id.len()
+            + message.participant_id.len()
+            + message.display_name.len()
+            + text.map_or(0, str::len)
+            + quoted_text.map_or(0, str::len)
+            + url.map_or(0, str::len)
+            + file_name.map_or(0, str::len)
+            + message.payload.len()
+            + extra.len()
+            + 128;
+    }
+
+    /// Takes the appended rows as a record batch and resets the builders.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+        let rows = self.rows;
+        self.rows = 0;
+        self.bytes = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from_value(SCHEMA_VERSION, rows)),
+            Arc::new(self.id.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.meeting_id.finish()),
+            Arc::new(self.participant_id.finish()),
+            Arc::new(self.display_name.finish()),
+            Arc::new(self.pinned.finish()),
+            Arc::new(self.edited.finish()),
+            Arc::new(self.created_at.finish().with_timezone(UTC)),
+            Arc::new(self.payload_type.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.text.finish()),
+            Arc::new(self.quoted_text.finish()),
+            Arc::new(self.url.finish()),
+            Arc::new(self.file_name.finish()),
+            Arc::new(self.file_size.finish()),
+            Arc::new(self.payload.finish()),
+            Arc::new(self.extra.finish()),
+        ];
+        RecordBatch::try_new(Arc::clone(schema), columns)
+    }
+}
+
+/// Writes the extra columns as a JSON object, name to value in header order: the same text as
+/// the JSONL `extra` field.
+fn write_extra(out: &mut Vec<u8>, extra: &[(String, String)]) {
+    let mut serializer = serde_json::Serializer::new(out);
+    // Serialising string pairs into a `Vec` cannot fail.
+    let _ = (|| -> serde_json::Result<()> {
+        let mut map = serializer.serialize_map(Some(extra.len()))?;
+        for (name, value) in extra {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    })();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_is_json() {
+        let mut out = Vec::new();
+        write_extra(&mut out, &[]);
+        assert_eq!(out, b"{}");
+        out.clear();
+        write_extra(
+            &mut out,
+            &[("a\"b".into(), "x\ny".into()), ("c".into(), String::new())],
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a\"b":"x\ny","c":""}"#);
+    }
+
+    #[test]
+    fn schema_types_are_portable() {
+        let schema = schema();
+        assert_eq!(
+            schema.field_with_name("created_at").unwrap().data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        for field in schema.fields() {
+            assert!(
+                !matches!(
+                    field.data_type(),
+                    DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
+                ),
+                "{} has a non-portable type",
+                field.name()
+            );
+        }
+        for column in DICTIONARY_COLUMNS.iter().chain(FREE_TEXT_COLUMNS) {
+            assert!(schema.field_with_name(column).is_ok(), "{column}");
+        }
+    }
+}

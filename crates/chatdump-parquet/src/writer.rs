@@ -1,0 +1,258 @@
+//! [`ParquetWriter`]: one Parquet file, encoded on a second thread.
+
+use std::io::Write;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::Message;
+use parquet::arrow::ArrowWriter;
+use parquet::errors::ParquetError;
+
+use crate::options::ParquetOptions;
+use crate::schema::{Columns, schema};
+
+/// Rows per record batch handed to the encoder.
+const BATCH_ROWS: usize = 8192;
+/// String bytes per record batch: a batch is cut early when messages are long.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches queued between the two threads.
+const QUEUE_BATCHES: usize = 2;
+
+/// Writes messages as one Parquet file.
+///
+/// # Schema (version 1)
+///
+/// The same fields, under the same names and with the same values, as a JSONL line (minus
+/// `created_at_ms`, which `created_at` already carries exactly).
+///
+/// | column | Arrow type | Parquet type | nullable | dictionary | meaning |
+/// |---|---|---|---|---|---|
+/// | `schema_version` | `Int32` | `INT32` | no | yes | always `1` for this schema |
+/// | `id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | no | the chat message id |
+/// | `session_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the session id |
+/// | `meeting_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the meeting id |
+/// | `participant_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the sender's peer id |
+/// | `display_name` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the sender's display name |
+/// | `pinned` | `Boolean` | `BOOLEAN` | no | — | pinned |
+/// | `edited` | `Boolean` | `BOOLEAN` | no | — | edited |
+/// | `created_at` | `Timestamp(Microsecond, "UTC")` | `INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true)` | no | no | when the message was sent (sub-microsecond digits are dropped) |
+/// | `payload_type` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | `TEXT_MESSAGE`, `IMAGE_MESSAGE`, `FILE_MESSAGE` or any other value, verbatim |
+/// | `kind` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | `text`, `image`, `file` or `other` |
+/// | `text` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | text messages: the text (the reply, for a reply) |
+/// | `quoted_text` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | replies: the quoted text |
+/// | `url` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | image and file messages: the URL |
+/// | `file_name` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | file messages: the file name, when known |
+/// | `file_size` | `Int64` | `INT64` | yes | no | file messages: the size in bytes, when known |
+/// | `payload` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | no | the raw payload, verbatim |
+/// | `extra` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | columns beyond the documented ten, as a JSON object text (`{}` when none) |
+///
+/// The footer carries the key-value metadata `chatdump.schema_version`, `chatdump.tool_version`
+/// and `chatdump.source` (see [`crate::metadata_keys`]), plus the Arrow schema (`ARROW:schema`)
+/// so Arrow readers restore the exact types. Nothing in the file depends on the clock: the same
+/// input gives the same bytes.
+///
+/// # Settings
+///
+/// Compression is set explicitly (snappy by default); dictionary encoding is on only for the
+/// repeated columns marked above; every column has statistics (page-level, and chunk-level only
+/// for free text); row groups are closed at [`ParquetOptions::row_group_rows`] rows or
+/// [`ParquetOptions::row_group_bytes`] estimated bytes, whichever comes first; Parquet format
+/// version 1.0.
+///
+/// # Memory and threads
+///
+/// Messages are appended to Arrow builders on the caller's thread and cut into batches of at
+/// most 8192 rows or 4 MiB; a second thread encodes and compresses them. At most two batches
+/// wait between the threads, and the encoder holds one row group in flight, so memory is
+/// bounded by the row-group bound plus a few batches, whatever the input size.
+pub struct ParquetWriter<W: Write + Send + 'static> {
+    options: ParquetOptions,
+    schema: SchemaRef,
+    columns: Columns,
+    state: State<W>,
+    threaded: bool,
+}
+
+enum State<W: Write + Send + 'static> {
+    /// Before `begin`.
+    New(W),
+    /// Encoding on the caller's thread.
+    Inline(ArrowWriter<W>),
+    /// Encoding on a second thread.
+    Threaded {
+        batches: SyncSender<RecordBatch>,
+        encoder: JoinHandle<Result<W, ParquetError>>,
+    },
+    /// After `finish`.
+    Done(W),
+    /// After an error.
+    Failed,
+}
+
+impl<W: Write + Send + 'static> std::fmt::Debug for ParquetWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetWriter")
+            .field("options", &self.options)
+            .field("threaded", &self.threaded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write + Send + 'static> ParquetWriter<W> {
+    /// Creates a writer over `out` that encodes on a second thread.
+    pub fn new(out: W, options: ParquetOptions) -> Self {
+        Self {
+            options,
+            schema: schema(),
+            columns: Columns::new(),
+            state: State::New(out),
+            threaded: true,
+        }
+    }
+
+    /// Creates a writer that encodes on the caller's thread (used for many small files).
+    pub fn new_inline(out: W, options: ParquetOptions) -> Self {
+        let mut writer = Self::new(out, options);
+        writer.threaded = false;
+        writer
+    }
+
+    /// Returns the inner writer after [`Exporter::finish`], `None` before or after an error.
+    pub fn into_inner(mut self) -> Option<W> {
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Done(out) => Some(out),
+            _ => None,
+        }
+    }
+
+    /// Memory held by rows not yet written out: builders plus the row group in flight (inline
+    /// mode only; a threaded writer reports its builders).
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        let encoder = match &self.state {
+            State::Inline(writer) => writer.memory_size(),
+            _ => 0,
+        };
+        self.columns.bytes() + encoder
+    }
+
+    /// Writes out the buffered rows and closes the row group in flight (inline mode).
+    pub(crate) fn flush_row_group(&mut self) -> Result<(), ExportError> {
+        self.send_batch()?;
+        if let State::Inline(writer) = &mut self.state {
+            writer.flush().map_err(ExportError::format)?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> Result<(), ExportError> {
+        if self.columns.rows() == 0 {
+            return Ok(());
+        }
+        let batch = self
+            .columns
+            .finish(&self.schema)
+            .map_err(ExportError::format)?;
+        match &mut self.state {
+            State::Inline(writer) => writer.write(&batch).map_err(ExportError::format),
+            State::Threaded { batches, .. } => {
+                if batches.send(batch).is_ok() {
+                    return Ok(());
+                }
+                // The encoder stopped: it failed, and its error says why.
+                match std::mem::replace(&mut self.state, State::Failed) {
+                    State::Threaded { encoder, .. } => Err(join(encoder)
+                        .err()
+                        .unwrap_or_else(|| ExportError::format("the parquet encoder stopped"))),
+                    _ => unreachable!("matched above"),
+                }
+            }
+            State::New(_) | State::Done(_) | State::Failed => Err(ExportError::format(
+                "the parquet writer is not open (begin was not called, or it failed)",
+            )),
+        }
+    }
+}
+
+fn join<W>(encoder: JoinHandle<Result<W, ParquetError>>) -> Result<W, ExportError> {
+    match encoder.join() {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(ParquetError::External(error))) => Err(ExportError::Format(error)),
+        Ok(Err(error)) => Err(ExportError::format(error)),
+        Err(_) => Err(ExportError::format("the parquet encoder thread panicked")),
+    }
+}
+
+fn finish_writer<W: Write + Send>(writer: ArrowWriter<W>) -> Result<W, ParquetError> {
+    let mut out = writer.into_inner()?;
+    out.flush()?;
+    Ok(out)
+}
+
+impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        let State::New(out) = std::mem::replace(&mut self.state, State::Failed) else {
+            return Err(ExportError::format("begin was called twice"));
+        };
+        let properties = self.options.writer_properties(context);
+        let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(properties))
+            .map_err(ExportError::format)?;
+        if !self.threaded {
+            self.state = State::Inline(writer);
+            return Ok(());
+        }
+        let (batches, queue) = sync_channel::<RecordBatch>(QUEUE_BATCHES);
+        let encoder = std::thread::Builder::new()
+            .name("parquet-encoder".into())
+            .spawn(move || {
+                let mut writer = writer;
+                for batch in queue {
+                    writer.write(&batch)?;
+                }
+                finish_writer(writer)
+            })?;
+        self.state = State::Threaded { batches, encoder };
+        Ok(())
+    }
+
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        self.columns.push(message);
+        if self.columns.rows() >= BATCH_ROWS || self.columns.bytes() >= BATCH_BYTES {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.send_batch()?;
+        let out = match std::mem::replace(&mut self.state, State::Failed) {
+            State::Inline(writer) => finish_writer(writer).map_err(ExportError::format)?,
+            State::Threaded { batches, encoder } => {
+                drop(batches);
+                join(encoder)?
+            }
+            State::New(_) | State::Done(_) | State::Failed => {
+                return Err(ExportError::format(
+                    "the parquet writer is not open (begin was not called, or it failed)",
+                ));
+            }
+        };
+        self.state = State::Done(out);
+        Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for ParquetWriter<W> {
+    fn drop(&mut self) {
+        // An unfinished writer (a failed or restarted run) stops its encoder and waits for it,
+        // so no thread outlives the output it writes to.
+        if let State::Threaded { batches, encoder } =
+            std::mem::replace(&mut self.state, State::Failed)
+        {
+            drop(batches);
+            let _ = encoder.join();
+        }
+    }
+}
