@@ -74,12 +74,17 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug)]
 pub struct JsonlWriter<W: Write> {
     out: W,
+    /// One line, built in memory and written with one call.
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonlWriter<W> {
     /// Creates a writer over `out`.
     pub fn new(out: W) -> Self {
-        Self { out }
+        Self {
+            out,
+            line: Vec::with_capacity(1024),
+        }
     }
 
     /// Returns the inner writer.
@@ -99,30 +104,20 @@ pub fn kind_name(body: &Body<'_>) -> &'static str {
     }
 }
 
-/// One line of the JSONL output, borrowing from the message.
-#[derive(Serialize)]
-struct Line<'a> {
-    schema_version: u32,
-    id: &'a str,
-    session_id: &'a str,
-    meeting_id: &'a str,
-    participant_id: &'a str,
-    display_name: &'a str,
-    pinned: bool,
-    edited: bool,
-    created_at: String,
-    created_at_ms: i64,
-    payload_type: &'a str,
-    kind: &'static str,
-    text: Option<&'a str>,
-    quoted_text: Option<&'a str>,
-    url: Option<&'a str>,
-    file_name: Option<&'a str>,
-    file_size: Option<u64>,
-    payload: &'a str,
-    extra: Extra<'a>,
+/// Writes `,"name":value` (or `{"name":value` for the first field).
+fn field<T: Serialize + ?Sized>(
+    line: &mut Vec<u8>,
+    name: &str,
+    value: &T,
+) -> serde_json::Result<()> {
+    line.push(if line.is_empty() { b'{' } else { b',' });
+    line.push(b'"');
+    line.extend_from_slice(name.as_bytes());
+    line.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *line, value)
 }
 
+/// The `extra` object: column name to value, in header order.
 struct Extra<'a>(&'a [(String, String)]);
 
 impl Serialize for Extra<'_> {
@@ -135,6 +130,47 @@ impl Serialize for Extra<'_> {
     }
 }
 
+/// Builds one line (without the newline). Hand-assembled rather than derived so that the raw
+/// payload, which for most text messages is the very same string as `text`, is escaped once and
+/// copied: on a million-message dump that is a sixth of the output.
+fn write_line(line: &mut Vec<u8>, message: &Message, body: &Body<'_>) -> serde_json::Result<()> {
+    let (text, quoted_text, url, file_name, file_size) = match body {
+        Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
+        Body::Image { url } => (None, None, Some(*url), None, None),
+        Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
+        Body::Other { .. } => (None, None, None, None, None),
+    };
+    field(line, "schema_version", &SCHEMA_VERSION)?;
+    field(line, "id", &message.id)?;
+    field(line, "session_id", &message.session_id)?;
+    field(line, "meeting_id", &message.meeting_id)?;
+    field(line, "participant_id", &message.participant_id)?;
+    field(line, "display_name", &message.display_name)?;
+    field(line, "pinned", &message.pinned)?;
+    field(line, "edited", &message.edited)?;
+    field(line, "created_at", &format_utc(message.created_at))?;
+    field(line, "created_at_ms", &message.created_at.as_millisecond())?;
+    field(line, "payload_type", message.payload_type.as_str())?;
+    field(line, "kind", kind_name(body))?;
+    let text_start = line.len() + br#","text":"#.len();
+    field(line, "text", &text)?;
+    let escaped_text = text_start..line.len();
+    field(line, "quoted_text", &quoted_text)?;
+    field(line, "url", &url)?;
+    field(line, "file_name", &file_name)?;
+    field(line, "file_size", &file_size)?;
+    if text.is_some_and(|text| text.len() == message.payload.len()) {
+        // `text` is the whole payload (not a reply): reuse its escaped form.
+        line.extend_from_slice(br#","payload":"#);
+        line.extend_from_within(escaped_text);
+    } else {
+        field(line, "payload", &message.payload)?;
+    }
+    field(line, "extra", &Extra(&message.extra))?;
+    line.push(b'}');
+    Ok(())
+}
+
 impl<W: Write> Exporter for JsonlWriter<W> {
     fn begin(&mut self, _context: &ExportContext) -> Result<(), ExportError> {
         Ok(())
@@ -142,43 +178,10 @@ impl<W: Write> Exporter for JsonlWriter<W> {
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
         let body = message.body();
-        let (text, quoted_text, url, file_name, file_size) = match &body {
-            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
-            Body::Image { url } => (None, None, Some(*url), None, None),
-            Body::File { url, name, size } => {
-                (None, None, Some(url.as_ref()), name.as_deref(), *size)
-            }
-            Body::Other { .. } => (None, None, None, None, None),
-        };
-        let line = Line {
-            schema_version: SCHEMA_VERSION,
-            id: &message.id,
-            session_id: &message.session_id,
-            meeting_id: &message.meeting_id,
-            participant_id: &message.participant_id,
-            display_name: &message.display_name,
-            pinned: message.pinned,
-            edited: message.edited,
-            created_at: format_utc(message.created_at),
-            created_at_ms: message.created_at.as_millisecond(),
-            payload_type: message.payload_type.as_str(),
-            kind: kind_name(&body),
-            text,
-            quoted_text,
-            url,
-            file_name,
-            file_size,
-            payload: &message.payload,
-            extra: Extra(&message.extra),
-        };
-        serde_json::to_writer(&mut self.out, &line).map_err(|error| {
-            if error.is_io() {
-                ExportError::Io(error.into())
-            } else {
-                ExportError::format(error)
-            }
-        })?;
-        self.out.write_all(b"\n")?;
+        self.line.clear();
+        write_line(&mut self.line, message, &body).map_err(ExportError::format)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
         Ok(())
     }
 
