@@ -142,10 +142,11 @@ fn identical_duplicates_are_written_once_with_a_warning() {
 }
 
 #[test]
-fn a_duplicate_warning_is_shown_once_when_the_file_is_read_again() {
+fn warnings_and_rejects_are_reported_once_when_the_file_is_read_again() {
     // The out-of-order fixture with its second-earliest message, `r01`, moved to the top and
-    // repeated: the two copies leave the reorder window (with a warning) long before the
-    // earliest message, last in the file, makes the file be read again.
+    // repeated, then a bad record: the duplicate leaves the reorder window (with a warning) and
+    // the bad record is skipped long before the earliest message, last in the file, makes the
+    // file be read again.
     let original = String::from_utf8(fixture_bytes("out-of-order-beyond-window.csv")).unwrap();
     let mut lines: Vec<&str> = original.lines().collect();
     let r01 = lines
@@ -153,31 +154,52 @@ fn a_duplicate_warning_is_shown_once_when_the_file_is_read_again() {
         .position(|line| line.starts_with("r01,"))
         .unwrap();
     let r01 = lines.remove(r01);
-    lines.splice(1..1, [r01, r01]);
+    let bad = "bad,p,s,m,Ann,maybe,false,TEXT_MESSAGE,x,2024-05-14T09:00:30Z";
+    lines.splice(1..1, [r01, r01, bad]);
     let input = lines.join("\n") + "\n";
     let dir = temp_dir();
     let path = dir.path().join("dup.csv");
     fs::write(&path, input).unwrap();
-    let out = dir.path().join("dup.jsonl");
+    let out = dir.path().join("out/");
     let run = Chatdump::new([
         "-v",
         "convert",
         path.to_str().unwrap(),
         "--sort-memory",
         "4KiB",
+        "--on-error",
+        "skip",
         "--output",
         out.to_str().unwrap(),
     ])
     .run();
     run.success();
-    assert_eq!(fs::read_to_string(&out).unwrap(), sorted_expectation());
+    assert_eq!(
+        fs::read_to_string(out.join("dup.jsonl")).unwrap(),
+        sorted_expectation()
+    );
     assert!(run.stderr.contains(REREAD_NOTE), "{}", run.stderr);
-    let warnings = run.stderr_lines("warning: ");
-    assert_eq!(warnings.len(), 1, "{}", run.stderr);
-    assert!(
-        warnings[0].starts_with("warning: line 3: identical duplicate of the message on line 2 "),
+    assert_eq!(
+        run.stderr_lines("warning: "),
+        [
+            format!(
+                "warning: skipped: `{}` line 4, column `pinned`: not a boolean: expected true/false, t/f, 1/0, yes/no or empty: `maybe`",
+                path.display()
+            ),
+            "warning: line 3: identical duplicate of the message on line 2 (id `r01`), written once"
+                .to_owned(),
+        ],
         "{}",
-        warnings[0]
+        run.stderr
+    );
+    let rejects = jsonl(&fs::read_to_string(out.join("dup.rejects.jsonl")).unwrap());
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["line"], 4);
+    assert!(
+        run.stderr
+            .contains("60 messages written, 1 rejected, 1 duplicates dropped in "),
+        "{}",
+        run.stderr
     );
 }
 

@@ -307,12 +307,12 @@ fn unterminated_quote_at_the_top_of_a_huge_file_fails_fast() {
         "{}",
         errors[0]
     );
-    // Reading all 200 MB would take several times longer than reading the 8 MiB limit, even
-    // in a debug build.
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // In a debug build, stopping at the 8 MiB limit takes about 0.3 s and 70 MiB; reading the
+    // whole quoted "field" (`--max-record-size 1GiB`) takes about 8 s and 730 MiB.
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     if time.exists() {
         let peak = peak_rss_kib(&run.stderr).expect("/usr/bin/time -v reports the peak RSS");
-        assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+        assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
     }
 }
 

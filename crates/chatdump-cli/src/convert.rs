@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use chatdump_core::error::RecordError;
+use chatdump_core::error::{RecordError, RecordErrorKind};
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::export::{
     self, ExportContext, ExportError, Observer, OnError, Outcome, Output, RunOptions, Summary,
@@ -219,6 +219,8 @@ fn convert_one(
         // that is sorted externally from the start too.
         (Input::Stdin, _) | (_, Destination::Stdout) => Strategy::External,
     };
+    // What an abandoned window pass already reported; the external pass meets it again.
+    let mut already_reported = Reported::default();
     loop {
         let (reader_input, size) = input.open()?;
         let reader = ChatReader::new(
@@ -281,6 +283,8 @@ fn convert_one(
             reporter,
             rejects: rejects_writer,
             progress: progress.clone(),
+            already: already_reported,
+            seen: Reported::default(),
         };
         let context = ExportContext {
             source: display.clone(),
@@ -302,6 +306,7 @@ fn convert_one(
         progress.finish_and_clear();
         drop(outputs);
         let rejects = observer.rejects.take();
+        let seen = observer.seen;
         let outcome = outcome?;
         match outcome {
             Outcome::NeedsExternalSort => {
@@ -310,6 +315,7 @@ fn convert_one(
                     escape_for_terminal(&display, 200)
                 ));
                 strategy = Strategy::External;
+                already_reported = seen;
             }
             Outcome::Done(summary) => {
                 if let Some(mut writer) = rejects {
@@ -415,6 +421,33 @@ struct CliObserver<'r> {
     reporter: &'r mut Reporter,
     rejects: Option<BufWriter<File>>,
     progress: ProgressBar,
+    /// What an abandoned earlier pass over the same input printed: not printed again. That pass
+    /// met the same reader errors first (input order) and released a prefix of the same ordered
+    /// messages (duplicates and conflicts), so counting each kind is enough.
+    already: Reported,
+    seen: Reported,
+}
+
+/// How many rejects and warnings a pass reported, by where they come from.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reported {
+    /// Records the reader rejected, in input order.
+    read: u64,
+    /// Duplicate warnings and conflicting duplicates, in output order.
+    released: u64,
+}
+
+impl CliObserver<'_> {
+    /// Counts one report; whether it is new (not printed by an earlier pass).
+    fn is_new(&mut self, released: bool) -> bool {
+        let (seen, already) = if released {
+            (&mut self.seen.released, self.already.released)
+        } else {
+            (&mut self.seen.read, self.already.read)
+        };
+        *seen += 1;
+        *seen > already
+    }
 }
 
 impl Observer for CliObserver<'_> {
@@ -423,8 +456,11 @@ impl Observer for CliObserver<'_> {
             serde_json::to_writer(&mut *writer, &error.to_reject()).map_err(io::Error::from)?;
             writer.write_all(b"\n")?;
         }
-        self.progress
-            .suspend(|| self.reporter.warning(&format!("skipped: {error}")));
+        let released = matches!(error.kind, RecordErrorKind::ConflictingDuplicate { .. });
+        if self.is_new(released) {
+            self.progress
+                .suspend(|| self.reporter.warning(&format!("skipped: {error}")));
+        }
         Ok(())
     }
 
@@ -437,7 +473,9 @@ impl Observer for CliObserver<'_> {
                 escape_for_terminal(id, 80)
             ),
         };
-        self.progress.suspend(|| self.reporter.warning(&text));
+        if self.is_new(true) {
+            self.progress.suspend(|| self.reporter.warning(&text));
+        }
     }
 
     fn progress(&mut self, bytes_read: u64) {
