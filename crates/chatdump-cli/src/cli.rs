@@ -96,6 +96,9 @@ pub(crate) struct ConvertArgs {
     /// Parquet and JSONL output options.
     #[command(flatten)]
     pub(crate) output_options: crate::args_output::OutputArgs,
+    /// Markdown and HTML transcript options.
+    #[command(flatten)]
+    pub(crate) transcript: crate::args_transcript::TranscriptArgs,
 }
 
 /// Parses a byte size: a number with an optional `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`,

@@ -29,9 +29,9 @@ pub(crate) fn name(format: Format) -> &'static str {
 /// Whether this build can write `format`; the reason when it cannot.
 pub(crate) fn check_available(format: Format) -> Result<(), String> {
     match format {
-        Format::Jsonl | Format::Parquet => Ok(()),
-        Format::Markdown | Format::Html => Err(format!(
-            "the {} format is not available in this version of chatdump yet (available: jsonl, parquet)",
+        Format::Jsonl | Format::Parquet | Format::Markdown => Ok(()),
+        Format::Html => Err(format!(
+            "the {} format is not available in this version of chatdump yet (available: jsonl, parquet, markdown)",
             name(format)
         )),
     }
@@ -57,7 +57,11 @@ pub(crate) fn exporter<'a>(
             out,
             args.output_options.parquet_options(),
         )),
-        Format::Markdown | Format::Html => {
+        Format::Markdown => Box::new(chatdump_markdown::MarkdownWriter::new(
+            out,
+            args.transcript.options(),
+        )),
+        Format::Html => {
             unreachable!("check_available rejects {format:?} before any exporter is made")
         }
     }

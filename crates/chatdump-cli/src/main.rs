@@ -1,6 +1,7 @@
 //! The `chatdump` binary: parses the command line and calls the libraries.
 
 mod args_output;
+mod args_transcript;
 mod cli;
 mod convert;
 mod formats;

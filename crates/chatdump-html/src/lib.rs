@@ -1,0 +1,1 @@
+//! Self-contained HTML transcript output for chatdump (work in progress).

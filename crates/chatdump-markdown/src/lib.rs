@@ -1,0 +1,348 @@
+//! Markdown transcript output for chatdump: GitHub-flavoured Markdown with YAML front matter,
+//! readable raw and in any viewer, in which no message or name can create markup.
+//!
+//! See [`MarkdownWriter`] for the layout and the escaping guarantees.
+//!
+//! ```
+//! use chatdump_core::export::{ExportContext, Exporter};
+//! use chatdump_core::reader::{ChatReader, ReaderOptions};
+//! use chatdump_markdown::MarkdownWriter;
+//! use chatdump_transcript::TranscriptOptions;
+//!
+//! let csv = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n\
+//!            m1,p1,s1,mt1,# Ann,false,false,TEXT_MESSAGE,**hi** <b>,2024-05-14T09:00:04.112Z\n";
+//! let mut reader = ChatReader::new(csv.as_bytes(), "inline.csv", ReaderOptions::default())?;
+//! let mut writer = MarkdownWriter::new(Vec::new(), TranscriptOptions::default());
+//! writer.begin(&ExportContext::default())?;
+//! writer.message(&reader.next_message().unwrap()?)?;
+//! writer.finish()?;
+//! let markdown = String::from_utf8(writer.into_inner()).unwrap();
+//! assert!(markdown.starts_with("---\ntitle: \"Chat transcript\"\n"));
+//! assert!(markdown.contains(r"**\# Ann**"));
+//! assert!(markdown.contains(r"\*\*hi\*\* \<b\>"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::Message;
+use chatdump_transcript::minijinja::value::{Value, ValueKind};
+use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
+use chatdump_transcript::templates::EscapeFn;
+use chatdump_transcript::text::visible_bidi;
+use chatdump_transcript::{Flavour, Templates, TranscriptOptions, TranscriptWriter};
+
+/// The default templates, embedded from the top-level `templates/` directory.
+const DEFAULTS: &[(&str, &str)] = &[
+    (
+        "transcript.md.jinja",
+        include_str!("../../../templates/transcript.md.jinja"),
+    ),
+    (
+        "group.md.jinja",
+        include_str!("../../../templates/group.md.jinja"),
+    ),
+    (
+        "pinned.md.jinja",
+        include_str!("../../../templates/pinned.md.jinja"),
+    ),
+];
+
+/// Writes a Markdown transcript.
+///
+/// # Layout
+///
+/// YAML front matter (`title`, `meeting_id`, `session_id`, `start`, `end`, `duration_seconds`,
+/// `timezone`, `messages`, `participants`, `pinned`, `source`, `generator`, and
+/// `generated_at` when the caller set it), a summary table, the pinned messages linked to where
+/// they appear, the messages grouped into runs from the same person under a heading per day, and
+/// the participants table. Templates: `transcript.md.jinja`, `group.md.jinja` and
+/// `pinned.md.jinja` (see the README for the variables each receives).
+///
+/// # Escaping
+///
+/// Every value a template writes goes through [`escape_inline`]; message text through
+/// [`escape_lines`]. Both backslash-escape (`CommonMark` §2.4) every character that could start
+/// markup, so no display name or message can create a heading, list, table, link, image,
+/// emphasis, code, HTML or an autolink, or leave its line or its message: line breaks are kept
+/// as hard breaks inside the message's own paragraph, and there is no code fence to leave open.
+/// Control characters are shown as Unicode control pictures and bidirectional controls as
+/// `[U+202E]`, so neither a terminal nor a viewer can be tricked.
+///
+/// Memory: as [`TranscriptWriter`]: one group of messages and the per-participant statistics.
+pub struct MarkdownWriter<W: Write> {
+    inner: TranscriptWriter<W, Markdown>,
+}
+
+impl<W: Write> MarkdownWriter<W> {
+    /// Creates a writer over `out`.
+    pub fn new(out: W, options: TranscriptOptions) -> Self {
+        Self {
+            inner: TranscriptWriter::new(out, Markdown, options),
+        }
+    }
+
+    /// Returns the inner writer.
+    pub fn into_inner(self) -> W {
+        self.inner.into_inner()
+    }
+}
+
+impl<W: Write> Exporter for MarkdownWriter<W> {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        self.inner.begin(context)
+    }
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        self.inner.message(message)
+    }
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.inner.finish()
+    }
+}
+
+/// The Markdown [`Flavour`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Markdown;
+
+impl Flavour for Markdown {
+    const PAGE: &'static str = "transcript.md.jinja";
+    const GROUP: &'static str = "group.md.jinja";
+    const PINNED: &'static str = "pinned.md.jinja";
+
+    fn defaults(&self) -> &'static [(&'static str, &'static str)] {
+        DEFAULTS
+    }
+
+    fn markdown_escape(&self) -> Option<EscapeFn> {
+        Some(escape_inline)
+    }
+
+    fn configure(&self, environment: &mut Environment<'static>) {
+        environment.add_filter("yaml", yaml_filter);
+        environment.add_filter("md_url", md_url_filter);
+    }
+
+    fn text(&mut self, text: &str) -> Value {
+        Value::from_safe_string(escape_lines(text, ""))
+    }
+
+    fn quoted(&mut self, text: &str) -> Value {
+        Value::from_safe_string(format!("> {}", escape_lines(text, "> ")))
+    }
+
+    fn page_variables(
+        &self,
+        _templates: &Templates,
+        _options: &TranscriptOptions,
+    ) -> Result<Vec<(&'static str, Value)>, ExportError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Whether `c` is always backslash-escaped: it can open emphasis, code, links, images, HTML,
+/// tables, strikethrough, math, headings or blockquotes, or an entity (`&`) or autolink (`@`).
+fn always_escaped(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~' | '&' | '$' | '@'
+    )
+}
+
+/// Appends `line` (no line end in it) escaped; `at_line_start` when it begins a Markdown line,
+/// where list, heading-underline and thematic-break markers must be escaped too.
+fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
+    let line = visible_bidi(line);
+    let mut leading = at_line_start;
+    let mut digits_only = at_line_start;
+    for (index, c) in line.char_indices() {
+        if leading {
+            match c {
+                ' ' => {
+                    out.push('\u{a0}');
+                    continue;
+                }
+                '\t' => {
+                    out.push_str("\u{a0}\u{a0}\u{a0}\u{a0}");
+                    continue;
+                }
+                '-' | '+' | '=' => {
+                    out.push('\\');
+                    out.push(c);
+                    leading = false;
+                    digits_only = false;
+                    continue;
+                }
+                _ => leading = false,
+            }
+        }
+        if digits_only && !c.is_ascii_digit() {
+            digits_only = false;
+            // `1.` or `1)` followed by a space, a tab or nothing starts an ordered list.
+            let rest = &line[index + 1..];
+            if matches!(c, '.' | ')') && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
+                out.push('\\');
+                out.push(c);
+                continue;
+            }
+        }
+        let escape = always_escaped(c)
+            // `http://` and the like: GitHub turns bare URLs into links.
+            || (c == ':' && line[index + 1..].starts_with("//"))
+            // `www.example.com`, likewise.
+            || (c == '.' && line[..index].to_ascii_lowercase().ends_with("www"));
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Escapes a value for one line of Markdown (names, labels, excerpts): line ends and tabs become
+/// spaces, then every character that could start markup is backslash-escaped.
+///
+/// ```
+/// let mut out = String::new();
+/// chatdump_markdown::escape_inline("# [x](javascript:y)\n- z", &mut out);
+/// assert_eq!(out, r"\# \[x\](javascript:y) - z");
+/// ```
+pub fn escape_inline(text: &str, out: &mut String) {
+    let one_line: String = text
+        .chars()
+        .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+        .collect();
+    escape_line(&one_line, true, out);
+}
+
+/// Escapes multi-line message text: each line as [`escape_inline`] would, with leading spaces
+/// kept as no-break spaces, an empty line as a no-break space (so it cannot end the paragraph),
+/// and lines joined by hard line breaks (`\` at the end of the line), each new line starting
+/// with `prefix` (`"> "` inside a blockquote).
+///
+/// ```
+/// let text = chatdump_markdown::escape_lines("```\n1. a\n\n<!--", "");
+/// assert_eq!(text, "\\`\\`\\`\\\n1\\. a\\\n\u{a0}\\\n\\<\\!--");
+/// ```
+#[must_use]
+pub fn escape_lines(text: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8 + 4);
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push_str("\\\n");
+            out.push_str(prefix);
+        }
+        if line.is_empty() {
+            out.push('\u{a0}');
+        } else {
+            escape_line(line, true, &mut out);
+        }
+    }
+    out
+}
+
+/// `{{ value|yaml }}`: the value as YAML (strings double-quoted with every control, line
+/// separator and bidirectional character escaped; numbers and booleans plain; none as `null`;
+/// lists in flow style).
+fn yaml_filter(value: &Value) -> Result<Value, Error> {
+    let mut out = String::new();
+    write_yaml(value, &mut out)?;
+    Ok(Value::from_safe_string(out))
+}
+
+fn write_yaml(value: &Value, out: &mut String) -> Result<(), Error> {
+    if value.is_none() || value.is_undefined() {
+        out.push_str("null");
+    } else if let Some(text) = value.as_str() {
+        yaml_string(text, out);
+    } else if value.is_number() || value.kind() == ValueKind::Bool {
+        out.push_str(&value.to_string());
+    } else if let Ok(items) = value.try_iter() {
+        out.push('[');
+        for (index, item) in items.enumerate() {
+            if index > 0 {
+                out.push_str(", ");
+            }
+            write_yaml(&item, out)?;
+        }
+        out.push(']');
+    } else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "the yaml filter takes strings, numbers, booleans, none or lists",
+        ));
+    }
+    Ok(())
+}
+
+/// Appends a YAML double-quoted string.
+///
+/// ```
+/// let mut out = String::new();
+/// chatdump_markdown::yaml_string("a\"b\\\n\u{2028}: #", &mut out);
+/// assert_eq!(out, r#""a\"b\\\n\u2028: #""#);
+/// ```
+pub fn yaml_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+                || chatdump_transcript::text::is_bidi_control(c) =>
+            {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `{{ url|md_url }}`: a URL already checked against the scheme allow-list, percent-encoded so
+/// it cannot end a Markdown link destination or a table cell early.
+fn md_url_filter(url: &str) -> Value {
+    let mut out = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&+,;=%*'".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    Value::from_safe_string(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_starts() {
+        for (input, expected) in [
+            ("- a", r"\- a"),
+            ("  + a", "\u{a0}\u{a0}\\+ a"),
+            ("===", r"\==="),
+            ("12) x", r"12\) x"),
+            ("12a. x", "12a. x"),
+            ("see https://x.example", r"see https\://x.example"),
+            ("WWW.x.example", r"WWW\.x.example"),
+            ("a\u{202e}b", r"a\[U+202E\]b"),
+        ] {
+            let mut out = String::new();
+            escape_inline(input, &mut out);
+            assert_eq!(out, expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn urls_cannot_break_out() {
+        assert_eq!(
+            md_url_filter("https://x.example/a b)(<|>\"é").as_str(),
+            Some("https://x.example/a%20b%29%28%3C%7C%3E%22%C3%A9")
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! `chatdump-transcript`: what the Markdown and HTML transcripts share, written once.
+//!
+//! - [`Zone`]: the time zone times are shown in, from the IANA database compiled into the binary,
+//!   so output is the same on every machine;
+//! - [`stats`]: counts, the time span, participants (people who rejoined under a new participant
+//!   id with the same display name are one person) and the activity timeline, in memory bounded
+//!   by the number of participants;
+//! - [`text`]: control characters, display names, anchors and the URL scheme allow-list;
+//! - [`templates`]: minijinja templates embedded as defaults and overridable by file name, with
+//!   escaping chosen by file extension;
+//! - [`TranscriptWriter`]: the exporter itself. It groups messages into runs from the same
+//!   person, adds day separators, renders the body and the pinned list to temporary files while
+//!   messages stream past, and writes the page (header first) in `finish`.
+//!
+//! A format supplies a [`Flavour`]: its templates and how message text is rendered.
+//!
+//! ```
+//! use chatdump_transcript::{Zone, zone::human_size};
+//! let zone = Zone::from_name("Asia/Tokyo")?;
+//! let at: jiff::Timestamp = "2024-05-14T09:00:04.112Z".parse()?;
+//! assert_eq!(zone.time_label(at), "18:00:04 JST");
+//! assert_eq!(human_size(2_400_000), "2.3 MiB");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod stats;
+pub mod templates;
+pub mod text;
+pub mod writer;
+pub mod zone;
+
+pub use minijinja;
+pub use templates::{TemplateError, Templates};
+pub use writer::{Flavour, TranscriptOptions, TranscriptWriter};
+pub use zone::{Zone, ZoneError};

@@ -1,0 +1,369 @@
+//! Loading the minijinja templates: defaults embedded in the binary, any of them overridden by a
+//! file of the same name in a directory the user names.
+//!
+//! The file extension decides escaping: `*.html.jinja` escapes every value for HTML,
+//! `*.md.jinja` escapes every value for Markdown (with the escaping function the format gives),
+//! anything else is not escaped. Files that are not `*.jinja` (the HTML page's `*.css` and
+//! `*.js`) are assets: read as they are, never rendered.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::fs;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Object, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
+
+/// The autoescape name of Markdown templates.
+const MARKDOWN: &str = "markdown";
+
+/// An error loading templates.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The directory or a file in it could not be read.
+    #[error("cannot read the template `{path}`")]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A template does not compile.
+    #[error("template `{name}` is invalid")]
+    Syntax {
+        /// The template's file name.
+        name: String,
+        /// minijinja's error, with the line.
+        #[source]
+        source: Error,
+    },
+}
+
+/// Appends `text` to `out` escaped for the format (used for `*.md.jinja` templates).
+pub type EscapeFn = fn(&str, &mut String);
+
+/// The templates and assets of one format.
+#[derive(Debug)]
+pub struct Templates {
+    /// The minijinja environment with every `*.jinja` template.
+    pub environment: Environment<'static>,
+    assets: BTreeMap<String, String>,
+}
+
+impl Templates {
+    /// Loads `defaults` (name, source), then every file in `directory` (when given), which
+    /// replaces the default of the same name or adds a template other templates can include.
+    pub fn load(
+        defaults: &[(&'static str, &'static str)],
+        directory: Option<&Path>,
+        markdown_escape: Option<EscapeFn>,
+    ) -> Result<Self, TemplateError> {
+        let mut sources: BTreeMap<String, String> = defaults
+            .iter()
+            .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
+            .collect();
+        if let Some(directory) = directory {
+            let read_error = |path: &Path, source| TemplateError::Read {
+                path: path.to_owned(),
+                source,
+            };
+            let mut entries = Vec::new();
+            for entry in fs::read_dir(directory).map_err(|error| read_error(directory, error))? {
+                let entry = entry.map_err(|error| read_error(directory, error))?;
+                entries.push(entry.path());
+            }
+            entries.sort();
+            for path in entries {
+                let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+                    continue;
+                };
+                if name.starts_with('.') || !path.is_file() {
+                    continue;
+                }
+                let source = fs::read_to_string(&path).map_err(|error| read_error(&path, error))?;
+                sources.insert(name.to_owned(), source);
+            }
+        }
+        let mut environment = Environment::new();
+        // Templates are files: the newline that ends each one is part of the output.
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|source| TemplateError::Syntax {
+                name: String::new(),
+                source,
+            })?;
+        environment.set_syntax(syntax);
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.jinja") {
+                AutoEscape::Html
+            } else if name.ends_with(".md.jinja") {
+                AutoEscape::Custom(MARKDOWN.into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        environment.set_formatter(move |out, state, value| {
+            format_value(out, state, value, markdown_escape)
+        });
+        let mut assets = BTreeMap::new();
+        for (name, source) in sources {
+            if Path::new(&name)
+                .extension()
+                .is_some_and(|extension| extension == "jinja")
+            {
+                environment
+                    .add_template_owned(name.clone(), source)
+                    .map_err(|source| TemplateError::Syntax { name, source })?;
+            } else {
+                assets.insert(name, source);
+            }
+        }
+        Ok(Self {
+            environment,
+            assets,
+        })
+    }
+
+    /// An asset (a non-template file such as `transcript.css`), if there is one by that name.
+    #[must_use]
+    pub fn asset(&self, name: &str) -> Option<&str> {
+        self.assets.get(name).map(String::as_str)
+    }
+}
+
+/// Writes a value into a template's output: spooled text is copied from its file, Markdown
+/// templates escape with the format's function, others use minijinja's own escaping.
+fn format_value(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+    markdown_escape: Option<EscapeFn>,
+) -> Result<(), Error> {
+    if let Some(spooled) = value.downcast_object_ref::<Spooled>() {
+        return spooled.copy_to(out);
+    }
+    if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == MARKDOWN) {
+        if value.is_safe() {
+            return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+        }
+        if value.is_none() || value.is_undefined() {
+            return Ok(());
+        }
+        let text = value.to_string();
+        let mut escaped = String::with_capacity(text.len() + 8);
+        match markdown_escape {
+            Some(escape) => escape(&text, &mut escaped),
+            None => escaped.push_str(&text),
+        }
+        return out.write_str(&escaped).map_err(Error::from);
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// Text rendered ahead of time into a temporary file (the message body, the pinned list) and
+/// copied into the page where a template writes it (`{{ messages }}`), so the page can show its
+/// header first while memory holds only a buffer.
+#[derive(Debug)]
+pub struct Spooled {
+    file: Mutex<fs::File>,
+}
+
+impl Spooled {
+    /// Wraps a finished spool file.
+    #[must_use]
+    pub fn new(file: fs::File) -> Self {
+        Self {
+            file: Mutex::new(file),
+        }
+    }
+
+    /// The value a template receives.
+    #[must_use]
+    pub fn into_value(self) -> Value {
+        Value::from_object(self)
+    }
+
+    fn copy_to(&self, out: &mut dyn fmt::Write) -> Result<(), Error> {
+        let read_error = |error: io::Error| {
+            Error::new(
+                ErrorKind::WriteFailure,
+                "cannot read back the spooled transcript",
+            )
+            .with_source(error)
+        };
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "spool lock poisoned"))?;
+        file.seek(SeekFrom::Start(0)).map_err(read_error)?;
+        let mut buffer = vec![0_u8; 64 << 10];
+        let mut pending = 0;
+        loop {
+            let read = file.read(&mut buffer[pending..]).map_err(read_error)?;
+            if read == 0 {
+                break;
+            }
+            let filled = pending + read;
+            // The spool holds UTF-8 written by this crate; a chunk may end inside a character.
+            let valid = match std::str::from_utf8(&buffer[..filled]) {
+                Ok(text) => text.len(),
+                Err(error) if error.error_len().is_none() => error.valid_up_to(),
+                Err(error) => {
+                    return Err(read_error(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        error,
+                    )));
+                }
+            };
+            let text = std::str::from_utf8(&buffer[..valid]).unwrap_or_default();
+            out.write_str(text).map_err(Error::from)?;
+            buffer.copy_within(valid..filled, 0);
+            pending = filled - valid;
+        }
+        Ok(())
+    }
+}
+
+impl Object for Spooled {
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result
+    where
+        Self: Sized + 'static,
+    {
+        self.copy_to(f).map_err(|_| fmt::Error)
+    }
+}
+
+/// A temporary file that rendered text is appended to, read back with [`Spooled`].
+#[derive(Debug)]
+pub struct Spool {
+    writer: BufWriter<fs::File>,
+}
+
+impl Spool {
+    /// Creates an empty spool in the system temporary directory (the file has no name and
+    /// vanishes when dropped).
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            writer: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
+        })
+    }
+
+    /// The writer to render into.
+    pub fn writer(&mut self) -> &mut BufWriter<fs::File> {
+        &mut self.writer
+    }
+
+    /// Flushes and returns the text for a template.
+    pub fn finish(self) -> io::Result<Spooled> {
+        let file = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok(Spooled::new(file))
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Formats a minijinja error with its chain (template name and line included), for messages.
+#[must_use]
+pub fn describe(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shout(text: &str, out: &mut String) {
+        out.push_str(&text.to_uppercase());
+    }
+
+    #[test]
+    fn escaping_follows_the_extension() {
+        let templates = Templates::load(
+            &[
+                ("a.html.jinja", "{{ x }}"),
+                ("a.md.jinja", "{{ x }}|{{ y }}|{{ x|safe }}"),
+                ("a.css", "p { color: red }"),
+            ],
+            None,
+            Some(shout),
+        )
+        .unwrap();
+        let env = &templates.environment;
+        let context = minijinja::context! { x => "<b>", y => Value::from(()) };
+        assert_eq!(
+            env.get_template("a.html.jinja")
+                .unwrap()
+                .render(&context)
+                .unwrap(),
+            "&lt;b&gt;"
+        );
+        assert_eq!(
+            env.get_template("a.md.jinja")
+                .unwrap()
+                .render(&context)
+                .unwrap(),
+            "<B>||<b>"
+        );
+        assert_eq!(templates.asset("a.css"), Some("p { color: red }"));
+        assert!(env.get_template("a.css").is_err());
+    }
+
+    #[test]
+    fn directory_overrides_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.html.jinja"), "override {{ x }}").unwrap();
+        fs::write(dir.path().join("part.html.jinja"), "[part]").unwrap();
+        fs::write(dir.path().join("b.html.jinja"), "{% include 'part.html.jinja' %}").unwrap();
+        let templates = Templates::load(
+            &[("a.html.jinja", "default"), ("b.html.jinja", "b")],
+            Some(dir.path()),
+            None,
+        )
+        .unwrap();
+        let env = &templates.environment;
+        let render = |name| {
+            env.get_template(name)
+                .unwrap()
+                .render(minijinja::context! { x => 1 })
+                .unwrap()
+        };
+        assert_eq!(render("a.html.jinja"), "override 1");
+        assert_eq!(render("b.html.jinja"), "[part]");
+        fs::write(dir.path().join("bad.md.jinja"), "{% if %}").unwrap();
+        let error = Templates::load(&[], Some(dir.path()), None).unwrap_err();
+        assert!(error.to_string().contains("bad.md.jinja"), "{error}");
+    }
+
+    #[test]
+    fn spooled_text_is_copied_in_place() {
+        let mut spool = Spool::new().unwrap();
+        let long = "é".repeat(70_000);
+        spool.write_all(long.as_bytes()).unwrap();
+        let templates = Templates::load(&[("p.html.jinja", "<{{ body }}>")], None, None).unwrap();
+        let page = templates
+            .environment
+            .get_template("p.html.jinja")
+            .unwrap()
+            .render(minijinja::context! { body => spool.finish().unwrap().into_value() })
+            .unwrap();
+        assert_eq!(page, format!("<{long}>"));
+    }
+}

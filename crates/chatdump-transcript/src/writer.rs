@@ -1,0 +1,562 @@
+//! The transcript exporter both formats share: grouping, day separators, statistics, the
+//! pinned list and the page, with the format supplying only its templates and text rendering.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chatdump_core::export::{ExportContext, ExportError, Exporter};
+use chatdump_core::model::{Body, Message};
+use chatdump_core::time::format_utc;
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use minijinja::context;
+use minijinja::value::Value;
+
+use crate::stats::{Kind, Seen, Statistics, Timeline};
+use crate::templates::{EscapeFn, Spool, Spooled, Templates};
+use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
+use crate::zone::{Zone, day_label, human_duration, human_size};
+
+/// The most messages one group holds; a longer run from one person continues in a new group,
+/// so memory stays bounded whatever the input.
+pub const MAX_GROUP_MESSAGES: usize = 100;
+/// Characters of a pinned message shown in the pinned list.
+pub const PINNED_EXCERPT_CHARS: usize = 200;
+/// The number of colours participants' names cycle through (`color` in templates).
+pub const NAME_COLORS: u64 = 8;
+
+/// How a transcript is rendered; the same for both formats.
+#[derive(Debug, Clone)]
+pub struct TranscriptOptions {
+    /// The zone every time is shown in (default UTC).
+    pub zone: Zone,
+    /// A directory whose files override the default templates by name.
+    pub templates: Option<PathBuf>,
+    /// Whether image messages are shown as images (loaded from their `https` URL when the
+    /// transcript is opened) rather than as links.
+    pub remote_images: bool,
+    /// Consecutive messages from the same person at most this far apart form one group.
+    pub group_gap: SignedDuration,
+}
+
+impl Default for TranscriptOptions {
+    fn default() -> Self {
+        Self {
+            zone: Zone::utc(),
+            templates: None,
+            remote_images: true,
+            group_gap: SignedDuration::from_mins(5),
+        }
+    }
+}
+
+/// What differs between the Markdown and the HTML transcript.
+pub trait Flavour {
+    /// The page template (`transcript.html.jinja`).
+    const PAGE: &'static str;
+    /// The template of one group of messages.
+    const GROUP: &'static str;
+    /// The template of one entry of the pinned list.
+    const PINNED: &'static str;
+
+    /// The default templates and assets, as (file name, source).
+    fn defaults(&self) -> &'static [(&'static str, &'static str)];
+
+    /// The escaping of `*.md.jinja` templates, if the format has one.
+    fn markdown_escape(&self) -> Option<EscapeFn> {
+        None
+    }
+
+    /// Adds the format's filters and globals to the template environment.
+    fn configure(&self, environment: &mut minijinja::Environment<'static>) {
+        let _ = environment;
+    }
+
+    /// Renders a message text (controls already cleaned) into a value templates write as is.
+    fn text(&mut self, text: &str) -> Value;
+
+    /// Renders the quoted text of a reply.
+    fn quoted(&mut self, text: &str) -> Value;
+
+    /// Variables only this format's page needs (for HTML: the stylesheet, script and
+    /// Content-Security-Policy).
+    fn page_variables(
+        &self,
+        templates: &Templates,
+        options: &TranscriptOptions,
+    ) -> Result<Vec<(&'static str, Value)>, ExportError>;
+}
+
+struct Running {
+    templates: Templates,
+    body: Spool,
+    pinned: Spool,
+    group: Vec<Value>,
+    group_head: Option<GroupHead>,
+    last: Option<(String, Timestamp, Date)>,
+    pending_day: Option<Date>,
+}
+
+struct GroupHead {
+    name: String,
+    participant_id: String,
+    at: Timestamp,
+    day: Option<Date>,
+}
+
+/// A transcript exporter: give it a [`Flavour`] and a writer.
+///
+/// Memory: one group of at most [`MAX_GROUP_MESSAGES`] messages, the statistics (bounded by the
+/// number of distinct display names) and I/O buffers. The body and the pinned list are rendered
+/// to temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
+/// the header, whose counts are only known at the end.
+pub struct TranscriptWriter<W: Write, F: Flavour> {
+    out: Option<W>,
+    flavour: F,
+    options: TranscriptOptions,
+    context: ExportContext,
+    stats: Statistics,
+    timeline: Timeline,
+    running: Option<Running>,
+}
+
+impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
+    /// Creates a writer of `flavour` over `out`.
+    pub fn new(out: W, flavour: F, options: TranscriptOptions) -> Self {
+        Self {
+            out: Some(out),
+            flavour,
+            options,
+            context: ExportContext::default(),
+            stats: Statistics::default(),
+            timeline: Timeline::default(),
+            running: None,
+        }
+    }
+
+    /// Returns the inner writer (after [`Exporter::finish`]).
+    ///
+    /// # Panics
+    ///
+    /// If called twice.
+    pub fn into_inner(mut self) -> W {
+        self.out.take().expect("into_inner is called once")
+    }
+
+    fn running(&mut self) -> Result<&mut Running, ExportError> {
+        self.running
+            .as_mut()
+            .ok_or_else(|| ExportError::format("the transcript was not begun"))
+    }
+
+    fn flush_group(&mut self) -> Result<(), ExportError> {
+        let zone = self.options.zone.clone();
+        let running = self.running()?;
+        let Some(head) = running.group_head.take() else {
+            return Ok(());
+        };
+        let messages = std::mem::take(&mut running.group);
+        let first_anchor = messages
+            .first()
+            .and_then(|message| message.get_attr("anchor").ok())
+            .unwrap_or_default();
+        let day = head.day.map(|date| {
+            context! {
+                date => date.to_string(),
+                label => day_label(date),
+                timezone => zone.name(),
+            }
+        });
+        let ctx = context! {
+            day => day,
+            group => context! {
+                name => head.name.clone(),
+                participant_id => head.participant_id,
+                color => color(&head.name),
+                datetime => format_utc(head.at),
+                time => zone.short_time_label(head.at),
+                anchor => first_anchor,
+                messages => messages,
+            },
+        };
+        let template = running
+            .templates
+            .environment
+            .get_template(F::GROUP)
+            .map_err(ExportError::format)?;
+        template
+            .render_captured_to(ctx, running.body.writer())
+            .map_err(ExportError::format)?;
+        Ok(())
+    }
+
+    fn message_value(&mut self, message: &Message, name: &str, kind: &mut Kind) -> Value {
+        let zone = &self.options.zone;
+        let at = message.created_at;
+        let mut text = Value::from(());
+        let mut quoted = Value::from(());
+        let mut url = Value::from(());
+        let mut image_src = Value::from(());
+        let mut url_text = Value::from(());
+        let mut file_name = Value::from(());
+        let mut file_size = Value::from(());
+        let mut file_size_bytes = Value::from(());
+        let mut payload = Value::from(());
+        match message.body() {
+            Body::Text {
+                text: body,
+                quoted: quote,
+            } => {
+                *kind = Kind::Text;
+                text = self.flavour.text(&clean_controls(body));
+                if let Some(quote) = quote {
+                    *kind = Kind::Reply;
+                    quoted = self.flavour.quoted(&clean_controls(quote));
+                }
+            }
+            Body::Image { url: raw } => {
+                *kind = Kind::Image;
+                url = Value::from(safe_url(raw, UrlPolicy::Link));
+                if self.options.remote_images {
+                    image_src = Value::from(safe_url(raw, UrlPolicy::Image));
+                }
+                url_text = Value::from(clean_controls(raw).into_owned());
+            }
+            Body::File {
+                url: raw,
+                name,
+                size,
+            } => {
+                *kind = Kind::File;
+                url = Value::from(safe_url(&raw, UrlPolicy::Link));
+                url_text = Value::from(clean_controls(&raw).into_owned());
+                file_name = Value::from(name.map(|name| display_name(&name)));
+                file_size = Value::from(size.map(human_size));
+                file_size_bytes = Value::from(size);
+            }
+            Body::Other { payload: raw, .. } => {
+                *kind = Kind::Other;
+                payload = Value::from(clean_controls(raw).into_owned());
+            }
+        }
+        context! {
+            id => message.id.clone(),
+            anchor => Value::from_safe_string(anchor(&message.id)),
+            name => name,
+            participant_id => message.participant_id.clone(),
+            datetime => format_utc(at),
+            time => zone.time_label(at),
+            date_time => zone.date_time_label(at),
+            pinned => message.pinned,
+            edited => message.edited,
+            kind => kind.as_str(),
+            reply => *kind == Kind::Reply,
+            payload_type => message.payload_type.as_str(),
+            text => text,
+            quoted => quoted,
+            url => url,
+            image_src => image_src,
+            url_text => url_text,
+            file_name => file_name,
+            file_size => file_size,
+            file_size_bytes => file_size_bytes,
+            payload => payload,
+        }
+    }
+
+    fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
+        let zone = &self.options.zone;
+        let summary = match message.body() {
+            Body::Text { text, .. } => excerpt(&clean_controls(text), PINNED_EXCERPT_CHARS),
+            Body::Image { .. } => "(image)".to_owned(),
+            Body::File { name, url, .. } => format!(
+                "(file) {}",
+                display_name(name.as_deref().unwrap_or(url.as_ref()))
+            ),
+            Body::Other { payload_type, .. } => {
+                format!("({})", display_name(payload_type))
+            }
+        };
+        let ctx = context! {
+            pin => context! {
+                id => message.id.clone(),
+                anchor => Value::from_safe_string(anchor(&message.id)),
+                name => name,
+                datetime => format_utc(message.created_at),
+                time => zone.date_time_label(message.created_at),
+                excerpt => summary,
+            },
+        };
+        let running = self.running()?;
+        let template = running
+            .templates
+            .environment
+            .get_template(F::PINNED)
+            .map_err(ExportError::format)?;
+        template
+            .render_captured_to(ctx, running.pinned.writer())
+            .map_err(ExportError::format)?;
+        Ok(())
+    }
+
+    fn page_context(
+        &self,
+        templates: &Templates,
+        pinned: Spooled,
+        body: Spooled,
+    ) -> Result<Value, ExportError> {
+        let zone = &self.options.zone;
+        let stats = &self.stats;
+        let moment = |at: Option<Timestamp>| {
+            at.map(|at| {
+                context! {
+                    datetime => format_utc(at),
+                    label => zone.date_time_label(at),
+                    time => zone.time_label(at),
+                }
+            })
+        };
+        let duration = match (stats.first, stats.last) {
+            (Some(first), Some(last)) => Some(last.duration_since(first)),
+            _ => None,
+        };
+        let participants: Vec<Value> = stats
+            .participants()
+            .into_iter()
+            .map(|participant| {
+                context! {
+                    name => participant.name.clone(),
+                    ids => participant.ids.values.clone(),
+                    more_ids => participant.ids.more,
+                    rejoined => participant.ids.values.len() > 1,
+                    messages => participant.messages,
+                    color => color(&participant.name),
+                    first => context! {
+                        anchor => Value::from_safe_string(anchor(&participant.first.1)),
+                        datetime => format_utc(participant.first.0),
+                        label => zone.date_time_label(participant.first.0),
+                    },
+                    last => context! {
+                        anchor => Value::from_safe_string(anchor(&participant.last.1)),
+                        datetime => format_utc(participant.last.0),
+                        label => zone.date_time_label(participant.last.0),
+                    },
+                }
+            })
+            .collect();
+        let transcript = context! {
+            title => "Chat transcript",
+            meeting_id => stats.meeting_ids.values.first().cloned(),
+            meeting_ids => stats.meeting_ids.values.clone(),
+            more_meeting_ids => stats.meeting_ids.more,
+            session_id => stats.session_ids.values.first().cloned(),
+            session_ids => stats.session_ids.values.clone(),
+            more_session_ids => stats.session_ids.more,
+            start => moment(stats.first),
+            end => moment(stats.last),
+            duration => duration.map(human_duration),
+            duration_seconds => duration.map(|duration| duration.as_secs()),
+            messages => stats.messages,
+            texts => stats.texts,
+            replies => stats.replies,
+            images => stats.images,
+            files => stats.files,
+            others => stats.others,
+            pinned => stats.pinned,
+            edited => stats.edited,
+            participants => stats.participant_count(),
+            empty => stats.messages == 0,
+            timezone => zone.name(),
+            timezone_offset => stats.first.map(|first| zone.offset_label(first)),
+            source => display_name(&self.context.source),
+            tool_version => self.context.tool_version.clone(),
+            generated_at => moment(self.context.generated_at),
+        };
+        let mut ctx = vec![
+            ("transcript", transcript),
+            ("participants", Value::from(participants)),
+            ("timeline", timeline_value(&self.timeline, zone)),
+            ("pinned", pinned.into_value()),
+            ("messages", body.into_value()),
+        ];
+        ctx.extend(self.flavour.page_variables(templates, &self.options)?);
+        Ok(Value::from(ctx.into_iter().collect::<std::collections::BTreeMap<&str, Value>>()))
+    }
+}
+
+/// The colour index of a name (0 to [`NAME_COLORS`] - 1), the same on every machine.
+fn color(name: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash % NAME_COLORS
+}
+
+/// The width of the timeline drawing, in SVG user units.
+const TIMELINE_WIDTH: f64 = 720.0;
+/// The height of the timeline drawing.
+const TIMELINE_HEIGHT: f64 = 60.0;
+
+/// The block characters of the Markdown activity sparkline, lowest first.
+const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
+    let bars = timeline.bars();
+    let max = bars.iter().map(|bar| bar.count).max().unwrap_or(0);
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "bar counts and indexes are far below 2^52"
+    )]
+    let drawn: Vec<Value> = bars
+        .iter()
+        .enumerate()
+        .map(|(index, bar)| {
+            let width = TIMELINE_WIDTH / bars.len() as f64;
+            let height = if bar.count == 0 {
+                0.0
+            } else {
+                (bar.count as f64 / max as f64 * TIMELINE_HEIGHT).max(1.0)
+            };
+            context! {
+                x => format!("{:.2}", index as f64 * width),
+                y => format!("{:.2}", TIMELINE_HEIGHT - height),
+                width => format!("{:.2}", (width - 0.5).max(0.5)),
+                height => format!("{:.2}", height),
+                count => bar.count,
+                datetime => format_utc(bar.start),
+                label => zone.date_time_label(bar.start),
+            }
+        })
+        .collect();
+    let sparkline: String = bars
+        .iter()
+        .map(|bar| {
+            if max == 0 || bar.count == 0 {
+                ' '
+            } else {
+                let level = (bar.count * 7).div_ceil(max).min(7);
+                LEVELS[usize::try_from(level).unwrap_or(7)]
+            }
+        })
+        .collect();
+    context! {
+        bars => drawn,
+        max => max,
+        bar_minutes => timeline.bar_minutes(),
+        width => TIMELINE_WIDTH,
+        height => TIMELINE_HEIGHT,
+        sparkline => sparkline,
+    }
+}
+
+impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        self.context = context.clone();
+        let mut templates = Templates::load(
+            self.flavour.defaults(),
+            self.options.templates.as_deref(),
+            self.flavour.markdown_escape(),
+        )
+        .map_err(ExportError::format)?;
+        self.flavour.configure(&mut templates.environment);
+        templates
+            .environment
+            .add_global("remote_images", self.options.remote_images);
+        templates
+            .environment
+            .add_global("timezone", self.options.zone.name().to_owned());
+        for name in [F::PAGE, F::GROUP, F::PINNED] {
+            templates
+                .environment
+                .get_template(name)
+                .map_err(ExportError::format)?;
+        }
+        self.running = Some(Running {
+            templates,
+            body: Spool::new()?,
+            pinned: Spool::new()?,
+            group: Vec::new(),
+            group_head: None,
+            last: None,
+            pending_day: None,
+        });
+        Ok(())
+    }
+
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        let name = display_name(&message.display_name);
+        let at = message.created_at;
+        let date = self.options.zone.date(at);
+        let gap = self.options.group_gap;
+        let running = self.running()?;
+        let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
+        let new_group = new_day
+            || running.group.len() >= MAX_GROUP_MESSAGES
+            || running.last.as_ref().is_none_or(|(last_name, last_at, _)| {
+                *last_name != name || at.duration_since(*last_at) > gap
+            });
+        if new_day {
+            running.pending_day = Some(date);
+        }
+        running.last = Some((name.clone(), at, date));
+        if new_group {
+            self.flush_group()?;
+            let running = self.running()?;
+            running.group_head = Some(GroupHead {
+                name: name.clone(),
+                participant_id: message.participant_id.clone(),
+                at,
+                day: running.pending_day.take(),
+            });
+        }
+        let mut kind = Kind::Text;
+        let value = self.message_value(message, &name, &mut kind);
+        self.running()?.group.push(value);
+        self.stats.add(&Seen {
+            id: &message.id,
+            name: &name,
+            participant_id: &message.participant_id,
+            meeting_id: &message.meeting_id,
+            session_id: &message.session_id,
+            at,
+            kind,
+            pinned: message.pinned,
+            edited: message.edited,
+        });
+        self.timeline.add(at);
+        if message.pinned {
+            self.pinned_entry(message, &name)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.flush_group()?;
+        let running = self
+            .running
+            .take()
+            .ok_or_else(|| ExportError::format("the transcript was not begun"))?;
+        let Running {
+            templates,
+            body,
+            pinned,
+            ..
+        } = running;
+        let ctx = self.page_context(&templates, pinned.finish()?, body.finish()?)?;
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| ExportError::format("the transcript was already finished"))?;
+        templates
+            .environment
+            .get_template(F::PAGE)
+            .map_err(ExportError::format)?
+            .render_captured_to(ctx, &mut *out)
+            .map_err(ExportError::format)?;
+        out.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! The time zone a transcript is shown in, from the bundled time-zone database.
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+/// An unknown time-zone name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown time zone `{name}`: expected an IANA name such as `UTC` or `Europe/Madrid`")]
+pub struct ZoneError {
+    /// The name as given (terminal-escaped by the caller before printing).
+    pub name: String,
+}
+
+/// A named time zone: every time in a transcript is shown in it, and labelled.
+///
+/// Zones come from the copy of the IANA database compiled into the binary (jiff's
+/// `tzdb-bundle-always`), never from the machine, so a transcript is byte-identical on every
+/// machine whatever its own time-zone files say.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    time_zone: TimeZone,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl Zone {
+    /// Coordinated Universal Time, the default.
+    #[must_use]
+    pub fn utc() -> Self {
+        Self {
+            name: "UTC".to_owned(),
+            time_zone: TimeZone::UTC,
+        }
+    }
+
+    /// Looks up an IANA time-zone name (`Europe/Madrid`, `America/New_York`, `UTC`) in the
+    /// bundled database. Names are matched ignoring ASCII case; the canonical spelling is kept.
+    ///
+    /// ```
+    /// use chatdump_transcript::Zone;
+    /// assert_eq!(Zone::from_name("europe/madrid").unwrap().name(), "Europe/Madrid");
+    /// assert!(Zone::from_name("Mars/Olympus_Mons").is_err());
+    /// ```
+    pub fn from_name(name: &str) -> Result<Self, ZoneError> {
+        let error = || ZoneError {
+            name: name.to_owned(),
+        };
+        // Only names made of the characters IANA names use, so a path such as `../x` is never
+        // looked up anywhere.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+        {
+            return Err(error());
+        }
+        let time_zone = jiff::tz::db().get(name).map_err(|_| error())?;
+        let canonical = time_zone.iana_name().unwrap_or(name).to_owned();
+        Ok(Self {
+            name: canonical,
+            time_zone,
+        })
+    }
+
+    /// The IANA name (`UTC`, `Europe/Madrid`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The wall-clock date and time of the instant in this zone.
+    #[must_use]
+    pub fn local(&self, timestamp: Timestamp) -> DateTime {
+        self.time_zone.to_datetime(timestamp)
+    }
+
+    /// The calendar day of the instant in this zone (where day separators go).
+    #[must_use]
+    pub fn date(&self, timestamp: Timestamp) -> Date {
+        self.time_zone.to_datetime(timestamp).date()
+    }
+
+    /// The zone's abbreviation at that instant (`UTC`, `CEST`, or an offset such as `+0530`
+    /// for zones without one).
+    #[must_use]
+    pub fn abbreviation(&self, timestamp: Timestamp) -> String {
+        self.time_zone
+            .to_offset_info(timestamp)
+            .abbreviation()
+            .to_owned()
+    }
+
+    /// The time of day with seconds, labelled: `09:00:04 UTC`.
+    #[must_use]
+    pub fn time_label(&self, timestamp: Timestamp) -> String {
+        format!(
+            "{} {}",
+            self.local(timestamp).strftime("%H:%M:%S"),
+            self.abbreviation(timestamp)
+        )
+    }
+
+    /// The short time of day, labelled: `09:00 UTC`.
+    #[must_use]
+    pub fn short_time_label(&self, timestamp: Timestamp) -> String {
+        format!(
+            "{} {}",
+            self.local(timestamp).strftime("%H:%M"),
+            self.abbreviation(timestamp)
+        )
+    }
+
+    /// The date and time, labelled: `Tue 14 May 2024, 09:00:04 UTC`.
+    #[must_use]
+    pub fn date_time_label(&self, timestamp: Timestamp) -> String {
+        format!(
+            "{} {}",
+            self.local(timestamp).strftime("%a %-d %b %Y, %H:%M:%S"),
+            self.abbreviation(timestamp)
+        )
+    }
+
+    /// The offset from UTC at that instant, as `UTC+02:00`.
+    #[must_use]
+    pub fn offset_label(&self, timestamp: Timestamp) -> String {
+        let seconds = self.time_zone.to_offset(timestamp).seconds();
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let seconds = seconds.unsigned_abs();
+        format!("UTC{sign}{:02}:{:02}", seconds / 3600, seconds / 60 % 60)
+    }
+}
+
+/// A calendar day, written out: `Tuesday, 14 May 2024`.
+#[must_use]
+pub fn day_label(date: Date) -> String {
+    date.strftime("%A, %-d %B %Y").to_string()
+}
+
+/// A duration for people: `45 s`, `12 min`, `1 h 05 min`, `2 d 3 h`.
+///
+/// ```
+/// use chatdump_transcript::zone::human_duration;
+/// use jiff::SignedDuration;
+/// assert_eq!(human_duration(SignedDuration::from_secs(4_380)), "1 h 13 min");
+/// assert_eq!(human_duration(SignedDuration::from_secs(59)), "59 s");
+/// ```
+#[must_use]
+pub fn human_duration(duration: SignedDuration) -> String {
+    let seconds = duration.as_secs().unsigned_abs();
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    if days > 0 {
+        format!("{days} d {hours} h")
+    } else if hours > 0 {
+        format!("{hours} h {minutes:02} min")
+    } else if minutes > 0 {
+        format!("{minutes} min {:02} s", seconds % 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// A byte count for people, in binary units: `532 B`, `1.2 KiB`, `18.4 MiB`.
+///
+/// ```
+/// use chatdump_transcript::zone::human_size;
+/// assert_eq!(human_size(532), "532 B");
+/// assert_eq!(human_size(1_258_291), "1.2 MiB");
+/// ```
+#[must_use]
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    // Tenths of the unit, computed in integers so every machine prints the same digits.
+    let mut unit = 0;
+    let mut scaled = u128::from(bytes);
+    while (scaled * 10 + 512) / 1024 >= 10_240 && unit + 1 < UNITS.len() {
+        scaled /= 1024;
+        unit += 1;
+    }
+    let tenths = (scaled * 10 + 512) / 1024;
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_in_a_zone() {
+        let zone = Zone::from_name("Europe/Madrid").unwrap();
+        let ts: Timestamp = "2024-05-14T22:30:04.112Z".parse().unwrap();
+        assert_eq!(zone.time_label(ts), "00:30:04 CEST");
+        assert_eq!(zone.date(ts).to_string(), "2024-05-15");
+        assert_eq!(zone.offset_label(ts), "UTC+02:00");
+        assert_eq!(day_label(zone.date(ts)), "Wednesday, 15 May 2024");
+        let kolkata = Zone::from_name("Asia/Kolkata").unwrap();
+        assert_eq!(kolkata.offset_label(ts), "UTC+05:30");
+        assert_eq!(Zone::utc().date_time_label(ts), "Tue 14 May 2024, 22:30:04 UTC");
+    }
+
+    #[test]
+    fn rejects_odd_names() {
+        for name in ["", "../etc/passwd", "Europe/Nowhere", "UTC\n"] {
+            assert!(Zone::from_name(name).is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(u64::MAX), "16.0 EiB");
+        assert_eq!(human_duration(SignedDuration::from_secs(90_000)), "1 d 1 h");
+        assert_eq!(human_duration(SignedDuration::from_secs(61)), "1 min 01 s");
+    }
+}
