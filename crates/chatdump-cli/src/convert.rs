@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chatdump_core::error::{RecordError, RecordErrorKind};
@@ -146,20 +146,25 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
         }
         _ => None,
     };
-    let mut results = Vec::new();
+    // Every input is converted before any output is put in place, so that a failure on a later
+    // input leaves the output directory exactly as it was.
+    let mut converted = Vec::new();
+    let mut failure = None;
     for input in &inputs {
-        let result = convert_one(args, input, &formats, &destination, reporter);
-        let failed = result.is_err();
-        results.push(result);
-        if failed {
-            break;
+        match convert_one(args, input, &formats, &destination, reporter) {
+            Ok(done) => converted.push(done),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
         }
     }
-    let failure = results.into_iter().find_map(Result::err);
     if let Some(error) = failure {
+        // Dropped uncommitted, the outputs of the inputs that succeeded vanish.
+        drop(converted);
         if let Some((dir, outermost)) = created_directory {
             // Leave things as they were: the directories did not exist before. `remove_dir` only
-            // removes empty ones, which they are unless an earlier input succeeded.
+            // removes empty ones.
             for created in dir.ancestors() {
                 if fs::remove_dir(created).is_err() || created == outermost {
                     break;
@@ -167,6 +172,9 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
             }
         }
         return Err(error);
+    }
+    for done in converted {
+        commit(done, reporter)?;
     }
     Ok(())
 }
@@ -203,13 +211,21 @@ struct Attempt {
     datasets: Vec<chatdump_parquet::Dataset>,
 }
 
+/// One input converted, its outputs written but not yet in place (see [`commit`]).
+struct Converted {
+    attempt: Attempt,
+    summary: Summary,
+    display: String,
+    elapsed: Duration,
+}
+
 fn convert_one(
     args: &ConvertArgs,
     input: &Input,
     formats: &[Format],
     destination: &Destination,
     reporter: &mut Reporter,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Converted> {
     let started = Instant::now();
     let display = input.display();
     let mut strategy = match (input, destination) {
@@ -321,38 +337,54 @@ fn convert_one(
                 if let Some(mut writer) = rejects {
                     writer.flush().context("cannot write the rejects file")?;
                 }
-                let mut written = Vec::new();
-                for file in attempt.files {
-                    let target = file.target().to_owned();
-                    file.commit().with_context(|| {
-                        format!(
-                            "cannot move the output into place at `{}`",
-                            escape_for_terminal(&target.display().to_string(), 200)
-                        )
-                    })?;
-                    written.push(target);
-                }
-                for dataset in attempt.datasets {
-                    written.extend(dataset.commit().with_context(|| {
-                        format!(
-                            "cannot move the Parquet dataset files into place under `{}`",
-                            escape_for_terminal(&dataset.root().display().to_string(), 200)
-                        )
-                    })?);
-                }
-                if let Some(file) = attempt.rejects {
-                    let target = file.target().to_owned();
-                    file.commit()
-                        .context("cannot move the rejects file into place")?;
-                    if summary.rejected > 0 {
-                        written.push(target);
-                    }
-                }
-                report_summary(reporter, &display, &summary, &written, started);
-                return Ok(());
+                return Ok(Converted {
+                    attempt,
+                    summary,
+                    display,
+                    elapsed: started.elapsed(),
+                });
             }
         }
     }
+}
+
+/// Puts the outputs of a converted input in place and reports it.
+fn commit(converted: Converted, reporter: &Reporter) -> anyhow::Result<()> {
+    let Converted {
+        attempt,
+        summary,
+        display,
+        elapsed,
+    } = converted;
+    let mut written = Vec::new();
+    for file in attempt.files {
+        let target = file.target().to_owned();
+        file.commit().with_context(|| {
+            format!(
+                "cannot move the output into place at `{}`",
+                escape_for_terminal(&target.display().to_string(), 200)
+            )
+        })?;
+        written.push(target);
+    }
+    for dataset in attempt.datasets {
+        written.extend(dataset.commit().with_context(|| {
+            format!(
+                "cannot move the Parquet dataset files into place under `{}`",
+                escape_for_terminal(&dataset.root().display().to_string(), 200)
+            )
+        })?);
+    }
+    if let Some(file) = attempt.rejects {
+        let target = file.target().to_owned();
+        file.commit()
+            .context("cannot move the rejects file into place")?;
+        if summary.rejected > 0 {
+            written.push(target);
+        }
+    }
+    report_summary(reporter, &display, &summary, &written, elapsed);
+    Ok(())
 }
 
 fn open_atomic(path: &Path, files: &mut Vec<AtomicFile>) -> anyhow::Result<Box<dyn Write + Send>> {
@@ -387,7 +419,7 @@ fn report_summary(
     display: &str,
     summary: &Summary,
     written: &[PathBuf],
-    started: Instant,
+    elapsed: Duration,
 ) {
     let mut line = format!(
         "{}: {} messages written",
@@ -400,7 +432,7 @@ fn report_summary(
     if summary.duplicates > 0 {
         line.push_str(&format!(", {} duplicates dropped", summary.duplicates));
     }
-    line.push_str(&format!(" in {:.2} s", started.elapsed().as_secs_f64()));
+    line.push_str(&format!(" in {:.2} s", elapsed.as_secs_f64()));
     reporter.info(&line);
     for path in written {
         reporter.detail(&format!(
