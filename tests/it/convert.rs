@@ -514,15 +514,10 @@ fn two_formats_to_stdout_is_a_usage_error() {
     .run();
     run.assert_code(2);
     assert!(run.stdout.is_empty());
-    // Until the Markdown exporter lands, the format itself is refused first (also a usage error).
-    if !run.stderr.contains("the Markdown format is not available") {
-        assert!(
-            run.stderr
-                .contains("standard output (`--output -`) takes one format and one input"),
-            "{}",
-            run.stderr
-        );
-    }
+    assert_eq!(
+        run.stderr_lines("error: "),
+        ["error: standard output (`--output -`) takes one format and one input"]
+    );
 }
 
 #[test]

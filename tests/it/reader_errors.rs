@@ -474,3 +474,64 @@ fn skip_mode_rejects_file_can_be_named() {
         )]
     );
 }
+
+#[test]
+fn errors_in_standard_input_are_named_stdin() {
+    let run = Chatdump::new(["convert", "-", "--output", "-"])
+        .stdin(fixture_bytes("error-bad-boolean.csv"))
+        .run();
+    run.assert_code(1);
+    assert!(run.stdout.is_empty());
+    assert_eq!(
+        run.stderr_lines("error: "),
+        [format!(
+            "error: `<stdin>` line 3, column `isEdited`: {BOOLEAN_REASON}: `maybe`"
+        )]
+    );
+}
+
+#[test]
+fn rejects_point_at_the_record_in_a_crlf_file_with_a_bom() {
+    // A BOM, CRLF line ends, blank lines and a multi-line field before each bad record.
+    let input = "\u{feff}id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\r\n\
+                 \r\n\
+                 m1,p,s,m,Ann,false,false,TEXT_MESSAGE,\"two\r\nlines\",2024-05-14T09:00:01Z\r\n\
+                 m2,p,s,m,Ann,false,false,TEXT_MESSAGE,hi,soon\r\n\
+                 \r\n\
+                 \r\n\
+                 m3,p,s,m,Ann,false,nope,TEXT_MESSAGE,hi,2024-05-14T09:00:03Z\r\n";
+    let dir = temp_dir();
+    let rejects_path = dir.path().join("rejects.jsonl");
+    let run = Chatdump::new([
+        "convert",
+        "-",
+        "--on-error",
+        "skip",
+        "--rejects",
+        rejects_path.to_str().unwrap(),
+        "--output",
+        "-",
+    ])
+    .stdin(input)
+    .run();
+    assert_eq!(ids(run.success()), ["m1"]);
+    let rejects = jsonl(&fs::read_to_string(&rejects_path).unwrap());
+    let found: Vec<(u64, u64, &str)> = rejects
+        .iter()
+        .map(|reject| {
+            (
+                reject["line"].as_u64().unwrap(),
+                reject["byte_offset"].as_u64().unwrap(),
+                reject["column"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let offset_of = |needle: &str| input.find(needle).unwrap() as u64;
+    assert_eq!(
+        found,
+        [
+            (5, offset_of("m2,"), "createdAt"),
+            (8, offset_of("m3,"), "isEdited"),
+        ]
+    );
+}
