@@ -519,8 +519,21 @@ impl<R: Read> ChatReader<R> {
             kind: RecordErrorKind::TooLarge {
                 limit: self.options.max_record_bytes,
             },
-            excerpt: excerpt(&self.spill[..self.spill.len().min(200)]),
+            excerpt: excerpt(self.record_start(position)),
         }
+    }
+
+    /// The first raw bytes of the record being read: from `spill` when it started in an earlier
+    /// buffer fill, from the buffer otherwise.
+    fn record_start(&self, position: Position) -> &[u8] {
+        let raw = if self.spill.is_empty() {
+            let start = usize::try_from(position.byte.saturating_sub(self.buf_offset))
+                .map_or(self.pos, |start| start.min(self.pos));
+            &self.buf[start..self.pos]
+        } else {
+            &self.spill[..]
+        };
+        &raw[..raw.len().min(200)]
     }
 
     /// Checks the quoting of the record's raw bytes (only records with a `"` need it).
