@@ -1,0 +1,366 @@
+//! `chatdump serve`: a webhook receiver that exports every meeting's chat when the
+//! `meeting.chatSynced` event arrives from Dyte or Cloudflare `RealtimeKit`.
+//!
+//! The pieces, in the order a delivery meets them:
+//!
+//! - [`server`]: `POST /webhook` (body capped at 64 KiB, signature checked over the raw bytes,
+//!   JSON nesting limited) and `GET /healthz`;
+//! - [`signature`]: RSA PKCS#1 v1.5 SHA-256 verification with a key from a file or the
+//!   provider's well-known URL (cached, fetched again once when a signature fails);
+//! - [`store`]: the durable `SQLite` job queue; a delivery is committed before the 2xx is sent,
+//!   and deduplicated by its uuid header and by (event, session id);
+//! - the worker pool: downloads the delivery's link only when the
+//!   [`DownloadPolicy`] allows it (https, allowed storage hosts; anything else is refused to
+//!   prevent SSRF), else asks the Chat Replay API for a fresh link through
+//!   [`chatdump_core::fetch::Fetcher`], then hands the dump to the caller's [`Exporter`] (the CLI
+//!   passes the same conversion code `chatdump export` uses). Failures are retried with backoff
+//!   and finally recorded as failed with their reason; jobs left running by a killed process
+//!   are queued again on start.
+//!
+//! The library never prints: it emits `tracing` events (links redacted, no credentials) and the
+//! binary installs the subscriber. It reads the clock only through the [`Clock`] it is given.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use chatdump_serve::{Clock, ExportRequest, Exporter, ServeOptions, signature::{KeySource, PublicKey}};
+//!
+//! struct Convert;
+//! impl Exporter for Convert {
+//!     fn export(&self, request: &ExportRequest) -> Result<Vec<String>, String> {
+//!         Ok(vec![request.dump.display().to_string()])
+//!     }
+//! }
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = PublicKey::from_pem(&std::fs::read_to_string("webhook-public.pem")?)?;
+//! let options = ServeOptions::new(
+//!     "127.0.0.1:8080".parse()?,
+//!     "exports".into(),
+//!     KeySource::Fixed(key),
+//!     Clock::new(jiff::Timestamp::now),
+//! );
+//! chatdump_serve::serve(options, None, Arc::new(Convert), chatdump_serve::shutdown_signal()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod allow;
+pub mod download;
+pub mod payload;
+pub mod server;
+pub mod signature;
+pub mod store;
+mod worker;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chatdump_core::fetch::Fetcher;
+use jiff::Timestamp;
+use tokio::sync::{Notify, watch};
+
+pub use allow::DownloadPolicy;
+pub use store::{Job, JobStatus, Store};
+
+/// The caller's wall clock; the library reads the time only through it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// A clock that calls `now` (the CLI passes `jiff::Timestamp::now`).
+    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The current time.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// One dump to export.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// The session.
+    pub session_id: String,
+    /// The meeting, when the delivery named it.
+    pub meeting_id: Option<String>,
+    /// The downloaded chat dump (CSV), `<output>/<session id>.csv`.
+    pub dump: PathBuf,
+    /// The output directory.
+    pub output: PathBuf,
+}
+
+/// Turns a downloaded dump into the configured outputs: the step the caller supplies, so that
+/// the receiver exports with exactly the code `chatdump export` uses. Called on a blocking
+/// thread; it must write its outputs atomically (a job may run again after a crash).
+pub trait Exporter: Send + Sync + 'static {
+    /// Exports `request.dump`; returns the files written, or why it failed.
+    fn export(&self, request: &ExportRequest) -> Result<Vec<String>, String>;
+}
+
+/// How the receiver runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Where dumps and exports go.
+    pub output: PathBuf,
+    /// The `SQLite` job database.
+    pub state: PathBuf,
+    /// The webhook public key.
+    pub key: signature::KeySource,
+    /// Which delivery links may be downloaded.
+    pub policy: DownloadPolicy,
+    /// Jobs run at once.
+    pub workers: usize,
+    /// Attempts per job before it is marked failed.
+    pub max_attempts: u32,
+    /// The first retry delay (doubled on every further failure).
+    pub retry_delay: Duration,
+    /// The longest retry delay.
+    pub max_retry_delay: Duration,
+    /// How long a shutdown waits for running jobs before putting them back in the queue.
+    pub shutdown_grace: Duration,
+    /// The largest dump downloaded from a delivery link.
+    pub max_dump_size: u64,
+    /// Connect timeout for delivery links and the key URL.
+    pub connect_timeout: Duration,
+    /// Read timeout for delivery links and the key URL.
+    pub read_timeout: Duration,
+    /// The wall clock.
+    pub clock: Clock,
+}
+
+impl ServeOptions {
+    /// The defaults: the state database at `<output>/.chatdump/state.sqlite3`, the S3 allowlist,
+    /// 4 workers, 5 attempts with retries after 5 s, 10 s, 20 s, ... up to 10 min, a 30 s
+    /// shutdown grace, 1 GiB dumps, 10 s connect and 60 s read timeouts.
+    #[must_use]
+    pub fn new(
+        listen: SocketAddr,
+        output: PathBuf,
+        key: signature::KeySource,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            listen,
+            state: default_state_path(&output),
+            output,
+            key,
+            policy: DownloadPolicy::default(),
+            workers: 4,
+            max_attempts: 5,
+            retry_delay: Duration::from_secs(5),
+            max_retry_delay: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(30),
+            max_dump_size: 1 << 30,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            clock,
+        }
+    }
+}
+
+/// The default job database for an output root: `<output>/.chatdump/state.sqlite3`.
+#[must_use]
+pub fn default_state_path(output: &Path) -> PathBuf {
+    output.join(".chatdump").join("state.sqlite3")
+}
+
+/// Why the receiver could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The job database.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A directory could not be created.
+    #[error("cannot create `{path}`")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on `{address}`")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The server failed.
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl-C only, elsewhere than Unix).
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Removes the temporary files a killed process left beside `session_id`'s outputs
+/// (`.<session id>.<ext>.<random>.tmp`, the [`chatdump_core::output::AtomicFile`] naming).
+fn remove_stale_temporaries(output: &Path, session_id: &str) {
+    let Ok(entries) = std::fs::read_dir(output) else {
+        return;
+    };
+    let prefix = format!(".{session_id}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix)
+            && Path::new(name)
+                .extension()
+                .is_some_and(|extension| extension == "tmp")
+        {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a temporary file left by an interrupted job");
+                }
+                Err(error) => {
+                    tracing::warn!(file = %name, error = %error, "cannot remove a stale temporary file");
+                }
+            }
+        }
+    }
+}
+
+/// Runs the receiver until `shutdown` resolves: stops accepting, lets running jobs finish for
+/// [`ServeOptions::shutdown_grace`], then puts the rest back in the queue for the next start.
+///
+/// `fetcher` (when API credentials are configured) gets a fresh link by session id when a
+/// delivery's link is refused, expired or fails.
+pub async fn serve(
+    options: ServeOptions,
+    fetcher: Option<Arc<Fetcher>>,
+    exporter: Arc<dyn Exporter>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    for directory in [
+        Some(options.output.as_path()),
+        options
+            .state
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::fs::create_dir_all(directory).map_err(|source| ServeError::CreateDir {
+            path: directory.display().to_string(),
+            source,
+        })?;
+    }
+    let mut store = Store::open(&options.state)?;
+    let requeued = store.requeue_running(options.clock.now().as_millisecond())?;
+    for job in &requeued {
+        tracing::warn!(job = job.id, session = %job.session_id, "a job interrupted by a crash goes back to the queue");
+        remove_stale_temporaries(&options.output, &job.session_id);
+    }
+    // Rustls needs a process-wide crypto provider; `Err` means one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let link_client = download::client(
+        &options.policy,
+        options.connect_timeout,
+        options.read_timeout,
+    )
+    .map_err(ServeError::Client)?;
+    let key_client = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .read_timeout(options.read_timeout)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(|error| ServeError::Client(error.without_url()))?;
+    let verifier = signature::Verifier::new(options.key.clone(), key_client);
+    if let Err(error) = verifier.prefetch().await {
+        tracing::warn!(error = %error, "cannot fetch the webhook public key yet; deliveries get 503 until it can be");
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: options.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(ServeError::Server)?;
+    let workers = options.workers.max(1);
+    let grace = options.shutdown_grace;
+    let context = Arc::new(worker::Context {
+        store: Arc::new(Mutex::new(store)),
+        options,
+        fetcher,
+        exporter,
+        link_client,
+        wake: Notify::new(),
+    });
+    let (stop_sender, stop) = watch::channel(false);
+    let (abort_sender, abort) = watch::channel(false);
+    let mut pool = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        pool.spawn(worker::run(
+            Arc::clone(&context),
+            stop.clone(),
+            abort.clone(),
+        ));
+    }
+    let app = Arc::new(server::App {
+        verifier,
+        context: Arc::clone(&context),
+    });
+    tracing::info!(%address, workers, "listening");
+    let served = axum::serve(listener, server::router(app))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("shutting down: no new deliveries; waiting for running jobs");
+    let _ = stop_sender.send(true);
+    context.wake.notify_waiters();
+    let finished =
+        tokio::time::timeout(grace, async { while pool.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        tracing::warn!(
+            grace_s = grace.as_secs(),
+            "running jobs did not finish in time; they go back to the queue"
+        );
+        let _ = abort_sender.send(true);
+        while pool.join_next().await.is_some() {}
+    }
+    tracing::info!("stopped");
+    served.map_err(ServeError::Server)
+}

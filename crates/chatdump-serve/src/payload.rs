@@ -1,0 +1,199 @@
+//! Reading a delivery's JSON body: nesting limit, the event name, the `chatSynced` fields.
+
+use serde_json::Value;
+
+/// The event this receiver acts on.
+pub const CHAT_SYNCED: &str = "meeting.chatSynced";
+/// The deepest JSON nesting accepted (a real delivery nests two levels).
+pub const MAX_DEPTH: usize = 32;
+/// The longest session or meeting id accepted.
+const MAX_ID_LEN: usize = 128;
+
+/// Why a body was refused (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("the JSON nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// Not JSON.
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object with a string `event`.
+    #[error("the body has no string `event` field")]
+    NoEvent,
+    /// A `chatSynced` event without a usable session id.
+    #[error("the `{CHAT_SYNCED}` event has no valid `sessionId`")]
+    BadSession,
+    /// A field of the wrong type.
+    #[error("the field `{0}` has the wrong type")]
+    BadField(&'static str),
+}
+
+/// A parsed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// `meeting.chatSynced`.
+    ChatSynced(ChatSynced),
+    /// Any other event, by name.
+    Other(String),
+}
+
+/// The fields of a `meeting.chatSynced` event the receiver uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSynced {
+    /// The session.
+    pub session_id: String,
+    /// The meeting.
+    pub meeting_id: Option<String>,
+    /// The presigned download link.
+    pub chat_download_url: Option<String>,
+    /// Its stated expiry.
+    pub chat_download_url_expiry: Option<String>,
+}
+
+/// Whether `body` nests arrays and objects deeper than `limit`, scanning bytes without
+/// parsing (so a deep body costs no recursion).
+#[must_use]
+pub fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether `id` is usable as a file name stem: 1 to 128 ASCII letters, digits, `-`, `_`, `.`,
+/// not starting with `.`.
+#[must_use]
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+}
+
+fn string_field(
+    object: &serde_json::Map<String, Value>,
+    names: &[&str],
+    field: &'static str,
+) -> Result<Option<String>, PayloadError> {
+    match names.iter().find_map(|name| object.get(*name)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(PayloadError::BadField(field)),
+    }
+}
+
+/// Parses a verified body.
+pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
+    if nests_deeper_than(body, MAX_DEPTH) {
+        return Err(PayloadError::TooDeep);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        PayloadError::NotJson(format!(
+            "{} at line {} column {}",
+            match error.classify() {
+                serde_json::error::Category::Eof => "unexpected end",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "unexpected data",
+                serde_json::error::Category::Io => "read error",
+            },
+            error.line(),
+            error.column()
+        ))
+    })?;
+    let Value::Object(object) = value else {
+        return Err(PayloadError::NoEvent);
+    };
+    let Some(Value::String(event)) = object.get("event") else {
+        return Err(PayloadError::NoEvent);
+    };
+    if event != CHAT_SYNCED {
+        return Ok(Delivery::Other(event.clone()));
+    }
+    // Snake case too: community receivers accept it "to be safe" (dyte-api.md §3.2).
+    let session_id = string_field(&object, &["sessionId", "session_id"], "sessionId")?
+        .filter(|id| is_safe_id(id))
+        .ok_or(PayloadError::BadSession)?;
+    let meeting_id = string_field(&object, &["meetingId", "meeting_id"], "meetingId")?;
+    let chat_download_url = string_field(
+        &object,
+        &["chatDownloadUrl", "chat_download_url"],
+        "chatDownloadUrl",
+    )?;
+    let chat_download_url_expiry = string_field(
+        &object,
+        &["chatDownloadUrlExpiry", "chat_download_url_expiry"],
+        "chatDownloadUrlExpiry",
+    )?;
+    Ok(Delivery::ChatSynced(ChatSynced {
+        session_id,
+        meeting_id,
+        chat_download_url,
+        chat_download_url_expiry,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_synced_and_others() {
+        let body = br#"{"event":"meeting.chatSynced","sessionId":"79365b9b-1","meetingId":"d9","chatDownloadUrl":"https://sample.com","chatDownloadUrlExpiry":"2022-12-13 07:08:39.051621Z","organizedBy":{"id":"7","name":"Dyte"}}"#;
+        let Delivery::ChatSynced(event) = parse(body).unwrap() else {
+            panic!("not chatSynced");
+        };
+        assert_eq!(event.session_id, "79365b9b-1");
+        assert_eq!(
+            event.chat_download_url.as_deref(),
+            Some("https://sample.com")
+        );
+        assert_eq!(
+            parse(br#"{"event":"meeting.started","meeting":{}}"#).unwrap(),
+            Delivery::Other("meeting.started".into())
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(parse(b"[]"), Err(PayloadError::NoEvent));
+        assert!(matches!(
+            parse(b"{\"event\":"),
+            Err(PayloadError::NotJson(_))
+        ));
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(parse(deep.as_bytes()), Err(PayloadError::TooDeep));
+        // Brackets inside strings do not count.
+        let quoted = format!(r#"{{"event":"x","s":"{}"}}"#, "[".repeat(100));
+        assert_eq!(parse(quoted.as_bytes()), Ok(Delivery::Other("x".into())));
+        for session in [r#""../etc""#, r#""a/b""#, r#""""#, "1", "null"] {
+            let body = format!(r#"{{"event":"meeting.chatSynced","sessionId":{session}}}"#);
+            assert!(parse(body.as_bytes()).is_err(), "{session}");
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Webhook authenticity: RSA PKCS#1 v1.5 SHA-256 signatures over the raw body bytes.
+//!
+//! Dyte and Cloudflare `RealtimeKit` sign each delivery with their private key and send the
+//! base64 signature in `rtk-signature` (or `dyte-signature`). The public key is a PEM SPKI
+//! document, given as a file or fetched from the provider's well-known URL
+//! (`{"success":true,"data":{"publicKey":"-----BEGIN PUBLIC KEY-----..."}}`). A fetched key is
+//! cached for an hour and fetched again once when a signature does not verify (the provider may
+//! have rotated it), at most once per [`REFETCH_INTERVAL`] so that a flood of forged deliveries
+//! cannot turn the receiver into a request amplifier.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::Url;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How long a fetched key is used before it is fetched again.
+pub const KEY_TTL: Duration = Duration::from_secs(3600);
+/// The shortest time between two fetches triggered by failed verifications.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The shortest time between two fetches while no key could be fetched at all.
+const NO_KEY_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// The largest key document read.
+const MAX_KEY_DOCUMENT: usize = 64 * 1024;
+
+/// The DER of the `rsaEncryption` object identifier (1.2.840.113549.1.1.1).
+const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+/// Why a public key could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No PEM block in the text.
+    #[error("no `-----BEGIN PUBLIC KEY-----` block found")]
+    NoPem,
+    /// The PEM body is not base64.
+    #[error("the PEM block is not valid base64")]
+    Base64,
+    /// The DER is not an RSA `SubjectPublicKeyInfo`.
+    #[error("the key is not an RSA public key (SubjectPublicKeyInfo): {0}")]
+    NotRsa(&'static str),
+    /// The key document could not be fetched.
+    #[error("cannot fetch the public key from `{url}`: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Why a delivery's signature was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// Neither `rtk-signature` nor `dyte-signature` was sent.
+    #[error("no `rtk-signature` or `dyte-signature` header")]
+    Missing,
+    /// The header is not base64.
+    #[error("the signature header is not base64")]
+    NotBase64,
+    /// The signature does not match the body and key.
+    #[error("the signature does not match the body")]
+    Mismatch,
+    /// No key is available to check with.
+    #[error("no public key to verify with: {0}")]
+    NoKey(String),
+}
+
+/// An RSA public key, ready to verify signatures.
+#[derive(Clone)]
+pub struct PublicKey {
+    /// The `RSAPublicKey` DER (PKCS#1), which is what ring takes.
+    rsa_der: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({} DER bytes)", self.rsa_der.len())
+    }
+}
+
+impl PublicKey {
+    /// Reads a PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1) block.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let (label, der) = pem_block(pem)?;
+        let rsa_der = if label == "RSA PUBLIC KEY" {
+            der
+        } else {
+            spki_to_rsa(&der)?.to_vec()
+        };
+        Ok(Self {
+            rsa_der: rsa_der.into(),
+        })
+    }
+
+    /// Whether `signature` is this key's RSA PKCS#1 v1.5 SHA-256 signature of `message`.
+    #[must_use]
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &*self.rsa_der)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
+/// The label and DER bytes of the first PEM block in `text`.
+fn pem_block(text: &str) -> Result<(String, Vec<u8>), KeyError> {
+    let start = text.find("-----BEGIN ").ok_or(KeyError::NoPem)?;
+    let rest = &text[start + "-----BEGIN ".len()..];
+    let label_end = rest.find("-----").ok_or(KeyError::NoPem)?;
+    let label = rest[..label_end].to_owned();
+    let body = &rest[label_end + 5..];
+    let end = body
+        .find(&format!("-----END {label}-----"))
+        .ok_or(KeyError::NoPem)?;
+    let base64: String = body[..end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .map_err(|_| KeyError::Base64)?;
+    Ok((label, der))
+}
+
+/// Reads one DER element: its tag, its content and what follows it.
+fn der_element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), KeyError> {
+    let truncated = KeyError::NotRsa("truncated DER");
+    let (&tag, rest) = input.split_first().ok_or(truncated)?;
+    let (&first, mut rest) = rest
+        .split_first()
+        .ok_or(KeyError::NotRsa("truncated DER"))?;
+    let length = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return Err(KeyError::NotRsa("bad DER length"));
+        }
+        let (bytes, after) = rest.split_at(count);
+        rest = after;
+        bytes
+            .iter()
+            .fold(0usize, |length, byte| (length << 8) | usize::from(*byte))
+    };
+    if rest.len() < length {
+        return Err(KeyError::NotRsa("truncated DER"));
+    }
+    let (content, after) = rest.split_at(length);
+    Ok((tag, content, after))
+}
+
+/// The `RSAPublicKey` inside an RSA `SubjectPublicKeyInfo`.
+fn spki_to_rsa(der: &[u8]) -> Result<&[u8], KeyError> {
+    const SEQUENCE: u8 = 0x30;
+    const OBJECT_IDENTIFIER: u8 = 0x06;
+    const BIT_STRING: u8 = 0x03;
+    let (tag, spki, _) = der_element(der)?;
+    if tag != SEQUENCE {
+        return Err(KeyError::NotRsa("not a DER sequence"));
+    }
+    let (tag, algorithm, rest) = der_element(spki)?;
+    if tag != SEQUENCE {
+        return Err(KeyError::NotRsa("no algorithm identifier"));
+    }
+    let (tag, oid, _) = der_element(algorithm)?;
+    if tag != OBJECT_IDENTIFIER || oid != RSA_ENCRYPTION_OID {
+        return Err(KeyError::NotRsa("the algorithm is not rsaEncryption"));
+    }
+    let (tag, bits, _) = der_element(rest)?;
+    match bits.split_first() {
+        Some((0, key)) if tag == BIT_STRING => Ok(key),
+        _ => Err(KeyError::NotRsa("bad public key bit string")),
+    }
+}
+
+/// The PEM in a key document: the provider's JSON envelope (`data.publicKey`, or a few other
+/// spellings) or a bare PEM.
+fn pem_from_document(body: &str) -> Option<String> {
+    let trimmed = body.trim_start();
+    if trimmed.starts_with("-----BEGIN") {
+        return Some(trimmed.to_owned());
+    }
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let candidates = [
+        "/data/publicKey",
+        "/data/public_key",
+        "/publicKey",
+        "/public_key",
+        "/signing_keys/0/public_key",
+        "/result/publicKey",
+    ];
+    candidates
+        .iter()
+        .find_map(|pointer| value.pointer(pointer).and_then(serde_json::Value::as_str))
+        .map(str::to_owned)
+}
+
+/// Where the verifier's key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A key read from a file at start-up.
+    Fixed(PublicKey),
+    /// A key document at a URL, fetched on first use and cached.
+    Url(Url),
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    key: Option<PublicKey>,
+    /// When the key in `key` was fetched.
+    fetched_at: Option<Instant>,
+    /// When a fetch was last tried.
+    attempted_at: Option<Instant>,
+}
+
+/// Verifies delivery signatures, fetching and caching the key when it comes from a URL.
+#[derive(Debug)]
+pub struct Verifier {
+    source: KeySource,
+    client: reqwest::Client,
+    cached: Mutex<Cached>,
+}
+
+impl Verifier {
+    /// A verifier for `source`; `client` fetches the key document (unused for a fixed key).
+    #[must_use]
+    pub fn new(source: KeySource, client: reqwest::Client) -> Self {
+        Self {
+            source,
+            client,
+            cached: Mutex::new(Cached::default()),
+        }
+    }
+
+    /// Checks the base64 `signature` (the header value, `None` when absent) over `body`.
+    pub async fn verify(
+        &self,
+        body: &[u8],
+        signature: Option<&[u8]>,
+    ) -> Result<(), SignatureError> {
+        let signature = signature.ok_or(SignatureError::Missing)?;
+        let signature = std::str::from_utf8(signature)
+            .ok()
+            .map(str::trim)
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+            .ok_or(SignatureError::NotBase64)?;
+        let url = match &self.source {
+            KeySource::Fixed(key) => {
+                return if key.verifies(body, &signature) {
+                    Ok(())
+                } else {
+                    Err(SignatureError::Mismatch)
+                };
+            }
+            KeySource::Url(url) => url,
+        };
+        let key = self.key(url, false).await?;
+        if key.verifies(body, &signature) {
+            return Ok(());
+        }
+        // The provider may have rotated its key: fetch it again, once, rate limited.
+        let fresh = self.key(url, true).await?;
+        if fresh.rsa_der != key.rsa_der && fresh.verifies(body, &signature) {
+            return Ok(());
+        }
+        Err(SignatureError::Mismatch)
+    }
+
+    /// Fetches the key now (at start-up, to fail early on a bad URL).
+    pub async fn prefetch(&self) -> Result<(), KeyError> {
+        if let KeySource::Url(url) = &self.source {
+            let key = self.fetch(url).await?;
+            let mut cached = self.cached.lock().await;
+            cached.key = Some(key);
+            cached.fetched_at = Some(Instant::now());
+            cached.attempted_at = cached.fetched_at;
+        }
+        Ok(())
+    }
+
+    /// The cached key, fetched when missing, stale, or `after_failure` (rate limited).
+    async fn key(&self, url: &Url, after_failure: bool) -> Result<PublicKey, SignatureError> {
+        let mut cached = self.cached.lock().await;
+        let since_attempt = cached.attempted_at.map(|at| at.elapsed());
+        let key_age = cached.fetched_at.map(|at| at.elapsed());
+        let wanted = match (&cached.key, since_attempt) {
+            (_, None) => true,
+            // No key yet: try again, but not on every delivery while the URL is down.
+            (None, Some(since)) => since >= NO_KEY_RETRY_INTERVAL,
+            (Some(_), Some(since)) => {
+                since >= REFETCH_INTERVAL
+                    && (after_failure || key_age.is_none_or(|age| age >= KEY_TTL))
+            }
+        };
+        if wanted {
+            cached.attempted_at = Some(Instant::now());
+            match self.fetch(url).await {
+                Ok(key) => {
+                    cached.fetched_at = cached.attempted_at;
+                    tracing::info!(url = %url, "fetched the webhook public key");
+                    cached.key = Some(key);
+                }
+                Err(error) => {
+                    // A stale key is still better than none.
+                    tracing::warn!(error = %error, "cannot refresh the webhook public key");
+                }
+            }
+        }
+        cached.key.clone().ok_or_else(|| {
+            SignatureError::NoKey(format!("the key from `{url}` could not be fetched"))
+        })
+    }
+
+    async fn fetch(&self, url: &Url) -> Result<PublicKey, KeyError> {
+        let fetch_error = |reason: String| KeyError::Fetch {
+            url: url.to_string(),
+            reason,
+        };
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|error| fetch_error(error.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(fetch_error(format!("HTTP {}", response.status().as_u16())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| fetch_error(error.without_url().to_string()))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_KEY_DOCUMENT {
+                return Err(fetch_error("the document is larger than 64 KiB".into()));
+            }
+        }
+        let text = String::from_utf8_lossy(&body);
+        let pem = pem_from_document(&text)
+            .ok_or_else(|| fetch_error("no public key in the document".into()))?;
+        PublicKey::from_pem(&pem).map_err(|error| fetch_error(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2048-bit test-only key, and a signature of `hello` made with its private half
+    /// (`openssl dgst -sha256 -sign`).
+    const TEST_PEM: &str = include_str!("../../../tests/fixtures/webhook/test-only-public.pem");
+
+    #[test]
+    fn reads_spki_pem_and_documents() {
+        let key = PublicKey::from_pem(TEST_PEM).unwrap();
+        assert!(key.rsa_der.len() > 256);
+        let document = serde_json::json!({
+            "success": true,
+            "data": {"publicKey": TEST_PEM},
+            "message": ""
+        })
+        .to_string();
+        assert_eq!(pem_from_document(&document).as_deref(), Some(TEST_PEM));
+        assert!(PublicKey::from_pem("nothing").is_err());
+        assert!(
+            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn verifies_and_refuses() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = PublicKey::from_pem(TEST_PEM).unwrap();
+        let verifier = Verifier::new(KeySource::Fixed(key), reqwest::Client::new());
+        let signature = include_str!("../../../tests/fixtures/webhook/test-only-hello.sig.b64");
+        assert_eq!(
+            verifier.verify(b"hello", Some(signature.as_bytes())).await,
+            Ok(())
+        );
+        assert_eq!(
+            verifier.verify(b"hellO", Some(signature.as_bytes())).await,
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verifier.verify(b"hello", None).await,
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verifier.verify(b"hello", Some(b"%%%")).await,
+            Err(SignatureError::NotBase64)
+        );
+    }
+}

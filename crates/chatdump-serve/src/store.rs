@@ -1,0 +1,555 @@
+//! The durable job queue: one `SQLite` database holding every accepted delivery and its job.
+//!
+//! Two tables. `jobs` has one row per `(event, session id)`, which is what makes a duplicate
+//! delivery harmless: a second delivery of the same event for the same session finds the row and
+//! adds nothing. `deliveries` maps each delivery uuid (`rtk-uuid` / `dyte-uuid`) to its job, so
+//! a retried delivery is recognised even before its body is looked at twice.
+//!
+//! The database runs in WAL mode with `synchronous = FULL`: a transaction that returned has
+//! reached the disk, which is what lets the server answer 2xx only after the job is recorded.
+//!
+//! A job goes `queued` -> `running` -> `done`, or back to `queued` (with a later
+//! `next_attempt_at`) after a failure worth retrying, or to `failed` with its reason. A process
+//! killed while a job runs leaves it `running`; [`Store::requeue_running`] puts it back on the
+//! next start.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+/// The schema; every statement is idempotent.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    event TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    meeting_id TEXT,
+    download_url TEXT,
+    download_url_expiry TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    outputs TEXT,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (event, session_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    uuid TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    received_at INTEGER NOT NULL
+);
+";
+
+/// A job-store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or set up.
+    #[error("cannot open the job database `{path}`")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The `SQLite` error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A query failed.
+    #[error("job database error")]
+    Query(#[from] rusqlite::Error),
+    /// The database holds a value this version does not know.
+    #[error("job database holds an unknown job status `{0}`")]
+    UnknownStatus(String),
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for a worker (possibly until its next attempt is due).
+    Queued,
+    /// A worker has it.
+    Running,
+    /// Exported.
+    Done,
+    /// Given up; the reason is in [`Job::last_error`].
+    Failed,
+}
+
+impl JobStatus {
+    /// The name stored in the database and shown by `chatdump jobs`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "queued" => Ok(Self::Queued),
+            "running" => Ok(Self::Running),
+            "done" => Ok(Self::Done),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+/// One job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The job id.
+    pub id: i64,
+    /// The webhook event (`meeting.chatSynced`).
+    pub event: String,
+    /// The session whose chat is exported.
+    pub session_id: String,
+    /// The meeting, when the delivery named it.
+    pub meeting_id: Option<String>,
+    /// The download link from the delivery (a presigned URL: never show it unredacted).
+    pub download_url: Option<String>,
+    /// When the link expires, as the delivery stated it.
+    pub download_url_expiry: Option<String>,
+    /// Where the job is.
+    pub status: JobStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// When the next attempt is due (Unix milliseconds).
+    pub next_attempt_at: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// The files written, one per line, once done.
+    pub outputs: Option<String>,
+    /// How many deliveries named this job (duplicates included).
+    pub deliveries: u32,
+    /// When the first delivery was accepted (Unix milliseconds).
+    pub created_at: i64,
+    /// When the row last changed (Unix milliseconds).
+    pub updated_at: i64,
+}
+
+/// What a delivery should become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The webhook event.
+    pub event: String,
+    /// The session id.
+    pub session_id: String,
+    /// The meeting id.
+    pub meeting_id: Option<String>,
+    /// The download link.
+    pub download_url: Option<String>,
+    /// Its stated expiry.
+    pub download_url_expiry: Option<String>,
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new job.
+    New(i64),
+    /// The delivery uuid was seen before; nothing changed.
+    DuplicateDelivery(i64),
+    /// Another delivery already created the job for this (event, session); nothing changed
+    /// except the delivery count.
+    DuplicateEvent(i64),
+    /// The job for this (event, session) had failed; it is queued again with the new link.
+    Requeued(i64),
+}
+
+impl Recorded {
+    /// The job the delivery belongs to.
+    #[must_use]
+    pub fn job_id(self) -> i64 {
+        match self {
+            Self::New(id)
+            | Self::DuplicateDelivery(id)
+            | Self::DuplicateEvent(id)
+            | Self::Requeued(id) => id,
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "id, event, session_id, meeting_id, download_url, download_url_expiry, status, attempts, next_attempt_at, last_error, outputs, deliveries, created_at, updated_at";
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Job, String)> {
+    let status: String = row.get(6)?;
+    Ok((
+        Job {
+            id: row.get(0)?,
+            event: row.get(1)?,
+            session_id: row.get(2)?,
+            meeting_id: row.get(3)?,
+            download_url: row.get(4)?,
+            download_url_expiry: row.get(5)?,
+            status: JobStatus::Queued,
+            attempts: row.get(7)?,
+            next_attempt_at: row.get(8)?,
+            last_error: row.get(9)?,
+            outputs: row.get(10)?,
+            deliveries: row.get(11)?,
+            created_at: row.get(12)?,
+            updated_at: row.get(13)?,
+        },
+        status,
+    ))
+}
+
+fn finish_job((mut job, status): (Job, String)) -> Result<Job, StoreError> {
+    job.status = status.parse()?;
+    Ok(job)
+}
+
+/// The job database. Not `Sync`: share it behind a mutex.
+#[derive(Debug)]
+pub struct Store {
+    connection: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`. Its directory must exist.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(open_error)?;
+        Self::set_up(connection).map_err(open_error)
+    }
+
+    /// Opens an existing database read-only (for `chatdump jobs`).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Self { connection })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let connection = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::set_up(connection).map_err(|source| StoreError::Open {
+            path: ":memory:".into(),
+            source,
+        })
+    }
+
+    fn set_up(connection: Connection) -> rusqlite::Result<Self> {
+        connection.busy_timeout(Duration::from_secs(5))?;
+        // WAL lets `chatdump jobs` read while the server writes; FULL makes every commit durable.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self { connection })
+    }
+
+    /// Records a delivery durably: a new job, or nothing new for a duplicate. `uuid` is the
+    /// delivery uuid header, when there was one; `now` is Unix milliseconds.
+    pub fn record(
+        &mut self,
+        uuid: Option<&str>,
+        job: &NewJob,
+        now: i64,
+    ) -> Result<Recorded, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(uuid) = uuid {
+            let seen: Option<i64> = transaction
+                .query_row(
+                    "SELECT job_id FROM deliveries WHERE uuid = ?1",
+                    [uuid],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(job_id) = seen {
+                return Ok(Recorded::DuplicateDelivery(job_id));
+            }
+        }
+        let existing: Option<(i64, String)> = transaction
+            .query_row(
+                "SELECT id, status FROM jobs WHERE event = ?1 AND session_id = ?2",
+                params![job.event, job.session_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let recorded = match existing {
+            None => {
+                transaction.execute(
+                    "INSERT INTO jobs (event, session_id, meeting_id, download_url, download_url_expiry, status, next_attempt_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)",
+                    params![
+                        job.event,
+                        job.session_id,
+                        job.meeting_id,
+                        job.download_url,
+                        job.download_url_expiry,
+                        now
+                    ],
+                )?;
+                Recorded::New(transaction.last_insert_rowid())
+            }
+            Some((id, status)) if status == JobStatus::Failed.as_str() => {
+                // A new delivery of an event whose job gave up: it has exported nothing, so
+                // trying again with the (possibly fresh) link cannot export twice.
+                transaction.execute(
+                    "UPDATE jobs SET status = 'queued', attempts = 0, next_attempt_at = ?2, last_error = NULL,
+                         download_url = ?3, download_url_expiry = ?4, deliveries = deliveries + 1, updated_at = ?2
+                     WHERE id = ?1",
+                    params![id, now, job.download_url, job.download_url_expiry],
+                )?;
+                Recorded::Requeued(id)
+            }
+            Some((id, _)) => {
+                transaction.execute(
+                    "UPDATE jobs SET deliveries = deliveries + 1, updated_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+                Recorded::DuplicateEvent(id)
+            }
+        };
+        if let Some(uuid) = uuid {
+            transaction.execute(
+                "INSERT INTO deliveries (uuid, job_id, received_at) VALUES (?1, ?2, ?3)",
+                params![uuid, recorded.job_id(), now],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(recorded)
+    }
+
+    /// Puts every job a killed process left `running` back in the queue, due now. Returns them.
+    pub fn requeue_running(&mut self, now: i64) -> Result<Vec<Job>, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let jobs = {
+            let mut statement = transaction.prepare(&format!(
+                "UPDATE jobs SET status = 'queued', next_attempt_at = ?1, updated_at = ?1
+                 WHERE status = 'running' RETURNING {JOB_COLUMNS}"
+            ))?;
+            statement
+                .query_map([now], job_from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        transaction.commit()?;
+        jobs.into_iter().map(finish_job).collect()
+    }
+
+    /// Takes the next due job (the one due longest ago) and marks it running, counting the
+    /// attempt. `None` when no job is due.
+    pub fn claim(&mut self, now: i64) -> Result<Option<Job>, StoreError> {
+        let row = self
+            .connection
+            .query_row(
+                &format!(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?1
+                     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND next_attempt_at <= ?1
+                                 ORDER BY next_attempt_at, id LIMIT 1)
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                [now],
+                job_from_row,
+            )
+            .optional()?;
+        row.map(finish_job).transpose()
+    }
+
+    /// When the next queued job is due (Unix milliseconds), if any job is queued.
+    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.connection.query_row(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE status = 'queued'",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Marks a running job done, with the files it wrote.
+    pub fn complete(&mut self, id: i64, outputs: &[String], now: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET status = 'done', last_error = NULL, outputs = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, outputs.join("\n"), now],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a running job back in the queue after a failed attempt, due at `next_attempt_at`.
+    pub fn retry_later(
+        &mut self,
+        id: i64,
+        error: &str,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET status = 'queued', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, error, next_attempt_at, now],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a running job back in the queue without counting the attempt (shutdown interrupted
+    /// it).
+    pub fn release(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), next_attempt_at = ?2, updated_at = ?2
+             WHERE id = ?1 AND status = 'running'",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a job failed for good, with its reason.
+    pub fn fail(&mut self, id: i64, error: &str, now: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET status = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, error, now],
+        )?;
+        Ok(())
+    }
+
+    /// One job by id.
+    pub fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
+        self.connection
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()?
+            .map(finish_job)
+            .transpose()
+    }
+
+    /// The most recently changed jobs, newest first, optionally only those with `status`.
+    pub fn recent(&self, limit: u32, status: Option<JobStatus>) -> Result<Vec<Job>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 IS NULL OR status = ?1
+             ORDER BY updated_at DESC, id DESC LIMIT ?2"
+        ))?;
+        statement
+            .query_map(params![status.map(JobStatus::as_str), limit], job_from_row)?
+            .map(|row| finish_job(row?))
+            .collect()
+    }
+
+    /// How many jobs are in each status.
+    pub fn counts(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((status.parse()?, u64::try_from(count).unwrap_or(0))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job(session: &str) -> NewJob {
+        NewJob {
+            event: "meeting.chatSynced".into(),
+            session_id: session.into(),
+            meeting_id: Some("m".into()),
+            download_url: Some("https://bucket.s3.amazonaws.com/x.csv".into()),
+            download_url_expiry: None,
+        }
+    }
+
+    #[test]
+    fn duplicates_add_nothing() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = store.record(Some("u1"), &new_job("s1"), 1).unwrap();
+        assert!(matches!(first, Recorded::New(_)));
+        assert_eq!(
+            store.record(Some("u1"), &new_job("s1"), 2).unwrap(),
+            Recorded::DuplicateDelivery(first.job_id())
+        );
+        assert_eq!(
+            store.record(Some("u2"), &new_job("s1"), 3).unwrap(),
+            Recorded::DuplicateEvent(first.job_id())
+        );
+        assert_eq!(
+            store.record(None, &new_job("s1"), 3).unwrap(),
+            Recorded::DuplicateEvent(first.job_id())
+        );
+        let jobs = store.recent(10, None).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].deliveries, 3);
+    }
+
+    #[test]
+    fn lifecycle_and_recovery() {
+        let mut store = Store::open_in_memory().unwrap();
+        let id = store.record(None, &new_job("s1"), 10).unwrap().job_id();
+        assert_eq!(store.claim(5).unwrap(), None, "not due yet");
+        let job = store.claim(10).unwrap().unwrap();
+        assert_eq!(
+            (job.id, job.status, job.attempts),
+            (id, JobStatus::Running, 1)
+        );
+        assert_eq!(store.claim(10).unwrap(), None, "already taken");
+        store.retry_later(id, "boom", 100, 20).unwrap();
+        assert_eq!(store.next_due().unwrap(), Some(100));
+        let job = store.claim(100).unwrap().unwrap();
+        assert_eq!(job.attempts, 2);
+        // A crash here leaves the job running; the next start requeues it.
+        let requeued = store.requeue_running(200).unwrap();
+        assert_eq!(requeued.len(), 1);
+        let job = store.claim(200).unwrap().unwrap();
+        store.fail(job.id, "gave up", 300).unwrap();
+        let job = store.job(id).unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.last_error.as_deref(), Some("gave up"));
+        // A new delivery of the failed event queues it again.
+        assert_eq!(
+            store.record(Some("u9"), &new_job("s1"), 400).unwrap(),
+            Recorded::Requeued(id)
+        );
+        let job = store.claim(400).unwrap().unwrap();
+        assert_eq!(job.attempts, 1);
+        store.complete(id, &["a.jsonl".into()], 500).unwrap();
+        assert_eq!(store.counts().unwrap(), vec![(JobStatus::Done, 1)]);
+    }
+}
