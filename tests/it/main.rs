@@ -1,6 +1,7 @@
 //! The integration tests: they run the real `chatdump` binary on fixture files.
 
 mod convert;
+mod fetch;
 mod interrupt;
 mod ordering;
 mod reader_errors;

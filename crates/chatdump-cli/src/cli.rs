@@ -37,6 +37,12 @@ pub(crate) enum Command {
     /// Convert chat-dump CSV files into JSONL, Parquet, Markdown or HTML.
     #[command(after_help = AFTER_HELP)]
     Convert(ConvertArgs),
+    /// Download sessions' chat dumps (CSV) from the Chat Replay API.
+    #[command(after_help = crate::args_api::API_AFTER_HELP)]
+    Fetch(crate::args_api::FetchArgs),
+    /// Download sessions' chat dumps and convert them, as `convert` does.
+    #[command(after_help = crate::args_api::API_AFTER_HELP)]
+    Export(crate::args_api::ExportArgs),
 }
 
 /// An output format.
@@ -62,7 +68,7 @@ pub(crate) enum OnErrorArg {
     Skip,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct ConvertArgs {
     /// Chat-dump CSV files; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]

@@ -1,9 +1,11 @@
 //! The `chatdump` binary: parses the command line and calls the libraries.
 
+mod args_api;
 mod args_output;
 mod args_transcript;
 mod cli;
 mod convert;
+mod fetch;
 mod formats;
 mod report;
 
@@ -44,6 +46,8 @@ fn main() -> ExitCode {
     let mut reporter = Reporter::new(cli.quiet, cli.verbose, no_color);
     let result = match &cli.command {
         Command::Convert(args) => convert::run(args, &mut reporter),
+        Command::Fetch(args) => fetch::run_fetch(args, &mut reporter),
+        Command::Export(args) => fetch::run_export(args, &mut reporter),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
             reporter.error(&format!("{error:#}"));
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if error.downcast_ref::<fetch::SomeSessionsFailed>().is_some() {
+                ExitCode::from(3)
             } else {
                 ExitCode::FAILURE
             }

@@ -717,26 +717,26 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
     response
 }
 
-/// A body that sends `part` and then breaks the connection.
+/// A body that sends `part` and then breaks the connection (after a moment, so that `part` is
+/// on the wire first rather than dropped from hyper's buffer).
 fn reset_after(part: Bytes) -> Body {
-    Body::from_stream(futures_util::stream::iter([
-        Ok(part),
-        Err(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "injected reset",
-        )),
-    ]))
+    failing_after(part, Duration::from_millis(50), "injected reset")
 }
 
 /// A body that sends `part` and then goes silent for `stall`, then breaks the connection.
 fn stall_after(part: Bytes, stall: Duration) -> Body {
+    failing_after(part, stall, "injected stall")
+}
+
+/// A body that sends `part`, waits `pause`, then fails with `reason`.
+fn failing_after(part: Bytes, pause: Duration, reason: &'static str) -> Body {
     let stream = futures_util::stream::unfold(Some(part), move |state| async move {
         if let Some(part) = state {
             Some((Ok(part), None))
         } else {
-            tokio::time::sleep(stall).await;
+            tokio::time::sleep(pause).await;
             Some((
-                Err(io::Error::new(io::ErrorKind::TimedOut, "injected stall")),
+                Err(io::Error::new(io::ErrorKind::ConnectionReset, reason)),
                 None,
             ))
         }

@@ -42,6 +42,7 @@ use tokio::time::Instant;
 
 pub use api::{Api, DYTE_BASE_URL, REALTIMEKIT_BASE_URL};
 pub use redact::{REDACTED, Secret, redact_url};
+pub use reqwest::Url;
 pub use retry::RetryPolicy;
 
 use crate::output::AtomicFile;
@@ -211,16 +212,16 @@ pub enum GaveUp {
 impl fmt::Display for GaveUp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Attempts(1) => f.write_str("after 1 attempt"),
-            Self::Attempts(attempts) => write!(f, "after {attempts} attempts"),
+            Self::Attempts(1) => f.write_str("gave up after 1 attempt"),
+            Self::Attempts(attempts) => write!(f, "gave up after {attempts} attempts"),
             Self::Budget(budget) => write!(
                 f,
-                "the retry time budget of {} s is spent",
+                "gave up: the retry time budget of {} s is spent",
                 budget.as_secs_f64()
             ),
             Self::RetryAfter(wait) => write!(
                 f,
-                "the server asks to wait {} s, more than the longest wait allowed",
+                "gave up: the server asks to wait {} s, longer than allowed",
                 wait.as_secs()
             ),
             Self::NotRetryable => f.write_str("not retried"),
@@ -264,7 +265,7 @@ pub enum FetchError {
         message: Option<String>,
     },
     /// HTTP 429 from the API, still after retries.
-    #[error("rate limited by the API (HTTP 429{message}); gave up {gave_up}", message = suffix(.message.as_ref()))]
+    #[error("rate limited by the API (HTTP 429{message}); {gave_up}", message = suffix(.message.as_ref()))]
     RateLimited {
         /// The API's own message.
         message: Option<String>,
@@ -272,7 +273,7 @@ pub enum FetchError {
         gave_up: GaveUp,
     },
     /// Another error status from the API.
-    #[error("the API answered HTTP {status}{message} at `{url}`; gave up {gave_up}", message = suffix(.message.as_ref()))]
+    #[error("the API answered HTTP {status}{message} at `{url}`; {gave_up}", message = suffix(.message.as_ref()))]
     Status {
         /// The API URL.
         url: String,
@@ -300,7 +301,7 @@ pub enum FetchError {
         reason: String,
     },
     /// The API could not be reached.
-    #[error("cannot reach the API at `{url}`; gave up {gave_up}")]
+    #[error("cannot reach the API at `{url}`; {gave_up}")]
     Unreachable {
         /// The API URL.
         url: String,
@@ -311,7 +312,7 @@ pub enum FetchError {
         source: download::DownloadError,
     },
     /// The download failed.
-    #[error("the download from `{url}` failed; gave up {gave_up}")]
+    #[error("the download from `{url}` failed; {gave_up}")]
     Download {
         /// The link, redacted.
         url: String,

@@ -1,0 +1,172 @@
+//! Command-line flags of `chatdump fetch` and `chatdump export`: the API, its credentials, and
+//! how hard to try on a bad network.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::cli::ConvertArgs;
+
+/// Text shared by the `fetch` and `export` help pages.
+pub(crate) const API_AFTER_HELP: &str = "\
+Credentials (read from the environment or a file, never from the command line):
+  dyte         --org-id or DYTE_ORG_ID, and DYTE_API_KEY (or --api-key-file)
+  realtimekit  --account-id or CLOUDFLARE_ACCOUNT_ID, --app-id or REALTIMEKIT_APP_ID,
+               and CLOUDFLARE_API_TOKEN (or --api-key-file); the token needs the
+               Realtime or Realtime Admin permission
+
+Examples:
+  export DYTE_ORG_ID=... DYTE_API_KEY=...
+  chatdump fetch --session-id 4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31 --output chat.csv
+  chatdump export --session-id ID1 --session-id ID2 --format jsonl,parquet --output out/
+  chatdump export --provider realtimekit --session-id ID --format md --output out/
+  # try it without an account: run `chatdump-testserver`, then
+  DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key chatdump export \\
+    --base-url http://127.0.0.1:8787/v2 --session-id demo --output out/
+
+Exit status: 0 every session done, 1 a data, I/O or network error (or every session failed),
+2 usage error, 3 some sessions failed and others succeeded.";
+
+/// Which Chat Replay API to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProviderArg {
+    /// Dyte: `https://api.dyte.io/v2`, HTTP Basic with the organization id and API key. With
+    /// `--base-url`, also the legacy-compatible `RealtimeKit` host.
+    Dyte,
+    /// Cloudflare `RealtimeKit`: `https://api.cloudflare.com/client/v4`, a Bearer API token.
+    Realtimekit,
+}
+
+/// Where to fetch from, with which credentials, and the network knobs.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Chat Replay API")]
+pub(crate) struct ApiArgs {
+    /// The session whose chat to fetch; repeat for several.
+    #[arg(long = "session-id", value_name = "ID", required = true)]
+    pub(crate) session_ids: Vec<String>,
+    /// The API provider.
+    #[arg(long, value_enum, default_value = "dyte")]
+    pub(crate) provider: ProviderArg,
+    /// The API root, replacing the provider's (`https://api.dyte.io/v2`,
+    /// `https://api.cloudflare.com/client/v4`): a proxy, a legacy host or a local test server.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// The Dyte organization id.
+    #[arg(long, value_name = "ID", env = "DYTE_ORG_ID", hide_env_values = true)]
+    pub(crate) org_id: Option<String>,
+    /// The Cloudflare account id.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "CLOUDFLARE_ACCOUNT_ID",
+        hide_env_values = true
+    )]
+    pub(crate) account_id: Option<String>,
+    /// The `RealtimeKit` app id.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "REALTIMEKIT_APP_ID",
+        hide_env_values = true
+    )]
+    pub(crate) app_id: Option<String>,
+    /// A file holding the Dyte API key or the Cloudflare API token (by provider); `-` reads
+    /// standard input. Otherwise `DYTE_API_KEY` or `CLOUDFLARE_API_TOKEN` is used.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) network: NetworkArgs,
+}
+
+/// Retries and timeouts.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Network")]
+pub(crate) struct NetworkArgs {
+    /// Retries of a failed request (connection errors, timeouts, resets, HTTP 408, 429, 5xx)
+    /// after the first attempt.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) retries: u32,
+    /// The first wait before a retry; it doubles each time, with random jitter.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    pub(crate) retry_delay: Duration,
+    /// The longest wait between two attempts.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub(crate) retry_max_delay: Duration,
+    /// The longest `Retry-After` honoured; a server asking for more fails the session at once.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) max_retry_after: Duration,
+    /// No retry starts after this long on one session (a progressing download is never cut).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub(crate) retry_max_time: Duration,
+    /// The longest wait for a connection.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) connect_timeout: Duration,
+    /// The longest wait for response headers or for more of the body (an idle timeout: a slow
+    /// but progressing download is not cut).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) read_timeout: Duration,
+    /// Fresh download links asked for when one expires or the storage refuses it.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) link_refreshes: u32,
+}
+
+/// `chatdump fetch`.
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    /// Where the CSV goes: a file (one session), a directory (`<session id>.csv` each; a path
+    /// ending in `/`, an existing directory or several sessions), or `-` for standard output
+    /// (one session). Default: the current directory.
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// `chatdump export`: the API flags, then every `convert` flag.
+#[derive(Debug, Args)]
+#[command(mut_arg("inputs", |arg| arg.required(false).hide(true)))]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    /// Keep the downloaded CSV as `<session id>.csv` beside the outputs.
+    #[arg(long)]
+    pub(crate) keep_csv: bool,
+    #[command(flatten)]
+    pub(crate) convert: ConvertArgs,
+}
+
+/// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number is seconds).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `2s` or `5m`"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("`{text}`: unknown unit (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3 days").is_err());
+    }
+}

@@ -1,0 +1,767 @@
+//! `chatdump fetch` and `chatdump export` against the local test server on 127.0.0.1: every
+//! injected fault, its outcome, exit code and the files left behind, and that no secret ever
+//! reaches the output.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chatdump_testserver::{Config, Route, Server, chat_csv};
+
+use crate::support::{Chatdump, Run, temp_dir, tree};
+
+const ORG_ID: &str = "org-6e1f0a";
+const API_KEY: &str = "dyte-key-Zq8xK2pLm9";
+const ACCOUNT_ID: &str = "acct-3b7c";
+const APP_ID: &str = "app-9d2e";
+const API_TOKEN: &str = "cf-token-Wv4Rt7Yh1N";
+const MESSAGES: usize = 300;
+
+/// Small waits and timeouts, so that every retry path runs in well under a second.
+const FAST: &[&str] = &[
+    "--retry-delay",
+    "10ms",
+    "--retry-max-delay",
+    "50ms",
+    "--read-timeout",
+    "600ms",
+    "--connect-timeout",
+    "2s",
+    "--max-retry-after",
+    "5s",
+    "--retry-max-time",
+    "30s",
+];
+
+fn server() -> Server {
+    Server::start(Config {
+        org_id: ORG_ID.into(),
+        api_key: API_KEY.into(),
+        account_id: ACCOUNT_ID.into(),
+        app_id: APP_ID.into(),
+        api_token: API_TOKEN.into(),
+        messages: MESSAGES,
+        slow_delay: Duration::from_millis(60),
+        stall: Duration::from_secs(20),
+        ..Config::default()
+    })
+    .expect("start the test server on 127.0.0.1")
+}
+
+/// `chatdump COMMAND --base-url ... --session-id ... FAST... EXTRA...` with Dyte credentials in
+/// the environment.
+fn chatdump(server: &Server, command: &str, sessions: &[&str], extra: &[&str]) -> Chatdump {
+    let base = server.dyte_base_url();
+    let mut args = vec![command, "--base-url", base.as_str()];
+    for session in sessions {
+        args.extend(["--session-id", session]);
+    }
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    Chatdump::new(args)
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+}
+
+fn fetch_into(server: &Server, session: &str, dir: &Path, extra: &[&str]) -> Run {
+    let out = dir.display().to_string();
+    let mut args = vec!["--output", out.as_str()];
+    args.extend_from_slice(extra);
+    chatdump(server, "fetch", &[session], &args).run()
+}
+
+/// Asserts no credential and no part of any link's signature appears in the run's output, and
+/// that no `Authorization` header ever reached the storage.
+#[track_caller]
+fn assert_no_secrets(run: &Run, server: &Server) {
+    let output = format!("{}\n{}", String::from_utf8_lossy(&run.stdout), run.stderr);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ORG_ID}:{API_KEY}"));
+    let mut secrets = vec![API_KEY.to_owned(), API_TOKEN.to_owned(), basic];
+    for link in server.links() {
+        let query = link.split_once('?').map_or("", |(_, query)| query);
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name != "X-Amz-Algorithm"
+                && name != "X-Amz-SignedHeaders"
+                && name != "X-Amz-Date"
+                && name != "X-Amz-Expires"
+            {
+                secrets.push(value.to_owned());
+                secrets.push(value.replace("%2F", "/"));
+            }
+        }
+    }
+    for secret in secrets {
+        assert!(
+            !output.contains(&secret),
+            "a secret (`{secret}`) leaked into the output:\n{output}"
+        );
+    }
+    for request in server.requests() {
+        if request.route == Route::Download {
+            assert!(
+                !request.authorization,
+                "Authorization reached the storage: {request:?}"
+            );
+        } else {
+            assert!(
+                request.authorization,
+                "an API request without credentials: {request:?}"
+            );
+        }
+    }
+}
+
+/// Asserts `dir` holds exactly the complete dump of `session` and nothing else (no temporary
+/// file), or is empty.
+#[track_caller]
+fn assert_dir_holds(dir: &Path, session: Option<&str>) {
+    let files = tree(dir);
+    match session {
+        Some(session) => {
+            assert_eq!(
+                files
+                    .keys()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>(),
+                vec![format!("{session}.csv")],
+                "unexpected files"
+            );
+            let saved = files.values().next().cloned().flatten().unwrap_or_default();
+            assert!(
+                saved == chat_csv(session, MESSAGES),
+                "the saved dump differs from the server's ({} bytes)",
+                saved.len()
+            );
+        }
+        None => assert!(files.is_empty(), "files left behind: {:?}", files.keys()),
+    }
+}
+
+fn statuses(server: &Server, route: Route, session: &str) -> Vec<u16> {
+    server
+        .requests_for(route, session)
+        .iter()
+        .map(|request| request.status)
+        .collect()
+}
+
+/// Runs a fault that the client must overcome: exit 0, the complete dump, nothing else.
+#[track_caller]
+fn fetch_recovers(session: &str) -> Server {
+    let server = server();
+    let dir = temp_dir();
+    let run = fetch_into(&server, session, dir.path(), &[]);
+    run.assert_code(0);
+    assert_dir_holds(dir.path(), Some(session));
+    assert_no_secrets(&run, &server);
+    server
+}
+
+/// Runs a fault that must fail the session: exit 1, no file, and `needle` in the error.
+#[track_caller]
+fn fetch_fails(session: &str, needle: &str) -> (Server, Run) {
+    let server = server();
+    let dir = temp_dir();
+    let run = fetch_into(&server, session, dir.path(), &[]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(needle),
+        "expected `{needle}` in stderr:\n{}",
+        run.stderr
+    );
+    assert_dir_holds(dir.path(), None);
+    assert_no_secrets(&run, &server);
+    (server, run)
+}
+
+#[test]
+fn fetch_saves_the_dump_at_every_verbosity_without_leaking_secrets() {
+    let server = server();
+    for verbosity in ["-q", "", "-v"] {
+        let dir = temp_dir();
+        let session = format!("ok--{}", verbosity.trim_start_matches('-'));
+        let extra: Vec<&str> = [verbosity]
+            .into_iter()
+            .filter(|flag| !flag.is_empty())
+            .collect();
+        let run = fetch_into(&server, &session, dir.path(), &extra);
+        run.assert_code(0);
+        assert_dir_holds(dir.path(), Some(&session));
+        assert_no_secrets(&run, &server);
+        match verbosity {
+            "-q" => assert_eq!(run.stderr, ""),
+            "-v" => assert!(run.stderr.contains("<redacted>"), "{}", run.stderr),
+            _ => assert!(run.stderr.contains("saved"), "{}", run.stderr),
+        }
+    }
+}
+
+#[test]
+fn fetch_to_a_file_and_to_standard_output() {
+    let server = server();
+    let dir = temp_dir();
+    let file = dir.path().join("chat.csv");
+    let run = chatdump(
+        &server,
+        "fetch",
+        &["ok--file"],
+        &["-o", &file.display().to_string()],
+    )
+    .run();
+    run.assert_code(0);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        chat_csv("ok--file", MESSAGES)
+    );
+    let run = chatdump(&server, "fetch", &["ok--stdout"], &["-o", "-"]).run();
+    run.assert_code(0);
+    assert_eq!(run.stdout, chat_csv("ok--stdout", MESSAGES));
+    assert_no_secrets(&run, &server);
+}
+
+#[test]
+fn realtimekit_provider_with_bearer_token_and_camel_case_answer() {
+    let server = server();
+    let dir = temp_dir();
+    let base = server.realtimekit_base_url();
+    let out = dir.path().display().to_string();
+    for session in ["ok--rtk", "camel-case--rtk"] {
+        let mut args = vec![
+            "fetch",
+            "--provider",
+            "realtimekit",
+            "--base-url",
+            &base,
+            "--session-id",
+            session,
+            "-v",
+            "--output",
+            &out,
+        ];
+        args.extend_from_slice(FAST);
+        let run = Chatdump::new(args)
+            .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
+            .env("REALTIMEKIT_APP_ID", APP_ID)
+            .env("CLOUDFLARE_API_TOKEN", API_TOKEN)
+            .run();
+        run.assert_code(0);
+        assert_no_secrets(&run, &server);
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("{session}.csv"))).unwrap(),
+            chat_csv(session, MESSAGES)
+        );
+    }
+}
+
+#[test]
+fn realtimekit_wrong_token_is_a_credentials_error() {
+    let server = server();
+    let dir = temp_dir();
+    let base = server.realtimekit_base_url();
+    let out = dir.path().display().to_string();
+    let mut args = vec![
+        "fetch",
+        "--provider",
+        "realtimekit",
+        "--base-url",
+        &base,
+        "--session-id",
+        "ok",
+        "--account-id",
+        ACCOUNT_ID,
+        "--app-id",
+        APP_ID,
+        "--output",
+        &out,
+    ];
+    args.extend_from_slice(FAST);
+    let run = Chatdump::new(args)
+        .env("CLOUDFLARE_API_TOKEN", "not-the-token")
+        .run();
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("refused the credentials (HTTP 401: Authentication error (code 10000))"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-the-token"), "{}", run.stderr);
+    assert_dir_holds(dir.path(), None);
+}
+
+#[test]
+fn wrong_dyte_key_stops_every_session() {
+    let server = server();
+    let dir = temp_dir();
+    let out = dir.path().display().to_string();
+    let mut args = vec![
+        "fetch",
+        "--base-url",
+        "",
+        "--session-id",
+        "ok--a",
+        "--session-id",
+        "ok--b",
+        "--output",
+        &out,
+    ];
+    let base = server.dyte_base_url();
+    args[2] = &base;
+    let run = Chatdump::new(args)
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", "wrong-key-123")
+        .run();
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("the API refused the credentials (HTTP 401: Unauthorized (code 401))"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("skipped the 1 remaining sessions"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong-key-123"));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the second session must not be tried"
+    );
+    assert_dir_holds(dir.path(), None);
+}
+
+#[test]
+fn api_key_from_a_file_or_standard_input() {
+    let server = server();
+    let dir = temp_dir();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, format!("{API_KEY}\n")).unwrap();
+    let out = dir.path().join("out");
+    let out_text = out.display().to_string();
+    let key_text = key_file.display().to_string();
+    let base = server.dyte_base_url();
+    for (session, file) in [("ok--file-key", key_text.as_str()), ("ok--stdin-key", "-")] {
+        let mut args = vec![
+            "fetch",
+            "--base-url",
+            &base,
+            "--org-id",
+            ORG_ID,
+            "--session-id",
+            session,
+            "--api-key-file",
+            file,
+            "--output",
+            &out_text,
+        ];
+        args.extend_from_slice(FAST);
+        let run = Chatdump::new(args).stdin(format!("{API_KEY}\n")).run();
+        run.assert_code(0);
+        assert_no_secrets(&run, &server);
+    }
+}
+
+#[test]
+fn missing_credentials_and_help_are_usage_matters_without_secrets() {
+    let run = Chatdump::new(["fetch", "--session-id", "x", "--output", "/nonexistent/dir"])
+        .env("DYTE_ORG_ID", "org-secret-value")
+        .env("DYTE_API_KEY", "")
+        .run();
+    run.assert_code(2);
+    assert!(run.stderr.contains("DYTE_API_KEY"), "{}", run.stderr);
+    for command in ["fetch", "export"] {
+        let run = Chatdump::new([command, "--help"])
+            .env("DYTE_ORG_ID", "org-secret-value")
+            .env("DYTE_API_KEY", API_KEY)
+            .env("CLOUDFLARE_API_TOKEN", API_TOKEN)
+            .run();
+        run.assert_code(0);
+        let help = run.stdout_text();
+        assert!(
+            help.contains("DYTE_ORG_ID") && help.contains("REALTIMEKIT_APP_ID"),
+            "{help}"
+        );
+        assert!(
+            !help.contains("org-secret-value")
+                && !help.contains(API_KEY)
+                && !help.contains(API_TOKEN)
+        );
+    }
+}
+
+// Faults the client must overcome.
+
+#[test]
+fn api_500_once_is_retried() {
+    let server = fetch_recovers("api-500-once");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "api-500-once"),
+        [500, 200]
+    );
+}
+
+#[test]
+fn api_429_honours_retry_after_seconds() {
+    let started = Instant::now();
+    let server = fetch_recovers("api-429-once");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "api-429-once"),
+        [429, 200]
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After: 1 was not honoured"
+    );
+}
+
+#[test]
+fn api_429_honours_retry_after_as_an_http_date() {
+    let server = fetch_recovers("api-429-date");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "api-429-date"),
+        [429, 200]
+    );
+}
+
+#[test]
+fn expired_link_is_refreshed_before_use() {
+    let server = fetch_recovers("expired-link-once");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "expired-link-once"),
+        [200, 200]
+    );
+    assert_eq!(
+        statuses(&server, Route::Download, "expired-link-once"),
+        [200]
+    );
+}
+
+#[test]
+fn nearly_expired_link_is_refreshed_before_use() {
+    let server = fetch_recovers("expiring-link-once");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "expiring-link-once"),
+        [200, 200]
+    );
+    assert_eq!(
+        statuses(&server, Route::Download, "expiring-link-once"),
+        [200]
+    );
+}
+
+#[test]
+fn storage_403_gets_a_fresh_link() {
+    let server = fetch_recovers("revoked-link-once");
+    assert_eq!(
+        statuses(&server, Route::DyteApi, "revoked-link-once"),
+        [200, 200]
+    );
+    assert_eq!(
+        statuses(&server, Route::Download, "revoked-link-once"),
+        [403, 200]
+    );
+}
+
+#[test]
+fn storage_500_and_503_are_retried() {
+    let server = fetch_recovers("download-500-once");
+    assert_eq!(
+        statuses(&server, Route::Download, "download-500-once"),
+        [500, 200]
+    );
+    let server = fetch_recovers("download-503-once");
+    assert_eq!(
+        statuses(&server, Route::Download, "download-503-once"),
+        [503, 200]
+    );
+}
+
+#[test]
+fn reset_mid_body_resumes_with_a_guarded_range_request() {
+    let server = fetch_recovers("reset-once");
+    let requests = server.requests_for(Route::Download, "reset-once");
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let resume = &requests[1];
+    assert_eq!(resume.status, 206);
+    assert!(
+        resume
+            .range
+            .as_deref()
+            .is_some_and(|range| range.starts_with("bytes=") && range != "bytes=0-")
+    );
+    assert!(
+        resume
+            .if_match
+            .as_deref()
+            .is_some_and(|tag| tag.starts_with('"')),
+        "{resume:?}"
+    );
+}
+
+#[test]
+fn reset_without_range_support_restarts_cleanly() {
+    let server = fetch_recovers("reset-norange-once");
+    let requests = server.requests_for(Route::Download, "reset-norange-once");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].range, None);
+}
+
+#[test]
+fn changed_etag_makes_the_resume_restart() {
+    let server = fetch_recovers("etag-changed-once");
+    assert_eq!(
+        statuses(&server, Route::Download, "etag-changed-once"),
+        [200, 412, 200]
+    );
+}
+
+#[test]
+fn body_cut_short_once_is_completed() {
+    fetch_recovers("truncated-once");
+}
+
+#[test]
+fn slow_but_progressing_body_is_not_cut() {
+    let started = Instant::now();
+    let server = fetch_recovers("slow");
+    // The whole body takes longer than the read timeout: only an idle timeout lets it finish.
+    assert!(started.elapsed() > Duration::from_millis(600));
+    assert_eq!(statuses(&server, Route::Download, "slow"), [200]);
+}
+
+#[test]
+fn stalled_body_times_out_and_resumes() {
+    let server = fetch_recovers("stall-once");
+    assert_eq!(statuses(&server, Route::Download, "stall-once"), [200, 206]);
+}
+
+// Faults that must fail the session, leaving nothing behind.
+
+#[test]
+fn body_always_cut_at_a_record_boundary_is_an_error() {
+    fetch_fails("truncated-always", "gave up after 4 attempts");
+}
+
+#[test]
+fn lying_content_length_is_caught_by_the_etag_md5() {
+    fetch_fails("lying-length", "the MD5 of the");
+}
+
+#[test]
+fn resets_every_time_give_up_after_the_attempts() {
+    let (server, _) = fetch_fails("reset-always", "gave up after 4 attempts");
+    assert_eq!(
+        server.requests_for(Route::Download, "reset-always").len(),
+        4
+    );
+}
+
+#[test]
+fn empty_body_is_a_failed_download_not_an_empty_chat() {
+    fetch_fails("empty-body", "the body is empty (0 bytes)");
+}
+
+#[test]
+fn storage_refusing_every_link_is_bounded() {
+    let (server, _) = fetch_fails(
+        "revoked-link-always",
+        "the storage refused the download link (HTTP 403: Request has expired) after 3 fresh links",
+    );
+    assert_eq!(
+        server
+            .requests_for(Route::DyteApi, "revoked-link-always")
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn rate_limited_after_retries() {
+    let (server, _) = fetch_fails(
+        "api-429-always",
+        "rate limited by the API (HTTP 429: Too many requests (code 429)); gave up after 4 attempts",
+    );
+    assert_eq!(
+        server.requests_for(Route::DyteApi, "api-429-always").len(),
+        4
+    );
+}
+
+#[test]
+fn retry_after_beyond_the_limit_fails_at_once() {
+    let started = Instant::now();
+    fetch_fails("api-429-long", "the server asks to wait 3600 s");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn api_not_found_names_the_likely_reasons() {
+    let (_, run) = fetch_fails(
+        "not-found--x",
+        "no chat for session `not-found--x` (HTTP 404: No chat found for session not-found--x (code 404))",
+    );
+    for reason in ["not enabled", "still live", "retention"] {
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn api_bad_answers_are_clear_errors() {
+    fetch_fails("api-bad-json", "is not a chat link: not JSON");
+    fetch_fails("api-empty", "is not a chat link: the body is empty");
+    fetch_fails(
+        "api-success-false",
+        "the API reported a failure for session `api-success-false`: Chat replay is not enabled for this organization (code 1001)",
+    );
+}
+
+// Several sessions, and export.
+
+#[test]
+fn some_sessions_failing_exit_3_and_keep_the_others() {
+    let server = server();
+    let dir = temp_dir();
+    let out = dir.path().display().to_string();
+    let run = chatdump(
+        &server,
+        "fetch",
+        &["ok--one", "not-found--two", "ok--three"],
+        &["--output", &out],
+    )
+    .run();
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("error: session `not-found--two`: no chat"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("error: 1 of 3 sessions failed"),
+        "{}",
+        run.stderr
+    );
+    let files: Vec<String> = tree(dir.path())
+        .keys()
+        .map(|path| path.display().to_string())
+        .collect();
+    assert_eq!(files, ["ok--one.csv", "ok--three.csv"]);
+    let run = chatdump(
+        &server,
+        "fetch",
+        &["not-found--a", "empty-body--b"],
+        &["--output", &out],
+    )
+    .run();
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("all 2 sessions failed"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secrets(&run, &server);
+}
+
+#[test]
+fn export_converts_exactly_like_convert() {
+    let server = server();
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let out_text = out.display().to_string();
+    let run = chatdump(
+        &server,
+        "export",
+        &["reset-once--e"],
+        &[
+            "--format",
+            "jsonl",
+            "--output",
+            &out_text,
+            "--keep-csv",
+            "-v",
+        ],
+    )
+    .run();
+    run.assert_code(0);
+    assert_no_secrets(&run, &server);
+    let csv = out.join("reset-once--e.csv");
+    assert_eq!(
+        std::fs::read(&csv).unwrap(),
+        chat_csv("reset-once--e", MESSAGES)
+    );
+    let exported = std::fs::read(out.join("reset-once--e.jsonl")).unwrap();
+    let converted = Chatdump::new([
+        "convert",
+        csv.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--output",
+        "-",
+    ])
+    .run();
+    converted.assert_code(0);
+    assert_eq!(exported, converted.stdout);
+    assert_eq!(
+        exported.iter().filter(|byte| **byte == b'\n').count(),
+        MESSAGES
+    );
+
+    // Without --keep-csv only the converted output remains, and no scratch directory.
+    let other = dir.path().join("other");
+    let run = chatdump(
+        &server,
+        "export",
+        &["ok--e2"],
+        &[
+            "--format",
+            "jsonl",
+            "--output",
+            &other.display().to_string(),
+        ],
+    )
+    .run();
+    run.assert_code(0);
+    let files: Vec<String> = tree(&other)
+        .keys()
+        .map(|path| path.display().to_string())
+        .collect();
+    assert_eq!(files, ["ok--e2.jsonl"]);
+}
+
+#[test]
+fn failed_export_leaves_the_output_directory_as_it_was() {
+    let server = server();
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("truncated-always.jsonl"), b"old\n").unwrap();
+    let before = tree(dir.path());
+    let out = dir.path().display().to_string();
+    let run = chatdump(
+        &server,
+        "export",
+        &["truncated-always"],
+        &["--format", "jsonl", "--output", &out],
+    )
+    .run();
+    run.assert_code(1);
+    assert_eq!(tree(dir.path()), before);
+    assert_no_secrets(&run, &server);
+    // A directory the failed export created is removed again.
+    let fresh = dir.path().join("fresh");
+    let run = chatdump(
+        &server,
+        "export",
+        &["lying-length"],
+        &["--output", &fresh.display().to_string()],
+    )
+    .run();
+    run.assert_code(1);
+    assert!(!fresh.exists());
+}
