@@ -29,6 +29,7 @@ mod api;
 mod download;
 mod redact;
 mod retry;
+pub mod sessions;
 
 use std::fmt;
 use std::io;
