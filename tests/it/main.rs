@@ -3,6 +3,8 @@
 mod convert;
 mod fetch;
 mod interrupt;
+mod jsonl_flavors;
 mod ordering;
+mod parquet;
 mod reader_errors;
 mod support;

@@ -24,7 +24,7 @@ pub enum Flavor {
     /// One message object per line, as documented on [`JsonlWriter`] (the default).
     #[default]
     Plain,
-    /// Elasticsearch / OpenSearch `_bulk` body: for each message an action line
+    /// Elasticsearch / `OpenSearch` `_bulk` body: for each message an action line
     /// `{"index":{"_index":INDEX,"_id":ID}}` then the plain document line. `_id` is the message
     /// id, so loading the file again overwrites rather than duplicates. The file ends with a
     /// newline, as `_bulk` requires.
@@ -43,7 +43,9 @@ pub enum Flavor {
 
 /// A message id that a search index cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("message id `{excerpt}` is {bytes} bytes, more than the {limit} a {target} document id may have")]
+#[error(
+    "message id `{excerpt}` is {bytes} bytes, more than the {limit} a {target} document id may have"
+)]
 pub struct IdTooLong {
     /// The start of the id, escaped for a terminal.
     pub excerpt: String,
@@ -91,7 +93,7 @@ pub fn search_id(id: &str) -> Result<Cow<'_, str>, IdTooLong> {
     Ok(Cow::Owned(mapped))
 }
 
-/// Checks an Elasticsearch / OpenSearch index name: lower case, 1–255 bytes, not `.` or `..`,
+/// Checks an Elasticsearch / `OpenSearch` index name: lower case, 1–255 bytes, not `.` or `..`,
 /// not starting with `-`, `_` or `+`, none of `\ / * ? " < > | , #`, spaces or `:`.
 pub fn validate_index_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 255 {

@@ -25,7 +25,7 @@ const MAX_STEM_BYTES: usize = 200;
 /// Layout: `ROOT/date=YYYY-MM-DD/<session_id>.parquet`, one file per session, where the date is
 /// the UTC day of the session's first message. Meeting and session ids stay columns (every file
 /// has the full [`crate::ParquetWriter`] schema); only the date is a directory. Spark,
-/// Trino/Athena, BigQuery and DuckDB (`hive_partitioning = true`) read the root as one table with
+/// Trino/Athena, `BigQuery` and `DuckDB` (`hive_partitioning = true`) read the root as one table with
 /// an extra `date` column.
 ///
 /// A session id made only of ASCII letters, digits and `-` (every UUID) is the file name as it
@@ -154,8 +154,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    // Both are in range by construction (1..=31 and 1..=12).
+    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }

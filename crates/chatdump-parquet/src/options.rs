@@ -12,7 +12,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::schema::{DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION};
 
-/// The default number of rows in a row group: 122,880 (DuckDB's default, 15 × 8192). With the
+/// The default number of rows in a row group: 122,880 (`DuckDB`'s default, 15 × 8192). With the
 /// byte bound below it keeps a 1M-message conversion under 64 MiB of peak memory.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 122_880;
 

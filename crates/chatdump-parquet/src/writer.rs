@@ -80,7 +80,7 @@ enum State<W: Write + Send + 'static> {
     /// Before `begin`.
     New(W),
     /// Encoding on the caller's thread.
-    Inline(ArrowWriter<W>),
+    Inline(Box<ArrowWriter<W>>),
     /// Encoding on a second thread.
     Threaded {
         batches: SyncSender<RecordBatch>,
@@ -200,7 +200,7 @@ impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
         let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(properties))
             .map_err(ExportError::format)?;
         if !self.threaded {
-            self.state = State::Inline(writer);
+            self.state = State::Inline(Box::new(writer));
             return Ok(());
         }
         let (batches, queue) = sync_channel::<RecordBatch>(QUEUE_BATCHES);
@@ -228,7 +228,7 @@ impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
     fn finish(&mut self) -> Result<(), ExportError> {
         self.send_batch()?;
         let out = match std::mem::replace(&mut self.state, State::Failed) {
-            State::Inline(writer) => finish_writer(writer).map_err(ExportError::format)?,
+            State::Inline(writer) => finish_writer(*writer).map_err(ExportError::format)?,
             State::Threaded { batches, encoder } => {
                 drop(batches);
                 join(encoder)?
