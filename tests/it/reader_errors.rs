@@ -535,3 +535,73 @@ fn rejects_point_at_the_record_in_a_crlf_file_with_a_bom() {
         ]
     );
 }
+
+#[test]
+fn more_malformed_inputs_on_stdin() {
+    const HEADER: &str = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt";
+    const SHOWN_HEADER: &str =
+        "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,pa…";
+    let cases = [
+        (
+            "a column named twice",
+            format!("{HEADER},ID\nm1,p,s,m,A,f,f,TEXT_MESSAGE,x,1715677200,y\n"),
+            format!(
+                "error: `<stdin>` line 1: not a chat dump: column `ID` appears twice (header: `{SHOWN_HEADER}`)"
+            ),
+        ),
+        (
+            "a stray quote in the header",
+            format!("{}\nm1,p,s,m,A,f,f,TEXT_MESSAGE,x,1715677200\n", HEADER.replace("payload,", "pay\"load,")),
+            format!(
+                "error: `<stdin>` line 1: not a chat dump: a `\"` inside an unquoted field (quote the field and double the `\"`) (header: `{SHOWN_HEADER}`)"
+            ),
+        ),
+        (
+            "too many fields",
+            format!("{HEADER}\nm1,p,s,m,A,f,f,TEXT_MESSAGE,x,1715677200,extra\n"),
+            "error: `<stdin>` line 2: the record has 11 fields but the header has 10: `m1`".to_owned(),
+        ),
+        (
+            "an unterminated quote in the last record",
+            format!(
+                "{HEADER}\nm1,p,s,m,A,f,f,TEXT_MESSAGE,x,1715677200\nm2,p,s,m,A,f,f,TEXT_MESSAGE,\"x,1715677201"
+            ),
+            "error: `<stdin>` line 3, column `payload`: a quoted field is never closed (the input ends inside quotes): `x,1715677201`".to_owned(),
+        ),
+        (
+            "a required value of spaces",
+            format!("{HEADER}\nm1,p,  ,m,A,f,f,TEXT_MESSAGE,x,1715677200\n"),
+            "error: `<stdin>` line 2, column `sessionId`: the value is empty: `  `".to_owned(),
+        ),
+        (
+            "an empty payload type",
+            format!("{HEADER}\r\n\r\nm1,p,s,m,A,f,f,,x,1715677200\r\n"),
+            "error: `<stdin>` line 3, column `payloadType`: the value is empty".to_owned(),
+        ),
+    ];
+    for (name, input, expected) in cases {
+        let run = Chatdump::new(["convert", "-", "--output", "-"])
+            .stdin(input)
+            .run();
+        assert_eq!(run.code, Some(1), "{name}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{name}");
+        assert_eq!(run.stderr_lines("error: "), [expected], "{name}");
+    }
+}
+
+#[test]
+fn last_record_without_a_line_end_and_trailing_blank_lines_are_fine() {
+    let header = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt";
+    for input in [
+        format!("{header}\r\nm1,p,s,m,A,f,f,TEXT_MESSAGE,x,1715677200"),
+        format!("{header}\nm1,p,s,m,A,f,f,TEXT_MESSAGE,\"x\",1715677200\n\n\r\n"),
+    ] {
+        let run = Chatdump::new(["convert", "-", "--output", "-"])
+            .stdin(input)
+            .run();
+        let lines = jsonl(run.success());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["created_at"], "2024-05-14T09:00:00.000Z");
+        assert_eq!(lines[0]["payload"], "x");
+    }
+}
