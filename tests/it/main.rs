@@ -8,3 +8,4 @@ mod ordering;
 mod parquet;
 mod reader_errors;
 mod support;
+mod transcripts;

@@ -180,7 +180,7 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
         if digits_only && !c.is_ascii_digit() {
             digits_only = false;
             // `1.` or `1)` followed by a space, a tab or nothing starts an ordered list.
-            let rest = &line[index + 1..];
+            let rest = &line[index + c.len_utf8()..];
             if matches!(c, '.' | ')') && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
                 out.push('\\');
                 out.push(c);
@@ -189,7 +189,7 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
         }
         let escape = always_escaped(c)
             // `http://` and the like: GitHub turns bare URLs into links.
-            || (c == ':' && line[index + 1..].starts_with("//"))
+            || (c == ':' && line[index + c.len_utf8()..].starts_with("//"))
             // `www.example.com`, likewise.
             || (c == '.' && line[..index].to_ascii_lowercase().ends_with("www"));
         if escape {
@@ -210,7 +210,13 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
 pub fn escape_inline(text: &str, out: &mut String) {
     let one_line: String = text
         .chars()
-        .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     escape_line(&one_line, true, out);
 }

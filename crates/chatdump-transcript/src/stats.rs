@@ -272,7 +272,7 @@ impl Timeline {
                 start: Timestamp::from_second(
                     (start + i64::try_from(index).unwrap_or(i64::MAX / 2) * width) * 60,
                 )
-                    .unwrap_or(Timestamp::MAX),
+                .unwrap_or(Timestamp::MAX),
                 count: count + if index == last { self.overflow } else { 0 },
             })
             .collect()

@@ -149,7 +149,9 @@ fn format_value(
     }
     if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == MARKDOWN) {
         if value.is_safe() {
-            return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from);
+            return out
+                .write_str(value.as_str().unwrap_or_default())
+                .map_err(Error::from);
         }
         if value.is_none() || value.is_undefined() {
             return Ok(());
@@ -260,7 +262,10 @@ impl Spool {
 
     /// Flushes and returns the text for a template.
     pub fn finish(self) -> io::Result<Spooled> {
-        let file = self.writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         Ok(Spooled::new(file))
     }
 }
@@ -331,7 +336,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.html.jinja"), "override {{ x }}").unwrap();
         fs::write(dir.path().join("part.html.jinja"), "[part]").unwrap();
-        fs::write(dir.path().join("b.html.jinja"), "{% include 'part.html.jinja' %}").unwrap();
+        fs::write(
+            dir.path().join("b.html.jinja"),
+            "{% include 'part.html.jinja' %}",
+        )
+        .unwrap();
         let templates = Templates::load(
             &[("a.html.jinja", "default"), ("b.html.jinja", "b")],
             Some(dir.path()),

@@ -49,8 +49,9 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A display name on one line: controls cleaned, every line end and tab a space, surrounding
-/// whitespace trimmed, and [`NO_NAME`] for an empty name.
+/// A display name on one line: controls cleaned, bidirectional controls made visible (see
+/// [`visible_bidi`]: a name must not be able to pass for another one), every line end and tab a
+/// space, surrounding whitespace trimmed, and [`NO_NAME`] for an empty name.
 ///
 /// ```
 /// use chatdump_transcript::text::display_name;
@@ -60,7 +61,7 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
 #[must_use]
 pub fn display_name(name: &str) -> String {
     let cleaned = clean_controls(name);
-    let one_line: String = cleaned
+    let one_line: String = visible_bidi(&cleaned)
         .chars()
         .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
         .collect();
@@ -169,7 +170,10 @@ pub fn safe_url(url: &str, policy: UrlPolicy) -> Option<String> {
     }
     let mut out = String::with_capacity(url.len());
     for c in url.chars() {
-        if matches!(c, ' ' | '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}') {
+        if matches!(
+            c,
+            ' ' | '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}'
+        ) {
             let _ = write!(out, "%{:02X}", u32::from(c));
         } else {
             out.push(c);

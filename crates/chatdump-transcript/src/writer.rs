@@ -380,7 +380,10 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             ("messages", body.into_value()),
         ];
         ctx.extend(self.flavour.page_variables(templates, &self.options)?);
-        Ok(Value::from(ctx.into_iter().collect::<std::collections::BTreeMap<&str, Value>>()))
+        Ok(Value::from(
+            ctx.into_iter()
+                .collect::<std::collections::BTreeMap<&str, Value>>(),
+        ))
     }
 }
 
@@ -396,9 +399,9 @@ fn color(name: &str) -> u64 {
 }
 
 /// The width of the timeline drawing, in SVG user units.
-const TIMELINE_WIDTH: f64 = 720.0;
+const TIMELINE_WIDTH: u32 = 720;
 /// The height of the timeline drawing.
-const TIMELINE_HEIGHT: f64 = 60.0;
+const TIMELINE_HEIGHT: u32 = 60;
 
 /// The block characters of the Markdown activity sparkline, lowest first.
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -414,15 +417,15 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
         .iter()
         .enumerate()
         .map(|(index, bar)| {
-            let width = TIMELINE_WIDTH / bars.len() as f64;
+            let width = f64::from(TIMELINE_WIDTH) / bars.len() as f64;
             let height = if bar.count == 0 {
                 0.0
             } else {
-                (bar.count as f64 / max as f64 * TIMELINE_HEIGHT).max(1.0)
+                (bar.count as f64 / max as f64 * f64::from(TIMELINE_HEIGHT)).max(1.0)
             };
             context! {
                 x => format!("{:.2}", index as f64 * width),
-                y => format!("{:.2}", TIMELINE_HEIGHT - height),
+                y => format!("{:.2}", f64::from(TIMELINE_HEIGHT) - height),
                 width => format!("{:.2}", (width - 0.5).max(0.5)),
                 height => format!("{:.2}", height),
                 count => bar.count,

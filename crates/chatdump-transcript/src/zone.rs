@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(day_label(zone.date(ts)), "Wednesday, 15 May 2024");
         let kolkata = Zone::from_name("Asia/Kolkata").unwrap();
         assert_eq!(kolkata.offset_label(ts), "UTC+05:30");
-        assert_eq!(Zone::utc().date_time_label(ts), "Tue 14 May 2024, 22:30:04 UTC");
+        assert_eq!(
+            Zone::utc().date_time_label(ts),
+            "Tue 14 May 2024, 22:30:04 UTC"
+        );
     }
 
     #[test]

@@ -1,0 +1,336 @@
+//! Message text to HTML: the one function that owns the pulldown-cmark options, and the event
+//! filter that makes hostile Markdown inert.
+
+use chatdump_transcript::text::{UrlPolicy, safe_url};
+use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, html};
+
+/// Message text longer than this (in bytes) is shown as escaped plain text instead of being
+/// parsed as Markdown, so no single message can make rendering slow.
+pub const MAX_MARKDOWN_BYTES: usize = 64 << 10;
+
+/// The Markdown extensions message text may use: strikethrough and task lists. Tables,
+/// footnotes (pulldown-cmark#1076), math and metadata blocks stay off.
+fn options() -> Options {
+    Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
+}
+
+/// Renders message text as HTML.
+///
+/// - Raw HTML (`Event::Html`, `Event::InlineHtml`) is turned into text, so it is escaped and
+///   shown, never passed through.
+/// - Every link keeps its target only when the scheme is `http`, `https` or `mailto` (see
+///   [`safe_url`]); other links are reduced to their text.
+/// - Images are never loaded: an image written in text becomes a link to it (same scheme rule).
+/// - Headings become bold paragraphs, so message text cannot break the page's outline.
+/// - Bare `http://` and `https://` URLs in text become links.
+/// - Text over [`MAX_MARKDOWN_BYTES`] is escaped plain text in a `<p class="plain">`.
+///
+/// ```
+/// let html = chatdump_html::render_text("**hi** <script>x</script> [a](javascript:b) https://x.example");
+/// assert_eq!(
+///     html,
+///     "<p><strong>hi</strong> &lt;script&gt;x&lt;/script&gt; a <a href=\"https://x.example\">https://x.example</a></p>\n"
+/// );
+/// ```
+#[must_use]
+pub fn render_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 2 + 16);
+    if text.len() > MAX_MARKDOWN_BYTES {
+        out.push_str("<p class=\"plain\">");
+        escape_html(text, &mut out);
+        out.push_str("</p>\n");
+        return out;
+    }
+    if is_plain(text) {
+        out.push_str("<p>");
+        escape_html(text, &mut out);
+        out.push_str("</p>\n");
+        return out;
+    }
+    let mut filter = Filter::default();
+    let mut events = Vec::new();
+    for event in Parser::new_ext(text, options()) {
+        filter.push(event, &mut events);
+    }
+    html::push_html(&mut out, events.into_iter());
+    out
+}
+
+/// Whether `text` is one line with nothing Markdown would act on, so escaping gives the same
+/// result as parsing (the common case, and much faster).
+fn is_plain(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with([' ', '\t'])
+        && !text.ends_with([' ', '\t'])
+        && !text.bytes().any(|byte| {
+            matches!(
+                byte,
+                b'\n'
+                    | b'\r'
+                    | b'\\'
+                    | b'`'
+                    | b'*'
+                    | b'_'
+                    | b'['
+                    | b']'
+                    | b'<'
+                    | b'>'
+                    | b'#'
+                    | b'!'
+                    | b'~'
+                    | b'&'
+                    | b'-'
+                    | b'+'
+                    | b'='
+                    | b'|'
+                    | b':'
+                    | b'.'
+                    | b')'
+            )
+        })
+}
+
+/// Appends `text` escaped for HTML text and attribute values.
+pub(crate) fn escape_html(text: &str, out: &mut String) {
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let replacement = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&text[start..index]);
+        out.push_str(replacement);
+        start = index + 1;
+    }
+    out.push_str(&text[start..]);
+}
+
+/// What an opened link or image became, so its end is written to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opened {
+    /// Kept as a link (an image turned into a link too).
+    Link,
+    /// Dropped (disallowed scheme): only its text is kept.
+    Dropped,
+}
+
+#[derive(Default)]
+struct Filter {
+    links: Vec<Opened>,
+    in_code_block: bool,
+}
+
+impl Filter {
+    fn push<'a>(&mut self, event: Event<'a>, out: &mut Vec<Event<'a>>) {
+        match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => out.push(Event::Text(raw)),
+            // A line break in a chat message is meant: keep it.
+            Event::SoftBreak => out.push(Event::HardBreak),
+            Event::Start(Tag::HtmlBlock) => out.push(Event::Start(Tag::Paragraph)),
+            Event::End(TagEnd::HtmlBlock) => out.push(Event::End(TagEnd::Paragraph)),
+            Event::Start(Tag::Heading { .. }) => {
+                out.push(Event::Start(Tag::Paragraph));
+                out.push(Event::Start(Tag::Strong));
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                out.push(Event::End(TagEnd::Strong));
+                out.push(Event::End(TagEnd::Paragraph));
+            }
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => match safe_url(&dest_url, UrlPolicy::Link) {
+                Some(url) => {
+                    self.links.push(Opened::Link);
+                    out.push(Event::Start(Tag::Link {
+                        link_type,
+                        dest_url: url.into(),
+                        title,
+                        id,
+                    }));
+                }
+                None => self.links.push(Opened::Dropped),
+            },
+            Event::Start(Tag::Image {
+                dest_url, title, ..
+            }) => match safe_url(&dest_url, UrlPolicy::Link) {
+                Some(url) => {
+                    self.links.push(Opened::Link);
+                    out.push(Event::Start(Tag::Link {
+                        link_type: LinkType::Inline,
+                        dest_url: url.into(),
+                        title,
+                        id: CowStr::Borrowed(""),
+                    }));
+                    out.push(Event::Text("🖼️ ".into()));
+                }
+                None => self.links.push(Opened::Dropped),
+            },
+            Event::End(TagEnd::Link | TagEnd::Image) => {
+                if self.links.pop() == Some(Opened::Link) {
+                    out.push(Event::End(TagEnd::Link));
+                }
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                self.in_code_block = true;
+                out.push(Event::Start(Tag::CodeBlock(kind)));
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                self.in_code_block = false;
+                out.push(Event::End(TagEnd::CodeBlock));
+            }
+            Event::Text(text) if self.links.is_empty() && !self.in_code_block => {
+                linkify(text, out);
+            }
+            other => out.push(other),
+        }
+    }
+}
+
+/// Splits text at bare `http://` and `https://` URLs, making each a link.
+fn linkify<'a>(text: CowStr<'a>, out: &mut Vec<Event<'a>>) {
+    let mut rest: &str = &text;
+    let mut pieces: Vec<Event<'a>> = Vec::new();
+    let mut found = false;
+    while let Some(start) = find_url_start(rest) {
+        let candidate = &rest[start..];
+        let mut end = candidate
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(candidate.len());
+        // Trailing punctuation belongs to the sentence, and a `)` only to a URL that opened one.
+        while end > 0 {
+            let last = candidate[..end].chars().next_back().unwrap_or(' ');
+            let unbalanced_paren = last == ')'
+                && candidate[..end].matches('(').count() < candidate[..end].matches(')').count();
+            if matches!(
+                last,
+                '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '*' | '_' | '~'
+            ) || unbalanced_paren
+            {
+                end -= last.len_utf8();
+            } else {
+                break;
+            }
+        }
+        let url = &candidate[..end];
+        match safe_url(url, UrlPolicy::Link) {
+            Some(target) if url.len() > "https://".len() => {
+                found = true;
+                if start > 0 {
+                    pieces.push(Event::Text(rest[..start].to_owned().into()));
+                }
+                pieces.push(Event::Start(Tag::Link {
+                    link_type: LinkType::Autolink,
+                    dest_url: target.into(),
+                    title: CowStr::Borrowed(""),
+                    id: CowStr::Borrowed(""),
+                }));
+                pieces.push(Event::Text(url.to_owned().into()));
+                pieces.push(Event::End(TagEnd::Link));
+                rest = &candidate[end..];
+            }
+            _ => {
+                let skip = start + "http".len();
+                pieces.push(Event::Text(rest[..skip].to_owned().into()));
+                rest = &rest[skip..];
+            }
+        }
+    }
+    if !found {
+        out.push(Event::Text(text));
+        return;
+    }
+    if !rest.is_empty() {
+        pieces.push(Event::Text(rest.to_owned().into()));
+    }
+    out.extend(pieces);
+}
+
+fn find_url_start(text: &str) -> Option<usize> {
+    let lower = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = memchr_http(&lower[from..]) {
+        let start = from + offset;
+        let tail = &text[start..];
+        let is_url = tail.len() > 8
+            && (tail[..7].eq_ignore_ascii_case("http://")
+                || tail[..8].eq_ignore_ascii_case("https://"));
+        // A URL starts a word: `xhttp://` is not one.
+        let starts_word = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if is_url && starts_word {
+            return Some(start);
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn memchr_http(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|window| window.eq_ignore_ascii_case(b"http"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_markdown_is_inert() {
+        for input in [
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "[x](javascript:alert(1))",
+            "[x](JAVASCRIPT:alert(1))",
+            "[x](vbscript:msgbox(1))",
+            "[x](data:text/html;base64,PHNjcmlwdD4=)",
+            "![x](https://tracker.example/pixel.png)",
+            "![x](javascript:alert(1))",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "[x]: javascript:alert(1)\n\n[x]",
+            "<!-- comment",
+            "```\nunclosed fence",
+            "<svg onload=alert(1)>",
+            "<https://x.example\">",
+            "<javascript:alert(1)>",
+        ] {
+            let html = render_text(input);
+            let lower = html.to_lowercase();
+            assert!(!lower.contains("<script"), "{input:?} -> {html}");
+            assert!(!lower.contains("<img"), "{input:?} -> {html}");
+            assert!(!lower.contains("<svg"), "{input:?} -> {html}");
+            assert!(
+                !lower.contains("<a href=\"javascript"),
+                "{input:?} -> {html}"
+            );
+            assert!(!lower.contains("href=\"vbscript"), "{input:?} -> {html}");
+            assert!(!lower.contains("href=\"data"), "{input:?} -> {html}");
+            assert!(!lower.contains("<!--"), "{input:?} -> {html}");
+            assert!(!lower.contains("<h1"), "{input:?} -> {html}");
+        }
+    }
+
+    #[test]
+    fn markdown_still_works() {
+        assert_eq!(
+            render_text("# Title\n\n- *a*\n- `b`"),
+            "<p><strong>Title</strong></p>\n<ul>\n<li><em>a</em></li>\n<li><code>b</code></li>\n</ul>\n"
+        );
+        assert_eq!(
+            render_text("see (https://x.example/a_(b)), ok."),
+            "<p>see (<a href=\"https://x.example/a_(b)\">https://x.example/a_(b)</a>), ok.</p>\n"
+        );
+        assert_eq!(render_text("plain words"), "<p>plain words</p>\n");
+        let long = "a\n".repeat(MAX_MARKDOWN_BYTES);
+        assert!(render_text(&long).starts_with("<p class=\"plain\">"));
+    }
+}

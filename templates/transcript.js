@@ -1,0 +1,66 @@
+// The HTML transcript's search: filters messages by text and by sender as you type, offline.
+// It reads the page once (lazily, on first use) and then only toggles the `hidden` attribute
+// of messages whose state changes, so it stays smooth on very long chats.
+(function () {
+  "use strict";
+  var form = document.querySelector(".search");
+  if (!form) { return; }
+  var input = document.getElementById("search-text");
+  var who = document.getElementById("search-who");
+  var status = document.getElementById("search-status");
+  var groups = Array.prototype.slice.call(document.querySelectorAll(".log .group"));
+  var index = null;
+  form.hidden = false;
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
+
+  function build() {
+    index = [];
+    groups.forEach(function (group) {
+      var nameNode = group.querySelector(".who .name");
+      var name = nameNode ? nameNode.textContent : "";
+      var lowerName = name.toLowerCase();
+      var messages = Array.prototype.slice.call(group.querySelectorAll(".msg"));
+      var entries = messages.map(function (node) {
+        var body = node.querySelector(".body");
+        return { node: node, text: lowerName + "\n" + (body ? body.textContent.toLowerCase() : ""), shown: true };
+      });
+      index.push({ node: group, name: name, messages: entries, shown: true });
+    });
+  }
+
+  function apply() {
+    if (!index) { build(); }
+    var query = input.value.trim().toLowerCase();
+    var sender = who.value;
+    var total = 0;
+    var shown = 0;
+    index.forEach(function (group) {
+      var senderMatches = sender === "" || group.name === sender;
+      var any = false;
+      group.messages.forEach(function (entry) {
+        var match = senderMatches && (query === "" || entry.text.indexOf(query) !== -1);
+        total += 1;
+        if (match) { shown += 1; any = true; }
+        if (match !== entry.shown) { entry.node.hidden = !match; entry.shown = match; }
+      });
+      if (any !== group.shown) { group.node.hidden = !any; group.shown = any; }
+    });
+    var filtering = query !== "" || sender !== "";
+    document.body.classList.toggle("filtering", filtering);
+    status.textContent = filtering ? shown + " of " + total + " messages" : "";
+  }
+
+  var timer = 0;
+  function later() {
+    clearTimeout(timer);
+    timer = setTimeout(apply, groups.length > 2000 ? 150 : 30);
+  }
+  input.addEventListener("input", later);
+  who.addEventListener("change", apply);
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var typing = target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA");
+    if (event.key === "/" && !typing) { event.preventDefault(); input.focus(); }
+    if (event.key === "Escape" && target === input) { input.value = ""; apply(); }
+  });
+})();
