@@ -255,3 +255,40 @@ fn same_id_with_different_content_in_skip_mode_keeps_the_first() {
         run.stderr
     );
 }
+
+#[test]
+fn a_small_window_streams_sorted_and_locally_shuffled_input_without_reading_it_again() {
+    // About eight messages fit in 4 KiB: enough to fix rows at most three places out of order,
+    // and an input already in order never needs more than one.
+    for (fixture, expected) in [
+        (
+            "out-of-order.csv",
+            convert_to_stdout("out-of-order.csv", &[]),
+        ),
+        (
+            "out-of-order-beyond-window.sorted.csv",
+            sorted_expectation(),
+        ),
+    ] {
+        let dir = temp_dir();
+        let out = dir.path().join("out.jsonl");
+        let run = Chatdump::new([
+            "-v",
+            "convert",
+            fixture,
+            "--sort-memory",
+            "4KiB",
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .run();
+        run.success();
+        assert_eq!(fs::read_to_string(&out).unwrap(), expected, "{fixture}");
+        assert!(
+            !run.stderr.contains(REREAD_NOTE),
+            "{fixture}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("spilled"), "{fixture}: {}", run.stderr);
+    }
+}
