@@ -308,8 +308,9 @@ fn unterminated_quote_at_the_top_of_a_huge_file_fails_fast() {
         )]
     );
     // In a debug build, stopping at the 8 MiB limit takes about 0.3 s and 70 MiB; reading the
-    // whole quoted "field" (`--max-record-size 1GiB`) takes about 8 s and 730 MiB.
-    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // whole quoted "field" (`--max-record-size 1GiB`) takes about 8 s and 730 MiB, more on a
+    // busy machine.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     if time.exists() {
         let peak = peak_rss_kib(&run.stderr).expect("/usr/bin/time -v reports the peak RSS");
         assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
