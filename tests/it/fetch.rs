@@ -709,10 +709,7 @@ fn export_converts_exactly_like_convert() {
     .run();
     converted.assert_code(0);
     assert_eq!(exported, converted.stdout);
-    assert_eq!(
-        exported.iter().filter(|byte| **byte == b'\n').count(),
-        MESSAGES
-    );
+    assert_eq!(String::from_utf8_lossy(&exported).lines().count(), MESSAGES);
 
     // Without --keep-csv only the converted output remains, and no scratch directory.
     let other = dir.path().join("other");

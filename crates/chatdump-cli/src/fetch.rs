@@ -47,15 +47,17 @@ impl Session {
     }
 }
 
+/// Where `chatdump fetch` puts the dumps.
+enum Target {
+    File(PathBuf),
+    Directory(PathBuf),
+    Stdout,
+}
+
 /// `chatdump fetch`.
 pub(crate) fn run_fetch(args: &FetchArgs, reporter: &mut Reporter) -> anyhow::Result<()> {
     let sessions = sessions(&args.api)?;
-    let fetcher = fetcher(&args.api)?;
-    enum Target {
-        File(PathBuf),
-        Directory(PathBuf),
-        Stdout,
-    }
+    let client = fetcher(&args.api)?;
     let target = match &args.output {
         Some(path) if path.as_os_str() == "-" => {
             if sessions.len() > 1 {
@@ -87,7 +89,7 @@ pub(crate) fn run_fetch(args: &FetchArgs, reporter: &mut Reporter) -> anyhow::Re
                     .tempdir()
                     .context("cannot create a temporary directory")?;
                 let path = temp.path().join(format!("{}.csv", session.stem));
-                fetch_one(&runtime, &fetcher, session, &path, reporter)?;
+                fetch_one(&runtime, &client, session, &path, reporter)?;
                 let mut file = fs::File::open(&path).context("cannot read the downloaded dump")?;
                 let mut stdout = io::stdout().lock();
                 io::copy(&mut file, &mut stdout)?;
@@ -95,13 +97,13 @@ pub(crate) fn run_fetch(args: &FetchArgs, reporter: &mut Reporter) -> anyhow::Re
                 Ok(())
             }
             Target::File(path) => {
-                let fetched = fetch_one(&runtime, &fetcher, session, path, reporter)?;
+                let fetched = fetch_one(&runtime, &client, session, path, reporter)?;
                 report_saved(reporter, session, path, &fetched, started);
                 Ok(())
             }
             Target::Directory(dir) => {
                 let path = dir.join(format!("{}.csv", session.stem));
-                let fetched = fetch_one(&runtime, &fetcher, session, &path, reporter)?;
+                let fetched = fetch_one(&runtime, &client, session, &path, reporter)?;
                 report_saved(reporter, session, &path, &fetched, started);
                 Ok(())
             }
@@ -138,7 +140,7 @@ pub(crate) fn run_export(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::
         .into());
     }
     let sessions = sessions(&args.api)?;
-    let fetcher = fetcher(&args.api)?;
+    let client = fetcher(&args.api)?;
     let created = !dir.exists();
     create_directory(&dir)?;
     let runtime = runtime()?;
@@ -160,7 +162,7 @@ pub(crate) fn run_export(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::
             .as_ref()
             .map_or(dir.as_path(), tempfile::TempDir::path)
             .join(format!("{}.csv", session.stem));
-        let fetched = fetch_one(&runtime, &fetcher, session, &csv, reporter)?;
+        let fetched = fetch_one(&runtime, &client, session, &csv, reporter)?;
         if args.keep_csv {
             report_saved(reporter, session, &csv, &fetched, started);
         } else {
