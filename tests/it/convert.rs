@@ -465,7 +465,7 @@ fn output_is_deterministic_across_runs_time_zones_and_locales() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["convert", "bom.csv", "--format", "xml", "--output", "-"],
             "invalid value 'xml'",
@@ -496,6 +496,31 @@ fn usage_errors_exit_2() {
                 "-",
             ],
             "`lots` is not a size",
+        ),
+        (
+            &["-q", "-v", "convert", "bom.csv", "--output", "-"],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "convert",
+                "bom.csv",
+                "../fixtures/bom.csv",
+                "--output",
+                "/nonexistent-out/",
+            ],
+            "two inputs would write the same output files (`bom.*`): convert them separately",
+        ),
+        (
+            // Two inputs need a directory; `crlf.csv` is a file.
+            &[
+                "convert",
+                "bom.csv",
+                "sample-chat-dump.csv",
+                "--output",
+                "crlf.csv",
+            ],
+            "`crlf.csv` is a file, but several outputs need a directory",
         ),
     ];
     for (args, message) in cases {
@@ -577,4 +602,22 @@ fn help_shows_examples() {
         );
         assert!(help.contains("Exit status"), "{help}");
     }
+}
+
+#[test]
+fn a_hostile_file_name_is_shown_escaped() {
+    let dir = temp_dir();
+    let name = "evil\u{1b}[2J\u{202e}vsc.csv";
+    let input = dir.path().join(name);
+    fs::write(&input, "name,email\n").unwrap();
+    let run = Chatdump::new(["convert", input.to_str().unwrap(), "--output", "-"]).run();
+    run.assert_code(1);
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{202e}'), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("evil\\u{1b}[2J\\u{202e}vsc.csv` line 1: not a chat dump"),
+        "{}",
+        run.stderr
+    );
 }
