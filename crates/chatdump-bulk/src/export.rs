@@ -1,0 +1,528 @@
+//! `export --all`: list every session, export each one's chat into the dataset, keep the
+//! manifest, and report.
+//!
+//! One task drives everything: a listing task feeds sessions through a small bounded channel,
+//! and at most `concurrency` sessions are in flight at once (download, convert on a blocking
+//! thread, upload). Each session's CSV and Parquet go to a temporary directory of their own,
+//! removed when the session is done, so disk and memory hold at most `concurrency` sessions.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chatdump_core::export::{ExportContext, IgnoreObserver, Outcome, Output, RunOptions};
+use chatdump_core::fetch::sessions::{Participant, Session, SessionQuery};
+use chatdump_core::fetch::{FetchError, Fetcher, IgnoreEvents};
+use chatdump_core::order::Strategy;
+use chatdump_core::reader::{ChatReader, ReaderOptions};
+use chatdump_parquet::{Dataset, ParquetOptions};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::BulkError;
+use crate::listing::{FetchPage, Lister, RateLimiter};
+use crate::manifest::{Manifest, OutputFile, SessionRecord, Status};
+use crate::store::Store;
+
+/// Sessions per listing page asked for.
+pub const DEFAULT_PER_PAGE: u32 = 100;
+
+/// How a bulk export runs.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Which sessions.
+    pub query: SessionQuery,
+    /// Sessions in flight at once (at least 1).
+    pub concurrency: usize,
+    /// API calls started per minute, at most (0: no limit).
+    pub requests_per_minute: u32,
+    /// Items per listing page.
+    pub per_page: u32,
+    /// Join each session's participants (`user_id`, `custom_participant_id`).
+    pub with_participants: bool,
+    /// Try sessions skipped earlier (no chat) again.
+    pub retry_skipped: bool,
+    /// Parquet settings.
+    pub parquet: ParquetOptions,
+    /// Where each session's temporary files go.
+    pub temp_dir: PathBuf,
+    /// The time recorded in the manifest (the library reads no clock).
+    pub now: Timestamp,
+    /// The tool version recorded in each file.
+    pub tool_version: String,
+    /// The manifest is written after this many sessions change, and at the end.
+    pub checkpoint_every: usize,
+}
+
+impl ExportOptions {
+    /// Defaults: 4 sessions at once, 1,500 calls a minute (below Dyte's documented 2,000 per
+    /// minute per IP), pages of 100, a checkpoint every 50 sessions.
+    #[must_use]
+    pub fn new(now: Timestamp, temp_dir: PathBuf) -> Self {
+        Self {
+            query: SessionQuery::default(),
+            concurrency: 4,
+            requests_per_minute: 1500,
+            per_page: DEFAULT_PER_PAGE,
+            with_participants: false,
+            retry_skipped: false,
+            parquet: ParquetOptions::default(),
+            temp_dir,
+            now,
+            tool_version: String::new(),
+            checkpoint_every: 50,
+        }
+    }
+}
+
+/// A session that was skipped or failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The session id.
+    pub session_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a bulk export did. Serialised as the `--report-json` file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Sessions the listing returned.
+    pub sessions_found: u64,
+    /// Sessions exported by this run.
+    pub exported: u64,
+    /// Sessions already exported by an earlier run, left alone.
+    pub already_exported: u64,
+    /// Sessions without chat (this run's and earlier runs'), with why.
+    pub skipped: Vec<Problem>,
+    /// Sessions that failed in this run, with why.
+    pub failed: Vec<Problem>,
+    /// Messages written by this run.
+    pub messages_written: u64,
+    /// Bytes uploaded by this run (Parquet files; the manifest not counted).
+    pub bytes_written: u64,
+    /// Why the listing stopped early, if it did (the sessions listed before were processed).
+    pub listing_error: Option<String>,
+}
+
+impl Report {
+    /// Whether every session found ended exported or skipped, and the listing completed.
+    #[must_use]
+    pub fn all_succeeded(&self) -> bool {
+        self.failed.is_empty() && self.listing_error.is_none()
+    }
+}
+
+/// What happened to one session, for progress reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Exported now.
+    Exported,
+    /// Exported by an earlier run (or skipped by one): nothing to do.
+    AlreadyDone,
+    /// No chat.
+    Skipped,
+    /// Failed.
+    Failed,
+}
+
+/// Receives progress. Called from the task driving the export.
+pub trait BulkObserver {
+    /// The listing found `found` sessions so far; `total` is the server's count, if known.
+    fn listed(&mut self, found: u64, total: Option<u64>) {
+        let _ = (found, total);
+    }
+    /// A session is done.
+    fn session(&mut self, session_id: &str, event: Event, reason: Option<&str>) {
+        let _ = (session_id, event, reason);
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl BulkObserver for Quiet {}
+
+/// An error and its sources on one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A session's outcome inside the run.
+enum Done {
+    Record {
+        record: SessionRecord,
+        bytes: u64,
+    },
+    /// The credentials were refused: stop the run.
+    Fatal(FetchError),
+}
+
+struct Context {
+    fetcher: Arc<Fetcher>,
+    store: Store,
+    limiter: Arc<RateLimiter>,
+    options: ExportOptions,
+}
+
+/// Exports every session `options.query` lists into `store`, skipping what the manifest says
+/// is done, and returns the report. The manifest is saved at checkpoints and at the end, also
+/// when the run stops on an error.
+pub async fn export_all(
+    fetcher: Arc<Fetcher>,
+    store: Store,
+    options: ExportOptions,
+    observer: &mut dyn BulkObserver,
+) -> Result<Report, BulkError> {
+    crate::compact::recover(&store).await?;
+    let mut manifest = Manifest::load(&store).await?;
+    let limiter = Arc::new(RateLimiter::per_minute(options.requests_per_minute));
+    let context = Context {
+        fetcher: Arc::clone(&fetcher),
+        store: store.clone(),
+        limiter: Arc::clone(&limiter),
+        options: options.clone(),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<ListItem>(1);
+    let listing = tokio::spawn(list_sessions(
+        Arc::clone(&fetcher),
+        limiter,
+        options.query.clone(),
+        options.per_page,
+        sender,
+    ));
+    let mut report = Report::default();
+    let mut in_flight = FuturesUnordered::new();
+    let mut listing_open = true;
+    let mut changed = 0usize;
+    let mut fatal: Option<FetchError> = None;
+    let concurrency = options.concurrency.max(1);
+    // Sessions seen in this run: a listing that shifts may return one twice.
+    let mut seen = HashSet::new();
+    loop {
+        let want_more = listing_open && fatal.is_none() && in_flight.len() < concurrency;
+        if !want_more && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            item = receiver.recv(), if want_more => match item {
+                None => listing_open = false,
+                Some(ListItem::Error(error)) => report.listing_error = Some(error),
+                Some(ListItem::Session(session, total)) => {
+                    if !seen.insert(session.id.clone()) {
+                        continue;
+                    }
+                    report.sessions_found += 1;
+                    observer.listed(report.sessions_found, total);
+                    let previous = manifest.get(&session.id).cloned();
+                    match previous.as_ref().map(|record| record.status) {
+                        Some(Status::Exported) => {
+                            report.already_exported += 1;
+                            observer.session(&session.id, Event::AlreadyDone, None);
+                        }
+                        Some(Status::Skipped) if !options.retry_skipped => {
+                            let reason = previous.and_then(|record| record.reason).unwrap_or_default();
+                            observer.session(&session.id, Event::AlreadyDone, Some(&reason));
+                            report.skipped.push(Problem { session_id: session.id, reason });
+                        }
+                        _ => in_flight.push(export_session(&context, session, previous)),
+                    }
+                }
+            },
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
+                Done::Fatal(error) => {
+                    fatal.get_or_insert(error);
+                }
+                Done::Record { record, bytes } => {
+                    let reason = record.reason.clone();
+                    let event = match record.status {
+                        Status::Exported => {
+                            report.exported += 1;
+                            report.messages_written += record.messages;
+                            report.bytes_written += bytes;
+                            Event::Exported
+                        }
+                        Status::Skipped => {
+                            report.skipped.push(Problem {
+                                session_id: record.session_id.clone(),
+                                reason: reason.clone().unwrap_or_default(),
+                            });
+                            Event::Skipped
+                        }
+                        Status::Failed => {
+                            report.failed.push(Problem {
+                                session_id: record.session_id.clone(),
+                                reason: reason.clone().unwrap_or_default(),
+                            });
+                            Event::Failed
+                        }
+                    };
+                    observer.session(&record.session_id, event, reason.as_deref());
+                    manifest.insert(record);
+                    changed += 1;
+                    if changed % options.checkpoint_every.max(1) == 0 {
+                        manifest.save(&store).await?;
+                    }
+                }
+            },
+        }
+    }
+    listing.abort();
+    if changed > 0 {
+        manifest.save(&store).await?;
+    }
+    if let Some(error) = fatal {
+        return Err(BulkError::Credentials(error));
+    }
+    Ok(report)
+}
+
+enum ListItem {
+    Session(Session, Option<u64>),
+    Error(String),
+}
+
+async fn list_sessions(
+    fetcher: Arc<Fetcher>,
+    limiter: Arc<RateLimiter>,
+    query: SessionQuery,
+    per_page: u32,
+    sender: tokio::sync::mpsc::Sender<ListItem>,
+) {
+    let fetch: FetchPage<Session> = Box::new(move |page_no, per_page| {
+        let fetcher = Arc::clone(&fetcher);
+        let query = query.clone();
+        Box::pin(async move { fetcher.sessions_page(&query, page_no, per_page).await })
+    });
+    let mut lister = Lister::new(fetch, |session| session.id.as_str(), limiter, per_page);
+    loop {
+        match lister.next().await {
+            Ok(None) => return,
+            Ok(Some(sessions)) => {
+                for session in sessions {
+                    if sender
+                        .send(ListItem::Session(session, lister.total))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                let _ = sender.send(ListItem::Error(chain(&error))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Downloads, converts and uploads one session.
+async fn export_session(
+    context: &Context,
+    session: Session,
+    previous: Option<SessionRecord>,
+) -> Done {
+    let options = &context.options;
+    let attempts = previous.as_ref().map_or(0, |record| record.attempts) + 1;
+    let record = |status: Status, reason: Option<String>| SessionRecord {
+        session_id: session.id.clone(),
+        meeting_id: session.meeting_id.clone(),
+        status,
+        reason,
+        messages: 0,
+        outputs: Vec::new(),
+        participants: options.with_participants,
+        attempts,
+        at: options.now.to_string(),
+    };
+    let failed = |reason: String| Done::Record {
+        record: record(Status::Failed, Some(reason)),
+        bytes: 0,
+    };
+    let scratch = match tempfile::Builder::new()
+        .prefix(".chatdump-bulk-")
+        .tempdir_in(&options.temp_dir)
+    {
+        Ok(scratch) => scratch,
+        Err(error) => return failed(format!("cannot create a temporary directory: {error}")),
+    };
+    let csv = scratch.path().join("dump.csv");
+    context.limiter.acquire().await;
+    match context
+        .fetcher
+        .fetch_to(&session.id, &csv, &mut IgnoreEvents)
+        .await
+    {
+        Ok(_) => {}
+        Err(error) if error.is_credentials() => return Done::Fatal(error),
+        Err(error @ FetchError::NotFound { .. }) => {
+            return Done::Record {
+                record: record(Status::Skipped, Some(chain(&error))),
+                bytes: 0,
+            };
+        }
+        Err(error) => return failed(chain(&error)),
+    }
+    let participants = if options.with_participants {
+        match participants(context, &session.id).await {
+            Ok(participants) => Some(participants),
+            Err(error) if error.is_credentials() => return Done::Fatal(error),
+            Err(error) => return failed(format!("participants: {}", chain(&error))),
+        }
+    } else {
+        None
+    };
+    let out_root = scratch.path().join("dataset");
+    let converted = {
+        let csv = csv.clone();
+        let out_root = out_root.clone();
+        let parquet = options.parquet.clone();
+        let context = ExportContext {
+            source: session.id.clone(),
+            tool_version: options.tool_version.clone(),
+            generated_at: None,
+        };
+        tokio::task::spawn_blocking(move || {
+            convert(&csv, &out_root, parquet, &context, participants.as_ref())
+        })
+        .await
+    };
+    let (messages, files) = match converted {
+        Ok(Ok(converted)) => converted,
+        Ok(Err(reason)) => return failed(reason),
+        Err(error) => return failed(format!("the conversion stopped: {error}")),
+    };
+    let mut outputs = Vec::with_capacity(files.len());
+    let mut bytes = 0;
+    for relative in files {
+        let local = out_root.join(&relative);
+        match context.store.upload_file(&local, &relative).await {
+            Ok(uploaded) => {
+                bytes += uploaded.bytes;
+                outputs.push(OutputFile {
+                    path: relative,
+                    bytes: uploaded.bytes,
+                    sha256: uploaded.sha256,
+                });
+            }
+            Err(error) => return failed(chain(&error)),
+        }
+    }
+    // Files an earlier attempt wrote that this one did not (another date): remove them, so the
+    // session's rows are in the dataset once.
+    if let Some(previous) = &previous {
+        for old in &previous.outputs {
+            if !outputs.iter().any(|output| output.path == old.path)
+                && let Err(error) = context.store.delete(&old.path).await
+            {
+                return failed(chain(&error));
+            }
+        }
+    }
+    drop(scratch);
+    let mut record = record(Status::Exported, None);
+    record.messages = messages;
+    record.outputs = outputs;
+    Done::Record { record, bytes }
+}
+
+/// Every participant of a session, keyed by participant (peer) id. A session the participants
+/// route does not know (404) has none.
+async fn participants(
+    context: &Context,
+    session_id: &str,
+) -> Result<HashMap<String, Participant>, FetchError> {
+    let fetcher = Arc::clone(&context.fetcher);
+    let id = session_id.to_owned();
+    let fetch: FetchPage<Participant> = Box::new(move |page_no, per_page| {
+        let fetcher = Arc::clone(&fetcher);
+        let id = id.clone();
+        Box::pin(async move { fetcher.participants_page(&id, page_no, per_page).await })
+    });
+    let mut lister = Lister::new(
+        fetch,
+        |participant| participant.id.as_str(),
+        Arc::clone(&context.limiter),
+        DEFAULT_PER_PAGE,
+    );
+    let mut map = HashMap::new();
+    loop {
+        match lister.next().await {
+            Ok(Some(items)) => {
+                map.extend(items.into_iter().map(|item| (item.id.clone(), item)));
+            }
+            Err(BulkError::Listing(error)) if !matches!(error, FetchError::NotFound { .. }) => {
+                return Err(error);
+            }
+            // The end, a session the route does not know (404), or a paging anomaly: keep
+            // what was listed.
+            _ => return Ok(map),
+        }
+    }
+}
+
+/// Converts one CSV into a dataset under `out_root`; returns the messages written and the
+/// files' paths relative to `out_root`.
+fn convert(
+    csv: &Path,
+    out_root: &Path,
+    parquet: ParquetOptions,
+    context: &ExportContext,
+    participants: Option<&HashMap<String, Participant>>,
+) -> Result<(u64, Vec<String>), String> {
+    let _ = participants;
+    let dataset = Dataset::new(out_root, parquet);
+    for strategy in [Strategy::Window, Strategy::External] {
+        let file =
+            std::fs::File::open(csv).map_err(|error| format!("cannot read the dump: {error}"))?;
+        let reader = ChatReader::new(file, context.source.clone(), ReaderOptions::default())
+            .map_err(|error| chain(&error))?;
+        let mut outputs = vec![Output {
+            name: "parquet".into(),
+            exporter: Box::new(dataset.exporter()),
+        }];
+        let outcome = chatdump_core::export::run(
+            reader,
+            context,
+            &mut outputs,
+            &mut IgnoreObserver,
+            &RunOptions {
+                strategy: Some(strategy),
+                ..RunOptions::default()
+            },
+        )
+        .map_err(|error| chain(&error))?;
+        drop(outputs);
+        if let Outcome::Done(summary) = outcome {
+            let written = dataset
+                .commit()
+                .map_err(|error| format!("cannot write the Parquet file: {error}"))?;
+            let files = written
+                .iter()
+                .filter_map(|path| path.strip_prefix(out_root).ok())
+                .map(|path| {
+                    path.components()
+                        .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .collect();
+            return Ok((summary.messages, files));
+        }
+    }
+    Err("the dump could not be ordered".into())
+}
