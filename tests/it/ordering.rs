@@ -292,3 +292,84 @@ fn a_small_window_streams_sorted_and_locally_shuffled_input_without_reading_it_a
         assert!(!run.stderr.contains("spilled"), "{fixture}: {}", run.stderr);
     }
 }
+
+/// A small deterministic pseudo-random generator (64-bit LCG), so the test needs no crate and
+/// always sees the same inputs.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+#[test]
+fn every_row_order_and_memory_budget_gives_the_same_sorted_output() {
+    // 400 messages over 100 seconds (so many share a timestamp and are ordered by id), written
+    // fully shuffled, and locally shuffled (each row moved up to 20 places).
+    let mut random = Lcg(2024);
+    let mut rows: Vec<(u64, String)> = (0..400)
+        .map(|index| {
+            (
+                random.below(100),
+                format!("id{:03}", random.below(1000) * 1000 + index),
+            )
+        })
+        .collect();
+    let mut expected = rows.clone();
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    let dir = temp_dir();
+    let mut inputs = Vec::new();
+    for shuffle in ["full", "local"] {
+        for index in (1..rows.len()).rev() {
+            let other = match shuffle {
+                "full" => random.below(index as u64 + 1) as usize,
+                _ => index - (random.below(20.min(index as u64) + 1) as usize),
+            };
+            rows.swap(index, other);
+        }
+        let mut csv = String::from(
+            "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n",
+        );
+        for (second, id) in &rows {
+            csv.push_str(&format!(
+                "{id},p,s,m,Ann,false,false,TEXT_MESSAGE,message {id},{}\n",
+                1_715_677_200 + second
+            ));
+        }
+        let path = dir.path().join(format!("{shuffle}.csv"));
+        fs::write(&path, csv).unwrap();
+        inputs.push(path);
+    }
+    for input in &inputs {
+        for budget in ["1KiB", "8KiB", "64KiB", "16MiB"] {
+            let out = dir.path().join("out.jsonl");
+            Chatdump::new([
+                "convert",
+                input.to_str().unwrap(),
+                "--sort-memory",
+                budget,
+                "--output",
+                out.to_str().unwrap(),
+            ])
+            .run()
+            .success();
+            let got = ids(&fs::read_to_string(&out).unwrap());
+            assert!(got == expected, "{} with {budget}", input.display());
+        }
+        // Standard input always takes the external sort.
+        let run = Chatdump::new(["convert", "-", "--sort-memory", "2KiB", "--output", "-"])
+            .stdin(fs::read(input).unwrap())
+            .run();
+        assert!(
+            ids(run.success()) == expected,
+            "{} on stdin",
+            input.display()
+        );
+    }
+}
