@@ -762,3 +762,25 @@ fn failed_export_leaves_the_output_directory_as_it_was() {
     run.assert_code(1);
     assert!(!fresh.exists());
 }
+
+#[test]
+fn export_output_names_the_session_not_a_temporary_path() {
+    let server = server();
+    let dir = temp_dir();
+    let mut transcripts = Vec::new();
+    for name in ["first", "second"] {
+        let out = dir.path().join(name);
+        let run = chatdump(
+            &server,
+            "export",
+            &["ok--same"],
+            &["--format", "jsonl,md", "--output", &out.display().to_string()],
+        )
+        .run();
+        run.assert_code(0);
+        assert!(run.stderr.contains("ok--same.csv: 300 messages written"), "{}", run.stderr);
+        assert!(!run.stderr.contains(".chatdump-export-"), "{}", run.stderr);
+        transcripts.push(std::fs::read(out.join("ok--same.md")).unwrap());
+    }
+    assert_eq!(transcripts[0], transcripts[1], "the transcript depends on a temporary path");
+}

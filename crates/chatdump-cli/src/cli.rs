@@ -105,6 +105,10 @@ pub(crate) struct ConvertArgs {
     /// Markdown and HTML transcript options.
     #[command(flatten)]
     pub(crate) transcript: crate::args_transcript::TranscriptArgs,
+    /// The name given to the (one) input in messages and output metadata instead of its path:
+    /// `export` names its downloaded file `<session id>.csv`, not its temporary path.
+    #[arg(skip)]
+    pub(crate) source_name: Option<String>,
 }
 
 /// Parses a byte size: a number with an optional `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`,

@@ -227,7 +227,7 @@ fn convert_one(
     reporter: &mut Reporter,
 ) -> anyhow::Result<Converted> {
     let started = Instant::now();
-    let display = input.display();
+    let display = args.source_name.clone().unwrap_or_else(|| input.display());
     let mut strategy = match (input, destination) {
         (Input::Path(_), Destination::File(_) | Destination::Directory(_)) => Strategy::Window,
         // Standard input cannot be read twice, so it is sorted externally from the start; and

@@ -113,6 +113,9 @@ pub(crate) fn run_fetch(args: &FetchArgs, reporter: &mut Reporter) -> anyhow::Re
 
 /// `chatdump export`.
 pub(crate) fn run_export(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<()> {
+    if args.bulk.all {
+        return crate::bulk::run_export_all(args, reporter);
+    }
     if !args.convert.inputs.is_empty() {
         return Err(UsageError(
             "export takes no input files: name sessions with --session-id (use `chatdump convert` for files)".into(),
@@ -174,7 +177,7 @@ pub(crate) fn run_export(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::
         }
         let mut convert_args = args.convert.clone();
         convert_args.inputs = vec![csv];
-        convert_args.output.clone_from(&dir);
+        convert_args.source_name = Some(format!("{}.csv", session.stem));
         convert::run(&convert_args, reporter)
             .with_context(|| format!("session `{}`", session.shown()))
     });
@@ -412,7 +415,7 @@ fn sessions(args: &ApiArgs) -> anyhow::Result<Vec<Session>> {
 }
 
 /// The API client, from flags, the environment and the key file.
-fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
+pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     let (default_base, secret_variable) = match args.provider {
         ProviderArg::Dyte => (DYTE_BASE_URL, "DYTE_API_KEY"),
         ProviderArg::Realtimekit => (REALTIMEKIT_BASE_URL, "CLOUDFLARE_API_TOKEN"),

@@ -21,7 +21,6 @@
 
 mod dump;
 mod scenario;
-pub mod sessions;
 
 use std::collections::HashMap;
 use std::io;
@@ -301,7 +300,6 @@ fn router(shared: Arc<Shared>) -> Router {
             get(realtimekit_chat),
         )
         .route("/storage/chat-dumps/{file}", get(download))
-        .merge(sessions::routes())
         .with_state(shared)
 }
 
@@ -722,7 +720,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
 /// A body that sends `part` and then breaks the connection (after a moment, so that `part` is
 /// on the wire first rather than dropped from hyper's buffer).
 fn reset_after(part: Bytes) -> Body {
-    failing_after(part, Duration::from_millis(50), "injected reset")
+    failing_after(part, Duration::from_millis(200), "injected reset")
 }
 
 /// A body that sends `part` and then goes silent for `stall`, then breaks the connection.
