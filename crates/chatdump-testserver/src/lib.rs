@@ -21,6 +21,7 @@
 
 mod dump;
 mod scenario;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::io;
@@ -300,6 +301,7 @@ fn router(shared: Arc<Shared>) -> Router {
             get(realtimekit_chat),
         )
         .route("/storage/chat-dumps/{file}", get(download))
+        .merge(sessions::routes())
         .with_state(shared)
 }
 
