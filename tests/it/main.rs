@@ -2,6 +2,7 @@
 
 mod convert;
 mod fetch;
+mod html_browser;
 mod interrupt;
 mod jsonl_flavors;
 mod ordering;

@@ -1,0 +1,432 @@
+//! The HTML transcript in a real browser: headless Chromium, driven over the `DevTools` protocol.
+//!
+//! It loads the transcript of the hostile fixture and checks, from the browser's own point of
+//! view, that no injected script ran (no dialog, no `window.__pwned`, no exception, no CSP
+//! violation), that no network request was attempted, and that the search box filters as you
+//! type. It saves light and dark screenshots under `target/transcript-screenshots/` for review.
+//!
+//! `scripts/test` installs Debian's `chromium` when it is missing; without it this test fails.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+use crate::support::{Chatdump, temp_dir};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A headless Chromium started for one test, killed (by its process id) when dropped.
+struct Browser {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Self {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: run scripts/test, which installs Debian's chromium"
+        );
+        let profile = temp_dir();
+        let child = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--disable-extensions",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1100,1400",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        // Chromium writes the port it chose to `DevToolsActivePort` in the profile.
+        let active = profile.path().join("DevToolsActivePort");
+        let started = Instant::now();
+        let port = loop {
+            if let Ok(text) = fs::read_to_string(&active)
+                && let Some(port) = text.lines().next().and_then(|line| line.parse().ok())
+            {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "chromium did not open its DevTools port"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self {
+            child,
+            port,
+            _profile: profile,
+        }
+    }
+
+    /// The WebSocket URL of the first page target (from `/json/list`).
+    fn page_url(&self) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to devtools");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // HTTP/1.1 (Chromium does not answer 1.0); it keeps the connection open, so the body
+        // is read by its Content-Length.
+        write!(
+            stream,
+            "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0_u8; 16 << 10];
+        let body = loop {
+            let read = stream.read(&mut buffer).expect("read /json/list");
+            assert!(read > 0, "devtools closed the connection");
+            received.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&received);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .expect("Content-Length");
+                if body.len() >= length {
+                    break body[..length].to_owned();
+                }
+            }
+        };
+        let targets: Vec<Value> = serde_json::from_str(&body).expect("target list");
+        targets
+            .iter()
+            .find(|target| target["type"] == "page")
+            .and_then(|target| target["webSocketDebuggerUrl"].as_str())
+            .expect("a page target")
+            .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `DevTools` session on one page, recording every event it sees.
+struct Page {
+    socket: WebSocket<TcpStream>,
+    next_id: u64,
+    events: Vec<Value>,
+}
+
+impl Page {
+    fn connect(browser: &Browser) -> Self {
+        let url = browser.page_url();
+        let stream = TcpStream::connect(("127.0.0.1", browser.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (socket, _) = tungstenite::client(url.as_str(), stream).expect("websocket handshake");
+        let mut page = Self {
+            socket,
+            next_id: 0,
+            events: Vec::new(),
+        };
+        for domain in ["Page", "Network", "Runtime", "Log"] {
+            page.call(&format!("{domain}.enable"), &json!({}));
+        }
+        page
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.socket.read().expect("devtools message") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                Message::Close(_) => panic!("devtools closed the connection"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a command and returns its result, recording events that arrive meanwhile. A
+    /// JavaScript dialog (which only an injected `alert` could open) is dismissed and recorded.
+    fn call(&mut self, method: &str, params: &Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = json!({ "id": id, "method": method, "params": params });
+        self.socket
+            .send(Message::Text(request.to_string().into()))
+            .expect("send to devtools");
+        loop {
+            let message = self.read();
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method} failed: {message}");
+                return message["result"].clone();
+            }
+            self.record(message);
+        }
+    }
+
+    fn record(&mut self, event: Value) {
+        if event["method"] == "Page.javascriptDialogOpening" {
+            self.next_id += 1;
+            let dismiss = json!({
+                "id": self.next_id,
+                "method": "Page.handleJavaScriptDialog",
+                "params": { "accept": false },
+            });
+            self.socket
+                .send(Message::Text(dismiss.to_string().into()))
+                .expect("dismiss dialog");
+        }
+        self.events.push(event);
+    }
+
+    /// Reads events until one named `method` arrives, or `timeout` passes.
+    fn wait_for(&mut self, method: &str, timeout: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            let message = self.read();
+            let found = message["method"] == method;
+            self.record(message);
+            if found {
+                return;
+            }
+        }
+        panic!("no {method} within {timeout:?}");
+    }
+
+    /// Evaluates a JavaScript expression in the page and returns its value.
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            &json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression}: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+
+    fn load(&mut self, path: &Path) {
+        let url = format!("file://{}", path.display());
+        self.call("Page.navigate", &json!({ "url": url }));
+        self.wait_for("Page.loadEventFired", Duration::from_secs(30));
+        // Let anything that was going to run (timers, lazy images) run.
+        self.eval("new Promise(resolve => setTimeout(resolve, 300))");
+    }
+
+    fn screenshot(&mut self, scheme: &str, path: &Path) {
+        self.call(
+            "Emulation.setEmulatedMedia",
+            &json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        );
+        self.eval("new Promise(resolve => requestAnimationFrame(() => resolve(1)))");
+        let shot = self.call("Page.captureScreenshot", &json!({ "format": "png" }));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        fs::write(path, png).expect("save the screenshot");
+    }
+
+    /// The URLs of every network request the page attempted.
+    fn requests(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|event| event["method"] == "Network.requestWillBeSent")
+            .map(|event| {
+                event["params"]["request"]["url"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Events that mean injected code ran or tried to: dialogs, exceptions, CSP violations.
+    fn alarms(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|event| {
+                let method = event["method"].as_str().unwrap_or("");
+                let text = event.to_string();
+                method == "Page.javascriptDialogOpening"
+                    || method == "Runtime.exceptionThrown"
+                    || method == "Runtime.consoleAPICalled"
+                    || (method == "Log.entryAdded"
+                        && (text.contains("Content Security Policy")
+                            || event["params"]["entry"]["level"] == "error"))
+            })
+            .collect()
+    }
+}
+
+fn write_transcript(fixture: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    let output = dir.join(format!("{}.html", fixture.trim_end_matches(".csv")));
+    let mut args = vec![
+        "convert",
+        fixture,
+        "--format",
+        "html",
+        "--output",
+        output.to_str().expect("UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    Chatdump::new(args).run().assert_code(0);
+    output
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/transcript-screenshots");
+    fs::create_dir_all(&dir).expect("create target/transcript-screenshots");
+    dir
+}
+
+/// How many messages (and groups) the search leaves visible.
+const VISIBLE: &str = "[...document.querySelectorAll('.log .msg')]\
+    .filter(m => !m.hidden && !m.closest('.group').hidden).length";
+
+#[test]
+fn hostile_transcript_is_inert_offline_and_searchable_in_chromium() {
+    let dir = temp_dir();
+    let html = write_transcript(
+        "hostile-transcript.csv",
+        dir.path(),
+        &["--no-remote-images"],
+    );
+    let browser = Browser::start();
+    let mut page = Page::connect(&browser);
+    page.load(&html);
+
+    // No injected script ran.
+    assert_eq!(page.eval("typeof window.__pwned"), "undefined");
+    assert_eq!(page.eval("typeof window.alert"), "function");
+    let alarms = page.alarms();
+    assert!(
+        alarms.is_empty(),
+        "injected code ran or was blocked: {alarms:#?}"
+    );
+    // Only the page's own script and no element with an event handler attribute.
+    assert_eq!(page.eval("document.scripts.length"), 1);
+    assert_eq!(
+        page.eval(
+            "[...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length"
+        ),
+        0
+    );
+    assert_eq!(
+        page.eval(
+            "[...document.querySelectorAll('[href],[src]')].map(e => e.href || e.src)\
+             .filter(u => !/^(https?:|mailto:|file:)/i.test(u)).length"
+        ),
+        0
+    );
+    // Nothing was requested but the page itself.
+    let requests = page.requests();
+    assert_eq!(requests.len(), 1, "network requests: {requests:#?}");
+    assert!(requests[0].starts_with("file://"), "{requests:?}");
+
+    // The search box: type, and only matching messages stay.
+    assert_eq!(page.eval(VISIBLE), 20);
+    assert_eq!(page.eval("document.querySelector('.search').hidden"), false);
+    page.eval("document.getElementById('search-text').focus()");
+    page.call("Input.insertText", &json!({ "text": "normal MESSAGE" }));
+    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
+    assert_eq!(page.eval(VISIBLE), 1);
+    assert_eq!(
+        page.eval("document.getElementById('search-status').textContent"),
+        "1 of 20 messages"
+    );
+    // By participant: clear the text, pick a sender.
+    page.eval(
+        "(() => { const input = document.getElementById('search-text'); input.value = '';\
+         input.dispatchEvent(new Event('input')); const who = document.getElementById('search-who');\
+         who.value = 'Imager'; who.dispatchEvent(new Event('change')); return 1; })()",
+    );
+    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
+    assert_eq!(page.eval(VISIBLE), 3);
+    // Text and participant together; a name matches as text too.
+    page.eval("document.getElementById('search-text').value = 'imager'; document.getElementById('search-text').dispatchEvent(new Event('input'))");
+    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
+    assert_eq!(page.eval(VISIBLE), 3);
+    page.eval(
+        "(() => { const who = document.getElementById('search-who'); who.value = '';\
+         who.dispatchEvent(new Event('change')); const input = document.getElementById('search-text');\
+         input.value = ''; input.dispatchEvent(new Event('input')); return 1; })()",
+    );
+    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
+    assert_eq!(page.eval(VISIBLE), 20);
+
+    let shots = screenshots_dir();
+    page.screenshot("light", &shots.join("hostile-light.png"));
+    page.screenshot("dark", &shots.join("hostile-dark.png"));
+    assert!(page.alarms().is_empty(), "{:#?}", page.alarms());
+    assert_eq!(page.requests().len(), 1, "{:#?}", page.requests());
+}
+
+#[test]
+fn remote_images_are_the_only_requests_when_allowed() {
+    let dir = temp_dir();
+    let hostile = write_transcript("hostile-transcript.csv", dir.path(), &[]);
+    let sample = write_transcript("sample-chat-dump.csv", dir.path(), &["--no-remote-images"]);
+    let browser = Browser::start();
+    let mut page = Page::connect(&browser);
+    page.load(&hostile);
+    // Scroll through so lazy images would load.
+    page.eval("window.scrollTo(0, document.body.scrollHeight); 1");
+    page.eval("new Promise(resolve => setTimeout(resolve, 500))");
+    assert_eq!(page.eval("typeof window.__pwned"), "undefined");
+    let mut requests: BTreeMap<String, usize> = BTreeMap::new();
+    for url in page.requests() {
+        *requests.entry(url).or_default() += 1;
+    }
+    for url in requests.keys() {
+        assert!(
+            url.starts_with("file://")
+                || url == "https://images.example/photo%20one.png?a=1&b=%3C2%3E",
+            "unexpected request to {url}"
+        );
+    }
+
+    drop(page);
+
+    // The positive control: the monitoring does see requests.
+    assert!(
+        requests.contains_key("https://images.example/photo%20one.png?a=1&b=%3C2%3E"),
+        "{requests:#?}"
+    );
+
+    // The sample, for people to look at. `Log.enable` replays the previous page's log (its
+    // failed image load): only what happens from here on counts.
+    let mut page = Page::connect(&browser);
+    page.events.clear();
+    page.load(&sample);
+    let shots = screenshots_dir();
+    page.screenshot("light", &shots.join("sample-light.png"));
+    page.screenshot("dark", &shots.join("sample-dark.png"));
+    assert!(page.alarms().is_empty(), "{:#?}", page.alarms());
+    assert_eq!(page.requests().len(), 1, "{:#?}", page.requests());
+}
