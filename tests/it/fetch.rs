@@ -58,9 +58,16 @@ fn chatdump(server: &Server, command: &str, sessions: &[&str], extra: &[&str]) -
     }
     args.extend_from_slice(FAST);
     args.extend_from_slice(extra);
-    Chatdump::new(args)
+    hermetic(Chatdump::new(args))
         .env("DYTE_ORG_ID", ORG_ID)
         .env("DYTE_API_KEY", API_KEY)
+}
+
+/// No proxy from the environment may stand between the binary and the server on 127.0.0.1.
+fn hermetic(command: Chatdump) -> Chatdump {
+    command
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
 }
 
 fn fetch_into(server: &Server, session: &str, dir: &Path, extra: &[&str]) -> Run {
@@ -146,12 +153,14 @@ fn statuses(server: &Server, route: Route, session: &str) -> Vec<u16> {
         .collect()
 }
 
-/// Runs a fault that the client must overcome: exit 0, the complete dump, nothing else.
+/// Runs a fault that the client must overcome: exit 0, the complete dump, nothing else. Faults
+/// run with `-v`, whose output is a superset of the default's and of `-q`'s, so the secrets check
+/// covers every verbosity.
 #[track_caller]
 fn fetch_recovers(session: &str) -> Server {
     let server = server();
     let dir = temp_dir();
-    let run = fetch_into(&server, session, dir.path(), &[]);
+    let run = fetch_into(&server, session, dir.path(), &["-v"]);
     run.assert_code(0);
     assert_dir_holds(dir.path(), Some(session));
     assert_no_secrets(&run, &server);
@@ -163,7 +172,7 @@ fn fetch_recovers(session: &str) -> Server {
 fn fetch_fails(session: &str, needle: &str) -> (Server, Run) {
     let server = server();
     let dir = temp_dir();
-    let run = fetch_into(&server, session, dir.path(), &[]);
+    let run = fetch_into(&server, session, dir.path(), &["-v"]);
     run.assert_code(1);
     assert!(
         run.stderr.contains(needle),
@@ -240,7 +249,7 @@ fn realtimekit_provider_with_bearer_token_and_camel_case_answer() {
             &out,
         ];
         args.extend_from_slice(FAST);
-        let run = Chatdump::new(args)
+        let run = hermetic(Chatdump::new(args))
             .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID)
             .env("REALTIMEKIT_APP_ID", APP_ID)
             .env("CLOUDFLARE_API_TOKEN", API_TOKEN)
@@ -276,7 +285,7 @@ fn realtimekit_wrong_token_is_a_credentials_error() {
         &out,
     ];
     args.extend_from_slice(FAST);
-    let run = Chatdump::new(args)
+    let run = hermetic(Chatdump::new(args))
         .env("CLOUDFLARE_API_TOKEN", "not-the-token")
         .run();
     run.assert_code(1);
@@ -313,7 +322,7 @@ fn wrong_dyte_key_stops_every_session() {
     ];
     let base = server.dyte_base_url();
     args[2] = &base;
-    let run = Chatdump::new(args)
+    let run = hermetic(Chatdump::new(args))
         .env("DYTE_ORG_ID", ORG_ID)
         .env("DYTE_API_KEY", "wrong-key-123")
         .run();
@@ -363,7 +372,9 @@ fn api_key_from_a_file_or_standard_input() {
             &out_text,
         ];
         args.extend_from_slice(FAST);
-        let run = Chatdump::new(args).stdin(format!("{API_KEY}\n")).run();
+        let run = hermetic(Chatdump::new(args))
+            .stdin(format!("{API_KEY}\n"))
+            .run();
         run.assert_code(0);
         assert_no_secrets(&run, &server);
     }
@@ -774,13 +785,25 @@ fn export_output_names_the_session_not_a_temporary_path() {
             &server,
             "export",
             &["ok--same"],
-            &["--format", "jsonl,md", "--output", &out.display().to_string()],
+            &[
+                "--format",
+                "jsonl,md",
+                "--output",
+                &out.display().to_string(),
+            ],
         )
         .run();
         run.assert_code(0);
-        assert!(run.stderr.contains("ok--same.csv: 300 messages written"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("ok--same.csv: 300 messages written"),
+            "{}",
+            run.stderr
+        );
         assert!(!run.stderr.contains(".chatdump-export-"), "{}", run.stderr);
         transcripts.push(std::fs::read(out.join("ok--same.md")).unwrap());
     }
-    assert_eq!(transcripts[0], transcripts[1], "the transcript depends on a temporary path");
+    assert_eq!(
+        transcripts[0], transcripts[1],
+        "the transcript depends on a temporary path"
+    );
 }

@@ -43,7 +43,8 @@ pub(crate) enum ProviderArg {
 #[command(next_help_heading = "Chat Replay API")]
 pub(crate) struct ApiArgs {
     /// The session whose chat to fetch; repeat for several.
-    #[arg(long = "session-id", value_name = "ID", required = true)]
+    // Required by each command (`fetch`: always), not here.
+    #[arg(long = "session-id", value_name = "ID")]
     pub(crate) session_ids: Vec<String>,
     /// The API provider.
     #[arg(long, value_enum, default_value = "dyte")]
@@ -113,6 +114,7 @@ pub(crate) struct NetworkArgs {
 
 /// `chatdump fetch`.
 #[derive(Debug, Args)]
+#[command(mut_arg("session_ids", |arg| arg.required(true)))]
 pub(crate) struct FetchArgs {
     #[command(flatten)]
     pub(crate) api: ApiArgs,

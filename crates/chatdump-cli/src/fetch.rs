@@ -375,6 +375,9 @@ impl FetchObserver for CliFetchObserver<'_> {
 
 /// The sessions named on the command line, each with a safe, distinct file stem.
 fn sessions(args: &ApiArgs) -> anyhow::Result<Vec<Session>> {
+    if args.session_ids.is_empty() {
+        return Err(UsageError("name at least one session with --session-id".into()).into());
+    }
     let mut seen = HashSet::new();
     let mut stems = HashSet::new();
     let mut sessions = Vec::new();
