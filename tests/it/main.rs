@@ -8,5 +8,6 @@ mod jsonl_flavors;
 mod ordering;
 mod parquet;
 mod reader_errors;
+mod serve;
 mod support;
 mod transcripts;

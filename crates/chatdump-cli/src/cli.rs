@@ -43,6 +43,10 @@ pub(crate) enum Command {
     /// Download sessions' chat dumps and convert them, as `convert` does.
     #[command(after_help = crate::args_api::API_AFTER_HELP)]
     Export(Box<crate::args_api::ExportArgs>),
+    /// Receive `meeting.chatSynced` webhooks and export every meeting's chat as it arrives.
+    Serve(Box<crate::serve::ServeArgs>),
+    /// List the webhook receiver's recent jobs and their status.
+    Jobs(crate::serve::JobsArgs),
 }
 
 /// An output format.

@@ -8,6 +8,7 @@ mod convert;
 mod fetch;
 mod formats;
 mod report;
+mod serve;
 
 use std::io;
 use std::process::ExitCode;
@@ -38,16 +39,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // An interrupted run must leave no partial output: remove every temporary file, then exit
     // as a shell expects after SIGINT (128 + 2).
-    let _ = ctrlc::set_handler(|| {
-        chatdump_core::output::remove_pending_files();
-        std::process::exit(130);
-    });
+    // `serve` handles these signals itself: it stops gracefully and requeues running jobs.
+    if !matches!(cli.command, Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            chatdump_core::output::remove_pending_files();
+            std::process::exit(130);
+        });
+    }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let mut reporter = Reporter::new(cli.quiet, cli.verbose, no_color);
     let result = match &cli.command {
         Command::Convert(args) => convert::run(args, &mut reporter),
         Command::Fetch(args) => fetch::run_fetch(args, &mut reporter),
         Command::Export(args) => fetch::run_export(args, &mut reporter),
+        Command::Serve(args) => serve::run_serve(args, cli.quiet, cli.verbose),
+        Command::Jobs(args) => serve::run_jobs(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

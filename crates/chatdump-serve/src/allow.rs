@@ -191,6 +191,9 @@ impl DownloadPolicy {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refused::UserInfo);
         }
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refused::Scheme(url.scheme().to_owned()));
+        }
         let host = url.host_str().ok_or(Refused::NotUrl)?;
         if url.scheme() == "http" {
             let host_port = format!("{host}:{}", url.port_or_known_default().unwrap_or_default());

@@ -1,0 +1,513 @@
+//! `chatdump serve` (the webhook receiver) and `chatdump jobs` (its job listing): flags,
+//! logging set-up, and the export step, which is exactly `chatdump export`'s: the dump goes
+//! through `convert::run` with the same conversion flags.
+
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::fetch::{
+    Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, REALTIMEKIT_BASE_URL, RetryPolicy, Secret,
+    Url, redact_url,
+};
+use chatdump_serve::allow::HostPattern;
+use chatdump_serve::signature::{KeySource, PublicKey};
+use chatdump_serve::{DownloadPolicy, ExportRequest, JobStatus, ServeOptions, Store};
+use clap::{Args, ValueEnum};
+
+use crate::UsageError;
+use crate::args_api::{ApiArgs, ProviderArg, parse_duration};
+use crate::cli::ConvertArgs;
+use crate::convert;
+use crate::formats;
+use crate::report::Reporter;
+
+const SERVE_AFTER_HELP: &str = "\
+Every flag can also be set in the environment (CHATDUMP_LISTEN, CHATDUMP_OUTPUT, CHATDUMP_FORMAT,
+CHATDUMP_PUBLIC_KEY, CHATDUMP_PUBLIC_KEY_URL, CHATDUMP_ALLOW_DOWNLOAD_HOST, CHATDUMP_STATE, ...),
+so a systemd EnvironmentFile= or `docker run --env-file` is the configuration file. API
+credentials for the fallback come from DYTE_ORG_ID / DYTE_API_KEY (or the RealtimeKit
+variables), as for `chatdump export`; without them a refused or expired link fails the job.
+
+Examples:
+  chatdump serve --listen 0.0.0.0:8080 --output /var/lib/chatdump --format jsonl,md \\
+    --public-key-url https://api.realtime.cloudflare.com/.well-known/webhooks.json
+  chatdump serve --output out/ --public-key dyte-webhook.pem --provider dyte
+  chatdump jobs --output /var/lib/chatdump --status failed";
+
+/// The provider's public-key document for Cloudflare `RealtimeKit`.
+const REALTIMEKIT_KEY_URL: &str = "https://api.realtime.cloudflare.com/.well-known/webhooks.json";
+
+/// How `chatdump serve` logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event (for log collectors).
+    Json,
+}
+
+/// `chatdump serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = SERVE_AFTER_HELP,
+    mut_arg("inputs", |arg| arg.required(false).hide(true)),
+    mut_arg("session_ids", |arg| arg.required(false).hide(true)),
+    mut_arg("output", |arg| arg.env("CHATDUMP_OUTPUT").help("The output root: every session's dump (`<session id>.csv`) and exports go here")),
+    mut_arg("format", |arg| arg.env("CHATDUMP_FORMAT")),
+)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "CHATDUMP_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub(crate) listen: SocketAddr,
+    /// The provider's webhook public key (PEM, `-----BEGIN PUBLIC KEY-----`).
+    #[arg(long, value_name = "FILE", env = "CHATDUMP_PUBLIC_KEY")]
+    pub(crate) public_key: Option<PathBuf>,
+    /// Fetch the public key from this URL (cached an hour, fetched again once when a signature
+    /// fails). Default without `--public-key`: `RealtimeKit`'s well-known URL, or Dyte's with
+    /// `--provider dyte`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CHATDUMP_PUBLIC_KEY_URL",
+        conflicts_with = "public_key"
+    )]
+    pub(crate) public_key_url: Option<String>,
+    /// A host pattern delivery links may be downloaded from over https (`*` is one label; a
+    /// leading `*` one or more); repeatable or comma-separated. Default: the AWS S3 hosts.
+    #[arg(
+        long = "allow-download-host",
+        value_name = "HOST",
+        env = "CHATDUMP_ALLOW_DOWNLOAD_HOST",
+        value_delimiter = ','
+    )]
+    pub(crate) allow_download_hosts: Vec<String>,
+    /// FOR TESTING ONLY: also download delivery links over plain http from exactly this
+    /// `HOST:PORT` (a local test server). Never use in production.
+    #[arg(long = "allow-insecure-download-host", value_name = "HOST:PORT")]
+    pub(crate) allow_insecure_download_hosts: Vec<String>,
+    /// The job database (`SQLite`). Default: `<output>/.chatdump/state.sqlite3`.
+    #[arg(long, value_name = "FILE", env = "CHATDUMP_STATE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Jobs run at once.
+    #[arg(long, value_name = "N", env = "CHATDUMP_WORKERS", default_value_t = 4)]
+    pub(crate) workers: usize,
+    /// Attempts per job before it is marked failed.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "CHATDUMP_MAX_ATTEMPTS",
+        default_value_t = 5
+    )]
+    pub(crate) max_attempts: u32,
+    /// The wait before a failed job's second attempt; it doubles each time, with jitter.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub(crate) job_retry_delay: Duration,
+    /// The longest wait between two attempts of a job.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) job_retry_max_delay: Duration,
+    /// On SIGTERM or SIGINT, how long running jobs may finish before they are put back in the
+    /// queue for the next start.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) shutdown_grace: Duration,
+    /// The log format (on standard error). `RUST_LOG` picks what is logged (default `info`).
+    #[arg(long, value_enum, env = "CHATDUMP_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// The Chat Replay API, for fresh links when a delivery's link is refused or expired.
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    /// What to export, as for `chatdump convert`.
+    #[command(flatten)]
+    pub(crate) convert: ConvertArgs,
+}
+
+/// A job status, for `chatdump jobs --status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusArg {
+    /// Waiting (possibly for a retry).
+    Queued,
+    /// Being worked on.
+    Running,
+    /// Exported.
+    Done,
+    /// Given up.
+    Failed,
+}
+
+/// `chatdump jobs`.
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    /// The output root `chatdump serve` writes to (its database is
+    /// `<output>/.chatdump/state.sqlite3`).
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        env = "CHATDUMP_OUTPUT",
+        required_unless_present = "state"
+    )]
+    pub(crate) output: Option<PathBuf>,
+    /// The job database, when `chatdump serve` was given `--state`.
+    #[arg(long, value_name = "FILE", env = "CHATDUMP_STATE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Only jobs with this status.
+    #[arg(long, value_enum)]
+    pub(crate) status: Option<StatusArg>,
+    /// How many jobs to list (the most recently changed first).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) limit: u32,
+    /// One JSON object per job instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Exports a dump with `chatdump convert`'s code and `serve`'s conversion flags.
+struct ConvertExporter {
+    convert: ConvertArgs,
+}
+
+impl chatdump_serve::Exporter for ConvertExporter {
+    fn export(&self, request: &ExportRequest) -> Result<Vec<String>, String> {
+        let mut args = self.convert.clone();
+        args.inputs = vec![request.dump.clone()];
+        args.output.clone_from(&request.output);
+        // The receiver reports through its log; the converter's own messages stay quiet.
+        let mut reporter = Reporter::new(true, false, true);
+        convert::run(&args, &mut reporter).map_err(|error| format!("{error:#}"))?;
+        let mut outputs = vec![request.dump.display().to_string()];
+        outputs.extend(args.format.iter().map(|format| {
+            request
+                .output
+                .join(format!(
+                    "{}.{}",
+                    request.session_id,
+                    formats::extension(*format)
+                ))
+                .display()
+                .to_string()
+        }));
+        Ok(outputs)
+    }
+}
+
+/// Installs the log subscriber: `RUST_LOG`, else `info` (`warn` with `--quiet`, `debug` with
+/// `--verbose`).
+fn init_logging(format: LogFormat, quiet: bool, verbose: bool) {
+    let default = if quiet {
+        "warn"
+    } else if verbose {
+        "debug"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The API client for the fallback, when credentials are configured (`None` when there is no
+/// API key or token at all).
+fn api_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>> {
+    let (default_base, secret_variable) = match args.provider {
+        ProviderArg::Dyte => (DYTE_BASE_URL, "DYTE_API_KEY"),
+        ProviderArg::Realtimekit => (REALTIMEKIT_BASE_URL, "CLOUDFLARE_API_TOKEN"),
+    };
+    let secret = match &args.api_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the API key file `{}`",
+                    escape_for_terminal(&path.display().to_string(), 200)
+                )
+            })?;
+            Secret::new(text)
+        }
+        None => match std::env::var(secret_variable) {
+            Ok(value) => Secret::new(value),
+            Err(_) => return Ok(None),
+        },
+    };
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    let base_text = args.base_url.as_deref().unwrap_or(default_base);
+    let base: Url = base_text.parse().map_err(|_| {
+        UsageError(format!(
+            "--base-url `{}` is not a URL",
+            escape_for_terminal(base_text, 200)
+        ))
+    })?;
+    let required = |value: &Option<String>, what: &str| -> anyhow::Result<String> {
+        match value.as_deref().map(str::trim) {
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            _ => Err(UsageError(format!("the {what} is missing")).into()),
+        }
+    };
+    let api = match args.provider {
+        ProviderArg::Dyte => Api::Dyte {
+            base,
+            org_id: required(&args.org_id, "organization id (--org-id or DYTE_ORG_ID)")?,
+            api_key: secret,
+        },
+        ProviderArg::Realtimekit => Api::RealtimeKit {
+            base,
+            account_id: required(
+                &args.account_id,
+                "account id (--account-id or CLOUDFLARE_ACCOUNT_ID)",
+            )?,
+            app_id: required(&args.app_id, "app id (--app-id or REALTIMEKIT_APP_ID)")?,
+            api_token: secret,
+        },
+    };
+    let network = &args.network;
+    let mut options = FetchOptions::new(Clock::new(jiff::Timestamp::now));
+    options.retry = RetryPolicy {
+        max_attempts: network.retries.saturating_add(1),
+        initial_delay: network.retry_delay,
+        max_delay: network.retry_max_delay,
+        max_retry_after: network.max_retry_after,
+        max_total: network.retry_max_time,
+    };
+    options.connect_timeout = network.connect_timeout;
+    options.read_timeout = network.read_timeout;
+    options.max_link_refreshes = network.link_refreshes;
+    Ok(Some(Fetcher::new(api, options)?))
+}
+
+/// The public key source from the flags.
+fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
+    if let Some(path) = &args.public_key {
+        let shown = escape_for_terminal(&path.display().to_string(), 200);
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the public key `{shown}`"))?;
+        let key = PublicKey::from_pem(&pem)
+            .with_context(|| format!("`{shown}` is not a usable public key"))?;
+        return Ok(KeySource::Fixed(key));
+    }
+    let url = args
+        .public_key_url
+        .clone()
+        .unwrap_or_else(|| match args.api.provider {
+            ProviderArg::Dyte => "https://api.dyte.io/.well-known/webhooks.json".to_owned(),
+            ProviderArg::Realtimekit => REALTIMEKIT_KEY_URL.to_owned(),
+        });
+    let parsed: Url = url.parse().map_err(|_| {
+        UsageError(format!(
+            "--public-key-url `{}` is not a URL",
+            escape_for_terminal(&url, 200)
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(UsageError(format!(
+            "--public-key-url `{}` is not an http or https URL",
+            redact_url(&parsed)
+        ))
+        .into());
+    }
+    Ok(KeySource::Url(parsed))
+}
+
+/// `chatdump serve`.
+pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow::Result<()> {
+    if !args.convert.inputs.is_empty() {
+        return Err(
+            UsageError("serve takes no input files: dumps arrive by webhook".into()).into(),
+        );
+    }
+    if !args.api.session_ids.is_empty() {
+        return Err(UsageError(
+            "serve takes no --session-id: sessions arrive by webhook (use `chatdump export`)"
+                .into(),
+        )
+        .into());
+    }
+    if args.convert.rejects.is_some() {
+        return Err(UsageError(
+            "--rejects names one file, but serve exports many sessions: rejects go to `<session id>.rejects.jsonl` in the output directory".into(),
+        )
+        .into());
+    }
+    if args.convert.output.as_os_str() == "-" {
+        return Err(UsageError(
+            "serve writes to a directory: `--output -` is not supported".into(),
+        )
+        .into());
+    }
+    for format in &args.convert.format {
+        formats::check_available(*format).map_err(UsageError)?;
+    }
+    init_logging(args.log_format, quiet, verbose);
+    let key = key_source(args)?;
+    let mut policy = if args.allow_download_hosts.is_empty() {
+        DownloadPolicy::default()
+    } else {
+        let patterns = args
+            .allow_download_hosts
+            .iter()
+            .map(|pattern| {
+                HostPattern::parse(pattern)
+                    .map_err(|reason| UsageError(format!("--allow-download-host: {reason}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        DownloadPolicy::new(patterns)
+    };
+    for host in &args.allow_insecure_download_hosts {
+        tracing::warn!(host = %host, "--allow-insecure-download-host is for testing only: plain http downloads allowed");
+        policy = policy.allow_insecure(host.clone());
+    }
+    let fetcher = api_fetcher(&args.api)?;
+    if fetcher.is_none() {
+        tracing::warn!(
+            "no API credentials: a delivery whose link is refused or expired cannot get a fresh one"
+        );
+    }
+    let output = args.convert.output.clone();
+    let mut options = ServeOptions::new(
+        args.listen,
+        output.clone(),
+        key,
+        chatdump_serve::Clock::new(jiff::Timestamp::now),
+    );
+    if let Some(state) = &args.state {
+        options.state.clone_from(state);
+    }
+    options.policy = policy;
+    options.workers = args.workers.max(1);
+    options.max_attempts = args.max_attempts.max(1);
+    options.retry_delay = args.job_retry_delay;
+    options.max_retry_delay = args.job_retry_max_delay;
+    options.shutdown_grace = args.shutdown_grace;
+    options.connect_timeout = args.api.network.connect_timeout;
+    options.read_timeout = args.api.network.read_timeout;
+    tracing::info!(
+        output = %output.display(),
+        state = %options.state.display(),
+        allowed_hosts = %options.policy.hosts().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        default_hosts = args.allow_download_hosts.is_empty(),
+        "starting the webhook receiver"
+    );
+    let exporter = Arc::new(ConvertExporter {
+        convert: args.convert.clone(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(chatdump_serve::serve(
+        options,
+        fetcher.map(Arc::new),
+        exporter,
+        chatdump_serve::shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+/// Formats Unix milliseconds as UTC.
+fn shown_time(milliseconds: i64) -> String {
+    jiff::Timestamp::from_millisecond(milliseconds).map_or_else(
+        |_| milliseconds.to_string(),
+        |time| time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+/// `chatdump jobs`.
+pub(crate) fn run_jobs(args: &JobsArgs) -> anyhow::Result<()> {
+    let state = match (&args.state, &args.output) {
+        (Some(state), _) => state.clone(),
+        (None, Some(output)) => chatdump_serve::default_state_path(output),
+        (None, None) => return Err(UsageError("give --output or --state".into()).into()),
+    };
+    let shown = escape_for_terminal(&state.display().to_string(), 200);
+    if !state.exists() {
+        return Err(anyhow::anyhow!(
+            "no job database at `{shown}` (has `chatdump serve` run with this output?)"
+        ));
+    }
+    let store = Store::open_read_only(&state)
+        .with_context(|| format!("cannot open the job database `{shown}`"))?;
+    let status = args.status.map(|status| match status {
+        StatusArg::Queued => JobStatus::Queued,
+        StatusArg::Running => JobStatus::Running,
+        StatusArg::Done => JobStatus::Done,
+        StatusArg::Failed => JobStatus::Failed,
+    });
+    let jobs = store.recent(args.limit, status)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        for job in &jobs {
+            // The link is presigned: only its redacted form is ever shown.
+            let link = job.download_url.as_deref().map(|link| {
+                link.parse::<Url>()
+                    .map_or_else(|_| "<not a URL>".to_owned(), |url| redact_url(&url))
+            });
+            let value = serde_json::json!({
+                "id": job.id,
+                "event": job.event,
+                "session_id": job.session_id,
+                "meeting_id": job.meeting_id,
+                "status": job.status.as_str(),
+                "attempts": job.attempts,
+                "deliveries": job.deliveries,
+                "last_error": job.last_error,
+                "outputs": job.outputs.as_deref().map(|outputs| outputs.lines().collect::<Vec<_>>()),
+                "download_url": link,
+                "created_at": shown_time(job.created_at),
+                "updated_at": shown_time(job.updated_at),
+                "next_attempt_at": shown_time(job.next_attempt_at),
+            });
+            writeln!(out, "{value}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  ERROR",
+            "ID", "STATUS", "ATTEMPTS", "DELIVERIES", "UPDATED", "SESSION"
+        )?;
+        for job in &jobs {
+            writeln!(
+                out,
+                "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  {}",
+                job.id,
+                job.status.as_str(),
+                job.attempts,
+                job.deliveries,
+                shown_time(job.updated_at),
+                escape_for_terminal(&job.session_id, 40),
+                escape_for_terminal(job.last_error.as_deref().unwrap_or("-"), 300)
+            )?;
+        }
+        let counts = store.counts()?;
+        let summary = counts
+            .iter()
+            .map(|(status, count)| format!("{count} {status}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "total: {}",
+            if summary.is_empty() {
+                "no jobs".into()
+            } else {
+                summary
+            }
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}

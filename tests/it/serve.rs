@@ -1,0 +1,831 @@
+//! `chatdump serve` end to end: the real receiver on 127.0.0.1, deliveries signed with the
+//! test-only key pair in `tests/fixtures/webhook/`, and the local API/storage test server
+//! handing out the download links.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chatdump_testserver::{Config, Route, Server, chat_csv};
+
+use crate::support::{CHATDUMP, fixtures_dir, temp_dir, tree};
+
+const ORG_ID: &str = "org-webhook";
+const API_KEY: &str = "dyte-key-Webhook77";
+const MESSAGES: usize = 40;
+
+fn test_server(messages: usize, slow_delay: Duration) -> Server {
+    Server::start(Config {
+        org_id: ORG_ID.into(),
+        api_key: API_KEY.into(),
+        messages,
+        slow_delay,
+        ..Config::default()
+    })
+    .expect("start the test server on 127.0.0.1")
+}
+
+/// A test-only private key from the fixtures, for `ring`.
+fn key_pair(name: &str) -> ring::signature::RsaKeyPair {
+    let pem = std::fs::read_to_string(fixtures_dir().join("webhook").join(name)).unwrap();
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap()
+}
+
+/// The provider's signature of `body`: base64 RSA PKCS#1 v1.5 SHA-256.
+fn sign_with(key: &ring::signature::RsaKeyPair, body: &[u8]) -> String {
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        body,
+        &mut signature,
+    )
+    .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(signature)
+}
+
+fn sign(body: &[u8]) -> String {
+    static KEY: std::sync::OnceLock<ring::signature::RsaKeyPair> = std::sync::OnceLock::new();
+    sign_with(KEY.get_or_init(|| key_pair("test-only-private.pem")), body)
+}
+
+/// A minimal HTTP/1.1 exchange over a fresh connection: the status and body.
+fn http(address: SocketAddr, request_head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The server may answer (413) and close before the whole body is sent: a failed write is
+    // fine, the answer is what counts.
+    let _ = stream
+        .write_all(request_head.as_bytes())
+        .and_then(|()| stream.write_all(body));
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `POST /webhook` with `headers` (name, value).
+fn post(address: SocketAddr, body: &[u8], headers: &[(&str, &str)]) -> (u16, String) {
+    let mut head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    http(address, &head, body)
+}
+
+/// A correctly signed RealtimeKit-style delivery.
+fn deliver(address: SocketAddr, body: &[u8], uuid: &str) -> (u16, String) {
+    let signature = sign(body);
+    post(
+        address,
+        body,
+        &[("rtk-signature", &signature), ("rtk-uuid", uuid)],
+    )
+}
+
+/// A fresh download link for `session` from the test server's Dyte route.
+fn link_for(server: &Server, session: &str) -> (String, String) {
+    let authorization =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ORG_ID}:{API_KEY}"));
+    let head = format!(
+        "GET /v2/sessions/{session}/chat HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {authorization}\r\nConnection: close\r\n\r\n",
+        server.addr()
+    );
+    let (status, body) = http(server.addr(), &head, b"");
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("JSON link answer");
+    let data = &value["data"];
+    let url = data["chat_download_url"]
+        .as_str()
+        .or_else(|| data["chatDownloadUrl"].as_str())
+        .unwrap()
+        .to_owned();
+    let expiry = data["chat_download_url_expiry"]
+        .as_str()
+        .or_else(|| data["chatDownloadUrlExpiry"].as_str())
+        .unwrap()
+        .to_owned();
+    (url, expiry)
+}
+
+fn chat_synced(session: &str, url: &str, expiry: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event": "meeting.chatSynced",
+        "sessionId": session,
+        "meetingId": "meeting-1",
+        "chatDownloadUrl": url,
+        "chatDownloadUrlExpiry": expiry,
+        "organizedBy": {"id": "org", "name": "Test"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A running `chatdump serve`, killed when dropped.
+struct Receiver {
+    child: Child,
+    address: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Receiver {
+    /// Starts `chatdump serve --output ROOT --listen 127.0.0.1:0 EXTRA...` and waits for it to
+    /// listen. `api` adds the test server's credentials for the fallback.
+    fn start(root: &Path, server: Option<&Server>, extra: &[&str]) -> Self {
+        let mut command = Command::new(CHATDUMP);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--output"])
+            .arg(root)
+            .arg("--public-key")
+            .arg(fixtures_dir().join("webhook/test-only-public.pem"))
+            .args(["--format", "jsonl,md", "--job-retry-delay", "50ms"])
+            .args(["--retry-delay", "10ms", "--retry-max-delay", "50ms"])
+            .args(extra)
+            .env_remove("DYTE_ORG_ID")
+            .env_remove("DYTE_API_KEY")
+            .env_remove("CLOUDFLARE_API_TOKEN")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(server) = server {
+            command
+                .args(["--base-url", &server.dyte_base_url()])
+                .args(["--allow-insecure-download-host", &server.addr().to_string()])
+                .env("DYTE_ORG_ID", ORG_ID)
+                .env("DYTE_API_KEY", API_KEY);
+        }
+        let mut child = command.spawn().expect("start chatdump serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if line.contains(" listening ")
+                        && let Some(address) = line
+                            .split_whitespace()
+                            .find_map(|word| word.strip_prefix("address="))
+                    {
+                        let _ = sender.send(address.parse::<SocketAddr>().unwrap());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let Ok(address) = receiver.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chatdump serve did not start:\n{}", log.lock().unwrap());
+        };
+        Self {
+            child,
+            address,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; returns whether it exited successfully.
+    fn terminate(mut self) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `chatdump jobs --output ROOT --json`, parsed.
+fn jobs(root: &Path) -> Vec<serde_json::Value> {
+    let output = Command::new(CHATDUMP)
+        .args(["jobs", "--limit", "1000", "--json", "--output"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn job_for(root: &Path, session: &str) -> Option<serde_json::Value> {
+    jobs(root)
+        .into_iter()
+        .find(|job| job["session_id"] == session)
+}
+
+/// Waits (bounded) until `session`'s job is `done` or `failed`; returns it.
+fn wait_settled(root: &Path, session: &str, receiver: &Receiver) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(job) = job_for(root, session)
+            && (job["status"] == "done" || job["status"] == "failed")
+        {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job for `{session}` not settled: {:?}\n{}",
+            job_for(root, session),
+            receiver.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts the outputs of `session` are complete: the dump as served, one JSONL line per
+/// message, and a Markdown transcript.
+#[track_caller]
+fn assert_exported(root: &Path, session: &str, messages: usize) {
+    let csv = std::fs::read(root.join(format!("{session}.csv"))).unwrap();
+    assert!(csv == chat_csv(session, messages), "the dump differs");
+    let jsonl = std::fs::read_to_string(root.join(format!("{session}.jsonl"))).unwrap();
+    assert_eq!(jsonl.lines().count(), messages);
+    assert!(root.join(format!("{session}.md")).is_file());
+}
+
+/// The files in `root` other than the receiver's state directory.
+fn outputs(root: &Path) -> Vec<PathBuf> {
+    tree(root)
+        .into_keys()
+        .filter(|path| !path.starts_with(".chatdump"))
+        .collect()
+}
+
+#[test]
+fn a_valid_delivery_is_exported_once_even_when_delivered_many_times_at_once() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    let session = "ok--webhook-valid";
+    let (url, expiry) = link_for(&server, session);
+    let body = chat_synced(session, &url, &expiry);
+    // Eight concurrent deliveries: four retries of one delivery (same uuid), four with uuids
+    // of their own (the provider's duplicates), plus one Dyte-style delivery.
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|index| {
+                let body = &body;
+                let uuid = if index < 4 {
+                    "uuid-same".to_owned()
+                } else {
+                    format!("uuid-{index}")
+                };
+                scope.spawn(move || deliver(receiver.address, body, &uuid))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    let accepted = answers
+        .iter()
+        .filter(|(_, answer)| answer.contains("\"accepted\""))
+        .count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    let signature = sign(&body);
+    let (status, answer) = post(
+        receiver.address,
+        &body,
+        &[("dyte-signature", &signature), ("dyte-uuid", "uuid-dyte")],
+    );
+    assert_eq!(
+        (status, answer.contains("duplicate")),
+        (200, true),
+        "{answer}"
+    );
+
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_eq!(job["attempts"], 1);
+    // Distinct deliveries: the four retries of `uuid-same` count once.
+    assert_eq!(job["deliveries"], 6);
+    assert_exported(root.path(), session, MESSAGES);
+    assert_eq!(
+        outputs(root.path()),
+        [
+            "ok--webhook-valid.csv",
+            "ok--webhook-valid.jsonl",
+            "ok--webhook-valid.md"
+        ]
+        .map(PathBuf::from)
+    );
+    // One download, no API call by the receiver (the link was good).
+    assert_eq!(server.requests_for(Route::Download, session).len(), 1);
+    assert_eq!(
+        server.requests_for(Route::DyteApi, session).len(),
+        1,
+        "only the test's own"
+    );
+    // A late redelivery changes nothing.
+    let (status, answer) = deliver(receiver.address, &body, "uuid-late");
+    assert_eq!((status, answer.contains("duplicate")), (200, true));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.requests_for(Route::Download, session).len(), 1);
+    // No secret in the log: neither the link's signature nor the API key.
+    let log = receiver.log();
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name.contains("Signature") || name.contains("Credential") {
+            assert!(!log.contains(value), "`{name}` leaked into the log:\n{log}");
+        }
+    }
+    assert!(!log.contains(API_KEY));
+}
+
+#[test]
+fn forged_malformed_and_oversized_deliveries_are_refused_and_change_nothing() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    let address = receiver.address;
+    let session = "ok--webhook-forged";
+    let body = chat_synced(
+        session,
+        &link_for(&server, session).0,
+        "2099-01-01T00:00:00Z",
+    );
+    let good = sign(&body);
+    let other = sign_with(&key_pair("test-only-other-private.pem"), &body);
+    let mut tampered = body.clone();
+    let position = tampered.len() - 3;
+    tampered[position] ^= 0x01;
+
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "no signature header",
+            body.clone(),
+            vec![("rtk-uuid", "u1".into())],
+            401,
+        ),
+        (
+            "signed by another key",
+            body.clone(),
+            vec![("rtk-signature", other)],
+            401,
+        ),
+        (
+            "tampered body",
+            tampered,
+            vec![("rtk-signature", good.clone())],
+            401,
+        ),
+        (
+            "signature not base64",
+            body.clone(),
+            vec![("rtk-signature", "%%%not-base64".into())],
+            401,
+        ),
+        (
+            "empty signature",
+            body.clone(),
+            vec![("dyte-signature", String::new())],
+            401,
+        ),
+        (
+            "a signature for another body",
+            body.clone(),
+            vec![("rtk-signature", sign(b"{}"))],
+            401,
+        ),
+    ];
+    for (what, payload, headers, expected) in cases {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let (status, answer) = post(address, &payload, &headers);
+        assert_eq!(status, expected, "{what}: {answer}");
+    }
+    // Signed, but unacceptable.
+    let oversized = {
+        let padding = "x".repeat(70 * 1024);
+        serde_json::json!({"event": "meeting.chatSynced", "sessionId": "ok--big", "padding": padding})
+            .to_string()
+            .into_bytes()
+    };
+    let deep = format!(
+        "{{\"event\":\"meeting.chatSynced\",\"sessionId\":\"ok--deep\",\"x\":{}1{}}}",
+        "[".repeat(64),
+        "]".repeat(64)
+    );
+    let signed_cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("oversized", oversized, 413),
+        (
+            "malformed JSON",
+            b"{\"event\":\"meeting.chatSynced\",".to_vec(),
+            400,
+        ),
+        ("not an object", b"[1,2,3]".to_vec(), 400),
+        ("deeply nested", deep.into_bytes(), 400),
+        (
+            "a session id that is a path",
+            br#"{"event":"meeting.chatSynced","sessionId":"../../etc/passwd"}"#.to_vec(),
+            400,
+        ),
+    ];
+    for (what, payload, expected) in signed_cases {
+        let (status, answer) = deliver(address, &payload, what);
+        assert_eq!(status, expected, "{what}: {answer}");
+    }
+    // Unsigned and oversized: the size is checked first.
+    let (status, _) = post(address, &vec![b' '; 100 * 1024], &[]);
+    assert_eq!(status, 413);
+    // Another event: acknowledged, ignored.
+    let started = br#"{"event":"meeting.started","meeting":{"id":"m","sessionId":"ok--other"}}"#;
+    let (status, answer) = deliver(address, started, "u-started");
+    assert_eq!(
+        (status, answer.contains("ignored")),
+        (200, true),
+        "{answer}"
+    );
+    let (status, answer) = http(
+        address,
+        &format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+        b"",
+    );
+    assert_eq!((status, answer.contains("ok")), (200, true));
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(jobs(root.path()).is_empty(), "{:?}", jobs(root.path()));
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+    assert!(server.requests_for(Route::Download, session).is_empty());
+    assert_eq!(
+        server.requests_for(Route::DyteApi, session).len(),
+        1,
+        "only the test's own"
+    );
+}
+
+/// A delivery that must be refused: what it tests, the body, the headers, the expected status.
+type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, String)>, u16);
+
+/// A listener that counts connections: a link pointing here must never be dereferenced.
+fn trap() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (address, hits)
+}
+
+#[test]
+fn ssrf_links_are_never_followed() {
+    let (trap_address, hits) = trap();
+    let root = temp_dir();
+    // No API credentials: a refused link cannot be replaced, so the job fails with the reason.
+    let receiver = Receiver::start(
+        root.path(),
+        None,
+        &["--allow-download-host", "*.s3.amazonaws.com"],
+    );
+    let links = [
+        format!("http://{trap_address}/chat.csv"),
+        format!("https://{trap_address}/chat.csv"),
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_owned(),
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        "https://example.com/chat.csv".to_owned(),
+        "https://bucket.s3.amazonaws.com.evil.example/chat.csv".to_owned(),
+        "http://bucket.s3.amazonaws.com/chat.csv".to_owned(),
+        format!("https://localhost:{}/chat.csv", trap_address.port()),
+    ];
+    for (index, link) in links.iter().enumerate() {
+        let session = format!("ssrf-{index}");
+        let body = chat_synced(&session, link, "2099-01-01T00:00:00Z");
+        let (status, answer) = deliver(receiver.address, &body, &session);
+        assert_eq!(status, 200, "{link}: {answer}");
+    }
+    for (index, link) in links.iter().enumerate() {
+        let job = wait_settled(root.path(), &format!("ssrf-{index}"), &receiver);
+        assert_eq!(job["status"], "failed", "{link}: {job}");
+        let reason = job["last_error"].as_str().unwrap();
+        assert!(
+            reason.contains("not allowed")
+                || reason.contains("IP address")
+                || reason.contains("not on the allowed list"),
+            "{link}: {reason}"
+        );
+        assert_eq!(job["attempts"], 1, "a refused link is not retried: {job}");
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a refused link was dereferenced"
+    );
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+}
+
+#[test]
+fn expired_refused_and_forbidden_links_fall_back_to_the_api() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let (trap_address, hits) = trap();
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    // The first link of `expired-link-once` has expired (as stated, and at the storage).
+    let expired = "expired-link-once--webhook";
+    let (url, expiry) = link_for(&server, expired);
+    // The storage refuses the first link of `revoked-link-once` although its expiry is fine.
+    let revoked = "revoked-link-once--webhook";
+    let (revoked_url, revoked_expiry) = link_for(&server, revoked);
+    // A link to a host that is not allowed: the API gives a good one.
+    let foreign = "ok--webhook-foreign-link";
+    let deliveries = [
+        (expired, chat_synced(expired, &url, &expiry)),
+        (revoked, chat_synced(revoked, &revoked_url, &revoked_expiry)),
+        (
+            foreign,
+            chat_synced(
+                foreign,
+                &format!("http://{trap_address}/x.csv"),
+                "2099-01-01T00:00:00Z",
+            ),
+        ),
+    ];
+    for (session, body) in &deliveries {
+        let (status, answer) = deliver(receiver.address, body, session);
+        assert_eq!(status, 200, "{answer}");
+    }
+    for (session, _) in &deliveries {
+        let job = wait_settled(root.path(), session, &receiver);
+        assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+        assert_exported(root.path(), session, MESSAGES);
+        // The test's own API call (not for the foreign link), then the receiver's.
+        let expected = if *session == foreign { 1 } else { 2 };
+        assert_eq!(
+            server.requests_for(Route::DyteApi, session).len(),
+            expected,
+            "{session}"
+        );
+    }
+    // The expired link was recognised as expired and not even tried; the revoked one was.
+    let statuses = |session| {
+        server
+            .requests_for(Route::Download, session)
+            .iter()
+            .map(|request| request.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(expired), [200]);
+    assert_eq!(statuses(revoked), [403, 200]);
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_receiver_killed_mid_job_finishes_the_job_after_a_restart() {
+    // 40 messages in 2 KiB pieces 300 ms apart: the download takes well over a second.
+    let server = test_server(MESSAGES, Duration::from_millis(300));
+    let root = temp_dir();
+    let session = "slow--webhook-crash";
+    let (url, expiry) = link_for(&server, session);
+    let body = chat_synced(session, &url, &expiry);
+    let receiver = Receiver::start(root.path(), Some(&server), &["--workers", "1"]);
+    let (status, answer) = deliver(receiver.address, &body, "uuid-crash");
+    assert_eq!(
+        (status, answer.contains("accepted")),
+        (200, true),
+        "{answer}"
+    );
+    // Kill it once the download has begun.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests_for(Route::Download, session).is_empty() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    receiver.kill();
+    let job = job_for(root.path(), session).unwrap();
+    assert_eq!(job["status"], "running", "{job}");
+    assert!(
+        outputs(root.path())
+            .iter()
+            .all(|path| { path.extension().is_some_and(|extension| extension == "tmp") })
+    );
+
+    // The provider retries the delivery while the receiver is down, and again after.
+    let receiver = Receiver::start(root.path(), Some(&server), &["--workers", "1"]);
+    let (status, answer) = deliver(receiver.address, &body, "uuid-crash-retry");
+    assert_eq!(
+        (status, answer.contains("duplicate")),
+        (200, true),
+        "{answer}"
+    );
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(job["deliveries"], 2, "{job}");
+    assert_exported(root.path(), session, MESSAGES);
+    // Exactly the three outputs: no temporary file from the killed attempt, nothing twice.
+    assert_eq!(outputs(root.path()).len(), 3, "{:?}", outputs(root.path()));
+    assert_eq!(jobs(root.path()).len(), 1);
+}
+
+#[test]
+fn sigterm_puts_the_running_job_back_and_a_restart_finishes_it() {
+    let server = test_server(MESSAGES, Duration::from_millis(300));
+    let root = temp_dir();
+    let session = "slow--webhook-sigterm";
+    let (url, expiry) = link_for(&server, session);
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &["--workers", "1", "--shutdown-grace", "100ms"],
+    );
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        "u-term",
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests_for(Route::Download, session).is_empty() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = receiver.log.clone();
+    assert!(receiver.terminate(), "{}", log.lock().unwrap());
+    let job = job_for(root.path(), session).unwrap();
+    assert_eq!(job["status"], "queued", "{job}");
+    assert_eq!(
+        job["attempts"], 0,
+        "an interrupted attempt is not counted: {job}"
+    );
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+    let receiver = Receiver::start(root.path(), Some(&server), &["--workers", "1"]);
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_exported(root.path(), session, MESSAGES);
+}
+
+#[test]
+fn many_concurrent_deliveries_are_acknowledged_within_the_deadline() {
+    const DELIVERIES: usize = 200;
+    const CLIENTS: usize = 16;
+    let server = test_server(5, Duration::from_millis(10));
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    let bodies: Vec<Vec<u8>> = (0..DELIVERIES)
+        .map(|index| {
+            let session = format!("ok--load-{index}");
+            let (url, expiry) = link_for(&server, &session);
+            chat_synced(&session, &url, &expiry)
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (bodies, next) = (&bodies, &next);
+                let address = receiver.address;
+                scope.spawn(move || {
+                    let mut latencies = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(body) = bodies.get(index) else { break };
+                        let signature = sign(body);
+                        let uuid = format!("load-{index}");
+                        let sent = Instant::now();
+                        let (status, answer) = post(
+                            address,
+                            body,
+                            &[("rtk-signature", &signature), ("rtk-uuid", &uuid)],
+                        );
+                        latencies.push(sent.elapsed());
+                        assert_eq!(status, 200, "{answer}");
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    eprintln!(
+        "serve load test: {DELIVERIES} signed deliveries from {CLIENTS} clients in {:.2} s; acknowledgement latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        elapsed.as_secs_f64(),
+        percentile(50).as_secs_f64() * 1000.0,
+        percentile(99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0,
+    );
+    assert_eq!(latencies.len(), DELIVERIES);
+    assert!(
+        *latencies.last().unwrap() < Duration::from_secs(3),
+        "a delivery took longer than the provider's 3-second deadline"
+    );
+    // Every delivery became exactly one job, and the queue drains.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let all = jobs(root.path());
+        assert_eq!(all.len(), DELIVERIES);
+        if all.iter().all(|job| job["status"] == "done") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queue did not drain: {:?}",
+            all.iter()
+                .filter(|job| job["status"] != "done")
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
