@@ -807,3 +807,83 @@ fn export_output_names_the_session_not_a_temporary_path() {
         "the transcript depends on a temporary path"
     );
 }
+
+#[test]
+fn unreachable_api_is_retried_then_reported() {
+    // A port that was free a moment ago: connections to it are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = temp_dir();
+    let base = format!("http://127.0.0.1:{port}/v2");
+    let out = dir.path().display().to_string();
+    let mut args = vec![
+        "fetch",
+        "--base-url",
+        &base,
+        "--session-id",
+        "ok",
+        "--output",
+        &out,
+        "-v",
+    ];
+    args.extend_from_slice(FAST);
+    let run = hermetic(Chatdump::new(args))
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run();
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot reach the API at `http://127.0.0.1:{port}/v2/sessions/ok/chat`; gave up after 4 attempts"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("retrying in").count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(API_KEY));
+    assert_dir_holds(dir.path(), None);
+}
+
+/// The check that no `Authorization` header reaches the storage is only worth something if the
+/// server notices one: send it one by hand.
+#[test]
+fn test_server_refuses_and_records_an_authorization_header_on_downloads() {
+    use std::io::{Read as _, Write as _};
+
+    fn get(server: &Server, target: &str, authorization: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n",
+            server.addr()
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("receive");
+        response
+    }
+
+    let server = server();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ORG_ID}:{API_KEY}"));
+    let answer = get(&server, "/v2/sessions/ok/chat", &format!("Basic {basic}"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let link = server.links().pop().expect("a link was handed out");
+    let target = link.split_once("127.0.0.1").map(|(_, rest)| rest).unwrap();
+    let target = &target[target.find('/').unwrap()..];
+    let answer = get(&server, target, &format!("Basic {basic}"));
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("Only one auth mechanism allowed"),
+        "{answer}"
+    );
+    let downloads = server.requests_for(Route::Download, "ok");
+    assert_eq!(downloads.len(), 1);
+    assert!(downloads[0].authorization);
+}
