@@ -128,6 +128,7 @@ pub(crate) struct FetchArgs {
 /// `chatdump export`: the API flags, then every `convert` flag.
 #[derive(Debug, Args)]
 #[command(mut_arg("inputs", |arg| arg.required(false).hide(true)))]
+#[command(mut_arg("session_ids", |arg| arg.required(false).required_unless_present("all")))]
 pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub(crate) api: ApiArgs,
@@ -136,6 +137,9 @@ pub(crate) struct ExportArgs {
     pub(crate) keep_csv: bool,
     #[command(flatten)]
     pub(crate) convert: ConvertArgs,
+    /// `--all` and its flags.
+    #[command(flatten)]
+    pub(crate) bulk: crate::bulk::BulkArgs,
 }
 
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number is seconds).

@@ -47,6 +47,8 @@ pub(crate) enum Command {
     Serve(Box<crate::serve::ServeArgs>),
     /// List the webhook receiver's recent jobs and their status.
     Jobs(crate::serve::JobsArgs),
+    /// Rewrite a day's small per-session Parquet files of a dataset into large ones.
+    Compact(crate::bulk::CompactArgs),
 }
 
 /// An output format.

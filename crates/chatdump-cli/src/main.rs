@@ -3,6 +3,7 @@
 mod args_api;
 mod args_output;
 mod args_transcript;
+mod bulk;
 mod cli;
 mod convert;
 mod fetch;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Export(args) => fetch::run_export(args, &mut reporter),
         Command::Serve(args) => serve::run_serve(args, cli.quiet, cli.verbose),
         Command::Jobs(args) => serve::run_jobs(args),
+        Command::Compact(args) => bulk::run_compact(args, &mut reporter),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,7 +64,9 @@ fn main() -> ExitCode {
             reporter.error(&format!("{error:#}"));
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
-            } else if error.downcast_ref::<fetch::SomeSessionsFailed>().is_some() {
+            } else if error.downcast_ref::<fetch::SomeSessionsFailed>().is_some()
+                || error.downcast_ref::<bulk::SomeFailed>().is_some()
+            {
                 ExitCode::from(3)
             } else {
                 ExitCode::FAILURE
