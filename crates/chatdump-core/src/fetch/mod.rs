@@ -24,6 +24,24 @@
 //! The library never reads the clock itself: the caller passes a [`Clock`] (used only to compare
 //! the link's expiry and to read `Retry-After` dates). Waiting uses the tokio timer, so a
 //! [`Fetcher`] must be used inside a tokio runtime with the time driver enabled.
+//!
+//! ```no_run
+//! use chatdump_core::fetch::{Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, IgnoreEvents, Secret};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let api = Api::Dyte {
+//!     base: DYTE_BASE_URL.parse()?,
+//!     org_id: "my-org".into(),
+//!     api_key: Secret::new("my-key"),
+//! };
+//! let fetcher = Fetcher::new(api, FetchOptions::new(Clock::new(jiff::Timestamp::now)))?;
+//! let fetched = fetcher
+//!     .fetch_to("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31", "chat.csv".as_ref(), &mut IgnoreEvents)
+//!     .await?;
+//! assert!(fetched.bytes > 0);
+//! # Ok(())
+//! # }
+//! ```
 
 mod api;
 mod download;
