@@ -157,14 +157,19 @@ struct Receiver {
 
 impl Receiver {
     /// Starts `chatdump serve --output ROOT --listen 127.0.0.1:0 EXTRA...` and waits for it to
-    /// listen. `api` adds the test server's credentials for the fallback.
+    /// listen. `server` adds the test server's credentials for the fallback and allows plain
+    /// http to its storage; the test public key is used unless `EXTRA` names a key URL.
     fn start(root: &Path, server: Option<&Server>, extra: &[&str]) -> Self {
         let mut command = Command::new(CHATDUMP);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--output"])
-            .arg(root)
-            .arg("--public-key")
-            .arg(fixtures_dir().join("webhook/test-only-public.pem"))
+            .arg(root);
+        if !extra.contains(&"--public-key-url") {
+            command
+                .arg("--public-key")
+                .arg(fixtures_dir().join("webhook/test-only-public.pem"));
+        }
+        command
             .args(["--format", "jsonl,md", "--job-retry-delay", "50ms"])
             .args(["--retry-delay", "10ms", "--retry-max-delay", "50ms"])
             .args(extra)
@@ -828,4 +833,123 @@ fn many_concurrent_deliveries_are_acknowledged_within_the_deadline() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Serves the provider's key document (`{"success":true,"data":{"publicKey":PEM}}`) on
+/// 127.0.0.1; counts the requests.
+fn key_document_server() -> (String, Arc<AtomicUsize>) {
+    let pem = std::fs::read_to_string(fixtures_dir().join("webhook/test-only-public.pem")).unwrap();
+    let document =
+        serde_json::json!({"success": true, "data": {"publicKey": pem}, "message": ""}).to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/.well-known/webhooks.json",
+        listener.local_addr().unwrap()
+    );
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{document}",
+                document.len()
+            );
+        }
+    });
+    (url, hits)
+}
+
+#[test]
+fn the_public_key_is_fetched_from_its_url_once_and_cached() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let (key_url, key_fetches) = key_document_server();
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &["--public-key-url", &key_url]);
+    let session = "ok--webhook-key-url";
+    let (url, expiry) = link_for(&server, session);
+    let body = chat_synced(session, &url, &expiry);
+    // Forged deliveries do not make the receiver fetch the key again and again.
+    let forged = sign_with(&key_pair("test-only-other-private.pem"), &body);
+    for _ in 0..5 {
+        let (status, _) = post(receiver.address, &body, &[("rtk-signature", &forged)]);
+        assert_eq!(status, 401);
+    }
+    let (status, answer) = deliver(receiver.address, &body, "uuid-key-url");
+    assert_eq!(
+        (status, answer.contains("accepted")),
+        (200, true),
+        "{answer}"
+    );
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "done", "{job}");
+    assert_exported(root.path(), session, MESSAGES);
+    // Fetched at start-up; the failed verifications came too soon after to fetch it again.
+    assert_eq!(key_fetches.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn without_a_key_deliveries_get_503_so_the_provider_retries() {
+    // A port nothing listens on: the key cannot be fetched.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let key_url = format!("http://{closed}/.well-known/webhooks.json");
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), None, &["--public-key-url", &key_url]);
+    let body = chat_synced(
+        "ok--no-key",
+        "https://bucket.s3.amazonaws.com/x.csv",
+        "2099-01-01T00:00:00Z",
+    );
+    let (status, answer) = deliver(receiver.address, &body, "uuid-no-key");
+    assert_eq!(status, 503, "{answer}");
+    assert!(jobs(root.path()).is_empty());
+}
+
+#[test]
+fn a_job_that_keeps_failing_is_retried_then_marked_failed_with_the_reason() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &["--max-attempts", "3", "--link-refreshes", "1"],
+    );
+    // The storage refuses every link of this session, fresh ones included.
+    let session = "revoked-link-always--webhook";
+    let (url, expiry) = link_for(&server, session);
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        "u-fail",
+    );
+    assert_eq!(status, 200);
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 3, "{job}");
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(reason.contains("refused"), "{reason}");
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+    // `chatdump jobs` shows it, with the reason, in its table.
+    let table = Command::new(CHATDUMP)
+        .args(["jobs", "--status", "failed", "--output"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains(session) && table.contains("failed") && table.contains("refused"),
+        "{table}"
+    );
+    assert!(table.contains("total: 1 failed"), "{table}");
 }
