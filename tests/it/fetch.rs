@@ -555,6 +555,11 @@ fn stalled_body_times_out_and_resumes() {
     assert_eq!(statuses(&server, Route::Download, "stall-once"), [200, 206]);
 }
 
+#[test]
+fn kms_encrypted_object_etag_is_not_taken_for_an_md5() {
+    fetch_recovers("kms-etag");
+}
+
 // Faults that must fail the session, leaving nothing behind.
 
 #[test]

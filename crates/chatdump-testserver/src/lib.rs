@@ -637,6 +637,10 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
 
     let csv = Bytes::from(chat_csv(session, shared.config.messages));
     let mut etag = format!("\"{}\"", hex(&Md5::digest(&csv)));
+    if scenario == Scenario::KmsEtag {
+        // SSE-KMS: 32 hex digits that are not the MD5 of the content.
+        etag = format!("\"{}\"", hex(&Md5::digest(format!("kms{}", shared.secret))));
+    }
     if scenario == Scenario::EtagChangedOnce && !first {
         // The object was replaced after the first request (a multipart-style ETag).
         etag = format!("\"{}-2\"", &etag[1..33]);
@@ -710,6 +714,12 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
     }
     if ranges {
         response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if scenario == Scenario::KmsEtag {
+        response_headers.insert(
+            "x-amz-server-side-encryption",
+            HeaderValue::from_static("aws:kms"),
+        );
     }
     if let Some(start) = range_start
         && let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total - 1))

@@ -62,11 +62,13 @@ pub enum Scenario {
     StallOnce,
     /// The storage answers 200 with an empty body.
     EmptyBody,
+    /// The object is encrypted with SSE-KMS: its `ETag` looks like an MD5 but is not one.
+    KmsEtag,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(&'static str, Self); 27] = [
+    pub const ALL: [(&'static str, Self); 28] = [
         ("ok", Self::Normal),
         ("api-500-once", Self::Api500Once),
         ("api-429-once", Self::Api429Once),
@@ -94,6 +96,7 @@ impl Scenario {
         ("slow", Self::Slow),
         ("stall-once", Self::StallOnce),
         ("empty-body", Self::EmptyBody),
+        ("kms-etag", Self::KmsEtag),
     ];
 
     /// The scenario a session id selects.

@@ -15,6 +15,11 @@ use crate::escape::escape_for_terminal;
 use super::redact::scrub;
 use super::{FetchEvent, FetchObserver, FetchOptions, retry};
 
+const X_AMZ_SSE: reqwest::header::HeaderName =
+    reqwest::header::HeaderName::from_static("x-amz-server-side-encryption");
+const X_AMZ_SSE_CUSTOMER: reqwest::header::HeaderName =
+    reqwest::header::HeaderName::from_static("x-amz-server-side-encryption-customer-algorithm");
+
 /// Why one attempt at a request or a download failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -97,6 +102,9 @@ pub(crate) struct DownloadState {
     etag: Option<String>,
     /// Whether the server said it accepts byte ranges.
     ranges: bool,
+    /// Whether the object is encrypted with KMS or a customer key, whose `ETag` is not an MD5
+    /// even when it looks like one.
+    opaque_etag: bool,
     md5: Md5,
 }
 
@@ -115,6 +123,9 @@ impl DownloadState {
 
     /// The MD5 the `ETag` promises, when it is a plain 32-hex digest (single-part S3 uploads).
     fn expected_md5(&self) -> Option<String> {
+        if self.opaque_etag {
+            return None;
+        }
         let tag = self.etag.as_deref()?.trim_matches('"');
         (tag.len() == 32 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| tag.to_ascii_lowercase())
@@ -233,6 +244,10 @@ pub(crate) async fn attempt(
             state.etag = header(&response, &ETAG)
                 .filter(|tag| !tag.starts_with("W/"))
                 .map(str::to_owned);
+            // S3: SSE-KMS and SSE-C objects have ETags that are not the MD5 of the content.
+            state.opaque_etag = header(&response, &X_AMZ_SSE)
+                .is_some_and(|value| value.starts_with("aws:kms"))
+                || response.headers().contains_key(X_AMZ_SSE_CUSTOMER);
             state.ranges = header(&response, &ACCEPT_RANGES)
                 .is_some_and(|value| value.split(',').any(|unit| unit.trim() == "bytes"));
         }
