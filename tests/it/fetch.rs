@@ -893,3 +893,52 @@ fn test_server_refuses_and_records_an_authorization_header_on_downloads() {
     assert_eq!(downloads.len(), 1);
     assert!(downloads[0].authorization);
 }
+
+#[test]
+fn retry_time_budget_stops_the_retries() {
+    let server = server();
+    let dir = temp_dir();
+    let base = server.dyte_base_url();
+    let out = dir.path().display().to_string();
+    let args = [
+        "fetch",
+        "--base-url",
+        &base,
+        "--session-id",
+        "api-429-always",
+        "--output",
+        &out,
+        "--retry-max-time",
+        "500ms",
+    ];
+    let run = hermetic(Chatdump::new(args))
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run();
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("rate limited by the API (HTTP 429: Too many requests (code 429)); gave up: the retry time budget of 0.5 s is spent"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.requests().len(), 1);
+    assert_dir_holds(dir.path(), None);
+}
+
+#[test]
+fn quiet_failure_prints_only_the_error() {
+    let server = server();
+    let dir = temp_dir();
+    let run = fetch_into(&server, "not-found--quiet", dir.path(), &["-q"]);
+    run.assert_code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: session `not-found--quiet`: no chat"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_no_secrets(&run, &server);
+}
