@@ -155,6 +155,23 @@ struct Receiver {
     log: Arc<Mutex<String>>,
 }
 
+/// Clears every variable `chatdump serve` reads, so the caller's environment cannot change a
+/// test.
+fn hermetic(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CHATDUMP_")
+            || name.starts_with("DYTE_")
+            || name.starts_with("CLOUDFLARE_")
+            || name.starts_with("REALTIMEKIT_")
+            || name == "RUST_LOG"
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.env("NO_COLOR", "1");
+}
+
 impl Receiver {
     /// Starts `chatdump serve --output ROOT --listen 127.0.0.1:0 EXTRA...` and waits for it to
     /// listen. `server` adds the test server's credentials for the fallback and allows plain
@@ -172,15 +189,8 @@ impl Receiver {
         command
             .args(["--format", "jsonl,md", "--job-retry-delay", "50ms"])
             .args(["--retry-delay", "10ms", "--retry-max-delay", "50ms"])
-            .args(extra)
-            .env_remove("DYTE_ORG_ID")
-            .env_remove("DYTE_API_KEY")
-            .env_remove("CLOUDFLARE_API_TOKEN")
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .args(extra);
+        hermetic(&mut command);
         if let Some(server) = server {
             command
                 .args(["--base-url", &server.dyte_base_url()])
@@ -188,6 +198,15 @@ impl Receiver {
                 .env("DYTE_ORG_ID", ORG_ID)
                 .env("DYTE_API_KEY", API_KEY);
         }
+        Self::spawn(command)
+    }
+
+    /// Runs a prepared `chatdump serve` command and waits for it to listen.
+    fn spawn(mut command: Command) -> Self {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().expect("start chatdump serve");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
@@ -952,4 +971,61 @@ fn a_job_that_keeps_failing_is_retried_then_marked_failed_with_the_reason() {
         "{table}"
     );
     assert!(table.contains("total: 1 failed"), "{table}");
+}
+
+#[test]
+fn settings_come_from_a_configuration_file_below_flags() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let config = root.path().join("serve.conf");
+    let output = root.path().join("out");
+    let key = fixtures_dir().join("webhook/test-only-public.pem");
+    std::fs::write(
+        &config,
+        format!(
+            "# chatdump serve settings\nlisten = \"127.0.0.1:0\"\noutput = {}\nformat = jsonl\npublic-key = {}\nallow-insecure-download-host = {}\n",
+            output.display(),
+            key.display(),
+            server.addr()
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(CHATDUMP);
+    // The flag wins over the file's `format = jsonl`.
+    command
+        .args(["serve", "--format", "md", "--config"])
+        .arg(&config);
+    hermetic(&mut command);
+    let receiver = Receiver::spawn(command);
+    let session = "ok--webhook-config";
+    let (url, expiry) = link_for(&server, session);
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        "u-cfg",
+    );
+    assert_eq!(status, 200);
+    let job = wait_settled(&output, session, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_eq!(
+        outputs(&output),
+        [format!("{session}.csv"), format!("{session}.md")].map(PathBuf::from)
+    );
+
+    // A setting the receiver does not have is a usage error that names it.
+    std::fs::write(
+        &config,
+        "listen = 127.0.0.1:0\nlisten-adress = 127.0.0.1:1\n",
+    )
+    .unwrap();
+    let mut command = Command::new(CHATDUMP);
+    command.args(["serve", "--config"]).arg(&config);
+    hermetic(&mut command);
+    let run = command.output().unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("line 2: unknown setting `listen-adress`"),
+        "{stderr}"
+    );
 }

@@ -2,9 +2,10 @@
 //! logging set-up, and the export step, which is exactly `chatdump export`'s: the dump goes
 //! through `convert::run` with the same conversion flags.
 
+use std::ffi::OsString;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +18,12 @@ use chatdump_core::fetch::{
 use chatdump_serve::allow::HostPattern;
 use chatdump_serve::signature::{KeySource, PublicKey};
 use chatdump_serve::{DownloadPolicy, ExportRequest, JobStatus, ServeOptions, Store};
-use clap::{Args, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory as _, Parser as _, ValueEnum};
 
 use crate::UsageError;
 use crate::args_api::{ApiArgs, ProviderArg, parse_duration};
-use crate::cli::ConvertArgs;
+use crate::cli::{Cli, Command, ConvertArgs};
 use crate::convert;
 use crate::formats;
 use crate::report::Reporter;
@@ -57,7 +59,13 @@ pub(crate) enum LogFormat {
     after_help = SERVE_AFTER_HELP,
     mut_arg("inputs", |arg| arg.required(false).hide(true)),
     mut_arg("session_ids", |arg| arg.required(false).hide(true)),
-    mut_arg("output", |arg| arg.env("CHATDUMP_OUTPUT").help("The output root: every session's dump (`<session id>.csv`) and exports go here")),
+    // Not required by clap, so that the configuration file can give it; `-` means "not given".
+    mut_arg("output", |arg| arg
+        .env("CHATDUMP_OUTPUT")
+        .required(false)
+        .default_value("-")
+        .hide_default_value(true)
+        .help("The output root: every session's dump (`<session id>.csv`) and exports go here (required)")),
     mut_arg("format", |arg| arg.env("CHATDUMP_FORMAT")),
 )]
 pub(crate) struct ServeArgs {
@@ -119,6 +127,11 @@ pub(crate) struct ServeArgs {
     /// queue for the next start.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub(crate) shutdown_grace: Duration,
+    /// A configuration file: `key = value` lines named like the long flags (`listen =
+    /// 0.0.0.0:8080`, `format = jsonl,md`, `public-key = /etc/chatdump/webhook.pem`; values may
+    /// be quoted; `#` starts a comment line). Flags and environment variables take precedence.
+    #[arg(long, value_name = "FILE", env = "CHATDUMP_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     /// The log format (on standard error). `RUST_LOG` picks what is logged (default `info`).
     #[arg(long, value_enum, env = "CHATDUMP_LOG_FORMAT", default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -323,8 +336,92 @@ fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     Ok(KeySource::Url(parsed))
 }
 
+/// The `serve` arguments with the configuration file's settings added where neither a flag nor
+/// an environment variable gave a value: the command line is parsed again with them appended.
+fn with_config_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let shown = escape_for_terminal(&path.display().to_string(), 200);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file `{shown}`"))?;
+    let mut command = Cli::command();
+    // Built, so every argument knows whether it takes a value.
+    command.build();
+    let mut arguments: Vec<OsString> = std::env::args_os().collect();
+    let matches = command
+        .clone()
+        .try_get_matches_from(&arguments)
+        .map_err(|error| UsageError(error.to_string()))?;
+    let Some(("serve", serve_matches)) = matches.subcommand() else {
+        return Err(anyhow::anyhow!(
+            "the configuration file is for `chatdump serve`"
+        ));
+    };
+    let serve_command = command
+        .find_subcommand("serve")
+        .context("no serve subcommand")?;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let place = || format!("`{shown}` line {}", index + 1);
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("{}: expected `key = value`", place())))?;
+        let key = key.trim();
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|value| value.strip_suffix('"'))
+            .unwrap_or(value);
+        let argument = serve_command
+            .get_arguments()
+            .find(|argument| argument.get_long() == Some(key) && key != "config")
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{}: unknown setting `{}` (settings are named like the long flags of `chatdump serve`)",
+                    place(),
+                    escape_for_terminal(key, 80)
+                ))
+            })?;
+        let given = serve_matches.value_source(argument.get_id().as_str());
+        if matches!(
+            given,
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        if argument.get_action().takes_values() {
+            arguments.push(format!("--{key}").into());
+            arguments.push(value.into());
+        } else if value == "true" {
+            arguments.push(format!("--{key}").into());
+        } else if value != "false" {
+            return Err(UsageError(format!("{}: `{key}` is `true` or `false`", place())).into());
+        }
+    }
+    match Cli::try_parse_from(&arguments) {
+        Ok(Cli {
+            command: Command::Serve(args),
+            ..
+        }) => Ok(*args),
+        Ok(_) => Err(anyhow::anyhow!(
+            "the configuration file is for `chatdump serve`"
+        )),
+        Err(error) => Err(UsageError(format!(
+            "with the settings of `{shown}`: {}",
+            error.to_string().trim_start_matches("error: ").trim_end()
+        ))
+        .into()),
+    }
+}
+
 /// `chatdump serve`.
 pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow::Result<()> {
+    if let Some(path) = &args.config {
+        let mut merged = with_config_file(path)?;
+        merged.config = None;
+        return run_serve(&merged, quiet, verbose);
+    }
     if !args.convert.inputs.is_empty() {
         return Err(
             UsageError("serve takes no input files: dumps arrive by webhook".into()).into(),
@@ -345,7 +442,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
     }
     if args.convert.output.as_os_str() == "-" {
         return Err(UsageError(
-            "serve writes to a directory: `--output -` is not supported".into(),
+            "serve needs an output directory: give --output DIR (or CHATDUMP_OUTPUT, or `output = DIR` in the configuration file)".into(),
         )
         .into());
     }
