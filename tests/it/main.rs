@@ -1,5 +1,6 @@
 //! The integration tests: they run the real `chatdump` binary on fixture files.
 
+mod bulk;
 mod convert;
 mod fetch;
 mod html_browser;

@@ -61,7 +61,8 @@ impl Store {
     /// `settings` are configuration keys and values as `object_store`'s builders read them
     /// from the environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`, `GOOGLE_SERVICE_ACCOUNT`,
     /// `AZURE_STORAGE_ACCOUNT_NAME`, ...); the library reads no environment itself, the caller
-    /// passes them in. Keys a provider does not know are ignored.
+    /// passes them in. Keys a provider does not know are ignored. For the cloud schemes, the
+    /// ring TLS provider is installed as the process default if none is.
     pub fn open(location: &str, settings: &[(String, String)]) -> Result<Self, BulkError> {
         let shown = chatdump_core::escape::escape_for_terminal(location, 200);
         let location_error = |reason: String| BulkError::Location {
@@ -96,6 +97,9 @@ impl Store {
                 local(&dir)?
             }
             Some(scheme) => {
+                // The HTTP client needs a TLS crypto provider: ring, as for the API client. `Err`
+                // means one is installed already, which is all that is needed.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let url: chatdump_core::fetch::Url = location
                     .parse()
                     .map_err(|error| location_error(format!("not a URL ({error})")))?;

@@ -221,7 +221,7 @@ pub(crate) fn run_export_all(args: &ExportArgs, reporter: &mut Reporter) -> anyh
     options.with_participants = bulk.with_participants;
     options.retry_skipped = bulk.retry_skipped;
     options.parquet = args.convert.output_options.parquet_options();
-    options.tool_version = env!("CARGO_PKG_VERSION").to_owned();
+    env!("CARGO_PKG_VERSION").clone_into(&mut options.tool_version);
     let probe = reporter.progress(Some(0), "");
     let draw = !probe.is_hidden() && std::io::stderr().is_terminal();
     probe.finish_and_clear();

@@ -1,0 +1,472 @@
+//! `chatdump export --all` and `chatdump compact` against a real S3-compatible server (moto's
+//! server mode, a Python HTTP server started on 127.0.0.1) and the local API test server
+//! playing an organisation of 1,000 sessions with faults sprinkled in.
+//!
+//! DuckDB reads the dataset back. Its `httpfs` extension is downloaded on first use, which the
+//! tests cannot do (no network), so the objects are downloaded with chatdump's own object-store
+//! client and DuckDB reads the copy (`read_parquet(..., hive_partitioning = true)`).
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chatdump_bulk::{Manifest, Status, Store};
+use chatdump_testserver::sessions::{OrgSpec, PagingPlacement, bulk_base_url};
+use chatdump_testserver::{Config, Route, Server};
+
+use crate::support::{Chatdump, Run, fixtures_dir, temp_dir};
+
+const ORG_ID: &str = "bulk-org";
+const API_KEY: &str = "bulk-key";
+const MESSAGES: usize = 20;
+const BUCKET: &str = "warehouse";
+
+/// Retries fast, so faults cost milliseconds.
+const FAST: &[&str] = &[
+    "--retry-delay",
+    "20ms",
+    "--retry-max-delay",
+    "200ms",
+    "--max-retry-after",
+    "5s",
+    "--retry-max-time",
+    "30s",
+    "--rate-limit",
+    "0",
+];
+
+/// moto's S3 server on a free port of 127.0.0.1, killed when dropped.
+struct Moto {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start `python3 -m moto.server` (scripts/test installs moto[server])");
+        let moto = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(moto.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not listen on {} within 60 s",
+                moto.addr
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a bucket with a plain `PUT /bucket` (moto does not check signatures).
+    fn create_bucket(&self, bucket: &str) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect to moto");
+        write!(
+            stream,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("send to moto");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("read moto's answer");
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "create bucket: {answer}"
+        );
+    }
+
+    /// The settings the binary reads from the environment, for the library in the test.
+    fn settings(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn api_server() -> Server {
+    Server::start(Config {
+        org_id: ORG_ID.into(),
+        api_key: API_KEY.into(),
+        messages: MESSAGES,
+        ..Config::default()
+    })
+    .expect("start the test server on 127.0.0.1")
+}
+
+/// `chatdump ARGS FAST` with the API credentials, the S3 settings and no proxy.
+fn chatdump(args: &[&str], moto: Option<&Moto>) -> Chatdump {
+    let mut all: Vec<&str> = args.to_vec();
+    if args.first() == Some(&"export") {
+        all.extend_from_slice(FAST);
+    }
+    let mut command = Chatdump::new(all)
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    if let Some(moto) = moto {
+        for (key, value) in moto.settings() {
+            command = command.env(&key, &value);
+        }
+    }
+    command
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Every object under the store's root: path to size.
+fn objects(store: &Store) -> BTreeMap<String, u64> {
+    runtime()
+        .block_on(store.list(""))
+        .expect("list the bucket")
+        .into_iter()
+        .map(|listed| (listed.path, listed.bytes))
+        .collect()
+}
+
+fn manifest(store: &Store) -> (Vec<u8>, Manifest) {
+    let bytes = runtime()
+        .block_on(store.get_bytes(chatdump_bulk::MANIFEST_PATH))
+        .expect("read the manifest")
+        .expect("the manifest exists");
+    let parsed = Manifest::parse(&bytes).expect("a readable manifest");
+    (bytes, parsed)
+}
+
+/// Chat-link requests the API server has seen, by session.
+fn chat_requests(server: &Server) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for request in server.requests() {
+        if request.route == Route::DyteApi {
+            *counts.entry(request.session).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Downloads every Parquet object to `dir` (same relative paths) and asks DuckDB, reading it
+/// as a hive-partitioned dataset: rows, distinct (session, message) pairs, distinct sessions,
+/// and the distinct `date` partition values.
+fn duckdb_counts(store: &Store, dir: &Path) -> serde_json::Value {
+    let runtime = runtime();
+    for (path, _) in objects(store) {
+        if !path.ends_with(".parquet") {
+            continue;
+        }
+        let local = dir.join(&path);
+        std::fs::create_dir_all(local.parent().expect("a parent")).expect("create a directory");
+        runtime
+            .block_on(store.download(&path, &local))
+            .expect("download an object");
+    }
+    let output = Command::new("python3")
+        .arg(fixtures_dir().join("bulk/read_dataset.py"))
+        .arg(dir)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "read_dataset.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from read_dataset.py")
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read the report")).expect("JSON report")
+}
+
+fn ids(problems: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = problems
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|problem| problem["session_id"].as_str().expect("an id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn export_all_to_s3_killed_resumed_idempotent_compacted() {
+    let started = Instant::now();
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let server = api_server();
+    let mut spec = OrgSpec {
+        sessions: 1000,
+        first_page: 0,
+        paging: PagingPlacement::InData,
+        max_per_page: 100,
+        faults: true,
+        broken: true,
+    };
+    let output = format!("s3://{BUCKET}/chat");
+    let store = Store::open(&output, &moto.settings()).expect("open the bucket");
+    let work = temp_dir();
+    let scratch = work.path().join("tmp");
+    std::fs::create_dir_all(&scratch).expect("create the scratch directory");
+    let scratch_arg = scratch.display().to_string();
+    let report_path = work.path().join("report.json");
+    let report_arg = report_path.display().to_string();
+    let base = bulk_base_url(&server, &spec);
+    let args = |base: &str| -> Vec<String> {
+        [
+            "export",
+            "--all",
+            "--base-url",
+            base,
+            "--output",
+            &output,
+            "--concurrency",
+            "8",
+            "--temp-dir",
+            &scratch_arg,
+            "--report-json",
+            &report_arg,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let run = |base: &str| -> Run {
+        let args = args(base);
+        chatdump(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            Some(&moto),
+        )
+        .run()
+    };
+
+    // Run A: killed with SIGKILL once a good part of the sessions is done.
+    let args_a = args(&base);
+    let mut child = chatdump(
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some(&moto),
+    )
+    .command(None)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start chatdump");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if chat_requests(&server).len() >= 400 {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("poll chatdump").is_none(),
+            "run A ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "run A made too little progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL chatdump");
+    child.wait().expect("reap chatdump");
+    let (_, after_kill) = manifest(&store);
+    let done_before: Vec<String> = after_kill
+        .records()
+        .filter(|record| record.status == Status::Exported)
+        .map(|record| record.session_id.clone())
+        .collect();
+    assert!(
+        !done_before.is_empty() && done_before.len() < 980,
+        "a checkpoint was written mid-run: {} exported",
+        done_before.len()
+    );
+    let requests_after_kill = chat_requests(&server);
+
+    // Run B resumes: what run A recorded is not fetched again; the broken sessions fail (3).
+    let resumed = run(&base);
+    resumed.assert_code(3);
+    let b = report(&report_path);
+    assert_eq!(b["sessions_found"], 1000, "{b}");
+    assert_eq!(ids(&b["failed"]), spec.broken_sessions(), "{b}");
+    let mut without_chat = spec.sessions_without_chat();
+    without_chat.sort();
+    assert_eq!(
+        ids(&b["skipped"]),
+        without_chat,
+        "404s are skipped, not failed"
+    );
+    assert_eq!(
+        b["exported"].as_u64().unwrap() + b["already_exported"].as_u64().unwrap(),
+        976,
+        "{b}"
+    );
+    assert_eq!(
+        b["already_exported"].as_u64().unwrap(),
+        done_before.len() as u64
+    );
+    let requests_after_b = chat_requests(&server);
+    for session in &done_before {
+        assert_eq!(
+            requests_after_b.get(session),
+            requests_after_kill.get(session),
+            "session `{session}` was exported again after the resume"
+        );
+    }
+    assert!(resumed.stderr.contains("4 failed"), "{}", resumed.stderr);
+
+    // Run C: the upstream bug is fixed; only the failed sessions are tried again.
+    spec.broken = false;
+    let healed = bulk_base_url(&server, &spec);
+    run(&healed).assert_code(0);
+    let c = report(&report_path);
+    assert_eq!(c["exported"], 4, "{c}");
+    assert_eq!(c["already_exported"], 976, "{c}");
+    assert_eq!(c["messages_written"], 4 * MESSAGES as u64, "{c}");
+    let requests_after_c = chat_requests(&server);
+    let retried: Vec<&String> = requests_after_c
+        .iter()
+        .filter(|(session, count)| requests_after_b.get(*session) != Some(*count))
+        .map(|(session, _)| session)
+        .collect();
+    assert_eq!(retried, spec.broken_sessions().iter().collect::<Vec<_>>());
+
+    // Run D changes nothing: same manifest bytes, same objects, no chat request.
+    let (manifest_c, parsed_c) = manifest(&store);
+    let objects_c = objects(&store);
+    run(&healed).assert_code(0);
+    assert_eq!(manifest(&store).0, manifest_c, "the manifest changed");
+    assert_eq!(objects(&store), objects_c, "the objects changed");
+    assert_eq!(chat_requests(&server), requests_after_c);
+    assert_eq!(report(&report_path)["exported"], 0);
+
+    // The manifest names every object's content hash; the bucket holds exactly those files.
+    let parquet_objects: Vec<&String> = objects_c
+        .keys()
+        .filter(|path| path.ends_with(".parquet"))
+        .collect();
+    assert_eq!(parquet_objects.len(), 980);
+    for record in parsed_c
+        .records()
+        .filter(|record| record.status == Status::Exported)
+    {
+        assert_eq!(record.messages, MESSAGES as u64);
+        let [output] = record.outputs.as_slice() else {
+            panic!("one file per session: {record:?}");
+        };
+        assert_eq!(objects_c.get(&output.path), Some(&output.bytes));
+        assert_eq!(output.sha256.len(), 64);
+    }
+
+    // DuckDB reads the dataset: every row once, one date partition.
+    let counts = duckdb_counts(&store, &work.path().join("copy"));
+    assert_eq!(
+        counts,
+        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"]})
+    );
+
+    // Compaction: fewer, larger files, the same rows, no duplicates, the manifest follows.
+    let target = "64KiB";
+    let compacted = chatdump(
+        &[
+            "compact",
+            &output,
+            "--date",
+            "2024-05-14",
+            "--target-size",
+            target,
+            "--temp-dir",
+            &scratch_arg,
+        ],
+        Some(&moto),
+    )
+    .run();
+    compacted.assert_code(0);
+    let objects_after = objects(&store);
+    let files: Vec<&String> = objects_after
+        .keys()
+        .filter(|path| path.ends_with(".parquet"))
+        .collect();
+    assert!(
+        !files.is_empty() && files.len() < 20,
+        "compacted into a few files: {files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|path| path.starts_with("date=2024-05-14/compacted_x"))
+    );
+    assert!(
+        !objects_after.keys().any(
+            |path| path.starts_with("_chatdump/staging") || path == "_chatdump/compaction.json"
+        ),
+        "no staging leftovers: {objects_after:?}"
+    );
+    let counts = duckdb_counts(&store, &work.path().join("copy-compacted"));
+    assert_eq!(
+        counts,
+        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"]})
+    );
+    let (_, after_compaction) = manifest(&store);
+    for record in after_compaction
+        .records()
+        .filter(|record| record.status == Status::Exported)
+    {
+        assert!(
+            record
+                .outputs
+                .iter()
+                .all(|output| objects_after.get(&output.path) == Some(&output.bytes)),
+            "{record:?}"
+        );
+    }
+    // An export after compaction re-exports nothing, so no row appears twice.
+    run(&healed).assert_code(0);
+    assert_eq!(report(&report_path)["exported"], 0);
+    assert_eq!(objects(&store), objects_after);
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "the bulk test took {:?}",
+        started.elapsed()
+    );
+}
