@@ -53,8 +53,27 @@ fn refuse(status: StatusCode, error: &str) -> Response {
     json(status, &serde_json::json!({ "error": error }))
 }
 
-async fn healthz() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+/// 200 with the job counts when the job database answers, else 503.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    match with_store(&app.context.store, |store| store.counts()).await {
+        Ok(counts) => {
+            let jobs: serde_json::Map<String, serde_json::Value> = counts
+                .into_iter()
+                .map(|(status, count)| (status.as_str().to_owned(), count.into()))
+                .collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "ok", "jobs": jobs }),
+            )
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "health check: the job database does not answer");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the job database does not answer",
+            )
+        }
+    }
 }
 
 /// The first of `names` present in `headers`.

@@ -294,3 +294,50 @@ pub(crate) async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let key = crate::signature::PublicKey::from_pem(include_str!(
+            "../../../tests/fixtures/webhook/test-only-public.pem"
+        ))
+        .unwrap();
+        let mut options = ServeOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "out".into(),
+            crate::signature::KeySource::Fixed(key),
+            Clock::new(jiff::Timestamp::now),
+        );
+        options.retry_delay = Duration::from_secs(1);
+        options.max_retry_delay = Duration::from_secs(10);
+        for (attempts, base) in [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 4.0),
+            (4, 8.0),
+            (5, 10.0),
+            (40, 10.0),
+        ] {
+            let delay = backoff(&options, attempts).as_secs_f64();
+            assert!(
+                (base * 0.8..=base * 1.2).contains(&delay),
+                "attempt {attempts}: {delay}"
+            );
+        }
+    }
+
+    #[test]
+    fn expiry() {
+        let clock = Clock::new(|| "2026-01-01T00:00:00Z".parse().unwrap());
+        assert!(link_expired(Some("2025-12-31 23:59:59.000000Z"), &clock));
+        assert!(!link_expired(Some("2026-01-01T00:15:00.000Z"), &clock));
+        assert!(
+            !link_expired(Some("soon"), &clock),
+            "unknown: the storage decides"
+        );
+        assert!(!link_expired(None, &clock));
+    }
+}
