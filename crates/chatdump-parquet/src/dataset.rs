@@ -307,3 +307,113 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }
+
+#[cfg(test)]
+mod dataset_tests {
+    use std::fs::File;
+
+    use chatdump_core::model::{PayloadType, Position};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    fn message(session: &str, id: usize, at: &str) -> Message {
+        Message {
+            id: format!("m{id}"),
+            session_id: session.into(),
+            meeting_id: "mt".into(),
+            participant_id: "p".into(),
+            display_name: "d".into(),
+            pinned: false,
+            edited: false,
+            created_at: at.parse().unwrap(),
+            payload_type: PayloadType::Text,
+            payload: format!("message {id} {}", "x".repeat(200)),
+            extra: Vec::new(),
+            position: Position::default(),
+        }
+    }
+
+    fn row_groups(path: &Path) -> (usize, i64) {
+        let reader = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+        let metadata = reader.metadata();
+        (
+            metadata.num_row_groups(),
+            metadata.file_metadata().num_rows(),
+        )
+    }
+
+    #[test]
+    fn sessions_get_files_by_start_date_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dataset = Dataset::new(dir.path().join("root"), ParquetOptions::default());
+        // A tiny budget: interleaved sessions force early row groups.
+        dataset.memory = 64 << 10;
+        let mut writer = dataset.exporter();
+        writer.begin(&ExportContext::default()).unwrap();
+        for i in 0..6000 {
+            let session = ["a", "b", "c"][i % 3];
+            let at = if session == "c" && i > 3 {
+                "2024-05-15T00:00:01Z"
+            } else {
+                "2024-05-14T23:59:59Z"
+            };
+            writer.message(&message(session, i, at)).unwrap();
+        }
+        writer.finish().unwrap();
+        assert!(!dir.path().join("root/date=2024-05-14/a.parquet").exists());
+        let written = dataset.commit().unwrap();
+        assert_eq!(written.len(), 3);
+        for name in ["a", "b", "c"] {
+            let path = dir
+                .path()
+                .join(format!("root/date=2024-05-14/{name}.parquet"));
+            let (groups, rows) = row_groups(&path);
+            assert_eq!(rows, 2000, "{name}");
+            if name != "a" {
+                // Inline writers were flushed to respect the budget.
+                assert!(groups > 1, "{name}: {groups} row groups");
+            }
+        }
+    }
+
+    #[test]
+    fn commit_removes_the_session_under_other_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let old = root.join("date=2024-01-01");
+        fs::create_dir_all(&old).unwrap();
+        fs::write(old.join("a.parquet"), b"old").unwrap();
+        fs::write(old.join("b.parquet"), b"other session").unwrap();
+        let dataset = Dataset::new(&root, ParquetOptions::default());
+        let mut writer = dataset.exporter();
+        writer.begin(&ExportContext::default()).unwrap();
+        writer
+            .message(&message("a", 1, "2024-05-14T10:00:00Z"))
+            .unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        dataset.commit().unwrap();
+        assert!(!old.join("a.parquet").exists());
+        assert!(old.join("b.parquet").exists());
+        assert!(root.join("date=2024-05-14/a.parquet").exists());
+    }
+
+    #[test]
+    fn an_unfinished_dataset_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let dataset = Dataset::new(&root, ParquetOptions::default());
+        let mut writer = dataset.exporter();
+        writer.begin(&ExportContext::default()).unwrap();
+        writer
+            .message(&message("a", 1, "2024-05-14T10:00:00Z"))
+            .unwrap();
+        drop(writer);
+        assert!(dataset.commit().unwrap().is_empty());
+        let leftovers: Vec<_> = fs::read_dir(root.join("date=2024-05-14"))
+            .unwrap()
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}

@@ -148,10 +148,14 @@ impl Columns {
             }
             Body::Other { .. } => (None, None, None, None, None),
         };
-        self.extra_json.clear();
-        write_extra(&mut self.extra_json, &message.extra);
-        // `write_extra` writes JSON from `&str`s, which is UTF-8.
-        let extra = std::str::from_utf8(&self.extra_json).unwrap_or("{}");
+        let extra = if message.extra.is_empty() {
+            "{}"
+        } else {
+            self.extra_json.clear();
+            write_extra(&mut self.extra_json, &message.extra);
+            // `write_extra` writes JSON from `&str`s, which is UTF-8.
+            std::str::from_utf8(&self.extra_json).unwrap_or("{}")
+        };
 
         self.id.append_value(&message.id);
         self.session_id.append_value(&message.session_id);

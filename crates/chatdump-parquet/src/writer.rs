@@ -256,3 +256,151 @@ impl<W: Write + Send + 'static> Drop for ParquetWriter<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+    use bytes_reader::read;
+    use chatdump_core::model::{PayloadType, Position};
+
+    use super::*;
+
+    mod bytes_reader {
+        use arrow::array::RecordBatch;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        pub(super) fn read(bytes: &[u8]) -> (Vec<RecordBatch>, usize) {
+            use std::io::Write as _;
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(bytes).unwrap();
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            let groups = builder.metadata().num_row_groups();
+            let batches = builder.build().unwrap().map(Result::unwrap).collect();
+            (batches, groups)
+        }
+    }
+
+    fn message(id: usize, payload_type: &str, payload: &str) -> Message {
+        Message {
+            id: format!("m{id}"),
+            session_id: "s".into(),
+            meeting_id: "mt".into(),
+            participant_id: "p".into(),
+            display_name: "Ann".into(),
+            pinned: id % 2 == 0,
+            edited: false,
+            created_at: "2024-05-14T09:00:04.112345Z".parse().unwrap(),
+            payload_type: PayloadType::from_name(payload_type),
+            payload: payload.into(),
+            extra: if id == 0 {
+                vec![("threadId".into(), "t\"1".into())]
+            } else {
+                Vec::new()
+            },
+            position: Position::default(),
+        }
+    }
+
+    fn write(messages: &[Message], options: ParquetOptions, threaded: bool) -> Vec<u8> {
+        let mut writer = if threaded {
+            ParquetWriter::new(Vec::new(), options)
+        } else {
+            ParquetWriter::new_inline(Vec::new(), options)
+        };
+        writer.begin(&ExportContext::default()).unwrap();
+        for message in messages {
+            writer.message(message).unwrap();
+        }
+        writer.finish().unwrap();
+        writer.into_inner().unwrap()
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let messages = [
+            message(0, "TEXT_MESSAGE", "<blockquote>q</blockquote>\n\nreply"),
+            message(
+                1,
+                "FILE_MESSAGE",
+                r#"{"link":"https://x/a","name":"a.pdf","size":12}"#,
+            ),
+            message(2, "IMAGE_MESSAGE", "https://x/i.png"),
+            message(3, "POLL", "{}"),
+        ];
+        let (batches, _) = read(&write(&messages, ParquetOptions::default(), true));
+        let batch = &batches[0];
+        assert_eq!(batch.num_rows(), 4);
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let text = column("text");
+        let text = text.as_string::<i32>();
+        assert_eq!(text.value(0), "reply");
+        assert!(text.is_null(1));
+        assert_eq!(column("quoted_text").as_string::<i32>().value(0), "q");
+        assert_eq!(column("url").as_string::<i32>().value(1), "https://x/a");
+        assert_eq!(column("file_name").as_string::<i32>().value(1), "a.pdf");
+        let sizes = column("file_size");
+        let sizes = sizes.as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(sizes.value(1), 12);
+        assert!(sizes.is_null(0));
+        assert_eq!(
+            column("kind").as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("text"), Some("file"), Some("image"), Some("other")]
+        );
+        assert_eq!(
+            column("extra").as_string::<i32>().value(0),
+            r#"{"threadId":"t\"1"}"#
+        );
+        assert_eq!(column("extra").as_string::<i32>().value(1), "{}");
+        let created = column("created_at");
+        let created = created.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(created.value(0), 1_715_677_204_112_345);
+        assert_eq!(created.timezone(), Some("UTC"));
+        assert!(column("pinned").as_boolean().value(0));
+    }
+
+    #[test]
+    fn row_groups_are_bounded_and_threads_agree() {
+        let messages: Vec<Message> = (0..20_000)
+            .map(|i| message(i, "TEXT_MESSAGE", &format!("hello {i}")))
+            .collect();
+        let options = ParquetOptions {
+            row_group_rows: 6000,
+            ..ParquetOptions::default()
+        };
+        let threaded = write(&messages, options.clone(), true);
+        let inline = write(&messages, options, false);
+        assert_eq!(threaded, inline, "the same bytes on one thread or two");
+        let (batches, groups) = read(&threaded);
+        assert_eq!(groups, 4);
+        assert_eq!(
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            20_000
+        );
+        // The byte bound closes row groups early when messages are long.
+        let long: Vec<Message> = (0..300)
+            .map(|i| message(i, "TEXT_MESSAGE", &"y".repeat(10_000 + i)))
+            .collect();
+        let options = ParquetOptions {
+            row_group_bytes: 1 << 20,
+            compression: crate::Compression::None,
+            ..ParquetOptions::default()
+        };
+        let (_, groups) = read(&write(&long, options, true));
+        assert!(groups >= 2, "{groups}");
+    }
+
+    #[test]
+    fn message_before_begin_is_an_error_not_a_panic() {
+        let mut writer = ParquetWriter::new(Vec::new(), ParquetOptions::default());
+        for i in 0..BATCH_ROWS {
+            let result = writer.message(&message(i, "TEXT_MESSAGE", "x"));
+            if i + 1 < BATCH_ROWS {
+                assert!(result.is_ok());
+            } else {
+                assert!(result.is_err());
+            }
+        }
+        assert!(writer.finish().is_err());
+    }
+}
