@@ -18,6 +18,9 @@ use crate::support::{CHATDUMP, fixtures_dir, temp_dir, tree};
 const ORG_ID: &str = "org-webhook";
 const API_KEY: &str = "dyte-key-Webhook77";
 const MESSAGES: usize = 40;
+/// Dumps for the crash and shutdown tests: long enough that the slow download is still running
+/// when the receiver is stopped.
+const SLOW_MESSAGES: usize = 100;
 
 fn test_server(messages: usize, slow_delay: Duration) -> Server {
     Server::start(Config {
@@ -690,8 +693,9 @@ fn expired_refused_and_forbidden_links_fall_back_to_the_api() {
 
 #[test]
 fn a_receiver_killed_mid_job_finishes_the_job_after_a_restart() {
-    // 40 messages in 2 KiB pieces 300 ms apart: the download takes well over a second.
-    let server = test_server(MESSAGES, Duration::from_millis(300));
+    // The slow scenario sends 2 KiB pieces 300 ms apart: about 2.4 s for this dump, so the
+    // receiver is killed well inside the download.
+    let server = test_server(SLOW_MESSAGES, Duration::from_millis(300));
     let root = temp_dir();
     let session = "slow--webhook-crash";
     let (url, expiry) = link_for(&server, session);
@@ -731,7 +735,7 @@ fn a_receiver_killed_mid_job_finishes_the_job_after_a_restart() {
     assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
     assert_eq!(job["attempts"], 2, "{job}");
     assert_eq!(job["deliveries"], 2, "{job}");
-    assert_exported(root.path(), session, MESSAGES);
+    assert_exported(root.path(), session, SLOW_MESSAGES);
     // Exactly the three outputs: no temporary file from the killed attempt, nothing twice.
     assert_eq!(outputs(root.path()).len(), 3, "{:?}", outputs(root.path()));
     assert_eq!(jobs(root.path()).len(), 1);
@@ -739,7 +743,7 @@ fn a_receiver_killed_mid_job_finishes_the_job_after_a_restart() {
 
 #[test]
 fn sigterm_puts_the_running_job_back_and_a_restart_finishes_it() {
-    let server = test_server(MESSAGES, Duration::from_millis(300));
+    let server = test_server(SLOW_MESSAGES, Duration::from_millis(300));
     let root = temp_dir();
     let session = "slow--webhook-sigterm";
     let (url, expiry) = link_for(&server, session);
@@ -775,7 +779,7 @@ fn sigterm_puts_the_running_job_back_and_a_restart_finishes_it() {
     let receiver = Receiver::start(root.path(), Some(&server), &["--workers", "1"]);
     let job = wait_settled(root.path(), session, &receiver);
     assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
-    assert_exported(root.path(), session, MESSAGES);
+    assert_exported(root.path(), session, SLOW_MESSAGES);
 }
 
 #[test]
