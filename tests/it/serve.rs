@@ -431,6 +431,14 @@ fn a_valid_delivery_is_exported_once_even_when_delivered_many_times_at_once() {
         }
     }
     assert!(!log.contains(API_KEY));
+    // The job database holds the links: only its owner may read it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let state = root.path().join(".chatdump/state.sqlite3");
+        let mode = std::fs::metadata(state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
 }
 
 #[test]

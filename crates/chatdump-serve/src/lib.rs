@@ -236,6 +236,21 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Makes the job database readable by its owner only: it holds the presigned download links
+/// while they are useful. (`SQLite` gives its `-wal` and `-shm` files the database's mode.)
+fn restrict_permissions(state: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Err(error) = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(error = %error, "cannot make the job database private");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
 /// Removes the temporary files a killed process left beside `session_id`'s outputs
 /// (`.<session id>.<ext>.<random>.tmp`, the [`chatdump_core::output::AtomicFile`] naming).
 fn remove_stale_temporaries(output: &Path, session_id: &str) {
@@ -290,6 +305,7 @@ pub async fn serve(
         })?;
     }
     let mut store = Store::open(&options.state)?;
+    restrict_permissions(&options.state);
     let requeued = store.requeue_running(options.clock.now().as_millisecond())?;
     for job in &requeued {
         tracing::warn!(job = job.id, session = %job.session_id, "a job interrupted by a crash goes back to the queue");
