@@ -59,6 +59,8 @@ impl Moto {
                 "-p",
                 &port.to_string(),
             ])
+            // Small multipart parts, so a test-sized file is uploaded in several of them.
+            .env("S3_UPLOAD_PART_MIN_SIZE", "1024")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -275,8 +277,10 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
         .map(str::to_owned)
         .to_vec()
     };
+    // `--part-size 4KiB`: a session's file (about 6 KiB) goes up as a two-part upload.
     let run = |base: &str| -> Run {
-        let args = args(base);
+        let mut args = args(base);
+        args.extend(["--part-size".to_owned(), "4KiB".to_owned()]);
         chatdump(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
             Some(&moto),
@@ -364,6 +368,22 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     assert_eq!(c["already_exported"], 976, "{c}");
     assert_eq!(c["messages_written"], 4 * MESSAGES as u64, "{c}");
     let requests_after_c = chat_requests(&server);
+    // Those four were uploaded in parts (S3 ETag `<md5>-<parts>`): streamed, not one PUT.
+    let listed = runtime().block_on(store.list("")).expect("list the bucket");
+    for session in spec.broken_sessions() {
+        let object = listed
+            .iter()
+            .find(|object| object.path == format!("date=2024-05-14/{session}.parquet"))
+            .expect("the session's file");
+        assert!(
+            object.bytes > 4096
+                && object
+                    .e_tag
+                    .as_deref()
+                    .is_some_and(|tag| tag.ends_with("-2\"")),
+            "a two-part upload: {object:?}"
+        );
+    }
     let retried: Vec<&String> = requests_after_c
         .iter()
         .filter(|(session, count)| requests_after_b.get(*session) != Some(*count))
@@ -417,6 +437,8 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
             target,
             "--temp-dir",
             &scratch_arg,
+            "--part-size",
+            "8KiB",
         ],
         Some(&moto),
     )

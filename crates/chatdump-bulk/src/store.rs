@@ -42,6 +42,9 @@ pub struct Listed {
     pub path: String,
     /// The size in bytes.
     pub bytes: u64,
+    /// The entity tag, if the store gives one (S3: the MD5 of a single-part upload, or
+    /// `<md5 of the part MD5s>-<parts>` for a multipart one).
+    pub e_tag: Option<String>,
 }
 
 /// A dataset root on an object store or a local directory.
@@ -301,6 +304,7 @@ impl Store {
             listed.push(Listed {
                 path: self.relative(&meta.location),
                 bytes: meta.size,
+                e_tag: meta.e_tag,
             });
         }
         listed.sort_by(|a, b| a.path.cmp(&b.path));

@@ -79,6 +79,9 @@ pub(crate) struct BulkArgs {
     /// Also write the run report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) report_json: Option<PathBuf>,
+    /// Uploads larger than this are multipart, in parts of this size (S3 needs 5 MiB or more).
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = crate::cli::parse_size)]
+    pub(crate) part_size: usize,
 }
 
 /// `chatdump compact`.
@@ -105,6 +108,9 @@ pub(crate) struct CompactArgs {
     /// Also write the compaction report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) report_json: Option<PathBuf>,
+    /// Uploads larger than this are multipart, in parts of this size (S3 needs 5 MiB or more).
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = crate::cli::parse_size)]
+    pub(crate) part_size: usize,
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, String> {
@@ -195,7 +201,7 @@ pub(crate) fn run_export_all(args: &ExportArgs, reporter: &mut Reporter) -> anyh
             UsageError("--all writes a dataset: `--output -` is not supported".into()).into(),
         );
     }
-    let store = open_store(&output)?;
+    let store = open_store(&output)?.with_part_size(bulk.part_size);
     let fetcher = Arc::new(crate::fetch::fetcher(&args.api)?);
     let mut options = ExportOptions::new(
         Timestamp::now(),
@@ -304,7 +310,7 @@ pub(crate) fn run_compact(args: &CompactArgs, reporter: &mut Reporter) -> anyhow
     if args.target_size == 0 {
         return Err(UsageError("--target-size must be above 0".into()).into());
     }
-    let store = open_store(&args.root)?;
+    let store = open_store(&args.root)?.with_part_size(args.part_size);
     let options = CompactOptions {
         from,
         to,
