@@ -117,7 +117,7 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     let event = match delivery {
         Delivery::Other(event) => {
             let shown = chatdump_core::escape::escape_for_terminal(&event, 80);
-            tracing::info!(event = %shown, uuid = ?uuid, "ignored an event this receiver does not handle");
+            tracing::info!(event = %shown, uuid = uuid.as_deref().unwrap_or("-"), "ignored an event this receiver does not handle");
             return json(
                 StatusCode::OK,
                 &serde_json::json!({ "status": "ignored", "event": event }),
@@ -148,7 +148,7 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
                 }
                 Recorded::DuplicateDelivery(_) | Recorded::DuplicateEvent(_) => "duplicate",
             };
-            tracing::info!(job = recorded.job_id(), session = %session, uuid = ?uuid, status, "delivery recorded");
+            tracing::info!(job = recorded.job_id(), session = %session, uuid = uuid.as_deref().unwrap_or("-"), status, "delivery recorded");
             json(
                 StatusCode::OK,
                 &serde_json::json!({ "status": status, "job": recorded.job_id() }),
