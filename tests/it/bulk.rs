@@ -2,9 +2,9 @@
 //! server mode, a Python HTTP server started on 127.0.0.1) and the local API test server
 //! playing an organisation of 1,000 sessions with faults sprinkled in.
 //!
-//! DuckDB reads the dataset back. Its `httpfs` extension is downloaded on first use, which the
+//! `DuckDB` reads the dataset back. Its `httpfs` extension is downloaded on first use, which the
 //! tests cannot do (no network), so the objects are downloaded with chatdump's own object-store
-//! client and DuckDB reads the copy (`read_parquet(..., hive_partitioning = true)`).
+//! client and `DuckDB` reads the copy (`read_parquet(..., hive_partitioning = true)`).
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -193,7 +193,7 @@ fn chat_requests(server: &Server) -> BTreeMap<String, usize> {
     counts
 }
 
-/// Downloads every Parquet object to `dir` (same relative paths) and asks DuckDB, reading it
+/// Downloads every Parquet object to `dir` (same relative paths) and asks `DuckDB`, reading it
 /// as a hive-partitioned dataset: rows, distinct (session, message) pairs, distinct sessions,
 /// and the distinct `date` partition values.
 fn duckdb_counts(store: &Store, dir: &Path) -> serde_json::Value {
