@@ -539,6 +539,19 @@ fn forged_malformed_and_oversized_deliveries_are_refused_and_change_nothing() {
     // Unsigned and oversized: the size is checked first.
     let (status, _) = post(address, &vec![b' '; 100 * 1024], &[]);
     assert_eq!(status, 413);
+    // Oversized without a `Content-Length`: counted as it arrives.
+    let chunk = vec![b' '; 70 * 1024];
+    let mut chunked = format!("{:x}\r\n", chunk.len()).into_bytes();
+    chunked.extend_from_slice(&chunk);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (status, answer) = http(
+        address,
+        &format!(
+            "POST /webhook HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ),
+        &chunked,
+    );
+    assert_eq!(status, 413, "{answer}");
     // Another event: acknowledged, ignored.
     let started = br#"{"event":"meeting.started","meeting":{"id":"m","sessionId":"ok--other"}}"#;
     let (status, answer) = deliver(address, started, "u-started");
@@ -1045,4 +1058,42 @@ fn settings_come_from_a_configuration_file_below_flags() {
         stderr.contains("line 2: unknown setting `listen-adress`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_do_not_block_others() {
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), None, &["--request-timeout", "500ms"]);
+    let address = receiver.address;
+    let started = Instant::now();
+    // A request head that never ends.
+    let mut slow_head = TcpStream::connect(address).unwrap();
+    slow_head
+        .write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // A body that never arrives in full.
+    let mut slow_body = TcpStream::connect(address).unwrap();
+    slow_body
+        .write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"event\"")
+        .unwrap();
+    // Meanwhile a normal request is served.
+    let (status, _) = deliver(address, br#"{"event":"meeting.started"}"#, "u-fast");
+    assert_eq!(status, 200);
+    for (what, mut stream) in [("head", slow_head), ("body", slow_body)] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        if what == "body" {
+            assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "slow clients held on for {elapsed:?}"
+    );
+    assert!(jobs(root.path()).is_empty());
 }

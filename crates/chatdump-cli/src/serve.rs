@@ -127,6 +127,12 @@ pub(crate) struct ServeArgs {
     /// queue for the next start.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub(crate) shutdown_grace: Duration,
+    /// The longest wait for a request's head, and again for its body: slow clients are cut off.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) request_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
     /// A configuration file: `key = value` lines named like the long flags (`listen =
     /// 0.0.0.0:8080`, `format = jsonl,md`, `public-key = /etc/chatdump/webhook.pem`; values may
     /// be quoted; `#` starts a comment line). Flags and environment variables take precedence.
@@ -490,6 +496,9 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
     options.retry_delay = args.job_retry_delay;
     options.max_retry_delay = args.job_retry_max_delay;
     options.shutdown_grace = args.shutdown_grace;
+    options.limits.header_timeout = args.request_timeout;
+    options.limits.body_timeout = args.request_timeout;
+    options.limits.max_connections = args.max_connections.max(1);
     options.connect_timeout = args.api.network.connect_timeout;
     options.read_timeout = args.api.network.read_timeout;
     tracing::info!(

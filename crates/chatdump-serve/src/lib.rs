@@ -139,6 +139,8 @@ pub struct ServeOptions {
     pub connect_timeout: Duration,
     /// Read timeout for delivery links and the key URL.
     pub read_timeout: Duration,
+    /// Connection limits (header and body timeouts, open connections).
+    pub limits: server::Limits,
     /// The wall clock.
     pub clock: Clock,
 }
@@ -168,6 +170,7 @@ impl ServeOptions {
             max_dump_size: 1 << 30,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            limits: server::Limits::default(),
             clock,
         }
     }
@@ -338,6 +341,7 @@ pub async fn serve(
     let address = listener.local_addr().map_err(ServeError::Server)?;
     let workers = options.workers.max(1);
     let grace = options.shutdown_grace;
+    let limits = options.limits;
     let context = Arc::new(worker::Context {
         store: Arc::new(Mutex::new(store)),
         options,
@@ -359,11 +363,16 @@ pub async fn serve(
     let app = Arc::new(server::App {
         verifier,
         context: Arc::clone(&context),
+        limits,
     });
     tracing::info!(%address, workers, "listening");
-    let served = axum::serve(listener, server::router(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    server::run(
+        listener,
+        server::router(Arc::clone(&app)),
+        app.limits,
+        shutdown,
+    )
+    .await;
     tracing::info!("shutting down: no new deliveries; waiting for running jobs");
     let _ = stop_sender.send(true);
     context.wake.notify_waiters();
@@ -378,5 +387,5 @@ pub async fn serve(
         while pool.join_next().await.is_some() {}
     }
     tracing::info!("stopped");
-    served.map_err(ServeError::Server)
+    Ok(())
 }

@@ -4,15 +4,26 @@
 //! size (413 above [`MAX_BODY`]), signature over the raw bytes (401), JSON and nesting (400),
 //! event type (other events: 200, ignored and logged), then the job is recorded durably and only
 //! then is 200 sent. A database failure answers 500 so the provider retries.
+//!
+//! Connections are served by an accept loop of our own rather than `axum::serve`, which sets no
+//! header-read timeout: here a client gets [`Limits::header_timeout`] to send its request head
+//! and [`Limits::body_timeout`] for the body (slowloris), and at most
+//! [`Limits::max_connections`] connections are open at once.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 use crate::payload::{self, Delivery};
 use crate::signature::{SignatureError, Verifier};
@@ -24,17 +35,117 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The longest delivery uuid kept.
 const MAX_UUID_LEN: usize = 200;
 
+/// Connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The longest wait for a request head (from the connection's start or the previous
+    /// response).
+    pub header_timeout: Duration,
+    /// The longest wait for a request body.
+    pub body_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// On shutdown, the longest wait for open connections to finish their requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 10 s for the head, 10 s for the body, 1024 connections, 10 s to drain.
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub(crate) struct App {
     pub(crate) verifier: Verifier,
     pub(crate) context: Arc<Context>,
+    pub(crate) limits: Limits,
 }
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/webhook", post(webhook))
         .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets open
+/// connections finish their requests (closing idle ones), for at most
+/// [`Limits::drain_timeout`].
+pub(crate) async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_sender, stop) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted.
+                    tracing::warn!(error = %error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut stop = stop.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let mut connection =
+                std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            // The guard `wait_for` returns is dropped at once: it must not live across an await.
+            let stopped = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(error = %error, "connection ended with an error");
+                    }
+                }
+                () = stopped => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        // Reap finished connections so the set stays small.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_sender.send(true);
+    let drained = tokio::time::timeout(limits.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the drain timeout are closed");
+        connections.shutdown().await;
+    }
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response {
@@ -81,7 +192,46 @@ fn first_header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a Header
     names.iter().find_map(|name| headers.get(*name))
 }
 
-async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let too_large = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .is_some_and(|length| length > MAX_BODY as u64);
+    if too_large {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 64 KiB",
+        );
+    }
+    let body = match tokio::time::timeout(
+        app.limits.body_timeout,
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    {
+        Err(_) => {
+            tracing::warn!("a delivery's body did not arrive in time");
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+        Ok(Err(error)) => {
+            // `to_bytes` fails on the length limit or on a broken connection.
+            let too_long = std::error::Error::source(&error)
+                .is_some_and(<dyn std::error::Error>::is::<http_body_util::LengthLimitError>);
+            return if too_long {
+                refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the body is larger than 64 KiB",
+                )
+            } else {
+                refuse(StatusCode::BAD_REQUEST, "cannot read the body")
+            };
+        }
+        Ok(Ok(body)) => body,
+    };
     let signature = first_header(&headers, &["rtk-signature", "dyte-signature"]);
     if let Err(error) = app
         .verifier
