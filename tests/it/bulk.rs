@@ -249,6 +249,7 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
         max_per_page: 100,
         faults: true,
         broken: true,
+        all_ended: false,
     };
     let output = format!("s3://{BUCKET}/chat");
     let store = Store::open(&output, &moto.settings()).expect("open the bucket");
@@ -490,5 +491,89 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
         started.elapsed() < Duration::from_secs(90),
         "the bulk test took {:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn export_all_filters_and_live_sessions_into_a_local_directory() {
+    let server = api_server();
+    let mut spec = OrgSpec {
+        sessions: 200,
+        first_page: 1,
+        paging: PagingPlacement::Top,
+        max_per_page: 100,
+        faults: false,
+        broken: false,
+        all_ended: false,
+    };
+    let work = temp_dir();
+    let root = work.path().join("dataset");
+    let root_arg = root.display().to_string();
+    let report_path = work.path().join("report.json");
+    let report_arg = report_path.display().to_string();
+    let run = |spec: &OrgSpec, extra: &[&str]| -> serde_json::Value {
+        let base = bulk_base_url(&server, spec);
+        let mut args = vec![
+            "export",
+            "--all",
+            "--base-url",
+            &base,
+            "--output",
+            &root_arg,
+            "--report-json",
+            &report_arg,
+        ];
+        args.extend_from_slice(extra);
+        chatdump(&args, None).run().assert_code(0);
+        report(&report_path)
+    };
+
+    // One meeting's ended sessions: 3, 40, 77, 114, 151 and 188.
+    let meeting = run(&spec, &["--meeting-id", "meeting-3", "--status", "ended"]);
+    assert_eq!(meeting["sessions_found"], 6, "{meeting}");
+    assert_eq!(meeting["exported"], 6, "{meeting}");
+
+    // An hour of sessions (one a minute): 60 to 119; 77 and 114 are done already.
+    let hour = run(
+        &spec,
+        &[
+            "--since",
+            "2024-05-14T01:00:00Z",
+            "--until",
+            "2024-05-14T02:00:00Z",
+        ],
+    );
+    assert_eq!(hour["sessions_found"], 60, "{hour}");
+    assert_eq!(hour["already_exported"], 2, "{hour}");
+
+    // Everything, then again once the live sessions (every 20th) have ended: only those ten
+    // are exported again, and their files replaced.
+    let live = run(&spec, &["--status", "live"]);
+    assert_eq!(live["sessions_found"], 10, "{live}");
+    assert_eq!(
+        live["already_exported"], 3,
+        "79, 99 and 119 are in the hour: {live}"
+    );
+    let everything = run(&spec, &[]);
+    assert_eq!(everything["sessions_found"], 200, "{everything}");
+    assert_eq!(everything["exported"], 200 - 6 - 58 - 7, "{everything}");
+    spec.all_ended = true;
+    let ended = run(&spec, &[]);
+    assert_eq!(ended["exported"], 10, "{ended}");
+    assert_eq!(ended["already_exported"], 190, "{ended}");
+    let counts = Command::new("python3")
+        .arg(fixtures_dir().join("bulk/read_dataset.py"))
+        .arg(&root)
+        .output()
+        .expect("run python3");
+    assert!(
+        counts.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counts.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    assert_eq!(
+        counts,
+        serde_json::json!({"rows": 200 * MESSAGES, "distinct": 200 * MESSAGES, "sessions": 200, "dates": ["2024-05-14"]})
     );
 }

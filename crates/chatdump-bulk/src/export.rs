@@ -228,7 +228,12 @@ pub async fn export_all(
                     report.sessions_found += 1;
                     observer.listed(report.sessions_found, total);
                     let previous = manifest.get(&session.id).cloned();
-                    match previous.as_ref().map(|record| record.status) {
+                    // A session recorded while live has more chat now that it has ended.
+                    let was_live = previous.as_ref().is_some_and(|record| {
+                        record.session_status.as_deref() == Some("LIVE")
+                            && session.status.as_deref() != Some("LIVE")
+                    });
+                    match previous.as_ref().map(|record| record.status).filter(|_| !was_live) {
                         Some(Status::Exported) => {
                             report.already_exported += 1;
                             observer.session(&session.id, Event::AlreadyDone, None);
@@ -341,6 +346,7 @@ async fn export_session(
     let record = |status: Status, reason: Option<String>| SessionRecord {
         session_id: session.id.clone(),
         meeting_id: session.meeting_id.clone(),
+        session_status: session.status.clone(),
         status,
         reason,
         messages: 0,

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! {"chatdump_manifest":1}
-//! {"session_id":"s1","meeting_id":"m1","status":"exported","messages":300,"outputs":[{"path":"date=2024-05-14/s1.parquet","bytes":18234,"sha256":"…"}],"participants":false,"attempts":1,"at":"2026-11-26T02:00:00Z"}
+//! {"session_id":"s1","meeting_id":"m1","session_status":"ENDED","status":"exported","messages":300,"outputs":[{"path":"date=2024-05-14/s1.parquet","bytes":18234,"sha256":"…"}],"participants":false,"attempts":1,"at":"2026-11-26T02:00:00Z"}
 //! {"session_id":"s2","meeting_id":"m1","status":"skipped","reason":"no chat (HTTP 404) …","messages":0,"outputs":[],"participants":false,"attempts":1,"at":"…"}
 //! {"session_id":"s3","meeting_id":null,"status":"failed","reason":"…","messages":0,"outputs":[],"participants":false,"attempts":2,"at":"…"}
 //! ```
@@ -58,6 +58,10 @@ pub struct SessionRecord {
     pub session_id: String,
     /// The meeting id, when the listing gave one.
     pub meeting_id: Option<String>,
+    /// The session's state in the listing when it was exported (`LIVE`, `ENDED`): a session
+    /// exported or skipped while `LIVE` is exported again once it is listed in another state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_status: Option<String>,
     /// Where it stands.
     pub status: Status,
     /// Why it was skipped or failed.
@@ -200,6 +204,7 @@ mod tests {
             manifest.insert(SessionRecord {
                 session_id: id.into(),
                 meeting_id: None,
+                session_status: None,
                 status: Status::Failed,
                 reason: Some("boom".into()),
                 messages: 0,

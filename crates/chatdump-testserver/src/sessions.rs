@@ -11,7 +11,7 @@
 //! `n=1000,first=0,paging=data,faults=1,broken=1`; [`bulk_base_url`] builds the `--base-url`.
 //!
 //! Session `i` (0-based) starts at `2024-05-14T00:00:00Z` plus `i` minutes, belongs to meeting
-//! `meeting-{i % 37}` and is `LIVE` when `i % 20 == 19`, else `ENDED`. With `faults=1` some ids
+//! `meeting-{i % 37}` and is `LIVE` when `i % 20 == 19` (unless `ended=1`), else `ENDED`. With `faults=1` some ids
 //! carry a fault scenario prefix (see [`crate::Scenario`]): `i % 50 == 7` `not-found` (no
 //! chat: 404), `i % 100 == 13` `api-429-once`, `i % 100 == 29` `api-500-once`,
 //! `i % 100 == 41` `download-500-once`, `i % 100 == 53` `reset-once`, `i % 100 == 67`
@@ -84,6 +84,8 @@ pub struct OrgSpec {
     pub faults: bool,
     /// `broken`: `1` makes the `broken` sessions fail (HTTP 422).
     pub broken: bool,
+    /// `ended`: `1` shows every session as `ENDED` (the live ones have ended since).
+    pub all_ended: bool,
 }
 
 impl Default for OrgSpec {
@@ -95,6 +97,7 @@ impl Default for OrgSpec {
             max_per_page: 100,
             faults: false,
             broken: false,
+            all_ended: false,
         }
     }
 }
@@ -132,6 +135,7 @@ impl OrgSpec {
                 "max" => spec.max_per_page = number()?.max(1),
                 "faults" => spec.faults = value == "1",
                 "broken" => spec.broken = value == "1",
+                "ended" => spec.all_ended = value == "1",
                 _ => return Err(format!("unknown key `{key}`")),
             }
         }
@@ -147,13 +151,20 @@ impl OrgSpec {
             PagingPlacement::Absent => "none",
         };
         format!(
-            "n={},first={},paging={paging},max={},faults={},broken={}",
+            "n={},first={},paging={paging},max={},faults={},broken={},ended={}",
             self.sessions,
             self.first_page,
             self.max_per_page,
             u8::from(self.faults),
-            u8::from(self.broken)
+            u8::from(self.broken),
+            u8::from(self.all_ended)
         )
+    }
+
+    /// Whether session `index` is `LIVE` (every 20th, unless `ended=1`).
+    #[must_use]
+    pub fn is_live(&self, index: usize) -> bool {
+        !self.all_ended && index % 20 == 19
     }
 
     /// The id of session `index`.
@@ -347,7 +358,7 @@ async fn list_sessions(
     };
     let matching = (0..spec.sessions).filter(|&index| {
         let start = start_of(index);
-        let status = if index % 20 == 19 { "LIVE" } else { "ENDED" };
+        let status = if spec.is_live(index) { "LIVE" } else { "ENDED" };
         since.is_none_or(|since| start >= since)
             && until.is_none_or(|until| start < until)
             && query
@@ -360,7 +371,7 @@ async fn list_sessions(
     for index in matching {
         if total >= offset && items.len() < per_page {
             let start = start_of(index);
-            let live = index % 20 == 19;
+            let live = spec.is_live(index);
             let mut session = serde_json::json!({
                 "id": spec.session_id(index),
                 "associated_id": format!("meeting-{}", index % 37),
