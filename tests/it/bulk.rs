@@ -528,6 +528,48 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
         report(&report_path)
     };
 
+    // Refused credentials stop the run at once (1), without the key in the message.
+    let base = bulk_base_url(&server, &spec);
+    let refused = chatdump(
+        &[
+            "export",
+            "--all",
+            "--base-url",
+            &base,
+            "--output",
+            &root_arg,
+        ],
+        None,
+    )
+    .env("DYTE_API_KEY", "wrong-key-12345")
+    .run();
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("DYTE_API_KEY"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("wrong-key-12345"),
+        "{}",
+        refused.stderr
+    );
+    // A base URL without a sessions route: the listing fails before any session (1).
+    let nowhere = format!("http://{}/nowhere/v2", server.addr());
+    chatdump(
+        &[
+            "export",
+            "--all",
+            "--base-url",
+            &nowhere,
+            "--output",
+            &root_arg,
+        ],
+        None,
+    )
+    .run()
+    .assert_code(1);
+
     // One meeting's ended sessions: 3, 40, 77, 114, 151 and 188.
     let meeting = run(&spec, &["--meeting-id", "meeting-3", "--status", "ended"]);
     assert_eq!(meeting["sessions_found"], 6, "{meeting}");

@@ -209,6 +209,8 @@ pub async fn export_all(
     let mut listing_open = true;
     let mut changed = 0usize;
     let mut fatal: Option<FetchError> = None;
+    // A listing that fails before its first session: nothing could be done.
+    let mut listing_failed: Option<BulkError> = None;
     let concurrency = options.concurrency.max(1);
     // Sessions seen in this run: a listing that shifts may return one twice.
     let mut seen = HashSet::new();
@@ -220,7 +222,13 @@ pub async fn export_all(
         tokio::select! {
             item = receiver.recv(), if want_more => match item {
                 None => listing_open = false,
-                Some(ListItem::Error(error)) => report.listing_error = Some(error),
+                Some(ListItem::Error(BulkError::Listing(error))) if error.is_credentials() => {
+                    fatal.get_or_insert(error);
+                }
+                Some(ListItem::Error(error)) if report.sessions_found == 0 => {
+                    listing_failed = Some(error);
+                }
+                Some(ListItem::Error(error)) => report.listing_error = Some(chain(&error)),
                 Some(ListItem::Session(session, total)) => {
                     if !seen.insert(session.id.clone()) {
                         continue;
@@ -292,12 +300,15 @@ pub async fn export_all(
     if let Some(error) = fatal {
         return Err(BulkError::Credentials(error));
     }
+    if let Some(error) = listing_failed {
+        return Err(error);
+    }
     Ok(report)
 }
 
 enum ListItem {
     Session(Session, Option<u64>),
-    Error(String),
+    Error(BulkError),
 }
 
 async fn list_sessions(
@@ -328,7 +339,7 @@ async fn list_sessions(
                 }
             }
             Err(error) => {
-                let _ = sender.send(ListItem::Error(chain(&error))).await;
+                let _ = sender.send(ListItem::Error(error)).await;
                 return;
             }
         }
