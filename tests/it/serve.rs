@@ -1097,3 +1097,38 @@ fn slow_clients_are_cut_off_and_do_not_block_others() {
     );
     assert!(jobs(root.path()).is_empty());
 }
+
+#[test]
+fn a_dump_larger_than_allowed_is_not_kept() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let storage = server.addr().to_string();
+    // No API credentials, so the link is the only way to the dump.
+    let receiver = Receiver::start(
+        root.path(),
+        None,
+        &[
+            "--max-dump-size",
+            "1KiB",
+            "--allow-insecure-download-host",
+            &storage,
+        ],
+    );
+    let session = "ok--webhook-too-big";
+    let (url, expiry) = link_for(&server, session);
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        "u-big",
+    );
+    assert_eq!(status, 200);
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "failed", "{job}");
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(reason.contains("larger than 1024 bytes"), "{reason}");
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+}

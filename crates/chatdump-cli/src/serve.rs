@@ -127,6 +127,9 @@ pub(crate) struct ServeArgs {
     /// queue for the next start.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub(crate) shutdown_grace: Duration,
+    /// The largest dump downloaded from a delivery's link, e.g. `1GiB`.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::cli::parse_size)]
+    pub(crate) max_dump_size: usize,
     /// The longest wait for a request's head, and again for its body: slow clients are cut off.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) request_timeout: Duration,
@@ -496,6 +499,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
     options.retry_delay = args.job_retry_delay;
     options.max_retry_delay = args.job_retry_max_delay;
     options.shutdown_grace = args.shutdown_grace;
+    options.max_dump_size = args.max_dump_size as u64;
     options.limits.header_timeout = args.request_timeout;
     options.limits.body_timeout = args.request_timeout;
     options.limits.max_connections = args.max_connections.max(1);

@@ -102,7 +102,9 @@ pub(crate) fn backoff(options: &ServeOptions, attempts: u32) -> Duration {
         .retry_delay
         .saturating_mul(1 << exponent)
         .min(options.max_retry_delay);
-    delay.mul_f64(0.8 + fastrand::f64() * 0.4)
+    // `try_from`: a configured maximum near `Duration::MAX` must not overflow.
+    Duration::try_from_secs_f64(delay.as_secs_f64() * (0.8 + fastrand::f64() * 0.4))
+        .unwrap_or(delay)
 }
 
 fn now_ms(clock: &Clock) -> i64 {
