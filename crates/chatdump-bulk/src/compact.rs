@@ -304,6 +304,7 @@ fn rewrite(
         }
     };
     std::fs::create_dir_all(out_dir).map_err(io_error("create", out_dir))?;
+    let row_group_bytes = (target_size / 4).max(1 << 20);
     let mut rewritten = Rewritten {
         outputs: Vec::new(),
         placement: BTreeMap::new(),
@@ -331,9 +332,10 @@ fn rewrite(
         rewritten.rows_in +=
             u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         // A new output once the current one is big enough, or when the schema changes (files
-        // written before and after a schema change are never mixed).
+        // written before and after a schema change are never mixed). The row group in progress
+        // is counted at half its estimated (uncompressed) size.
         let full = current.as_ref().is_some_and(|(writer, current_schema)| {
-            writer.bytes_written() as u64 + writer.in_progress_size() as u64 >= target_size
+            writer.bytes_written() as u64 + writer.in_progress_size() as u64 / 2 >= target_size
                 || current_schema.fields() != schema.fields()
         });
         if full && let Some((writer, _)) = current.take() {
@@ -367,6 +369,13 @@ fn rewrite(
             writer
                 .write(&batch)
                 .map_err(parquet_error("write", "compacted file"))?;
+            // Row groups of about a quarter of the target (engines want them large), closed
+            // early so the bytes written, which decide when a file is full, stay accurate.
+            if writer.in_progress_size() as u64 >= row_group_bytes {
+                writer
+                    .flush()
+                    .map_err(parquet_error("write", "compacted file"))?;
+            }
         }
         rewritten
             .placement
