@@ -541,3 +541,24 @@ fn sample_transcripts_have_what_the_issue_asks_for() {
     }
     assert!(!html.contains("<img"));
 }
+
+/// `examples/` holds the sample's transcripts so a visitor can open one without building
+/// anything. This test fails when they are stale, after writing the fresh ones in place (commit
+/// them).
+#[test]
+fn example_transcripts_are_up_to_date() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut stale = Vec::new();
+    for (format, extension) in [("md", "md"), ("html", "html")] {
+        let fresh = transcript("sample-chat-dump.csv", format, &[]);
+        let path = examples.join(format!("sample-chat-dump.{extension}"));
+        if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
+            fs::write(&path, &fresh).expect("write the example");
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "regenerated stale examples (commit them): {stale:?}"
+    );
+}

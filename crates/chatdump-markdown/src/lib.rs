@@ -344,6 +344,47 @@ mod tests {
         }
     }
 
+    fn message(id: &str, name: &str, at: &str) -> Message {
+        Message {
+            id: id.into(),
+            session_id: "s".into(),
+            meeting_id: "m".into(),
+            participant_id: format!("p-{name}"),
+            display_name: name.into(),
+            pinned: false,
+            edited: false,
+            created_at: at.parse().unwrap(),
+            payload_type: chatdump_core::model::PayloadType::Text,
+            payload: format!("text {id}"),
+            extra: Vec::new(),
+            position: chatdump_core::model::Position::default(),
+        }
+    }
+
+    #[test]
+    fn groups_break_on_person_gap_and_day() {
+        let mut writer = MarkdownWriter::new(Vec::new(), TranscriptOptions::default());
+        writer.begin(&ExportContext::default()).unwrap();
+        for (id, name, at) in [
+            ("a", "Ann", "2024-05-14T23:50:00Z"),
+            ("b", "Ann", "2024-05-14T23:54:59Z"),
+            ("c", "Ann", "2024-05-14T23:59:59.5Z"),
+            ("d", "Bo", "2024-05-14T23:59:59.9Z"),
+            ("e", "Bo", "2024-05-15T00:00:01Z"),
+        ] {
+            writer.message(&message(id, name, at)).unwrap();
+        }
+        writer.finish().unwrap();
+        let text = String::from_utf8(writer.into_inner()).unwrap();
+        // a and b together (4 min 59 s apart); c alone (over 5 minutes after b); d; e on a new
+        // day.
+        assert_eq!(text.matches("\n**Ann**\n").count(), 2, "{text}");
+        assert_eq!(text.matches("\n**Bo**\n").count(), 2, "{text}");
+        assert!(text.contains("### Wednesday, 15 May 2024"));
+        let day = text.find("### Wednesday").unwrap();
+        assert!(text[day..].contains("text e") && !text[day..].contains("text d"));
+    }
+
     #[test]
     fn urls_cannot_break_out() {
         assert_eq!(
