@@ -9,9 +9,9 @@
 //!    new files of about the target size (a new file starts once the current one reaches it);
 //! 2. the new files are uploaded to a staging name under `_chatdump/staging/`, which no
 //!    dataset glob matches;
-//! 3. an intent (`_chatdump/compaction.json`: which staged file becomes which final file, and
-//!    which old files go) and the manifest (each session now points at its compacted file) are
-//!    written;
+//! 3. an intent (`_chatdump/compaction.json`: which staged file becomes which final file, which
+//!    old files go, and which compacted file now holds each old file's rows) and then the
+//!    manifest (each session now points at its compacted file) are written;
 //! 4. the old files are deleted, then each staged file is renamed to its final name
 //!    `date=D/compacted_x<sha256 prefix>.parquet`, then the intent is deleted.
 //!
@@ -100,6 +100,32 @@ struct Swap {
 struct Intent {
     swaps: Vec<Swap>,
     remove: Vec<String>,
+    /// Each old file and the compacted file now holding its rows, for the manifest.
+    #[serde(default)]
+    moves: Vec<(String, OutputFile)>,
+}
+
+/// Points every manifest record at the files now holding its rows; whether anything changed.
+fn apply_moves(manifest: &mut Manifest, moves: &[(String, OutputFile)]) -> bool {
+    let by_old_path: HashMap<&str, &OutputFile> =
+        moves.iter().map(|(old, new)| (old.as_str(), new)).collect();
+    let mut changed = false;
+    for record in manifest.records_mut() {
+        let mut outputs: Vec<OutputFile> = Vec::with_capacity(record.outputs.len());
+        for output in &record.outputs {
+            let replacement = by_old_path
+                .get(output.path.as_str())
+                .map_or(output, |file| *file);
+            if !outputs.contains(replacement) {
+                outputs.push(replacement.clone());
+            }
+        }
+        if outputs != record.outputs {
+            record.outputs = outputs;
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Finishes a compaction that was interrupted after its intent was written. Returns whether
@@ -113,6 +139,10 @@ pub async fn recover(store: &Store) -> Result<bool, BulkError> {
             "the compaction intent `{INTENT_PATH}` is unreadable: {error}"
         ))
     })?;
+    let mut manifest = Manifest::load(store).await?;
+    if apply_moves(&mut manifest, &intent.moves) {
+        manifest.save(store).await?;
+    }
     finish_swap(store, &intent).await?;
     Ok(true)
 }
@@ -238,29 +268,21 @@ async fn compact_day(
         });
     }
     let remove: Vec<String> = candidates.iter().map(|file| file.path.clone()).collect();
+    let moves = rewritten
+        .placement
+        .iter()
+        .map(|(input, output)| (input.clone(), finals[*output].clone()))
+        .collect();
     let intent = Intent {
         swaps,
         remove: remove.clone(),
+        moves,
     };
     let intent_bytes = serde_json::to_vec(&intent)
         .map_err(|error| BulkError::Options(format!("cannot write the intent: {error}")))?;
     store.put_bytes(INTENT_PATH, intent_bytes).await?;
     // Point every session at the file that now holds its rows.
-    let moved: HashMap<&str, &OutputFile> = rewritten
-        .placement
-        .iter()
-        .map(|(input, output)| (input.as_str(), &finals[*output]))
-        .collect();
-    for record in manifest.records_mut() {
-        let mut outputs: Vec<OutputFile> = Vec::with_capacity(record.outputs.len());
-        for output in &record.outputs {
-            let replacement = moved.get(output.path.as_str()).map_or(output, |file| *file);
-            if !outputs.contains(replacement) {
-                outputs.push(replacement.clone());
-            }
-        }
-        record.outputs = outputs;
-    }
+    apply_moves(manifest, &intent.moves);
     manifest.save(store).await?;
     finish_swap(store, &intent).await?;
     Ok(Some(DayReport {
@@ -387,4 +409,188 @@ fn rewrite(
             .map_err(parquet_error("write", "compacted file"))?;
     }
     Ok(rewritten)
+}
+
+#[cfg(test)]
+mod tests {
+    use chatdump_core::export::{ExportContext, Exporter as _};
+    use chatdump_core::reader::{ChatReader, ReaderOptions};
+    use chatdump_parquet::{ParquetOptions, ParquetWriter};
+
+    use super::*;
+    use crate::manifest::{SessionRecord, Status};
+
+    const HEADER: &str = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n";
+
+    /// A Parquet file with `rows` messages of `session`.
+    fn parquet(session: &str, rows: usize) -> Vec<u8> {
+        let mut csv = HEADER.to_owned();
+        for row in 0..rows {
+            csv.push_str(&format!(
+                "m{row},p1,{session},mt,Ann,false,false,TEXT_MESSAGE,hello {row},2024-05-14T09:00:{:02}.000Z\n",
+                row % 60
+            ));
+        }
+        let mut reader =
+            ChatReader::new(csv.as_bytes(), session, ReaderOptions::default()).unwrap();
+        let mut writer = ParquetWriter::new_inline(Vec::new(), ParquetOptions::default());
+        writer.begin(&ExportContext::default()).unwrap();
+        while let Some(message) = reader.next_message() {
+            writer.message(&message.unwrap()).unwrap();
+        }
+        writer.finish().unwrap();
+        writer.into_inner().unwrap()
+    }
+
+    fn rows(bytes: &[u8]) -> i64 {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows()
+    }
+
+    async fn dataset(store: &Store, sessions: &[&str]) -> Manifest {
+        let mut manifest = Manifest::default();
+        for session in sessions {
+            let path = format!("date=2024-05-14/{session}.parquet");
+            let bytes = parquet(session, 10);
+            let size = bytes.len() as u64;
+            store.put_bytes(&path, bytes).await.unwrap();
+            manifest.insert(SessionRecord {
+                session_id: (*session).to_owned(),
+                meeting_id: None,
+                session_status: None,
+                status: Status::Exported,
+                reason: None,
+                messages: 10,
+                outputs: vec![OutputFile {
+                    path,
+                    bytes: size,
+                    sha256: String::new(),
+                }],
+                participants: false,
+                attempts: 1,
+                at: String::new(),
+            });
+        }
+        manifest.save(store).await.unwrap();
+        manifest
+    }
+
+    fn options(temp: &Path) -> CompactOptions {
+        CompactOptions {
+            from: "2024-05-14".parse().unwrap(),
+            to: "2024-05-14".parse().unwrap(),
+            target_size: DEFAULT_TARGET_SIZE,
+            temp_dir: temp.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn compacts_known_files_only_and_updates_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root").to_str().unwrap(), &[]).unwrap();
+        dataset(&store, &["a", "b", "c"]).await;
+        // A file no manifest record names (an interrupted export's) is left alone.
+        store
+            .put_bytes("date=2024-05-14/orphan.parquet", parquet("orphan", 3))
+            .await
+            .unwrap();
+        let report = compact(&store, &options(dir.path())).await.unwrap();
+        assert_eq!(report.days.len(), 1);
+        assert_eq!(report.days[0].files_before, 3);
+        assert_eq!(report.days[0].files_after, 1);
+        assert_eq!(report.days[0].rows, 30);
+        let listed: Vec<String> = store
+            .list("date=2024-05-14")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|file| file.path)
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.contains(&"date=2024-05-14/orphan.parquet".to_owned()));
+        let compacted = listed
+            .iter()
+            .find(|path| path.contains("compacted_x"))
+            .unwrap();
+        assert_eq!(
+            rows(&store.get_bytes(compacted).await.unwrap().unwrap()),
+            30
+        );
+        let manifest = Manifest::load(&store).await.unwrap();
+        for record in manifest.records() {
+            assert_eq!(record.outputs.len(), 1);
+            assert_eq!(&record.outputs[0].path, compacted);
+        }
+        // Again: one known file left, nothing to do.
+        let again = compact(&store, &options(dir.path())).await.unwrap();
+        assert!(again.days.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_swap_is_finished_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("root").to_str().unwrap(), &[]).unwrap();
+        dataset(&store, &["a", "b"]).await;
+        // The state after step 3: staged file and intent written, nothing swapped yet.
+        store
+            .put_bytes(
+                "_chatdump/staging/2024-05-14-0000.parquet.tmp",
+                parquet("ab", 20),
+            )
+            .await
+            .unwrap();
+        let intent = Intent {
+            swaps: vec![Swap {
+                staged: "_chatdump/staging/2024-05-14-0000.parquet.tmp".into(),
+                target: "date=2024-05-14/compacted_xfeed.parquet".into(),
+            }],
+            remove: vec![
+                "date=2024-05-14/a.parquet".into(),
+                "date=2024-05-14/b.parquet".into(),
+            ],
+            moves: ["a", "b"]
+                .map(|session| {
+                    (
+                        format!("date=2024-05-14/{session}.parquet"),
+                        OutputFile {
+                            path: "date=2024-05-14/compacted_xfeed.parquet".into(),
+                            bytes: 1,
+                            sha256: "feed".into(),
+                        },
+                    )
+                })
+                .to_vec(),
+        };
+        store
+            .put_bytes(INTENT_PATH, serde_json::to_vec(&intent).unwrap())
+            .await
+            .unwrap();
+        assert!(recover(&store).await.unwrap());
+        let listed: Vec<String> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|file| file.path)
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "_chatdump/manifest.jsonl",
+                "date=2024-05-14/compacted_xfeed.parquet"
+            ]
+        );
+        for record in Manifest::load(&store).await.unwrap().records() {
+            assert_eq!(
+                record.outputs[0].path,
+                "date=2024-05-14/compacted_xfeed.parquet"
+            );
+        }
+        assert!(!recover(&store).await.unwrap());
+    }
 }
