@@ -519,12 +519,18 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(chatdump_serve::serve(
+    let served = runtime.block_on(chatdump_serve::serve(
         options,
         fetcher.map(Arc::new),
         exporter,
         chatdump_serve::shutdown_signal(),
-    ))?;
+    ));
+    // A job cut short at the end of the grace period may still run on a blocking thread (an API
+    // fetch, a conversion): do not wait for it (it is back in the queue), and remove its
+    // temporary files.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    chatdump_core::output::remove_pending_files();
+    served?;
     Ok(())
 }
 

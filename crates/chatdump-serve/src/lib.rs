@@ -256,7 +256,7 @@ fn restrict_permissions(state: &Path) {
 
 /// Removes the temporary files a killed process left beside `session_id`'s outputs
 /// (`.<session id>.<ext>.<random>.tmp`, the [`chatdump_core::output::AtomicFile`] naming).
-fn remove_stale_temporaries(output: &Path, session_id: &str) {
+pub(crate) fn remove_stale_temporaries(output: &Path, session_id: &str) {
     let Ok(entries) = std::fs::read_dir(output) else {
         return;
     };
@@ -312,7 +312,6 @@ pub async fn serve(
     let requeued = store.requeue_running(options.clock.now().as_millisecond())?;
     for job in &requeued {
         tracing::warn!(job = job.id, session = %job.session_id, "a job interrupted by a crash goes back to the queue");
-        remove_stale_temporaries(&options.output, &job.session_id);
     }
     // Rustls needs a process-wide crypto provider; `Err` means one is already installed.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -84,16 +84,16 @@ pub fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
     false
 }
 
-/// Whether `id` is usable as a file name stem: 1 to 128 ASCII letters, digits, `-`, `_`, `.`,
-/// not starting with `.`.
+/// Whether `id` is usable as a file name stem: 1 to 128 ASCII letters, digits, `-` and `_`
+/// (session ids are UUIDs). No dot, so no id is a prefix of another's file names up to a dot:
+/// `.<id>.` names exactly one session's temporary files.
 #[must_use]
 pub fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
-        && !id.starts_with('.')
         && id
             .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
 }
 
 fn string_field(
@@ -191,7 +191,7 @@ mod tests {
         // Brackets inside strings do not count.
         let quoted = format!(r#"{{"event":"x","s":"{}"}}"#, "[".repeat(100));
         assert_eq!(parse(quoted.as_bytes()), Ok(Delivery::Other("x".into())));
-        for session in [r#""../etc""#, r#""a/b""#, r#""""#, "1", "null"] {
+        for session in [r#""../etc""#, r#""a/b""#, r#""a.b""#, r#""""#, "1", "null"] {
             let body = format!(r#"{{"event":"meeting.chatSynced","sessionId":{session}}}"#);
             assert!(parse(body.as_bytes()).is_err(), "{session}");
         }

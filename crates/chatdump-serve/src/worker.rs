@@ -125,6 +125,9 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
     tokio::fs::create_dir_all(dumps)
         .await
         .map_err(|error| Failure::retry(format!("cannot create `{}`: {error}", dumps.display())))?;
+    // Temporary files of an earlier attempt that was killed (SIGKILL, power loss) or abandoned at
+    // shutdown; no other attempt for this session can be running.
+    crate::remove_stale_temporaries(dumps, &job.session_id);
     let dump: PathBuf = dumps.join(format!("{}.csv", job.session_id));
     let mut link_problem = String::from("the delivery has no download link");
     let mut downloaded = false;
