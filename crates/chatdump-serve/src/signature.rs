@@ -223,6 +223,7 @@ pub struct Verifier {
     source: KeySource,
     client: reqwest::Client,
     cached: Mutex<Cached>,
+    refetch_interval: Duration,
 }
 
 impl Verifier {
@@ -233,7 +234,15 @@ impl Verifier {
             source,
             client,
             cached: Mutex::new(Cached::default()),
+            refetch_interval: REFETCH_INTERVAL,
         }
+    }
+
+    /// Replaces [`REFETCH_INTERVAL`] (tests use a short one).
+    #[must_use]
+    pub fn with_refetch_interval(mut self, interval: Duration) -> Self {
+        self.refetch_interval = interval;
+        self
     }
 
     /// Checks the base64 `signature` (the header value, `None` when absent) over `body`.
@@ -290,9 +299,9 @@ impl Verifier {
         let wanted = match (&cached.key, since_attempt) {
             (_, None) => true,
             // No key yet: try again, but not on every delivery while the URL is down.
-            (None, Some(since)) => since >= NO_KEY_RETRY_INTERVAL,
+            (None, Some(since)) => since >= NO_KEY_RETRY_INTERVAL.min(self.refetch_interval),
             (Some(_), Some(since)) => {
-                since >= REFETCH_INTERVAL
+                since >= self.refetch_interval
                     && (after_failure || key_age.is_none_or(|age| age >= KEY_TTL))
             }
         };
@@ -397,5 +406,84 @@ mod tests {
             verifier.verify(b"hello", Some(b"%%%")).await,
             Err(SignatureError::NotBase64)
         );
+    }
+
+    /// Serves whatever document `current` holds, on 127.0.0.1; counts the requests.
+    fn document_server(
+        current: std::sync::Arc<std::sync::Mutex<String>>,
+    ) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/.well-known/webhooks.json",
+            listener.local_addr().unwrap()
+        )
+        .parse()
+        .unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&hits);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut request = [0; 2048];
+                let _ = stream.read(&mut request);
+                let body = current.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_is_fetched_again_once_per_interval() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let document = |pem: &str| {
+            serde_json::json!({"success": true, "data": {"publicKey": pem}}).to_string()
+        };
+        let other_pem = include_str!("../../../tests/fixtures/webhook/test-only-other-public.pem");
+        let hello = include_str!("../../../tests/fixtures/webhook/test-only-hello.sig.b64");
+        let other_hello =
+            include_str!("../../../tests/fixtures/webhook/test-only-other-hello.sig.b64");
+        let current = std::sync::Arc::new(std::sync::Mutex::new(document(TEST_PEM)));
+        let (url, fetches) = document_server(std::sync::Arc::clone(&current));
+        let verifier = Verifier::new(KeySource::Url(url), reqwest::Client::new())
+            .with_refetch_interval(Duration::from_millis(300));
+        verifier.prefetch().await.unwrap();
+        assert_eq!(
+            verifier.verify(b"hello", Some(hello.as_bytes())).await,
+            Ok(())
+        );
+        // The provider rotates its key.
+        *current.lock().unwrap() = document(other_pem);
+        // Too soon after the last fetch: the old key is still used, nothing is fetched.
+        assert_eq!(
+            verifier
+                .verify(b"hello", Some(other_hello.as_bytes()))
+                .await,
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // A failure now fetches the key again, once, and the new signature verifies.
+        assert_eq!(
+            verifier
+                .verify(b"hello", Some(other_hello.as_bytes()))
+                .await,
+            Ok(())
+        );
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Forgeries right after do not fetch again.
+        for _ in 0..3 {
+            assert_eq!(
+                verifier.verify(b"hello", Some(hello.as_bytes())).await,
+                Err(SignatureError::Mismatch)
+            );
+        }
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }
