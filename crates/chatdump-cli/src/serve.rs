@@ -81,8 +81,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "CHATDUMP_PUBLIC_KEY")]
     pub(crate) public_key: Option<PathBuf>,
     /// Fetch the public key from this URL (cached an hour, fetched again once when a signature
-    /// fails). Default without `--public-key`: `RealtimeKit`'s well-known URL, or Dyte's with
-    /// `--provider dyte`.
+    /// fails). Default without `--public-key`: the `--provider`'s well-known URL
+    /// (`https://api.dyte.io/.well-known/webhooks.json`, or
+    /// `https://api.realtime.cloudflare.com/.well-known/webhooks.json` for `realtimekit`).
     #[arg(
         long,
         value_name = "URL",
