@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chatdump_core::export::{ExportContext, IgnoreObserver, Outcome, Output, RunOptions};
 use chatdump_core::fetch::sessions::{Participant, Session, SessionQuery};
-use chatdump_core::fetch::{FetchError, Fetcher, IgnoreEvents};
+use chatdump_core::fetch::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::order::Strategy;
 use chatdump_core::reader::{ChatReader, ReaderOptions};
 use chatdump_parquet::{Dataset, ParquetOptions};
@@ -381,7 +381,7 @@ async fn export_session(
     context.limiter.acquire().await;
     match context
         .fetcher
-        .fetch_to(&session.id, &csv, &mut IgnoreEvents)
+        .fetch_to(&session.id, &csv, &mut PauseOnRateLimit(&context.limiter))
         .await
     {
         Ok(_) => {}
@@ -455,6 +455,19 @@ async fn export_session(
     record.messages = messages;
     record.outputs = outputs;
     Done::Record { record, bytes }
+}
+
+/// Passes a 429's wait on to every task: the API's limit is per IP, not per session.
+struct PauseOnRateLimit<'l>(&'l RateLimiter);
+
+impl FetchObserver for PauseOnRateLimit<'_> {
+    fn event(&mut self, event: &FetchEvent) {
+        if let FetchEvent::Retrying { reason, delay, .. } = event
+            && reason.contains("HTTP 429")
+        {
+            self.0.pause(*delay);
+        }
+    }
 }
 
 /// Every participant of a session, keyed by participant (peer) id. A session the participants

@@ -20,7 +20,8 @@ use std::time::Duration;
 use chatdump_core::fetch::FetchError;
 use chatdump_core::fetch::sessions::{Page, Paging};
 use futures_util::future::BoxFuture;
-use tokio::sync::Mutex;
+use std::sync::Mutex;
+
 use tokio::time::Instant;
 
 use crate::BulkError;
@@ -28,11 +29,18 @@ use crate::BulkError;
 /// The most pages one listing reads (100 million sessions at 100 a page).
 const MAX_PAGES: u32 = 1_000_000;
 
-/// Paces API calls to at most a given number per minute, shared by every task.
+/// Paces API calls to at most a given number per minute, shared by every task; a 429 seen by
+/// one task pauses them all for its `Retry-After`.
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
     next: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl RateLimiter {
@@ -52,17 +60,21 @@ impl RateLimiter {
 
     /// Waits for the next free slot.
     pub async fn acquire(&self) {
-        if self.interval.is_zero() {
-            return;
-        }
         let slot = {
-            let mut next = self.next.lock().await;
+            let mut next = lock(&self.next);
             let now = Instant::now();
             let slot = next.map_or(now, |next| next.max(now));
             *next = Some(slot + self.interval);
             slot
         };
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// Holds every call back for `wait` from now (the server said `Retry-After`).
+    pub fn pause(&self, wait: Duration) {
+        let mut next = lock(&self.next);
+        let until = Instant::now() + wait;
+        *next = Some(next.map_or(until, |next| next.max(until)));
     }
 }
 
@@ -256,6 +268,21 @@ mod tests {
             out.extend(items);
         }
         out
+    }
+
+    #[tokio::test]
+    async fn the_limiter_paces_and_pauses() {
+        let limiter = RateLimiter::per_minute(1200);
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        // Five calls at 50 ms intervals: the last starts 200 ms after the first.
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        limiter.pause(Duration::from_millis(300));
+        let paused = std::time::Instant::now();
+        limiter.acquire().await;
+        assert!(paused.elapsed() >= Duration::from_millis(300));
     }
 
     #[tokio::test]
