@@ -1132,3 +1132,48 @@ fn a_dump_larger_than_allowed_is_not_kept() {
         outputs(root.path())
     );
 }
+
+#[test]
+fn sigterm_does_not_wait_for_an_api_fetch_and_leaves_no_temporary_file() {
+    // 100 messages in 2 KiB pieces 600 ms apart: the fetch takes about 5 s.
+    let server = test_server(SLOW_MESSAGES, Duration::from_millis(600));
+    let (trap_address, _) = trap();
+    let root = temp_dir();
+    let session = "slow--webhook-sigterm-api";
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &["--workers", "1", "--shutdown-grace", "100ms"],
+    );
+    // A link that is not allowed: the job goes through the API, on a blocking thread.
+    let body = chat_synced(
+        session,
+        &format!("http://{trap_address}/x.csv"),
+        "2099-01-01T00:00:00Z",
+    );
+    let (status, _) = deliver(receiver.address, &body, "u-term-api");
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests_for(Route::Download, session).is_empty() {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = Arc::clone(&receiver.log);
+    let stopping = Instant::now();
+    assert!(receiver.terminate(), "{}", log.lock().unwrap());
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the shutdown waited {took:?} for the fetch"
+    );
+    let job = job_for(root.path(), session).unwrap();
+    assert_eq!(
+        (job["status"].as_str(), job["attempts"].as_u64()),
+        (Some("queued"), Some(0))
+    );
+    assert!(
+        outputs(root.path()).is_empty(),
+        "{:?}",
+        outputs(root.path())
+    );
+}
