@@ -46,8 +46,13 @@ pub(crate) enum StatusArg {
 pub(crate) struct BulkArgs {
     /// Export every session the API lists (filtered by the flags below) into a Parquet dataset
     /// `OUTPUT/date=YYYY-MM-DD/<session_id>.parquet`, with a manifest so re-runs resume. OUTPUT
-    /// may be `s3://bucket/prefix`, `gs://…`, `az://…`, `file://…` or a local directory.
-    #[arg(long, conflicts_with = "session_ids")]
+    /// may be `s3://bucket/prefix`, `gs://…`, `az://…`, `file://…` or a local directory. Of the
+    /// conversion flags, the Parquet ones (`--compression`, `--row-group-size`) and `--temp-dir`
+    /// apply.
+    #[arg(
+        long,
+        conflicts_with_all = ["session_ids", "format", "on_error", "rejects", "keep_csv"]
+    )]
     pub(crate) all: bool,
     /// Only sessions started at or after this time (RFC 3339, or a date meaning its midnight
     /// UTC).
