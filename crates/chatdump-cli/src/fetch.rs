@@ -417,6 +417,22 @@ fn sessions(args: &ApiArgs) -> anyhow::Result<Vec<Session>> {
     Ok(sessions)
 }
 
+/// The API client when credentials are configured (a key file, or the provider's environment
+/// variable set and not empty), `None` otherwise; for commands where the API is optional.
+pub(crate) fn optional_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>> {
+    let secret_variable = match args.provider {
+        ProviderArg::Dyte => "DYTE_API_KEY",
+        ProviderArg::Realtimekit => "CLOUDFLARE_API_TOKEN",
+    };
+    let configured = args.api_key_file.is_some()
+        || std::env::var(secret_variable).is_ok_and(|value| !value.trim().is_empty());
+    if configured {
+        fetcher(args).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The API client, from flags, the environment and the key file.
 pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     let (default_base, secret_variable) = match args.provider {

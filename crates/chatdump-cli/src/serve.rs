@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::{
-    Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, REALTIMEKIT_BASE_URL, RetryPolicy, Secret,
-    Url, redact_url,
-};
+use chatdump_core::fetch::{Url, redact_url};
 use chatdump_serve::allow::HostPattern;
 use chatdump_serve::signature::{KeySource, PublicKey};
 use chatdump_serve::{DownloadPolicy, ExportRequest, JobStatus, ServeOptions, Store};
@@ -244,75 +241,6 @@ fn init_logging(format: LogFormat, quiet: bool, verbose: bool) {
     };
 }
 
-/// The API client for the fallback, when credentials are configured (`None` when there is no
-/// API key or token at all).
-fn api_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>> {
-    let (default_base, secret_variable) = match args.provider {
-        ProviderArg::Dyte => (DYTE_BASE_URL, "DYTE_API_KEY"),
-        ProviderArg::Realtimekit => (REALTIMEKIT_BASE_URL, "CLOUDFLARE_API_TOKEN"),
-    };
-    let secret = match &args.api_key_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "cannot read the API key file `{}`",
-                    escape_for_terminal(&path.display().to_string(), 200)
-                )
-            })?;
-            Secret::new(text)
-        }
-        None => match std::env::var(secret_variable) {
-            Ok(value) => Secret::new(value),
-            Err(_) => return Ok(None),
-        },
-    };
-    if secret.is_empty() {
-        return Ok(None);
-    }
-    let base_text = args.base_url.as_deref().unwrap_or(default_base);
-    let base: Url = base_text.parse().map_err(|_| {
-        UsageError(format!(
-            "--base-url `{}` is not a URL",
-            escape_for_terminal(base_text, 200)
-        ))
-    })?;
-    let required = |value: &Option<String>, what: &str| -> anyhow::Result<String> {
-        match value.as_deref().map(str::trim) {
-            Some(value) if !value.is_empty() => Ok(value.to_owned()),
-            _ => Err(UsageError(format!("the {what} is missing")).into()),
-        }
-    };
-    let api = match args.provider {
-        ProviderArg::Dyte => Api::Dyte {
-            base,
-            org_id: required(&args.org_id, "organization id (--org-id or DYTE_ORG_ID)")?,
-            api_key: secret,
-        },
-        ProviderArg::Realtimekit => Api::RealtimeKit {
-            base,
-            account_id: required(
-                &args.account_id,
-                "account id (--account-id or CLOUDFLARE_ACCOUNT_ID)",
-            )?,
-            app_id: required(&args.app_id, "app id (--app-id or REALTIMEKIT_APP_ID)")?,
-            api_token: secret,
-        },
-    };
-    let network = &args.network;
-    let mut options = FetchOptions::new(Clock::new(jiff::Timestamp::now));
-    options.retry = RetryPolicy {
-        max_attempts: network.retries.saturating_add(1),
-        initial_delay: network.retry_delay,
-        max_delay: network.retry_max_delay,
-        max_retry_after: network.max_retry_after,
-        max_total: network.retry_max_time,
-    };
-    options.connect_timeout = network.connect_timeout;
-    options.read_timeout = network.read_timeout;
-    options.max_link_refreshes = network.link_refreshes;
-    Ok(Some(Fetcher::new(api, options)?))
-}
-
 /// The public key source from the flags.
 fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     if let Some(path) = &args.public_key {
@@ -478,7 +406,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
         tracing::warn!(host = %host, "--allow-insecure-download-host is for testing only: plain http downloads allowed");
         policy = policy.allow_insecure(host.clone());
     }
-    let fetcher = api_fetcher(&args.api)?;
+    let fetcher = crate::fetch::optional_fetcher(&args.api)?;
     if fetcher.is_none() {
         tracing::warn!(
             "no API credentials: a delivery whose link is refused or expired cannot get a fresh one"
