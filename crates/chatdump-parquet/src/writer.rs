@@ -1,7 +1,7 @@
 //! [`ParquetWriter`]: one Parquet file, encoded on a second thread.
 
 use std::io::Write;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use arrow::array::RecordBatch;
@@ -84,6 +84,10 @@ enum State<W: Write + Send + 'static> {
     /// Encoding on a second thread.
     Threaded {
         batches: SyncSender<RecordBatch>,
+        /// Written batches come back to be freed on the thread that allocated them: allocators
+        /// with per-thread heaps (mimalloc) otherwise hold on to cross-thread frees, which
+        /// doubled peak memory.
+        written: Receiver<RecordBatch>,
         encoder: JoinHandle<Result<W, ParquetError>>,
     },
     /// After `finish`.
@@ -157,7 +161,12 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
             .map_err(ExportError::format)?;
         match &mut self.state {
             State::Inline(writer) => writer.write(&batch).map_err(ExportError::format),
-            State::Threaded { batches, .. } => {
+            State::Threaded {
+                batches, written, ..
+            } => {
+                while let Ok(done) = written.try_recv() {
+                    drop(done);
+                }
                 if batches.send(batch).is_ok() {
                     return Ok(());
                 }
@@ -204,16 +213,23 @@ impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
             return Ok(());
         }
         let (batches, queue) = sync_channel::<RecordBatch>(QUEUE_BATCHES);
+        let (give_back, written) = channel::<RecordBatch>();
         let encoder = std::thread::Builder::new()
             .name("parquet-encoder".into())
             .spawn(move || {
                 let mut writer = writer;
                 for batch in queue {
                     writer.write(&batch)?;
+                    // The caller may be gone (an error); then the batch is simply dropped here.
+                    let _ = give_back.send(batch);
                 }
                 finish_writer(writer)
             })?;
-        self.state = State::Threaded { batches, encoder };
+        self.state = State::Threaded {
+            batches,
+            written,
+            encoder,
+        };
         Ok(())
     }
 
@@ -229,9 +245,15 @@ impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
         self.send_batch()?;
         let out = match std::mem::replace(&mut self.state, State::Failed) {
             State::Inline(writer) => finish_writer(*writer).map_err(ExportError::format)?,
-            State::Threaded { batches, encoder } => {
+            State::Threaded {
+                batches,
+                written,
+                encoder,
+            } => {
                 drop(batches);
-                join(encoder)?
+                let out = join(encoder)?;
+                drop(written);
+                out
             }
             State::New(_) | State::Done(_) | State::Failed => {
                 return Err(ExportError::format(
@@ -248,8 +270,9 @@ impl<W: Write + Send + 'static> Drop for ParquetWriter<W> {
     fn drop(&mut self) {
         // An unfinished writer (a failed or restarted run) stops its encoder and waits for it,
         // so no thread outlives the output it writes to.
-        if let State::Threaded { batches, encoder } =
-            std::mem::replace(&mut self.state, State::Failed)
+        if let State::Threaded {
+            batches, encoder, ..
+        } = std::mem::replace(&mut self.state, State::Failed)
         {
             drop(batches);
             let _ = encoder.join();
