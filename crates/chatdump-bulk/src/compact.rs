@@ -4,7 +4,8 @@
 //! Engines want 100 MB+ files, not thousands of tiny ones. For each day:
 //!
 //! 1. the day's files that the manifest knows (a file no manifest record names, such as one an
-//!    interrupted export wrote, is left alone: the next export replaces it) and that are
+//!    interrupted export wrote, is left alone: the next export replaces it; so are the files of
+//!    sessions recorded while live, which the export replaces once they end) and that are
 //!    smaller than the target are read in path order and written, whole files at a time, into
 //!    new files of about the target size (a new file starts once the current one reaches it);
 //! 2. the new files are uploaded to a staging name under `_chatdump/staging/`, which no
@@ -128,6 +129,15 @@ fn apply_moves(manifest: &mut Manifest, moves: &[(String, OutputFile)]) -> bool 
     changed
 }
 
+/// Whether `path` is a compacted file (`date=D/compacted_x<hash>.parquet`); a session's own file
+/// name never contains `_x` (its escapes are `_` and two upper-case hex digits).
+#[must_use]
+pub fn is_compacted(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("compacted_x"))
+}
+
 /// Finishes a compaction that was interrupted after its intent was written. Returns whether
 /// there was one. [`crate::export_all`] and [`compact`] call this first.
 pub async fn recover(store: &Store) -> Result<bool, BulkError> {
@@ -179,8 +189,10 @@ pub async fn compact(store: &Store, options: &CompactOptions) -> Result<CompactR
         store.delete(&leftover.path).await?;
     }
     let mut manifest = Manifest::load(store).await?;
+    // Files of sessions recorded while live are left alone: the next export replaces them.
     let known: HashSet<String> = manifest
         .records()
+        .filter(|record| record.session_status.as_deref() != Some("LIVE"))
         .flat_map(|record| record.outputs.iter().map(|output| output.path.clone()))
         .collect();
     let mut day = options.from;

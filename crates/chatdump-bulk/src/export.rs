@@ -237,9 +237,15 @@ pub async fn export_all(
                     observer.listed(report.sessions_found, total);
                     let previous = manifest.get(&session.id).cloned();
                     // A session recorded while live has more chat now that it has ended.
+                    // Not when its rows were compacted with others': replacing them there would
+                    // mean rewriting that file (compaction leaves live sessions alone for this).
                     let was_live = previous.as_ref().is_some_and(|record| {
                         record.session_status.as_deref() == Some("LIVE")
                             && session.status.as_deref() != Some("LIVE")
+                            && !record
+                                .outputs
+                                .iter()
+                                .any(|output| crate::compact::is_compacted(&output.path))
                     });
                     match previous.as_ref().map(|record| record.status).filter(|_| !was_live) {
                         Some(Status::Exported) => {
@@ -361,7 +367,11 @@ async fn export_session(
         status,
         reason,
         messages: 0,
-        outputs: Vec::new(),
+        // Until replaced, the files an earlier export wrote still hold the session's rows.
+        outputs: previous
+            .as_ref()
+            .map(|record| record.outputs.clone())
+            .unwrap_or_default(),
         participants: options.with_participants,
         attempts,
         at: options.now.to_string(),
@@ -443,7 +453,10 @@ async fn export_session(
     // session's rows are in the dataset once.
     if let Some(previous) = &previous {
         for old in &previous.outputs {
+            // A compacted file holds other sessions too: never deleted here (a session whose
+            // rows are in one is not exported again).
             if !outputs.iter().any(|output| output.path == old.path)
+                && !crate::compact::is_compacted(&old.path)
                 && let Err(error) = context.store.delete(&old.path).await
             {
                 return failed(chain(&error));
