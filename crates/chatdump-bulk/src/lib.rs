@@ -9,7 +9,7 @@
 //!   skipped with why, failed with why), so a re-run skips what is done, retries what failed,
 //!   and resumes an interrupted run; file names are fixed per session, so exporting a session
 //!   again replaces its file rather than duplicating its rows.
-//! - [`compact`] rewrites a day's small per-session files into a few large ones.
+//! - [`compact()`] rewrites a day's small per-session files into a few large ones.
 //! - [`Store`] is the root: `s3://`, `gs://`, `az://`, `file://` or a local directory.
 //!
 //! The library never prints, never reads the clock or the environment: the caller passes the
