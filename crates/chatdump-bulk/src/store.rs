@@ -219,28 +219,32 @@ impl Store {
         let mut hasher = Sha256::new();
         let mut buffer = vec![0; 1 << 20];
         let mut bytes = 0u64;
-        let result: Result<(), std::io::Error> = async {
+        let upload_error = |source| BulkError::Io {
+            action: "upload",
+            path: format!("{}/{relative}", self.shown.trim_end_matches('/')),
+            source,
+        };
+        let written: Result<(), std::io::Error> = async {
             loop {
                 let read = file.read(&mut buffer).await?;
                 if read == 0 {
-                    break;
+                    return Ok(());
                 }
                 hasher.update(&buffer[..read]);
                 bytes += read as u64;
                 writer.write_all(&buffer[..read]).await?;
             }
-            writer.shutdown().await
         }
         .await;
-        if let Err(error) = result {
+        if let Err(error) = written {
             // Abandons a multipart upload, so no parts are left behind.
             let _ = writer.abort().await;
-            return Err(BulkError::Io {
-                action: "upload",
-                path: format!("{}/{relative}", self.shown.trim_end_matches('/')),
-                source: error,
-            });
+            return Err(upload_error(error));
         }
+        // A failed shutdown cannot be aborted (the writer is shut down either way); a
+        // multipart upload left incomplete by it is invisible, and removed by the bucket's
+        // lifecycle rule for incomplete uploads.
+        writer.shutdown().await.map_err(upload_error)?;
         Ok(Uploaded {
             bytes,
             sha256: hex(&hasher.finalize()),
