@@ -289,6 +289,33 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
         .run()
     };
 
+    // A bucket that does not exist: every upload fails and the manifest cannot be written;
+    // an error (1), not a panic.
+    let small = OrgSpec {
+        sessions: 3,
+        ..OrgSpec::default()
+    };
+    let missing = chatdump(
+        &[
+            "export",
+            "--all",
+            "--base-url",
+            &bulk_base_url(&server, &small),
+            "--output",
+            "s3://no-such-bucket/chat",
+            "--temp-dir",
+            &scratch_arg,
+        ],
+        Some(&moto),
+    )
+    .run();
+    missing.assert_code(1);
+    assert!(
+        missing.stderr.contains("no-such-bucket"),
+        "{}",
+        missing.stderr
+    );
+
     // Run A: killed with SIGKILL once a good part of the sessions is done.
     let args_a = args(&base);
     let mut child = chatdump(
