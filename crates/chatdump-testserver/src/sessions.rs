@@ -419,20 +419,15 @@ async fn participants(
         return unauthorized();
     }
     let query = query_map(&uri);
-    let known = (0..spec.sessions).any(|index| spec.session_id(index) == session);
-    if !known || session.starts_with("not-found--") {
+    let index = (0..spec.sessions).find(|&index| spec.session_id(index) == session);
+    let Some(index) = index.filter(|_| !session.starts_with("not-found--")) else {
         return json(
             StatusCode::NOT_FOUND,
             &serde_json::json!({"success": false, "error": {"code": 404, "message": format!("No session found for session_id {session}")}}),
         );
-    }
+    };
     let request = count(&shared, &format!("participants/{session}"));
-    if spec.faults
-        && request == 1
-        && session
-            .trim_end_matches(|c: char| !c.is_ascii_digit())
-            .ends_with('3')
-    {
+    if spec.faults && request == 1 && index % 10 == 3 {
         return json(
             StatusCode::SERVICE_UNAVAILABLE,
             &serde_json::json!({"success": false, "error": {"code": 503, "message": "Service unavailable"}}),
