@@ -236,18 +236,23 @@ pub async fn export_all(
                     report.sessions_found += 1;
                     observer.listed(report.sessions_found, total);
                     let previous = manifest.get(&session.id).cloned();
-                    // A session recorded while live has more chat now that it has ended.
-                    // Not when its rows were compacted with others': replacing them there would
+                    // Exported again: a session recorded while live (it has more chat now that
+                    // it has ended), or exported without the participants now asked for. Not
+                    // when its rows were compacted with others': replacing them there would
                     // mean rewriting that file (compaction leaves live sessions alone for this).
-                    let was_live = previous.as_ref().is_some_and(|record| {
-                        record.session_status.as_deref() == Some("LIVE")
-                            && session.status.as_deref() != Some("LIVE")
+                    let redo = previous.as_ref().is_some_and(|record| {
+                        let was_live = record.session_status.as_deref() == Some("LIVE")
+                            && session.status.as_deref() != Some("LIVE");
+                        let unenriched = options.with_participants
+                            && !record.participants
+                            && record.status == Status::Exported;
+                        (was_live || unenriched)
                             && !record
                                 .outputs
                                 .iter()
                                 .any(|output| crate::compact::is_compacted(&output.path))
                     });
-                    match previous.as_ref().map(|record| record.status).filter(|_| !was_live) {
+                    match previous.as_ref().map(|record| record.status).filter(|_| !redo) {
                         Some(Status::Exported) => {
                             report.already_exported += 1;
                             observer.session(&session.id, Event::AlreadyDone, None);
