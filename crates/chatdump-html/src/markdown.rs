@@ -52,6 +52,7 @@ pub fn render_text(text: &str) -> String {
     for event in Parser::new_ext(text, options()) {
         filter.push(event, &mut events);
     }
+    filter.flush_text(&mut events);
     html::push_html(&mut out, events.into_iter());
     out
 }
@@ -122,10 +123,27 @@ enum Opened {
 struct Filter {
     links: Vec<Opened>,
     in_code_block: bool,
+    /// Adjacent text events, joined: pulldown-cmark splits text at `_` and `*`, which would cut
+    /// a bare URL in two.
+    text: String,
 }
 
 impl Filter {
+    fn flush_text(&mut self, out: &mut Vec<Event<'_>>) {
+        if !self.text.is_empty() {
+            linkify(CowStr::from(std::mem::take(&mut self.text)), out);
+        }
+    }
+
     fn push<'a>(&mut self, event: Event<'a>, out: &mut Vec<Event<'a>>) {
+        if let Event::Text(text) = &event
+            && self.links.is_empty()
+            && !self.in_code_block
+        {
+            self.text.push_str(text);
+            return;
+        }
+        self.flush_text(out);
         match event {
             Event::Html(raw) | Event::InlineHtml(raw) => out.push(Event::Text(raw)),
             // A line break in a chat message is meant: keep it.
@@ -184,9 +202,6 @@ impl Filter {
             Event::End(TagEnd::CodeBlock) => {
                 self.in_code_block = false;
                 out.push(Event::End(TagEnd::CodeBlock));
-            }
-            Event::Text(text) if self.links.is_empty() && !self.in_code_block => {
-                linkify(text, out);
             }
             other => out.push(other),
         }

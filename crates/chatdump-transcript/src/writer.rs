@@ -3,14 +3,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message};
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use minijinja::context;
 use minijinja::value::Value;
+use minijinja::{Environment, context};
 
 use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates};
@@ -89,12 +91,81 @@ pub trait Flavour {
 
 struct Running {
     templates: Templates,
-    body: Spool,
+    body: BodyRenderer,
     pinned: Spool,
     group: Vec<Value>,
     group_head: Option<GroupHead>,
     last: Option<(String, Timestamp, Date)>,
     pending_day: Option<Date>,
+}
+
+/// How many finished groups may wait for the rendering thread.
+const RENDER_QUEUE: usize = 64;
+
+/// Renders groups into the body spool on a thread of its own, so template rendering (most of a
+/// transcript's cost) overlaps reading and parsing. Groups arrive in order through a bounded
+/// channel (at most [`RENDER_QUEUE`] groups wait), so the output is the same and memory stays
+/// bounded.
+struct BodyRenderer {
+    sender: Option<SyncSender<Value>>,
+    thread: Option<JoinHandle<Result<Spool, ExportError>>>,
+}
+
+impl BodyRenderer {
+    fn start(
+        environment: Environment<'static>,
+        template: &'static str,
+        mut body: Spool,
+    ) -> Result<Self, ExportError> {
+        let (sender, receiver) = sync_channel::<Value>(RENDER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("transcript-render".to_owned())
+            .spawn(move || {
+                let template = environment
+                    .get_template(template)
+                    .map_err(ExportError::format)?;
+                for ctx in receiver {
+                    template
+                        .render_captured_to(ctx, body.writer())
+                        .map_err(ExportError::format)?;
+                }
+                Ok(body)
+            })?;
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&mut self, ctx: Value) -> Result<(), ExportError> {
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.send(ctx).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped early: only an error does that.
+        match self.join() {
+            Ok(_) => Err(ExportError::format("the transcript renderer stopped early")),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn finish(mut self) -> Result<Spool, ExportError> {
+        drop(self.sender.take());
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Spool, ExportError> {
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| ExportError::format("the transcript renderer already stopped"))?;
+        thread
+            .join()
+            .map_err(|_| ExportError::format("the transcript renderer panicked"))?
+    }
 }
 
 struct GroupHead {
@@ -106,8 +177,9 @@ struct GroupHead {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: one group of at most [`MAX_GROUP_MESSAGES`] messages, the statistics (bounded by the
-/// number of distinct display names) and I/O buffers. The body and the pinned list are rendered
+/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 64
+/// finished groups waiting for the rendering thread, the statistics (bounded by the number of
+/// distinct display names) and I/O buffers. The body and the pinned list are rendered
 /// to temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
 /// the header, whose counts are only known at the end.
 pub struct TranscriptWriter<W: Write, F: Flavour> {
@@ -179,20 +251,12 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 messages => messages,
             },
         };
-        let template = running
-            .templates
-            .environment
-            .get_template(F::GROUP)
-            .map_err(ExportError::format)?;
-        template
-            .render_captured_to(ctx, running.body.writer())
-            .map_err(ExportError::format)?;
-        Ok(())
+        running.body.send(ctx)
     }
 
     fn message_value(&mut self, message: &Message, name: &str, kind: &mut Kind) -> Value {
-        let zone = &self.options.zone;
         let at = message.created_at;
+        let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
         let mut text = Value::from(());
         let mut quoted = Value::from(());
         let mut url = Value::from(());
@@ -245,8 +309,8 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             name => name,
             participant_id => message.participant_id.clone(),
             datetime => format_utc(at),
-            time => zone.time_label(at),
-            date_time => zone.date_time_label(at),
+            time => time,
+            date_time => date_time,
             pinned => message.pinned,
             edited => message.edited,
             kind => kind.as_str(),
@@ -477,9 +541,10 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                 .get_template(name)
                 .map_err(ExportError::format)?;
         }
+        let body = BodyRenderer::start(templates.environment.clone(), F::GROUP, Spool::new()?)?;
         self.running = Some(Running {
             templates,
-            body: Spool::new()?,
+            body,
             pinned: Spool::new()?,
             group: Vec::new(),
             group_head: None,
@@ -548,7 +613,8 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             pinned,
             ..
         } = running;
-        let ctx = self.page_context(&templates, pinned.finish()?, body.finish()?)?;
+        let body = body.finish()?.finish()?;
+        let ctx = self.page_context(&templates, pinned.finish()?, body)?;
         let out = self
             .out
             .as_mut()

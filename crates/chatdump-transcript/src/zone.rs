@@ -99,11 +99,36 @@ impl Zone {
     /// The time of day with seconds, labelled: `09:00:04 UTC`.
     #[must_use]
     pub fn time_label(&self, timestamp: Timestamp) -> String {
+        let local = self.local(timestamp);
         format!(
-            "{} {}",
-            self.local(timestamp).strftime("%H:%M:%S"),
+            "{:02}:{:02}:{:02} {}",
+            local.hour(),
+            local.minute(),
+            local.second(),
             self.abbreviation(timestamp)
         )
+    }
+
+    /// [`Zone::time_label`] and [`Zone::date_time_label`] at once (one zone lookup), for the
+    /// per-message hot path.
+    #[must_use]
+    pub fn time_and_date_time_labels(&self, timestamp: Timestamp) -> (String, String) {
+        const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let local = self.local(timestamp);
+        let abbreviation = self.abbreviation(timestamp);
+        let time = format!(
+            "{:02}:{:02}:{:02} {abbreviation}",
+            local.hour(),
+            local.minute(),
+            local.second(),
+        );
+        let weekday = WEEKDAYS[usize::from(local.weekday().to_monday_zero_offset().unsigned_abs())];
+        let month = MONTHS[usize::from(local.month().unsigned_abs().saturating_sub(1))];
+        let date_time = format!("{weekday} {} {month} {}, {time}", local.day(), local.year());
+        (time, date_time)
     }
 
     /// The short time of day, labelled: `09:00 UTC`.
@@ -207,6 +232,15 @@ mod tests {
             Zone::utc().date_time_label(ts),
             "Tue 14 May 2024, 22:30:04 UTC"
         );
+        for zone in [Zone::utc(), zone, kolkata] {
+            for seconds in [0, 1_715_725_804, 1_700_000_000, -86_400 * 400] {
+                let at = Timestamp::from_second(seconds).unwrap();
+                assert_eq!(
+                    zone.time_and_date_time_labels(at),
+                    (zone.time_label(at), zone.date_time_label(at))
+                );
+            }
+        }
     }
 
     #[test]
