@@ -522,3 +522,52 @@ fn partitioned_dataset_beside_jsonl_and_with_odd_session_ids() {
     );
     assert!(fixtures_dir().join("hostile-text.csv").exists());
 }
+
+#[test]
+fn a_failed_partitioned_export_leaves_the_output_as_it_was() {
+    let dir = temp_dir();
+    let input = dir.path().join("late-error.csv");
+    let mut csv = String::from(
+        "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n",
+    );
+    for i in 0..50 {
+        csv.push_str(&format!(
+            "m{i},p,s-{},mt,A,false,false,TEXT_MESSAGE,hi,2024-05-14T09:00:{i:02}.000Z\n",
+            i % 3
+        ));
+    }
+    csv.push_str("bad,p,s-0,mt,A,maybe,false,TEXT_MESSAGE,hi,2024-05-14T09:01:00.000Z\n");
+    fs::write(&input, csv).unwrap();
+    let root = dir.path().join("out");
+    fs::create_dir_all(root.join("date=2024-01-01")).unwrap();
+    fs::write(root.join("date=2024-01-01/s-0.parquet"), b"kept").unwrap();
+    let before = crate::support::tree(&root);
+    let run = Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "-f",
+        "jsonl,parquet",
+        "--partition-by",
+        "date",
+        "-o",
+        root.to_str().unwrap(),
+    ])
+    .run();
+    run.assert_code(1);
+    assert_eq!(crate::support::tree(&root), before);
+    // Into a root that did not exist: nothing is left, not even the root.
+    let fresh = dir.path().join("fresh");
+    Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "-f",
+        "parquet",
+        "--partition-by",
+        "date",
+        "-o",
+        fresh.to_str().unwrap(),
+    ])
+    .run()
+    .assert_code(1);
+    assert!(!fresh.exists());
+}

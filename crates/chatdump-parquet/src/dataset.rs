@@ -41,7 +41,27 @@ pub struct Dataset {
     root: PathBuf,
     options: ParquetOptions,
     memory: usize,
-    finished: Rc<RefCell<Vec<FinishedFile>>>,
+    finished: Rc<RefCell<Pending>>,
+}
+
+/// What a dataset has written but not committed yet.
+#[derive(Debug, Default)]
+struct Pending {
+    files: Vec<FinishedFile>,
+    /// Directories this dataset created (root first); removed again if they end up empty, so
+    /// a failed run leaves the output as it was.
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Uncommitted temporary files go first, then the directories made for them.
+        self.files.clear();
+        for dir in self.created_dirs.iter().rev() {
+            // `remove_dir` removes only empty directories: committed output stays.
+            let _ = fs::remove_dir(dir);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -83,7 +103,7 @@ impl Dataset {
     /// Moves every finished file into place, deletes older copies of the same sessions under
     /// other dates, and returns the paths written.
     pub fn commit(&self) -> io::Result<Vec<PathBuf>> {
-        let finished = std::mem::take(&mut *self.finished.borrow_mut());
+        let finished = std::mem::take(&mut self.finished.borrow_mut().files);
         let mut written = Vec::with_capacity(finished.len());
         for file in finished {
             let target = file.file.target().to_owned();
@@ -196,6 +216,14 @@ impl DatasetWriter {
         })?;
         let date_dir = date_partition(message);
         let dir = self.dataset.root.join(&date_dir);
+        {
+            let mut pending = self.dataset.finished.borrow_mut();
+            for path in [&self.dataset.root, &dir] {
+                if !path.exists() {
+                    pending.created_dirs.push(path.clone());
+                }
+            }
+        }
         fs::create_dir_all(&dir).map_err(|error| {
             ExportError::Io(io::Error::new(
                 error.kind(),
@@ -270,7 +298,7 @@ impl Exporter for DatasetWriter {
         for mut session in self.open.drain(..) {
             session.writer.finish()?;
             drop(session.writer);
-            self.dataset.finished.borrow_mut().push(FinishedFile {
+            self.dataset.finished.borrow_mut().files.push(FinishedFile {
                 file: session.file,
                 date_dir: session.date_dir,
                 file_name: session.file_name,
@@ -394,6 +422,7 @@ mod dataset_tests {
         writer.finish().unwrap();
         drop(writer);
         dataset.commit().unwrap();
+        drop(dataset);
         assert!(!old.join("a.parquet").exists());
         assert!(old.join("b.parquet").exists());
         assert!(root.join("date=2024-05-14/a.parquet").exists());
@@ -410,10 +439,13 @@ mod dataset_tests {
             .message(&message("a", 1, "2024-05-14T10:00:00Z"))
             .unwrap();
         drop(writer);
-        assert!(dataset.commit().unwrap().is_empty());
         let leftovers: Vec<_> = fs::read_dir(root.join("date=2024-05-14"))
             .unwrap()
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        // Dropping the dataset uncommitted removes the directories it created.
+        drop(dataset);
+        assert!(!root.exists());
+        assert!(dir.path().exists());
     }
 }
