@@ -1,10 +1,14 @@
 //! Converts one chat-dump CSV file to Parquet through the library alone (no CLI), for profiling
-//! the writer: `to_parquet IN.csv OUT.parquet [inline]`.
+//! the writer: `to_parquet IN.csv OUT.parquet [inline|null]`. `null` runs the reader and the
+//! ordering with an exporter that drops every message: the floor under any format.
 
 use std::fs::File;
 use std::io::BufWriter;
 
-use chatdump_core::export::{self, ExportContext, IgnoreObserver, Output, RunOptions};
+use chatdump_core::export::{
+    self, ExportContext, ExportError, Exporter, IgnoreObserver, Output, RunOptions,
+};
+use chatdump_core::model::Message;
 use chatdump_core::reader::{ChatReader, ReaderOptions};
 use chatdump_parquet::{ParquetOptions, ParquetWriter};
 
@@ -15,14 +19,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let reader = ChatReader::new(File::open(input)?, input.clone(), ReaderOptions::default())?;
     let out = BufWriter::with_capacity(1 << 20, File::create(output)?);
-    let writer = if args.get(3).is_some_and(|mode| mode == "inline") {
-        ParquetWriter::new_inline(out, ParquetOptions::default())
-    } else {
-        ParquetWriter::new(out, ParquetOptions::default())
+    let exporter: Box<dyn Exporter> = match args.get(3).map(String::as_str) {
+        Some("inline") => Box::new(ParquetWriter::new_inline(out, ParquetOptions::default())),
+        Some("null") => Box::new(Null),
+        _ => Box::new(ParquetWriter::new(out, ParquetOptions::default())),
     };
     let mut outputs = [Output {
         name: "Parquet".into(),
-        exporter: Box::new(writer),
+        exporter,
     }];
     let outcome = export::run(
         reader,
@@ -33,4 +37,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     eprintln!("{outcome:?}");
     Ok(())
+}
+
+/// Drops every message.
+struct Null;
+
+impl Exporter for Null {
+    fn begin(&mut self, _context: &ExportContext) -> Result<(), ExportError> {
+        Ok(())
+    }
+    fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        std::hint::black_box(message);
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
 }
