@@ -13,7 +13,8 @@ use parquet::schema::types::ColumnPath;
 use crate::schema::{DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION};
 
 /// The default number of rows in a row group: 122,880 (`DuckDB`'s default, 15 × 8192). With the
-/// byte bound below it keeps a 1M-message conversion under 64 MiB of peak memory.
+/// byte bound below it keeps a whole conversion (reader included) at about 57 MiB of peak memory
+/// with the system allocator, at 1M and at 5M messages.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 122_880;
 
 /// The default bound on a row group's estimated encoded size: 32 MiB. A row group is closed at

@@ -15,11 +15,11 @@ use crate::options::ParquetOptions;
 use crate::schema::{Columns, schema};
 
 /// Rows per record batch handed to the encoder.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 4096;
 /// String bytes per record batch: a batch is cut early when messages are long.
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 2 << 20;
 /// Batches queued between the two threads.
-const QUEUE_BATCHES: usize = 2;
+const QUEUE_BATCHES: usize = 1;
 
 /// Writes messages as one Parquet file.
 ///
@@ -65,9 +65,9 @@ const QUEUE_BATCHES: usize = 2;
 /// # Memory and threads
 ///
 /// Messages are appended to Arrow builders on the caller's thread and cut into batches of at
-/// most 8192 rows or 4 MiB; a second thread encodes and compresses them. At most two batches
-/// wait between the threads, and the encoder holds one row group in flight, so memory is
-/// bounded by the row-group bound plus a few batches, whatever the input size.
+/// most 4096 rows or 2 MiB; a second thread encodes and compresses them. At most one batch
+/// waits between the threads, and the encoder holds one row group in flight, so memory is
+/// bounded by the row-group bound plus three batches, whatever the input size.
 pub struct ParquetWriter<W: Write + Send + 'static> {
     options: ParquetOptions,
     schema: SchemaRef,
