@@ -13,17 +13,27 @@
   form.hidden = false;
   form.addEventListener("submit", function (event) { event.preventDefault(); });
 
+  // Walks the DOM by hand: selector queries scoped to each of thousands of groups (like
+  // `group.querySelector(".who .name")`) take seconds in Chromium on long chats.
+  function childWithClass(node, name) {
+    for (var child = node.firstElementChild; child; child = child.nextElementSibling) {
+      if (child.classList.contains(name)) { return child; }
+    }
+    return null;
+  }
+
   function build() {
     index = [];
     groups.forEach(function (group) {
-      var nameNode = group.querySelector(".who .name");
-      var name = nameNode ? nameNode.textContent : "";
+      var who = childWithClass(group, "who");
+      var name = who ? who.textContent : "";
       var lowerName = name.toLowerCase();
-      var messages = Array.prototype.slice.call(group.querySelectorAll(".msg"));
-      var entries = messages.map(function (node) {
-        var body = node.querySelector(".body");
-        return { node: node, text: lowerName + "\n" + (body ? body.textContent.toLowerCase() : ""), shown: true };
-      });
+      var entries = [];
+      for (var node = group.firstElementChild; node; node = node.nextElementSibling) {
+        if (!node.classList.contains("msg")) { continue; }
+        var body = childWithClass(node, "body");
+        entries.push({ node: node, text: lowerName + "\n" + (body ? body.textContent.toLowerCase() : ""), shown: true });
+      }
       index.push({ node: group, name: name, messages: entries, shown: true });
     });
   }
@@ -48,6 +58,11 @@
     var filtering = query !== "" || sender !== "";
     document.body.classList.toggle("filtering", filtering);
     status.textContent = filtering ? shown + " of " + total + " messages" : "";
+  }
+
+  // Read the page while the browser is idle, so the first keystroke does not wait for it.
+  if (window.requestIdleCallback) {
+    window.requestIdleCallback(function () { if (!index) { build(); } }, { timeout: 3000 });
   }
 
   var timer = 0;
