@@ -31,7 +31,7 @@ use base64::Engine as _;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use chatdump_transcript::minijinja::value::Value;
-use chatdump_transcript::{Flavour, Templates, TranscriptOptions, TranscriptWriter};
+use chatdump_transcript::{Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter};
 use sha2::{Digest, Sha256};
 
 pub use markdown::{MAX_MARKDOWN_BYTES, render_text};
@@ -128,12 +128,12 @@ impl Flavour for Html {
         DEFAULTS
     }
 
-    fn text(&mut self, text: &str) -> Value {
-        Value::from_safe_string(render_text(text))
+    fn text_renderer(&self) -> RenderFn {
+        render_text
     }
 
-    fn quoted(&mut self, text: &str) -> Value {
-        Value::from_safe_string(render_text(text))
+    fn quoted_renderer(&self) -> RenderFn {
+        render_text
     }
 
     fn page_variables(

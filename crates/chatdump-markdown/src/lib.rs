@@ -32,7 +32,7 @@ use chatdump_transcript::minijinja::value::{Value, ValueKind};
 use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
 use chatdump_transcript::text::visible_bidi;
-use chatdump_transcript::{Flavour, Templates, TranscriptOptions, TranscriptWriter};
+use chatdump_transcript::{Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter};
 
 /// The default templates, embedded from the top-level `templates/` directory.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -124,12 +124,12 @@ impl Flavour for Markdown {
         environment.add_filter("md_url", md_url_filter);
     }
 
-    fn text(&mut self, text: &str) -> Value {
-        Value::from_safe_string(escape_lines(text, ""))
+    fn text_renderer(&self) -> RenderFn {
+        |text| escape_lines(text, "")
     }
 
-    fn quoted(&mut self, text: &str) -> Value {
-        Value::from_safe_string(format!("> {}", escape_lines(text, "> ")))
+    fn quoted_renderer(&self) -> RenderFn {
+        |text| format!("> {}", escape_lines(text, "> "))
     }
 
     fn page_variables(

@@ -26,10 +26,12 @@
 pub mod stats;
 pub mod templates;
 pub mod text;
+mod view;
 pub mod writer;
 pub mod zone;
 
 pub use minijinja;
 pub use templates::{TemplateError, Templates};
+pub use view::RenderFn;
 pub use writer::{Flavour, TranscriptOptions, TranscriptWriter};
 pub use zone::{Zone, ZoneError};

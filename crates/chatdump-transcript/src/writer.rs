@@ -17,6 +17,7 @@ use minijinja::{Environment, context};
 use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates};
 use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
+use crate::view::{MessageView, RenderFn};
 use crate::zone::{Zone, day_label, human_duration, human_size};
 
 /// The most messages one group holds; a longer run from one person continues in a new group,
@@ -74,11 +75,12 @@ pub trait Flavour {
         let _ = environment;
     }
 
-    /// Renders a message text (controls already cleaned) into a value templates write as is.
-    fn text(&mut self, text: &str) -> Value;
+    /// Renders message text (controls already cleaned) into ready HTML or Markdown. Called
+    /// when a template reads `m.text`, on the thread that renders groups.
+    fn text_renderer(&self) -> RenderFn;
 
-    /// Renders the quoted text of a reply.
-    fn quoted(&mut self, text: &str) -> Value;
+    /// Renders the quoted text of a reply (`m.quoted`).
+    fn quoted_renderer(&self) -> RenderFn;
 
     /// Variables only this format's page needs (for HTML: the stylesheet, script and
     /// Content-Security-Policy).
@@ -257,75 +259,68 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
     fn message_value(&mut self, message: &Message, name: &str, kind: &mut Kind) -> Value {
         let at = message.created_at;
         let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
-        let mut text = Value::from(());
-        let mut quoted = Value::from(());
-        let mut url = Value::from(());
-        let mut image_src = Value::from(());
-        let mut url_text = Value::from(());
-        let mut file_name = Value::from(());
-        let mut file_size = Value::from(());
-        let mut file_size_bytes = Value::from(());
-        let mut payload = Value::from(());
+        let mut view = MessageView {
+            id: message.id.clone(),
+            anchor: anchor(&message.id),
+            name: name.to_owned(),
+            participant_id: message.participant_id.clone(),
+            at,
+            time,
+            date_time,
+            pinned: message.pinned,
+            edited: message.edited,
+            kind: Kind::Text,
+            payload_type: message.payload_type.as_str().to_owned(),
+            text: None,
+            quoted: None,
+            render_text: self.flavour.text_renderer(),
+            render_quoted: self.flavour.quoted_renderer(),
+            url: None,
+            image_src: None,
+            url_text: None,
+            file_name: None,
+            file_size: None,
+            file_size_bytes: None,
+            payload: None,
+        };
         match message.body() {
             Body::Text {
                 text: body,
                 quoted: quote,
             } => {
-                *kind = Kind::Text;
-                text = self.flavour.text(&clean_controls(body));
+                view.text = Some(clean_controls(body).into_owned());
                 if let Some(quote) = quote {
-                    *kind = Kind::Reply;
-                    quoted = self.flavour.quoted(&clean_controls(quote));
+                    view.kind = Kind::Reply;
+                    view.quoted = Some(clean_controls(quote).into_owned());
                 }
             }
             Body::Image { url: raw } => {
-                *kind = Kind::Image;
-                url = Value::from(safe_url(raw, UrlPolicy::Link));
+                view.kind = Kind::Image;
+                view.url = safe_url(raw, UrlPolicy::Link);
                 if self.options.remote_images {
-                    image_src = Value::from(safe_url(raw, UrlPolicy::Image));
+                    view.image_src = safe_url(raw, UrlPolicy::Image);
                 }
-                url_text = Value::from(clean_controls(raw).into_owned());
+                view.url_text = Some(clean_controls(raw).into_owned());
             }
             Body::File {
                 url: raw,
                 name,
                 size,
             } => {
-                *kind = Kind::File;
-                url = Value::from(safe_url(&raw, UrlPolicy::Link));
-                url_text = Value::from(clean_controls(&raw).into_owned());
-                file_name = Value::from(name.map(|name| display_name(&name)));
-                file_size = Value::from(size.map(human_size));
-                file_size_bytes = Value::from(size);
+                view.kind = Kind::File;
+                view.url = safe_url(&raw, UrlPolicy::Link);
+                view.url_text = Some(clean_controls(&raw).into_owned());
+                view.file_name = name.map(|name| display_name(&name));
+                view.file_size = size.map(human_size);
+                view.file_size_bytes = size;
             }
             Body::Other { payload: raw, .. } => {
-                *kind = Kind::Other;
-                payload = Value::from(clean_controls(raw).into_owned());
+                view.kind = Kind::Other;
+                view.payload = Some(clean_controls(raw).into_owned());
             }
         }
-        context! {
-            id => message.id.clone(),
-            anchor => Value::from_safe_string(anchor(&message.id)),
-            name => name,
-            participant_id => message.participant_id.clone(),
-            datetime => format_utc(at),
-            time => time,
-            date_time => date_time,
-            pinned => message.pinned,
-            edited => message.edited,
-            kind => kind.as_str(),
-            reply => *kind == Kind::Reply,
-            payload_type => message.payload_type.as_str(),
-            text => text,
-            quoted => quoted,
-            url => url,
-            image_src => image_src,
-            url_text => url_text,
-            file_name => file_name,
-            file_size => file_size,
-            file_size_bytes => file_size_bytes,
-            payload => payload,
-        }
+        *kind = view.kind;
+        Value::from_object(view)
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
