@@ -491,6 +491,28 @@ fn bad_template_and_bad_options_are_reported() {
     assert!(run.stderr.contains("pinned.md.jinja"), "{}", run.stderr);
     assert!(!output.exists(), "no partial output");
 
+    // An error while rendering a group (on the rendering thread) stops the run too.
+    fs::write(dir.path().join("pinned.md.jinja"), "- {{ pin.name }}\n").unwrap();
+    fs::write(
+        dir.path().join("group.md.jinja"),
+        "{{ group.no_such_field }}",
+    )
+    .unwrap();
+    let run = Chatdump::new([
+        "convert",
+        "sample-chat-dump.csv",
+        "--format",
+        "md",
+        "--templates",
+        dir.path().to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .run();
+    run.assert_code(1);
+    assert!(run.stderr.contains("group.md.jinja"), "{}", run.stderr);
+    assert!(!output.exists(), "no partial output");
+
     let run = Chatdump::new([
         "convert",
         "sample-chat-dump.csv",
