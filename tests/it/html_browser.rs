@@ -252,6 +252,20 @@ impl Page {
         fs::write(path, png).expect("save the screenshot");
     }
 
+    /// Waits (up to 10 s: the search is debounced, and a loaded machine delays timers) until
+    /// the search leaves `expected` messages visible; fails if it never does.
+    fn assert_visible(&mut self, expected: u64) {
+        let started = Instant::now();
+        loop {
+            let visible = self.eval(VISIBLE);
+            if visible == expected || started.elapsed() > Duration::from_secs(10) {
+                assert_eq!(visible, expected, "visible messages");
+                return;
+            }
+            self.eval("new Promise(resolve => setTimeout(resolve, 50))");
+        }
+    }
+
     /// The URLs of every network request the page attempted.
     fn requests(&self) -> Vec<String> {
         self.events
@@ -354,8 +368,7 @@ fn hostile_transcript_is_inert_offline_and_searchable_in_chromium() {
     assert_eq!(page.eval("document.querySelector('.search').hidden"), false);
     page.eval("document.getElementById('search-text').focus()");
     page.call("Input.insertText", &json!({ "text": "normal MESSAGE" }));
-    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
-    assert_eq!(page.eval(VISIBLE), 1);
+    page.assert_visible(1);
     assert_eq!(
         page.eval("document.getElementById('search-status').textContent"),
         "1 of 20 messages"
@@ -366,19 +379,16 @@ fn hostile_transcript_is_inert_offline_and_searchable_in_chromium() {
          input.dispatchEvent(new Event('input')); const who = document.getElementById('search-who');\
          who.value = 'Imager'; who.dispatchEvent(new Event('change')); return 1; })()",
     );
-    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
-    assert_eq!(page.eval(VISIBLE), 3);
+    page.assert_visible(3);
     // Text and participant together; a name matches as text too.
     page.eval("document.getElementById('search-text').value = 'imager'; document.getElementById('search-text').dispatchEvent(new Event('input'))");
-    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
-    assert_eq!(page.eval(VISIBLE), 3);
+    page.assert_visible(3);
     page.eval(
         "(() => { const who = document.getElementById('search-who'); who.value = '';\
          who.dispatchEvent(new Event('change')); const input = document.getElementById('search-text');\
          input.value = ''; input.dispatchEvent(new Event('input')); return 1; })()",
     );
-    page.eval("new Promise(resolve => setTimeout(resolve, 400))");
-    assert_eq!(page.eval(VISIBLE), 20);
+    page.assert_visible(20);
 
     let shots = screenshots_dir();
     page.screenshot("light", &shots.join("hostile-light.png"));
