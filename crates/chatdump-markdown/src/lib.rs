@@ -208,7 +208,7 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
 /// assert_eq!(out, r"\# \[x\](javascript:y) - z");
 /// ```
 pub fn escape_inline(text: &str, out: &mut String) {
-    let one_line: String = text
+    let one_line: String = chatdump_transcript::text::clean_controls(text)
         .chars()
         .map(|c| {
             if matches!(c, '\n' | '\r' | '\t') {

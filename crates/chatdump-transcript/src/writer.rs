@@ -245,7 +245,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             day => day,
             group => context! {
                 name => head.name.clone(),
-                participant_id => head.participant_id,
+                participant_id => clean_controls(&head.participant_id).into_owned(),
                 color => color(&head.name),
                 datetime => format_utc(head.at),
                 time => zone.short_time_label(head.at),
@@ -256,14 +256,15 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
         running.body.send(ctx)
     }
 
-    fn message_value(&mut self, message: &Message, name: &str, kind: &mut Kind) -> Value {
+    /// The message as group templates see it, and its kind (for the statistics).
+    fn message_value(&self, message: &Message, name: &str) -> (Value, Kind) {
         let at = message.created_at;
         let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
         let mut view = MessageView {
-            id: message.id.clone(),
+            id: clean_controls(&message.id).into_owned(),
             anchor: anchor(&message.id),
             name: name.to_owned(),
-            participant_id: message.participant_id.clone(),
+            participant_id: clean_controls(&message.participant_id).into_owned(),
             at,
             time,
             date_time,
@@ -319,8 +320,8 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 view.payload = Some(clean_controls(raw).into_owned());
             }
         }
-        *kind = view.kind;
-        Value::from_object(view)
+        let kind = view.kind;
+        (Value::from_object(view), kind)
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
@@ -338,7 +339,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
         };
         let ctx = context! {
             pin => context! {
-                id => message.id.clone(),
+                id => clean_controls(&message.id).into_owned(),
                 anchor => Value::from_safe_string(anchor(&message.id)),
                 name => name,
                 datetime => format_utc(message.created_at),
@@ -385,7 +386,12 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             .map(|participant| {
                 context! {
                     name => participant.name.clone(),
-                    ids => participant.ids.values.clone(),
+                    ids => participant
+                        .ids
+                        .values
+                        .iter()
+                        .map(|id| clean_controls(id).into_owned())
+                        .collect::<Vec<_>>(),
                     more_ids => participant.ids.more,
                     rejoined => participant.ids.values.len() > 1,
                     messages => participant.messages,
@@ -405,11 +411,11 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             .collect();
         let transcript = context! {
             title => "Chat transcript",
-            meeting_id => stats.meeting_ids.values.first().cloned(),
-            meeting_ids => stats.meeting_ids.values.clone(),
+            meeting_id => stats.meeting_ids.values.first().map(|id| clean_controls(id).into_owned()),
+            meeting_ids => stats.meeting_ids.values.iter().map(|id| clean_controls(id).into_owned()).collect::<Vec<_>>(),
             more_meeting_ids => stats.meeting_ids.more,
-            session_id => stats.session_ids.values.first().cloned(),
-            session_ids => stats.session_ids.values.clone(),
+            session_id => stats.session_ids.values.first().map(|id| clean_controls(id).into_owned()),
+            session_ids => stats.session_ids.values.iter().map(|id| clean_controls(id).into_owned()).collect::<Vec<_>>(),
             more_session_ids => stats.session_ids.more,
             start => moment(stats.first),
             end => moment(stats.last),
@@ -575,8 +581,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                 day: running.pending_day.take(),
             });
         }
-        let mut kind = Kind::Text;
-        let value = self.message_value(message, &name, &mut kind);
+        let (value, kind) = self.message_value(message, &name);
         self.running()?.group.push(value);
         self.stats.add(&Seen {
             id: &message.id,
