@@ -102,14 +102,17 @@ struct Running {
 }
 
 /// How many finished groups may wait for the rendering thread.
-const RENDER_QUEUE: usize = 64;
+const RENDER_QUEUE: usize = 4;
+/// How many groups go to the rendering thread at once (fewer hand-overs, fewer thread wake-ups).
+const RENDER_BATCH: usize = 32;
 
 /// Renders groups into the body spool on a thread of its own, so template rendering (most of a
-/// transcript's cost) overlaps reading and parsing. Groups arrive in order through a bounded
-/// channel (at most [`RENDER_QUEUE`] groups wait), so the output is the same and memory stays
-/// bounded.
+/// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of
+/// [`RENDER_BATCH`], through a bounded channel (at most [`RENDER_QUEUE`] batches wait), so the
+/// output is the same and memory stays bounded.
 struct BodyRenderer {
-    sender: Option<SyncSender<Value>>,
+    sender: Option<SyncSender<Vec<Value>>>,
+    batch: Vec<Value>,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
 
@@ -119,31 +122,43 @@ impl BodyRenderer {
         template: &'static str,
         mut body: Spool,
     ) -> Result<Self, ExportError> {
-        let (sender, receiver) = sync_channel::<Value>(RENDER_QUEUE);
+        let (sender, receiver) = sync_channel::<Vec<Value>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
                 let template = environment
                     .get_template(template)
                     .map_err(ExportError::format)?;
-                for ctx in receiver {
-                    template
-                        .render_captured_to(ctx, body.writer())
-                        .map_err(ExportError::format)?;
+                for batch in receiver {
+                    for ctx in batch {
+                        template
+                            .render_captured_to(ctx, body.writer())
+                            .map_err(ExportError::format)?;
+                    }
                 }
                 Ok(body)
             })?;
         Ok(Self {
             sender: Some(sender),
+            batch: Vec::with_capacity(RENDER_BATCH),
             thread: Some(thread),
         })
     }
 
     fn send(&mut self, ctx: Value) -> Result<(), ExportError> {
+        self.batch.push(ctx);
+        if self.batch.len() < RENDER_BATCH {
+            return Ok(());
+        }
+        self.send_batch()
+    }
+
+    fn send_batch(&mut self) -> Result<(), ExportError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RENDER_BATCH));
         let sent = self
             .sender
             .as_ref()
-            .is_some_and(|sender| sender.send(ctx).is_ok());
+            .is_some_and(|sender| sender.send(batch).is_ok());
         if sent {
             return Ok(());
         }
@@ -155,6 +170,9 @@ impl BodyRenderer {
     }
 
     fn finish(mut self) -> Result<Spool, ExportError> {
+        if !self.batch.is_empty() {
+            self.send_batch()?;
+        }
         drop(self.sender.take());
         self.join()
     }
@@ -179,8 +197,8 @@ struct GroupHead {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 64
-/// finished groups waiting for the rendering thread, the statistics (bounded by the number of
+/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 160
+/// finished groups (5 batches of 32) waiting for the rendering thread, the statistics (bounded by the number of
 /// distinct display names) and I/O buffers. The body and the pinned list are rendered
 /// to temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
 /// the header, whose counts are only known at the end.
