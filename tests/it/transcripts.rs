@@ -584,3 +584,38 @@ fn example_transcripts_are_up_to_date() {
         "regenerated stale examples (commit them): {stale:?}"
     );
 }
+
+/// Long hostile messages must render in time linear in their size (a quadratic step would take
+/// minutes here): dots after `www`, a URL followed by thousands of `)`, deep nesting, long
+/// lines of markup characters.
+#[test]
+fn long_hostile_messages_render_in_linear_time() {
+    let header = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n";
+    let payloads = [
+        format!("www{}", ".".repeat(1 << 20)),
+        format!("https://x.example/{}", ")".repeat(60_000)),
+        format!("see https://x.example/{}", "(".repeat(60_000)),
+        ">".repeat(1 << 20),
+        "*_[`<".repeat(200_000),
+        "a\n".repeat(300_000),
+    ];
+    let mut csv = header.to_owned();
+    for (index, payload) in payloads.iter().enumerate() {
+        csv.push_str(&format!(
+            "m{index},p,s,m,Name,false,false,TEXT_MESSAGE,\"{payload}\",2024-05-14T09:00:0{index}Z\n"
+        ));
+    }
+    for format in ["md", "html"] {
+        let started = std::time::Instant::now();
+        let run = Chatdump::new(["convert", "-", "--format", format, "--output", "-"])
+            .stdin(csv.clone())
+            .run();
+        run.assert_code(0);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{format} took {:?}",
+            started.elapsed()
+        );
+        assert!(run.stdout_text().contains("m5"));
+    }
+}

@@ -219,16 +219,20 @@ fn linkify<'a>(text: CowStr<'a>, out: &mut Vec<Event<'a>>) {
             .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
             .unwrap_or(candidate.len());
         // Trailing punctuation belongs to the sentence, and a `)` only to a URL that opened one.
+        // The parentheses are counted once and kept up to date, so this stays linear.
+        let mut open = candidate[..end].matches('(').count();
+        let mut close = candidate[..end].matches(')').count();
         while end > 0 {
             let last = candidate[..end].chars().next_back().unwrap_or(' ');
-            let unbalanced_paren = last == ')'
-                && candidate[..end].matches('(').count() < candidate[..end].matches(')').count();
+            let unbalanced_paren = last == ')' && open < close;
             if matches!(
                 last,
-                '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '*' | '_' | '~'
+                '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '*' | '_' | '~' | '('
             ) || unbalanced_paren
             {
                 end -= last.len_utf8();
+                open -= usize::from(last == '(');
+                close -= usize::from(last == ')');
             } else {
                 break;
             }

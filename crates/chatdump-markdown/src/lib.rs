@@ -191,7 +191,8 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
             // `http://` and the like: GitHub turns bare URLs into links.
             || (c == ':' && line[index + c.len_utf8()..].starts_with("//"))
             // `www.example.com`, likewise.
-            || (c == '.' && line[..index].to_ascii_lowercase().ends_with("www"));
+            // (Only the three bytes before: looking further would be quadratic on long lines.)
+            || (c == '.' && index >= 3 && line.as_bytes()[index - 3..index].eq_ignore_ascii_case(b"www"));
         if escape {
             out.push('\\');
         }
