@@ -98,9 +98,9 @@ pub(crate) struct ConvertArgs {
     /// would otherwise swallow the whole file).
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     pub(crate) max_record_size: usize,
-    /// Memory for putting an out-of-order dump in order, e.g. `8MiB`; beyond it sorted runs
+    /// Memory for putting an out-of-order dump in order, e.g. `4MiB`; beyond it sorted runs
     /// are spilled to temporary files.
-    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
     pub(crate) sort_memory: usize,
     /// Where sorted runs are spilled (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]

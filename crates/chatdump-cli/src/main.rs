@@ -31,11 +31,6 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// mimalloc: messages are allocated on the reading thread and freed on the writing one, which
-/// glibc's allocator handles poorly (a quarter of the CPU time on a large dump).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // An interrupted run must leave no partial output: remove every temporary file, then exit
@@ -80,7 +75,9 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     let is_broken_pipe = |error: &io::Error| error.kind() == io::ErrorKind::BrokenPipe;
     error.chain().any(|cause| {
         // `ExportError::Io` is transparent: its `io::Error` is not a separate link of the chain.
-        cause.downcast_ref::<io::Error>().is_some_and(is_broken_pipe)
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(is_broken_pipe)
             || matches!(
                 cause.downcast_ref::<chatdump_core::export::ExportError>(),
                 Some(chatdump_core::export::ExportError::Io(error)) if is_broken_pipe(error)

@@ -189,12 +189,24 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Reads and parses on its own thread, so parsing overlaps with formatting and writing. Stops at
 /// the first unrecoverable error, or when the receiver hangs up.
-fn read_batches<R: Read>(mut reader: ChatReader<R>, sender: &mpsc::SyncSender<Batch>) {
+///
+/// Spent messages come back through `recycled` and are filled again, so in the steady state
+/// neither thread allocates or frees per message (and no memory crosses threads to be freed,
+/// which the system allocator handles slowly).
+fn read_batches<R: Read>(
+    mut reader: ChatReader<R>,
+    sender: &mpsc::SyncSender<Batch>,
+    recycled: &mpsc::Receiver<Message>,
+) {
     loop {
         let mut items = Vec::with_capacity(BATCH_MESSAGES);
         let mut finished = true;
-        while let Some(item) = reader.next_message() {
-            items.push(item);
+        loop {
+            let mut message = recycled.try_recv().unwrap_or_default();
+            let Some(item) = reader.read_into(&mut message) else {
+                break;
+            };
+            items.push(item.map(|()| message));
             if items.len() == BATCH_MESSAGES {
                 finished = false;
                 break;
@@ -236,7 +248,10 @@ pub fn run<R: Read + Send>(
     let file = reader.file().to_owned();
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
-        scope.spawn(move || read_batches(reader, &sender));
+        // Unbounded, but only ever holds messages that were read: at most the window plus the
+        // batches in flight.
+        let (recycle, recycled) = mpsc::channel();
+        scope.spawn(move || read_batches(reader, &sender, &recycled));
         let mut orderer = Orderer::new(strategy, options.order.clone());
         let mut sink = Sink {
             outputs,
@@ -245,6 +260,7 @@ pub fn run<R: Read + Send>(
             on_error: options.on_error,
             file,
             summary: Summary::default(),
+            recycle,
         };
         let (mut records_read, mut bytes_read) = (0, 0);
         for batch in receiver {
@@ -311,9 +327,22 @@ struct Sink<'o, 'a> {
     on_error: OnError,
     file: String,
     summary: Summary,
+    /// Spent messages go back to the reading thread to be filled again.
+    recycle: mpsc::Sender<Message>,
 }
 
+/// Messages holding more than this are not reused: recycled strings keep their capacity, and a
+/// few long messages would otherwise make every message in circulation large.
+const REUSE_MAX_BYTES: usize = 1024;
+
 impl Sink<'_, '_> {
+    fn reuse(&self, message: Message) {
+        if message.approximate_size() <= REUSE_MAX_BYTES {
+            // The reading thread may have finished; then the message is simply dropped.
+            let _ = self.recycle.send(message);
+        }
+    }
+
     fn reject(&mut self, error: &RecordError) -> Result<(), RunError> {
         self.summary.rejected += 1;
         self.observer.rejected(error).map_err(RunError::Rejects)
@@ -332,6 +361,7 @@ impl Sink<'_, '_> {
                     },
                     second: message.position,
                 });
+                self.reuse(message);
                 return Ok(());
             }
             Verdict::Conflict { first_line } => {
@@ -358,7 +388,9 @@ impl Sink<'_, '_> {
                 .map_err(|source| export_error(output, source))?;
         }
         self.summary.messages += 1;
-        self.dedup.kept(message);
+        if let Some(spent) = self.dedup.kept(message) {
+            self.reuse(spent);
+        }
         Ok(())
     }
 }

@@ -41,6 +41,27 @@ pub struct Message {
     pub position: Position,
 }
 
+impl Default for Message {
+    /// An empty message (empty strings, the Unix epoch, `TEXT_MESSAGE`), for
+    /// [`crate::reader::ChatReader::read_into`] to fill.
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            session_id: String::new(),
+            meeting_id: String::new(),
+            participant_id: String::new(),
+            display_name: String::new(),
+            pinned: false,
+            edited: false,
+            created_at: Timestamp::UNIX_EPOCH,
+            payload_type: PayloadType::Text,
+            payload: String::new(),
+            extra: Vec::new(),
+            position: Position::default(),
+        }
+    }
+}
+
 /// Where a record starts in its source: the physical line (the header is line 1) and the byte
 /// offset of its first byte.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -176,19 +197,18 @@ impl Message {
         let extra: usize = self
             .extra
             .iter()
-            .map(|(name, value)| name.len() + value.len() + 2 * size_of::<String>())
+            .map(|(name, value)| name.capacity() + value.capacity() + 2 * size_of::<String>())
             .sum();
         size_of::<Self>()
-            + self.id.len()
-            + self.session_id.len()
-            + self.meeting_id.len()
-            + self.participant_id.len()
-            + self.display_name.len()
-            + self.payload.len()
+            + self.id.capacity()
+            + self.session_id.capacity()
+            + self.meeting_id.capacity()
+            + self.participant_id.capacity()
+            + self.display_name.capacity()
+            + self.payload.capacity()
             + extra
-            // Allocator size classes and bookkeeping for the six strings (measured: the resident
-            // size of a window of messages is about this estimate, with mimalloc).
-            + 6 * 48
+            // Allocator size classes and bookkeeping for the six strings.
+            + 6 * 32
     }
 }
 

@@ -63,6 +63,12 @@ const PAYLOAD_TYPE: usize = 7;
 const PAYLOAD: usize = 8;
 const CREATED_AT: usize = 9;
 
+/// Replaces `target`'s text with `value`, keeping its allocation when it is large enough.
+fn set(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
+}
+
 /// Header names are matched without regard to case, `_`, `-` and spaces, so `participant_id`
 /// and `ParticipantId` find `participantId`.
 fn normalise_header(name: &str) -> String {
@@ -245,6 +251,14 @@ impl<R: Read> ChatReader<R> {
 
     /// Returns the next message, the next record's error, or `None` at the end of the input.
     pub fn next_message(&mut self) -> Option<Result<Message, ReadError>> {
+        let mut message = Message::default();
+        self.read_into(&mut message)
+            .map(|result| result.map(|()| message))
+    }
+
+    /// Like [`ChatReader::next_message`], but fills `message` in place, reusing its strings'
+    /// memory: a caller that hands spent messages back reads a dump without allocating.
+    pub fn read_into(&mut self, message: &mut Message) -> Option<Result<(), ReadError>> {
         if self.done {
             return None;
         }
@@ -263,7 +277,7 @@ impl<R: Read> ChatReader<R> {
             }
         };
         self.records += 1;
-        Some(self.to_message(&raw).map_err(|error| {
+        Some(self.fill_message(&raw, message).map_err(|error| {
             if !error.kind.is_recoverable() {
                 self.done = true;
             }
@@ -271,7 +285,7 @@ impl<R: Read> ChatReader<R> {
         }))
     }
 
-    fn to_message(&self, raw: &RawRecord) -> Result<Message, RecordError> {
+    fn fill_message(&self, raw: &RawRecord, message: &mut Message) -> Result<(), RecordError> {
         self.check_quotes(raw)?;
         if raw.field_count != self.header.len() {
             let first = if raw.field_count > 0 {
@@ -333,7 +347,7 @@ impl<R: Read> ChatReader<R> {
                 created_at.as_bytes(),
             )
         })?;
-        let mut extra = Vec::with_capacity(self.extra_columns.len());
+        message.extra.clear();
         for &index in &self.extra_columns {
             let bytes = self.field(index);
             let value = std::str::from_utf8(bytes).map_err(|_| {
@@ -344,22 +358,25 @@ impl<R: Read> ChatReader<R> {
                     bytes,
                 )
             })?;
-            extra.push((self.header[index].clone(), value.to_owned()));
+            message
+                .extra
+                .push((self.header[index].clone(), value.to_owned()));
         }
-        Ok(Message {
-            id: required(ID)?.to_owned(),
-            session_id: required(SESSION_ID)?.to_owned(),
-            meeting_id: required(MEETING_ID)?.to_owned(),
-            participant_id: required(PARTICIPANT_ID)?.to_owned(),
-            display_name: text(DISPLAY_NAME)?.to_owned(),
-            pinned: boolean(PINNED)?,
-            edited: boolean(IS_EDITED)?,
-            created_at,
-            payload_type: PayloadType::from_name(required(PAYLOAD_TYPE)?),
-            payload: text(PAYLOAD)?.to_owned(),
-            extra,
-            position: raw.position,
-        })
+        set(&mut message.id, required(ID)?);
+        set(&mut message.session_id, required(SESSION_ID)?);
+        set(&mut message.meeting_id, required(MEETING_ID)?);
+        set(&mut message.participant_id, required(PARTICIPANT_ID)?);
+        set(&mut message.display_name, text(DISPLAY_NAME)?);
+        message.pinned = boolean(PINNED)?;
+        message.edited = boolean(IS_EDITED)?;
+        message.created_at = created_at;
+        let payload_type = required(PAYLOAD_TYPE)?;
+        if message.payload_type.as_str() != payload_type {
+            message.payload_type = PayloadType::from_name(payload_type);
+        }
+        set(&mut message.payload, text(PAYLOAD)?);
+        message.position = raw.position;
+        Ok(())
     }
 
     fn error(

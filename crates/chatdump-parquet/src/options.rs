@@ -12,10 +12,11 @@ use parquet::schema::types::ColumnPath;
 
 use crate::schema::{DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION};
 
-/// The default number of rows in a row group: 122,880 (`DuckDB`'s default, 15 × 8192). With the
-/// byte bound below it keeps a whole conversion (reader included) at about 57 MiB of peak memory
-/// with the system allocator, at 1M and at 5M messages.
-pub const DEFAULT_ROW_GROUP_ROWS: usize = 122_880;
+/// The default number of rows in a row group: 65,536. Large enough for engines to read
+/// efficiently (`DuckDB` finds little difference above 100,000 rows, and a slowdown only below
+/// 5,000), small enough that a whole conversion (reader included) stays under 64 MiB of peak
+/// memory, at 1M and at 5M messages.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 65_536;
 
 /// The default bound on a row group's estimated encoded size: 32 MiB. A row group is closed at
 /// whichever of the row and byte bounds comes first, so long messages cannot make it grow past
