@@ -215,3 +215,20 @@ pub struct Reject<'a> {
 pub(crate) fn excerpt(value: &[u8]) -> String {
     escape_for_terminal(&String::from_utf8_lossy(value), EXCERPT_CHARS)
 }
+
+/// An error and its sources on one line, `a: b: c` (a source whose text its parent already ends
+/// with is not repeated), for logs and job records where there is no `{:#}` formatter.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

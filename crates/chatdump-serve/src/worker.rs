@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chatdump_core::error::error_chain;
 use chatdump_core::fetch::{FetchEvent, FetchObserver, Fetcher, redact_url};
 use tokio::sync::{Notify, watch};
 
@@ -66,21 +67,6 @@ impl Failure {
             retryable: false,
         }
     }
-}
-
-/// An error and its sources on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Logs the fetcher's events (its URLs are already redacted).
@@ -199,9 +185,9 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
                 );
             }
             Err(error) if error.is_credentials() => {
-                return Err(Failure::permanent(chain(&error)));
+                return Err(Failure::permanent(error_chain(&error)));
             }
-            Err(error) => return Err(Failure::retry(chain(&error))),
+            Err(error) => return Err(Failure::retry(error_chain(&error))),
         }
     }
     let exporter = Arc::clone(&context.exporter);
@@ -248,7 +234,7 @@ pub(crate) async fn run(
                 continue;
             }
             Err(error) => {
-                tracing::error!(error = %chain(&error), "cannot take a job from the queue");
+                tracing::error!(error = %error_chain(&error), "cannot take a job from the queue");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.changed() => {}
@@ -295,7 +281,7 @@ pub(crate) async fn run(
         };
         if let Err(error) = recorded {
             // The job stays `running`; the next start puts it back in the queue.
-            tracing::error!(job = id, error = %chain(&error), "cannot record the job's outcome");
+            tracing::error!(job = id, error = %error_chain(&error), "cannot record the job's outcome");
         }
     }
 }

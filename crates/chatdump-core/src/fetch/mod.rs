@@ -501,7 +501,7 @@ impl Fetcher {
                                 what: "download",
                                 attempt: failed_attempts,
                                 delay,
-                                reason: error_chain(&cause),
+                                reason: crate::error::error_chain(&cause),
                             });
                             fetched.download_retries += 1;
                             tokio::time::sleep(delay).await;
@@ -637,7 +637,7 @@ impl Fetcher {
                         what: "API request",
                         attempt: failed_attempts,
                         delay,
-                        reason: error_chain(&cause),
+                        reason: crate::error::error_chain(&cause),
                     });
                     tokio::time::sleep(delay).await;
                 }
@@ -670,18 +670,3 @@ type Retryable = (
     Option<Duration>,
     Option<(u16, Option<String>)>,
 );
-
-/// An error and its sources on one line, `a: b: c`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
