@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chatdump_bulk::{Manifest, Status, Store};
-use chatdump_testserver::sessions::{OrgSpec, PagingPlacement, bulk_base_url};
+use chatdump_testserver::sessions::{OrgSpec, PARTICIPANTS, PagingPlacement, bulk_base_url};
 use chatdump_testserver::{Config, Route, Server};
 
 use crate::support::{Chatdump, Run, fixtures_dir, temp_dir};
@@ -219,6 +219,16 @@ fn duckdb_counts(store: &Store, dir: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON from read_dataset.py")
+}
+
+/// The participant columns of a dataset exported without `--with-participants`: present
+/// (schema version 2) and null.
+fn unenriched() -> serde_json::Value {
+    let mut ids: Vec<&str> = PARTICIPANTS.iter().map(|(id, _, _)| *id).collect();
+    ids.sort_unstable();
+    ids.iter()
+        .map(|id| serde_json::json!([id, null, null]))
+        .collect()
 }
 
 fn report(path: &Path) -> serde_json::Value {
@@ -450,7 +460,7 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     let counts = duckdb_counts(&store, &work.path().join("copy"));
     assert_eq!(
         counts,
-        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"]})
+        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"], "versions": [2], "participants": unenriched()})
     );
 
     // Compaction: fewer, larger files, the same rows, no duplicates, the manifest follows.
@@ -498,7 +508,7 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     let counts = duckdb_counts(&store, &work.path().join("copy-compacted"));
     assert_eq!(
         counts,
-        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"]})
+        serde_json::json!({"rows": 980 * MESSAGES, "distinct": 980 * MESSAGES, "sessions": 980, "dates": ["2024-05-14"], "versions": [2], "participants": unenriched()})
     );
     let (_, after_compaction) = manifest(&store);
     for record in after_compaction
@@ -646,6 +656,57 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
     let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
     assert_eq!(
         counts,
-        serde_json::json!({"rows": 200 * MESSAGES, "distinct": 200 * MESSAGES, "sessions": 200, "dates": ["2024-05-14"]})
+        serde_json::json!({"rows": 200 * MESSAGES, "distinct": 200 * MESSAGES, "sessions": 200, "dates": ["2024-05-14"], "versions": [2], "participants": unenriched()})
     );
+
+    // Enrichment: each message gains its sender's user id and custom participant id from the
+    // participants route (which answers 503 once for sessions ending in 3; 404 for sessions
+    // without chat, which are skipped anyway).
+    let enriched_root = work.path().join("enriched");
+    let enriched_arg = enriched_root.display().to_string();
+    let faulty = OrgSpec {
+        sessions: 30,
+        faults: true,
+        ..OrgSpec::default()
+    };
+    let base = bulk_base_url(&server, &faulty);
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--all",
+            "--base-url",
+            &base,
+            "--output",
+            &enriched_arg,
+            "--report-json",
+            &report_arg,
+        ];
+        args.extend_from_slice(extra);
+        chatdump(&args, None).run().assert_code(0);
+        report(&report_path)
+    };
+    // First without: then the flag exports the same sessions again, now with participants.
+    assert_eq!(export(&[])["exported"], 29);
+    let enriched = export(&["--with-participants"]);
+    assert_eq!(enriched["exported"], 29, "{enriched}");
+    assert_eq!(export(&["--with-participants"])["exported"], 0);
+    let counts = Command::new("python3")
+        .arg(fixtures_dir().join("bulk/read_dataset.py"))
+        .arg(&enriched_root)
+        .output()
+        .expect("run python3");
+    assert!(
+        counts.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counts.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    let mut expected: Vec<serde_json::Value> = PARTICIPANTS
+        .iter()
+        .map(|(id, user, custom)| serde_json::json!([id, user, custom]))
+        .collect();
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(counts["versions"], serde_json::json!([2]));
+    assert_eq!(counts["participants"], serde_json::Value::Array(expected));
+    assert_eq!(counts["rows"], 29 * MESSAGES);
 }

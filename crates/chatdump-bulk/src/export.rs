@@ -10,12 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chatdump_core::error::error_chain;
 use chatdump_core::export::{ExportContext, IgnoreObserver, Outcome, Output, RunOptions};
 use chatdump_core::fetch::sessions::{Participant, Session, SessionQuery};
 use chatdump_core::fetch::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::order::Strategy;
 use chatdump_core::reader::{ChatReader, ReaderOptions};
-use chatdump_parquet::{Dataset, ParquetOptions};
+use chatdump_parquet::{Dataset, ParquetOptions, ParticipantIds, Participants};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -146,21 +147,6 @@ pub struct Quiet;
 
 impl BulkObserver for Quiet {}
 
-/// An error and its sources on one line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// A session's outcome inside the run.
 enum Done {
     Record {
@@ -228,7 +214,7 @@ pub async fn export_all(
                 Some(ListItem::Error(error)) if report.sessions_found == 0 => {
                     listing_failed = Some(error);
                 }
-                Some(ListItem::Error(error)) => report.listing_error = Some(chain(&error)),
+                Some(ListItem::Error(error)) => report.listing_error = Some(error_chain(&error)),
                 Some(ListItem::Session(session, total)) => {
                     if !seen.insert(session.id.clone()) {
                         continue;
@@ -403,17 +389,17 @@ async fn export_session(
         Err(error) if error.is_credentials() => return Done::Fatal(error),
         Err(error @ FetchError::NotFound { .. }) => {
             return Done::Record {
-                record: record(Status::Skipped, Some(chain(&error))),
+                record: record(Status::Skipped, Some(error_chain(&error))),
                 bytes: 0,
             };
         }
-        Err(error) => return failed(chain(&error)),
+        Err(error) => return failed(error_chain(&error)),
     }
     let participants = if options.with_participants {
         match participants(context, &session.id).await {
             Ok(participants) => Some(participants),
             Err(error) if error.is_credentials() => return Done::Fatal(error),
-            Err(error) => return failed(format!("participants: {}", chain(&error))),
+            Err(error) => return failed(format!("participants: {}", error_chain(&error))),
         }
     } else {
         None
@@ -451,7 +437,7 @@ async fn export_session(
                     sha256: uploaded.sha256,
                 });
             }
-            Err(error) => return failed(chain(&error)),
+            Err(error) => return failed(error_chain(&error)),
         }
     }
     // Files an earlier attempt wrote that this one did not (another date): remove them, so the
@@ -464,7 +450,7 @@ async fn export_session(
                 && !crate::compact::is_compacted(&old.path)
                 && let Err(error) = context.store.delete(&old.path).await
             {
-                return failed(chain(&error));
+                return failed(error_chain(&error));
             }
         }
     }
@@ -532,13 +518,32 @@ fn convert(
     context: &ExportContext,
     participants: Option<&HashMap<String, Participant>>,
 ) -> Result<(u64, Vec<String>), String> {
-    let _ = participants;
+    // Bulk datasets always use schema version 2: the participant columns are null when
+    // enrichment is off, so every file of the dataset has the same columns.
+    let ids: Participants = participants
+        .map(|participants| {
+            participants
+                .values()
+                .map(|participant| {
+                    (
+                        participant.id.clone(),
+                        ParticipantIds {
+                            user_id: participant.user_id.clone(),
+                            custom_participant_id: participant.custom_participant_id.clone(),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut parquet = parquet;
+    parquet.participants = Some(Arc::new(ids));
     let dataset = Dataset::new(out_root, parquet);
     for strategy in [Strategy::Window, Strategy::External] {
         let file =
             std::fs::File::open(csv).map_err(|error| format!("cannot read the dump: {error}"))?;
         let reader = ChatReader::new(file, context.source.clone(), ReaderOptions::default())
-            .map_err(|error| chain(&error))?;
+            .map_err(|error| error_chain(&error))?;
         let mut outputs = vec![Output {
             name: "parquet".into(),
             exporter: Box::new(dataset.exporter()),
@@ -553,7 +558,7 @@ fn convert(
                 ..RunOptions::default()
             },
         )
-        .map_err(|error| chain(&error))?;
+        .map_err(|error| error_chain(&error))?;
         drop(outputs);
         if let Outcome::Done(summary) = outcome {
             let written = dataset

@@ -24,6 +24,7 @@
 
 mod dataset;
 mod options;
+mod participants;
 mod schema;
 mod writer;
 
@@ -34,5 +35,8 @@ pub use options::{
     Compression, CompressionError, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS,
     DEFAULT_ZSTD_LEVEL, ParquetOptions, metadata_keys,
 };
-pub use schema::{SCHEMA_VERSION, UTC, schema};
+pub use participants::{ParticipantIds, Participants};
+pub use schema::{
+    SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS, UTC, schema, schema_with_participants,
+};
 pub use writer::ParquetWriter;

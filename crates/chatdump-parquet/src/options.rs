@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chatdump_core::export::ExportContext;
 use chatdump_core::time::format_utc;
@@ -10,7 +11,10 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
-use crate::schema::{DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION};
+use crate::participants::Participants;
+use crate::schema::{
+    DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS,
+};
 
 /// The default number of rows in a row group: 65,536. Large enough for engines to read
 /// efficiently (`DuckDB` finds little difference above 100,000 rows, and a slowdown only below
@@ -108,6 +112,9 @@ pub struct ParquetOptions {
     pub row_group_rows: usize,
     /// The most estimated encoded bytes in one row group (at least 1).
     pub row_group_bytes: usize,
+    /// Participants to join by `participant_id`: `Some` writes schema version 2, with the
+    /// nullable columns `user_id` and `custom_participant_id` (see [`crate::ParquetWriter`]).
+    pub participants: Option<Arc<Participants>>,
 }
 
 impl Default for ParquetOptions {
@@ -116,6 +123,7 @@ impl Default for ParquetOptions {
             compression: Compression::default(),
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
             row_group_bytes: DEFAULT_ROW_GROUP_BYTES,
+            participants: None,
         }
     }
 }
@@ -140,7 +148,12 @@ impl ParquetOptions {
         let mut metadata = vec![
             KeyValue::new(
                 metadata_keys::SCHEMA_VERSION.to_owned(),
-                SCHEMA_VERSION.to_string(),
+                if self.participants.is_some() {
+                    SCHEMA_VERSION_PARTICIPANTS
+                } else {
+                    SCHEMA_VERSION
+                }
+                .to_string(),
             ),
             KeyValue::new(
                 metadata_keys::TOOL_VERSION.to_owned(),
@@ -164,6 +177,11 @@ impl ParquetOptions {
             .set_statistics_enabled(EnabledStatistics::Page);
         for column in DICTIONARY_COLUMNS {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+        }
+        if self.participants.is_some() {
+            for column in ["user_id", "custom_participant_id"] {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), true);
+            }
         }
         for column in FREE_TEXT_COLUMNS {
             // Min/max of free text prunes nothing; chunk-level statistics (with null counts)

@@ -1,4 +1,5 @@
-//! The Arrow schema (version 1) and the column builders that turn messages into record batches.
+//! The Arrow schema (version 1, and version 2 with the participant columns) and the column
+//! builders that turn messages into record batches.
 
 use std::sync::Arc;
 
@@ -11,10 +12,17 @@ use arrow::error::ArrowError;
 use chatdump_core::model::{Body, Message};
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::participants::Participants;
+
 /// The version of the Parquet schema, written in the `schema_version` column and in the
 /// `chatdump.schema_version` footer key. It matches the JSONL schema version: the two carry the
 /// same fields under the same names.
 pub const SCHEMA_VERSION: i32 = 1;
+
+/// The version of the schema with the participant columns (`user_id`, `custom_participant_id`):
+/// version 1 plus those two nullable columns, written when [`crate::ParquetOptions::participants`]
+/// is set (bulk export).
+pub const SCHEMA_VERSION_PARTICIPANTS: i32 = 2;
 
 /// The time zone of `created_at`.
 pub const UTC: &str = "UTC";
@@ -65,6 +73,20 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// The schema with the participant columns: [`schema`] plus `user_id` and
+/// `custom_participant_id`, nullable strings (version [`SCHEMA_VERSION_PARTICIPANTS`]).
+#[must_use]
+pub fn schema_with_participants() -> SchemaRef {
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(Field::new("user_id", DataType::Utf8, true));
+    fields.push(Field::new("custom_participant_id", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
 /// The `kind` value of a body, as in the JSONL `kind` field.
 fn kind_name(body: &Body<'_>) -> &'static str {
     match body {
@@ -94,6 +116,11 @@ pub(crate) struct Columns {
     file_size: Int64Builder,
     payload: StringBuilder,
     extra: StringBuilder,
+    /// The participants to look `user_id` and `custom_participant_id` up in (schema version 2),
+    /// or `None` (version 1, without those columns).
+    participants: Option<Arc<Participants>>,
+    user_id: StringBuilder,
+    custom_participant_id: StringBuilder,
     /// Reused buffer for the `extra` JSON.
     extra_json: Vec<u8>,
     rows: usize,
@@ -121,10 +148,19 @@ impl Columns {
             file_size: Int64Builder::new(),
             payload: StringBuilder::new(),
             extra: StringBuilder::new(),
+            participants: None,
+            user_id: StringBuilder::new(),
+            custom_participant_id: StringBuilder::new(),
             extra_json: Vec::new(),
             rows: 0,
             bytes: 0,
         }
+    }
+
+    /// Adds the participant columns (schema version 2), looked up in `participants`.
+    pub(crate) fn with_participants(mut self, participants: Option<Arc<Participants>>) -> Self {
+        self.participants = participants;
+        self
     }
 
     /// Rows appended since the last batch.
@@ -178,6 +214,13 @@ impl Columns {
             .append_option(file_size.and_then(|size| i64::try_from(size).ok()));
         self.payload.append_value(&message.payload);
         self.extra.append_value(extra);
+        if let Some(participants) = &self.participants {
+            let ids = participants.get(&message.participant_id);
+            self.user_id
+                .append_option(ids.and_then(|ids| ids.user_id.as_deref()));
+            self.custom_participant_id
+                .append_option(ids.and_then(|ids| ids.custom_participant_id.as_deref()));
+        }
 
         self.rows += 1;
         self.bytes += message.id.len()
@@ -199,8 +242,13 @@ impl Columns {
         let rows = self.rows;
         self.rows = 0;
         self.bytes = 0;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int32Array::from_value(SCHEMA_VERSION, rows)),
+        let version = if self.participants.is_some() {
+            SCHEMA_VERSION_PARTICIPANTS
+        } else {
+            SCHEMA_VERSION
+        };
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from_value(version, rows)),
             Arc::new(take(&mut self.id, rows)),
             Arc::new(take(&mut self.session_id, rows)),
             Arc::new(take(&mut self.meeting_id, rows)),
@@ -219,6 +267,10 @@ impl Columns {
             Arc::new(take(&mut self.payload, rows)),
             Arc::new(take(&mut self.extra, rows)),
         ];
+        if self.participants.is_some() {
+            columns.push(Arc::new(take(&mut self.user_id, rows)));
+            columns.push(Arc::new(take(&mut self.custom_participant_id, rows)));
+        }
         RecordBatch::try_new(Arc::clone(schema), columns)
     }
 }

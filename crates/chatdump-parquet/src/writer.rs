@@ -1,6 +1,7 @@
 //! [`ParquetWriter`]: one Parquet file, encoded on a second thread.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
@@ -12,7 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
 
 use crate::options::ParquetOptions;
-use crate::schema::{Columns, schema};
+use crate::schema::{Columns, schema, schema_with_participants};
 
 /// Rows per record batch handed to the encoder.
 const BATCH_ROWS: usize = 4096;
@@ -53,6 +54,19 @@ const QUEUE_BATCHES: usize = 1;
 /// and `chatdump.source` (see [`crate::metadata_keys`]), plus the Arrow schema (`ARROW:schema`)
 /// so Arrow readers restore the exact types. Nothing in the file depends on the clock: the same
 /// input gives the same bytes.
+///
+/// # Schema version 2: participant columns
+///
+/// With [`ParquetOptions::participants`] set (bulk export: `chatdump export --all`), files carry
+/// two more columns after `extra`, and `schema_version` is `2` (column and footer):
+///
+/// | column | Arrow type | Parquet type | nullable | dictionary | meaning |
+/// |---|---|---|---|---|---|
+/// | `user_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | yes | the sender's user id, from the session's participants |
+/// | `custom_participant_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | yes | the organisation's own id for the sender |
+///
+/// Both are looked up by `participant_id` and are null when the participant is not in the map
+/// (an empty map, when enrichment is off, makes them null everywhere).
 ///
 /// # Settings
 ///
@@ -108,10 +122,17 @@ impl<W: Write + Send + 'static> std::fmt::Debug for ParquetWriter<W> {
 impl<W: Write + Send + 'static> ParquetWriter<W> {
     /// Creates a writer over `out` that encodes on a second thread.
     pub fn new(out: W, options: ParquetOptions) -> Self {
+        let (schema, columns) = match &options.participants {
+            Some(participants) => (
+                schema_with_participants(),
+                Columns::new().with_participants(Some(Arc::clone(participants))),
+            ),
+            None => (schema(), Columns::new()),
+        };
         Self {
             options,
-            schema: schema(),
-            columns: Columns::new(),
+            schema,
+            columns,
             state: State::New(out),
             threaded: true,
         }
