@@ -457,6 +457,16 @@ mod tests {
             dyte.sessions_url(&query, 1, 100).as_str(),
             "http://127.0.0.1:1/v2/sessions?page_no=1&per_page=100&sort_by=createdAt&sort_order=ASC&start_time=2024-05-14T00%3A00%3A00.000Z&associated_id=m+1&status=ENDED"
         );
+        let rtk = Api::RealtimeKit {
+            base: "https://api.cloudflare.com/client/v4".parse().unwrap(),
+            account_id: "acc".into(),
+            app_id: "app".into(),
+            api_token: Secret::new("t"),
+        };
+        assert_eq!(
+            rtk.sessions_url(&SessionQuery::default(), 1, 10).as_str(),
+            "https://api.cloudflare.com/client/v4/accounts/acc/realtime/kit/app/sessions?page_no=1&per_page=10&sort_by=createdAt&sort_order=ASC"
+        );
         assert_eq!(
             dyte.participants_url("a/b", 0, 50).as_str(),
             "http://127.0.0.1:1/v2/sessions/a%2Fb/participants?page_no=0&per_page=50"
