@@ -366,8 +366,23 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     let requests_after_kill = chat_requests(&server);
 
     // Run B resumes: what run A recorded is not fetched again; the broken sessions fail (3).
+    let leftovers = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .expect("read the scratch directory")
+            .count()
+    };
+    assert_eq!(
+        leftovers(&scratch),
+        1,
+        "the killed run's temporary directory"
+    );
     let resumed = run(&base);
     resumed.assert_code(3);
+    assert_eq!(
+        leftovers(&scratch),
+        0,
+        "removed by the next run, with its own"
+    );
     let b = report(&report_path);
     assert_eq!(b["sessions_found"], 1000, "{b}");
     assert_eq!(ids(&b["failed"]), spec.broken_sessions(), "{b}");

@@ -173,6 +173,49 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::
         .with_context(|| format!("cannot write `{shown}`"))
 }
 
+/// This run's temporary directory, `.chatdump-bulk-run-<pid>` in the temporary directory, removed
+/// when dropped. The sessions in flight keep their files there; a run that was killed (SIGINT
+/// exits at once, SIGKILL cannot be caught) leaves it behind, so each run first removes those of
+/// runs whose process is gone (Linux: no `/proc/<pid>`).
+struct RunDir(PathBuf);
+
+const RUN_DIR_PREFIX: &str = ".chatdump-bulk-run-";
+
+impl RunDir {
+    fn create(temp_root: &std::path::Path) -> anyhow::Result<Self> {
+        if cfg!(target_os = "linux")
+            && let Ok(entries) = std::fs::read_dir(temp_root)
+        {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let pid = name
+                    .to_str()
+                    .and_then(|name| name.strip_prefix(RUN_DIR_PREFIX))
+                    .and_then(|pid| pid.parse::<u32>().ok());
+                if let Some(pid) = pid
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = temp_root.join(format!("{RUN_DIR_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create the temporary directory `{}`",
+                escape_for_terminal(&dir.display().to_string(), 200)
+            )
+        })?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Progress over sessions: a bar on a terminal, one line per problem with `-v`.
 struct Progress<'r> {
     bar: ProgressBar,
@@ -208,13 +251,13 @@ pub(crate) fn run_export_all(args: &ExportArgs, reporter: &mut Reporter) -> anyh
     }
     let store = open_store(&output)?.with_part_size(bulk.part_size);
     let fetcher = Arc::new(crate::fetch::fetcher(&args.api)?);
-    let mut options = ExportOptions::new(
-        Timestamp::now(),
-        args.convert
-            .temp_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir),
-    );
+    let temp_root = args
+        .convert
+        .temp_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let run_dir = RunDir::create(&temp_root)?;
+    let mut options = ExportOptions::new(Timestamp::now(), run_dir.0.clone());
     options.query = SessionQuery {
         since: bulk.since,
         until: bulk.until,
