@@ -534,15 +534,51 @@ impl Fetcher {
     ) -> Result<Link, FetchError> {
         let url = self.api.chat_url(session_id);
         let shown = redact_url(&url);
-        let session = crate::escape::escape_for_terminal(session_id, 80);
+        let body = self
+            .api_get(&url, Some(session_id), started, observer, |observer| {
+                observer.event(&FetchEvent::RequestingLink { url: shown.clone() });
+                fetched.api_calls += 1;
+            })
+            .await?;
+        match api::parse_answer(&body) {
+            Answer::Link(link) => {
+                observer.event(&FetchEvent::GotLink {
+                    url: redact_url(&link.url),
+                    expires: link.expires,
+                });
+                Ok(link)
+            }
+            Answer::Refused(message) => Err(FetchError::Refused {
+                session: crate::escape::escape_for_terminal(session_id, 80),
+                message,
+            }),
+            Answer::Malformed(reason) => Err(FetchError::Malformed { url: shown, reason }),
+        }
+    }
+
+    /// One API GET under the retry policy; returns the body of a 2xx answer.
+    ///
+    /// 401/403 are a credentials error, 404 is "no chat" when `session` is named, other 4xx are
+    /// final; connection failures, 408, 429 and 5xx are retried (honouring `Retry-After`) until
+    /// the policy gives up. `on_attempt` runs before every attempt.
+    ///
+    /// Generic over the observer so that a caller with a `Send` observer gets a `Send` future.
+    pub(crate) async fn api_get<O: FetchObserver + ?Sized>(
+        &self,
+        url: &Url,
+        session: Option<&str>,
+        started: Instant,
+        observer: &mut O,
+        mut on_attempt: impl FnMut(&mut O),
+    ) -> Result<Vec<u8>, FetchError> {
+        let shown = redact_url(url);
         let authorization = self
             .api
             .authorization()
             .map_err(|_| FetchError::BadCredentials)?;
         let mut failed_attempts = 0;
         loop {
-            observer.event(&FetchEvent::RequestingLink { url: shown.clone() });
-            fetched.api_calls += 1;
+            on_attempt(observer);
             let request = self
                 .client
                 .get(url.clone())
@@ -573,23 +609,7 @@ impl Fetcher {
                             download::read_small_body(response, MAX_API_BODY, &self.options).await
                         };
                         match (status, body) {
-                            (200..=299, Ok(body)) => {
-                                return match api::parse_answer(&body) {
-                                    Answer::Link(link) => {
-                                        observer.event(&FetchEvent::GotLink {
-                                            url: redact_url(&link.url),
-                                            expires: link.expires,
-                                        });
-                                        Ok(link)
-                                    }
-                                    Answer::Refused(message) => {
-                                        Err(FetchError::Refused { session, message })
-                                    }
-                                    Answer::Malformed(reason) => {
-                                        Err(FetchError::Malformed { url: shown, reason })
-                                    }
-                                };
-                            }
+                            (200..=299, Ok(body)) => return Ok(body),
                             (_, Err(cause)) => (cause, retry_after, None),
                             (401 | 403, Ok(body)) => {
                                 return Err(FetchError::Unauthorized {
@@ -598,9 +618,12 @@ impl Fetcher {
                                     hint: self.api.credentials_hint(),
                                 });
                             }
-                            (404, Ok(body)) => {
+                            (404, Ok(body)) if session.is_some() => {
                                 return Err(FetchError::NotFound {
-                                    session,
+                                    session: crate::escape::escape_for_terminal(
+                                        session.unwrap_or_default(),
+                                        80,
+                                    ),
                                     message: api::error_body_message(&body),
                                 });
                             }

@@ -12,14 +12,11 @@
 
 use jiff::Timestamp;
 use reqwest::Url;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::api::{self, Api};
-use super::download::{self, DownloadError};
-use super::{FetchError, Fetcher, GaveUp, MAX_API_BODY, Retryable, redact_url, retry};
-use crate::escape::escape_for_terminal;
+use super::{FetchError, Fetcher, IgnoreEvents, redact_url};
 use crate::reader::parse_timestamp;
 
 /// Which sessions to list.
@@ -178,108 +175,13 @@ impl Fetcher {
     /// A GET of a small JSON answer with the API's credentials, retried like the chat route.
     /// A 404 becomes [`FetchError::NotFound`] when `session` is given, else a status error.
     async fn get_json(&self, url: &Url, session: Option<&str>) -> Result<Value, FetchError> {
-        let started = Instant::now();
-        let shown = redact_url(url);
-        let authorization = self
-            .api
-            .authorization()
-            .map_err(|_| FetchError::BadCredentials)?;
-        let mut failed_attempts = 0;
-        loop {
-            let request = self
-                .client
-                .get(url.clone())
-                .header(reqwest::header::AUTHORIZATION, authorization.clone())
-                .header(ACCEPT, "application/json");
-            let (cause, retry_after, status): Retryable =
-                match download::send(request, &self.options).await {
-                    Err(cause) => (cause, None, None),
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let retry_after = response
-                            .headers()
-                            .get(RETRY_AFTER)
-                            .and_then(|value| value.to_str().ok())
-                            .and_then(|value| {
-                                retry::parse_retry_after(value, self.options.clock.now())
-                            });
-                        match download::read_small_body(response, MAX_API_BODY, &self.options).await
-                        {
-                            Err(cause) => (cause, retry_after, None),
-                            Ok(body) => match status {
-                                200..=299 => {
-                                    return serde_json::from_slice(&body).map_err(|error| {
-                                        FetchError::Malformed {
-                                            url: shown.clone(),
-                                            reason: format!("not JSON ({error})"),
-                                        }
-                                    });
-                                }
-                                401 | 403 => {
-                                    return Err(FetchError::Unauthorized {
-                                        status,
-                                        message: api::error_body_message(&body),
-                                        hint: self.api.credentials_hint(),
-                                    });
-                                }
-                                404 if session.is_some() => {
-                                    return Err(FetchError::NotFound {
-                                        session: escape_for_terminal(
-                                            session.unwrap_or_default(),
-                                            80,
-                                        ),
-                                        message: api::error_body_message(&body),
-                                    });
-                                }
-                                408 | 429 | 500..=599 => {
-                                    let message = api::error_body_message(&body);
-                                    (
-                                        DownloadError::Status {
-                                            status,
-                                            message: message.clone(),
-                                        },
-                                        retry_after,
-                                        Some((status, message)),
-                                    )
-                                }
-                                _ => {
-                                    return Err(FetchError::Status {
-                                        url: shown,
-                                        status,
-                                        message: api::error_body_message(&body),
-                                        gave_up: GaveUp::NotRetryable,
-                                    });
-                                }
-                            },
-                        }
-                    }
-                };
-            failed_attempts += 1;
-            match self
-                .options
-                .retry
-                .next_delay(failed_attempts, retry_after, started.elapsed())
-            {
-                Ok(delay) => tokio::time::sleep(delay).await,
-                Err(reason) => {
-                    let gave_up = self.gave_up(reason, failed_attempts);
-                    return Err(match status {
-                        Some((429, message)) => FetchError::RateLimited { message, gave_up },
-                        Some((status, message)) => FetchError::Status {
-                            url: shown,
-                            status,
-                            message,
-                            gave_up,
-                        },
-                        None => FetchError::Unreachable {
-                            url: shown,
-                            gave_up,
-                            source: cause,
-                        },
-                    });
-                }
-            }
-        }
+        let body = self
+            .api_get(url, session, Instant::now(), &mut IgnoreEvents, |_| {})
+            .await?;
+        serde_json::from_slice(&body).map_err(|error| FetchError::Malformed {
+            url: redact_url(url),
+            reason: format!("not JSON ({error})"),
+        })
     }
 }
 
