@@ -150,6 +150,19 @@ pub enum Body<'a> {
     },
 }
 
+impl Body<'_> {
+    /// The kind name the outputs use: `text`, `image`, `file` or `other`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Image { .. } => "image",
+            Self::File { .. } => "file",
+            Self::Other { .. } => "other",
+        }
+    }
+}
+
 impl Message {
     /// The typed body, parsed from the raw payload. Parsing never fails: a payload that does not
     /// have the expected shape is kept in the most faithful variant (see [`Body`]).
@@ -169,10 +182,11 @@ impl Message {
         }
     }
 
-    /// The key messages are ordered by: `created_at`, then `id`.
+    /// The key every output is ordered by: `created_at`, then `id`, then the position in the
+    /// input (so of two records with the same time and id, the one read first comes first).
     #[must_use]
-    pub fn sort_key(&self) -> (Timestamp, &str) {
-        (self.created_at, &self.id)
+    pub fn sort_key(&self) -> (Timestamp, &str, u64) {
+        (self.created_at, &self.id, self.position.byte)
     }
 
     /// Whether two messages carry the same content (every field but the source position).

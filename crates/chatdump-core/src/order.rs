@@ -56,12 +56,12 @@ impl Default for OrderOptions {
     }
 }
 
-/// A message ordered by [`key`], for the merge heap.
+/// A message ordered by [`Message::sort_key`], for the merge heap.
 struct Ordered(Message);
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
-        key(&self.0) == key(&other.0)
+        self.0.sort_key() == other.0.sort_key()
     }
 }
 impl Eq for Ordered {}
@@ -72,7 +72,7 @@ impl PartialOrd for Ordered {
 }
 impl Ord for Ordered {
     fn cmp(&self, other: &Self) -> Ordering {
-        key(&self.0).cmp(&key(&other.0))
+        self.0.sort_key().cmp(&other.0.sort_key())
     }
 }
 
@@ -95,7 +95,6 @@ pub struct Orderer {
     bytes: usize,
     last_released: Option<(jiff::Timestamp, String, u64)>,
     runs: Vec<File>,
-    late: bool,
 }
 
 impl Orderer {
@@ -110,7 +109,6 @@ impl Orderer {
             bytes: 0,
             last_released: None,
             runs: Vec::new(),
-            late: false,
         }
     }
 
@@ -130,25 +128,20 @@ impl Orderer {
         match self.strategy {
             Strategy::Window => {
                 if let Some((created_at, id, byte)) = &self.last_released
-                    && (
-                        message.created_at,
-                        message.id.as_str(),
-                        message.position.byte,
-                    ) < (*created_at, id.as_str(), *byte)
+                    && message.sort_key() < (*created_at, id.as_str(), *byte)
                 {
-                    self.late = true;
                     return Ok(Pushed::TooLate);
                 }
                 let in_order = self
                     .window
                     .back()
-                    .is_none_or(|last| key(last) <= key(&message));
+                    .is_none_or(|last| last.sort_key() <= message.sort_key());
                 if in_order {
                     self.window.push_back(message);
                 } else {
                     let at = self
                         .window
-                        .partition_point(|held| key(held) <= key(&message));
+                        .partition_point(|held| held.sort_key() <= message.sort_key());
                     self.window.insert(at, message);
                 }
                 while self.bytes > self.options.memory_budget {
@@ -213,7 +206,6 @@ impl Orderer {
         mut self,
         release: &mut impl FnMut(Message) -> Result<(), E>,
     ) -> Result<(), OrderError<E>> {
-        debug_assert!(!self.late, "finish after TooLate");
         match self.strategy {
             Strategy::Window => {
                 for message in self.window.drain(..) {
@@ -238,14 +230,8 @@ impl Orderer {
     }
 }
 
-/// The total order used everywhere: `created_at`, then `id`, then input position (so that of
-/// two messages with the same key, the one read first comes first).
-fn key(message: &Message) -> (jiff::Timestamp, &str, u64) {
-    (message.created_at, &message.id, message.position.byte)
-}
-
 fn sort(messages: &mut [Message]) {
-    messages.sort_by(|a, b| key(a).cmp(&key(b)));
+    messages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 }
 
 type RunReader =

@@ -6,11 +6,10 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
-use chatdump_core::model::{Body, Message};
-use chatdump_core::time::format_utc;
+use chatdump_core::model::Message;
 use serde::Serialize;
 
-use crate::{JsonlWriter, SCHEMA_VERSION, kind_name};
+use crate::{IdFieldNames, JsonlWriter, PLAIN_NAMES, write_line};
 
 /// The longest Elasticsearch `_id`, in bytes.
 pub const MAX_ELASTICSEARCH_ID_BYTES: usize = 512;
@@ -169,76 +168,12 @@ struct BulkTarget<'a> {
     _id: &'a str,
 }
 
-/// A Meilisearch document: the plain fields, with only `id` ending in `id`.
-#[derive(Serialize)]
-struct MeilisearchDocument<'a> {
-    schema_version: u32,
-    id: &'a str,
-    session: &'a str,
-    meeting: &'a str,
-    participant: &'a str,
-    display_name: &'a str,
-    pinned: bool,
-    edited: bool,
-    created_at: String,
-    created_at_ms: i64,
-    payload_type: &'a str,
-    kind: &'static str,
-    text: Option<&'a str>,
-    quoted_text: Option<&'a str>,
-    url: Option<&'a str>,
-    file_name: Option<&'a str>,
-    file_size: Option<u64>,
-    payload: &'a str,
-    extra: Extra<'a>,
-}
-
-struct Extra<'a>(&'a [(String, String)]);
-
-impl Serialize for Extra<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in self.0 {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
-    }
-}
-
-fn meilisearch_line(out: &mut Vec<u8>, message: &Message, id: &str) -> serde_json::Result<()> {
-    let body = message.body();
-    let (text, quoted_text, url, file_name, file_size) = match &body {
-        Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
-        Body::Image { url } => (None, None, Some(*url), None, None),
-        Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
-        Body::Other { .. } => (None, None, None, None, None),
-    };
-    let document = MeilisearchDocument {
-        schema_version: SCHEMA_VERSION,
-        id,
-        session: &message.session_id,
-        meeting: &message.meeting_id,
-        participant: &message.participant_id,
-        display_name: &message.display_name,
-        pinned: message.pinned,
-        edited: message.edited,
-        created_at: format_utc(message.created_at),
-        created_at_ms: message.created_at.as_millisecond(),
-        payload_type: message.payload_type.as_str(),
-        kind: kind_name(&body),
-        text,
-        quoted_text,
-        url,
-        file_name,
-        file_size,
-        payload: &message.payload,
-        extra: Extra(&message.extra),
-    };
-    serde_json::to_writer(&mut *out, &document)?;
-    out.push(b'\n');
-    Ok(())
-}
+/// Meilisearch's names: only `id` may end in `id`, or Meilisearch cannot infer the primary key.
+const MEILISEARCH_NAMES: IdFieldNames = IdFieldNames {
+    session: "session",
+    meeting: "meeting",
+    participant: "participant",
+};
 
 impl<W: Write> Exporter for FlavorWriter<W> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
@@ -273,25 +208,19 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                 self.plain_line(message)?;
                 self.out.write_all(&self.plain.out)?;
             }
-            Flavor::Meilisearch => {
+            Flavor::Meilisearch | Flavor::Typesense => {
+                // Both want ids in `[A-Za-z0-9_-]`; Meilisearch also wants `id` to be the only
+                // field ending in `id`.
                 let id = search_id(&message.id).map_err(ExportError::format)?;
+                let names = match self.flavor {
+                    Flavor::Meilisearch => &MEILISEARCH_NAMES,
+                    _ => &PLAIN_NAMES,
+                };
                 self.line.clear();
-                meilisearch_line(&mut self.line, message, &id).map_err(ExportError::format)?;
+                write_line(&mut self.line, message, &message.body(), names, &id)
+                    .map_err(ExportError::format)?;
+                self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
-            }
-            Flavor::Typesense => {
-                match search_id(&message.id).map_err(ExportError::format)? {
-                    Cow::Borrowed(_) => self.plain_line(message)?,
-                    Cow::Owned(id) => {
-                        // Rare: an id outside `[A-Za-z0-9-]`. Write a copy with the mapped id.
-                        let mapped = Message {
-                            id,
-                            ..message.clone()
-                        };
-                        self.plain_line(&mapped)?;
-                    }
-                }
-                self.out.write_all(&self.plain.out)?;
             }
         }
         Ok(())

@@ -93,17 +93,6 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-/// The kind names used in the `kind` field.
-#[must_use]
-pub fn kind_name(body: &Body<'_>) -> &'static str {
-    match body {
-        Body::Text { .. } => "text",
-        Body::Image { .. } => "image",
-        Body::File { .. } => "file",
-        Body::Other { .. } => "other",
-    }
-}
-
 /// Writes `,"name":value` (or `{"name":value` for the first field).
 fn field<T: Serialize + ?Sized>(
     line: &mut Vec<u8>,
@@ -116,6 +105,20 @@ fn field<T: Serialize + ?Sized>(
     line.extend_from_slice(b"\":");
     serde_json::to_writer(&mut *line, value)
 }
+
+/// The names `write_line` gives the session, meeting and participant ids.
+struct IdFieldNames {
+    session: &'static str,
+    meeting: &'static str,
+    participant: &'static str,
+}
+
+/// The plain schema's names.
+const PLAIN_NAMES: IdFieldNames = IdFieldNames {
+    session: "session_id",
+    meeting: "meeting_id",
+    participant: "participant_id",
+};
 
 /// The `extra` object: column name to value, in header order.
 struct Extra<'a>(&'a [(String, String)]);
@@ -133,7 +136,16 @@ impl Serialize for Extra<'_> {
 /// Builds one line (without the newline). Hand-assembled rather than derived so that the raw
 /// payload, which for most text messages is the very same string as `text`, is escaped once and
 /// copied: on a million-message dump that is a sixth of the output.
-fn write_line(line: &mut Vec<u8>, message: &Message, body: &Body<'_>) -> serde_json::Result<()> {
+///
+/// `names` chooses the names of the three id-like fields and `id` the document id, so flavours
+/// that rename or map them (Meilisearch) share this one writer.
+fn write_line(
+    line: &mut Vec<u8>,
+    message: &Message,
+    body: &Body<'_>,
+    names: &IdFieldNames,
+    id: &str,
+) -> serde_json::Result<()> {
     let (text, quoted_text, url, file_name, file_size) = match body {
         Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
         Body::Image { url } => (None, None, Some(*url), None, None),
@@ -141,17 +153,17 @@ fn write_line(line: &mut Vec<u8>, message: &Message, body: &Body<'_>) -> serde_j
         Body::Other { .. } => (None, None, None, None, None),
     };
     field(line, "schema_version", &SCHEMA_VERSION)?;
-    field(line, "id", &message.id)?;
-    field(line, "session_id", &message.session_id)?;
-    field(line, "meeting_id", &message.meeting_id)?;
-    field(line, "participant_id", &message.participant_id)?;
+    field(line, "id", id)?;
+    field(line, names.session, &message.session_id)?;
+    field(line, names.meeting, &message.meeting_id)?;
+    field(line, names.participant, &message.participant_id)?;
     field(line, "display_name", &message.display_name)?;
     field(line, "pinned", &message.pinned)?;
     field(line, "edited", &message.edited)?;
     field(line, "created_at", &format_utc(message.created_at))?;
     field(line, "created_at_ms", &message.created_at.as_millisecond())?;
     field(line, "payload_type", message.payload_type.as_str())?;
-    field(line, "kind", kind_name(body))?;
+    field(line, "kind", body.kind())?;
     let text_start = line.len() + br#","text":"#.len();
     field(line, "text", &text)?;
     let escaped_text = text_start..line.len();
@@ -179,7 +191,8 @@ impl<W: Write> Exporter for JsonlWriter<W> {
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
         let body = message.body();
         self.line.clear();
-        write_line(&mut self.line, message, &body).map_err(ExportError::format)?;
+        write_line(&mut self.line, message, &body, &PLAIN_NAMES, &message.id)
+            .map_err(ExportError::format)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         Ok(())

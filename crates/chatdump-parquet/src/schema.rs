@@ -87,16 +87,6 @@ pub fn schema_with_participants() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The `kind` value of a body, as in the JSONL `kind` field.
-fn kind_name(body: &Body<'_>) -> &'static str {
-    match body {
-        Body::Text { .. } => "text",
-        Body::Image { .. } => "image",
-        Body::File { .. } => "file",
-        Body::Other { .. } => "other",
-    }
-}
-
 /// Builders for one record batch.
 pub(crate) struct Columns {
     id: StringBuilder,
@@ -204,7 +194,7 @@ impl Columns {
             .append_value(message.created_at.as_microsecond());
         self.payload_type
             .append_value(message.payload_type.as_str());
-        self.kind.append_value(kind_name(&body));
+        self.kind.append_value(body.kind());
         self.text.append_option(text);
         self.quoted_text.append_option(quoted_text);
         self.url.append_option(url);

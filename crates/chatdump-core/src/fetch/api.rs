@@ -49,27 +49,7 @@ impl Api {
     /// The chat route for `session_id`; every id is one percent-encoded path segment.
     #[must_use]
     pub fn chat_url(&self, session_id: &str) -> Url {
-        let (base, segments): (&Url, Vec<&str>) = match self {
-            Self::Dyte { base, .. } => (base, vec!["sessions", session_id, "chat"]),
-            Self::RealtimeKit {
-                base,
-                account_id,
-                app_id,
-                ..
-            } => (
-                base,
-                vec![
-                    "accounts", account_id, "realtime", "kit", app_id, "sessions", session_id,
-                    "chat",
-                ],
-            ),
-        };
-        let mut url = base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            path.extend(segments);
-        }
-        url
+        self.sessions_route(&[session_id, "chat"])
     }
 
     /// The `Authorization` header, marked sensitive so no `Debug` output shows it.

@@ -78,7 +78,7 @@ pub struct Participant {
 
 impl Api {
     /// The route `{root}/sessions[/{session_id}/{leaf}]`, every id one percent-encoded segment.
-    fn sessions_route(&self, tail: &[&str]) -> Url {
+    pub(crate) fn sessions_route(&self, tail: &[&str]) -> Url {
         let (base, mut segments): (&Url, Vec<&str>) = match self {
             Self::Dyte { base, .. } => (base, vec!["sessions"]),
             Self::RealtimeKit {
