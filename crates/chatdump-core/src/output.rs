@@ -122,21 +122,31 @@ impl Drop for AtomicFile {
 /// A writer that hands full buffers to a thread of its own, which makes the write system calls,
 /// so formatting and the kernel's copy into the page cache overlap.
 ///
-/// Memory: at most [`BackgroundWriter::BUFFERS_IN_FLIGHT`] buffers of
-/// [`BackgroundWriter::BUFFER_BYTES`] each. A write error on the thread is returned by the next
-/// `write` or `flush`; `flush` waits until everything before it is written, so a writer whose
-/// `flush` succeeded has lost nothing. Dropping it without a flush waits for the thread but
-/// cannot report an error: always flush (every exporter's `finish` does).
+/// Memory: at most [`BackgroundWriter::BUFFERS_IN_FLIGHT`] + 2 buffers of
+/// [`BackgroundWriter::BUFFER_BYTES`] each; written buffers come back to be filled again, so a
+/// long export neither allocates nor page-faults per buffer. A write error on the thread is
+/// returned by the next `write` or `flush`; `flush` waits until everything before it is written,
+/// so a writer whose `flush` succeeded has lost nothing. Dropping it without a flush waits for
+/// the thread but cannot report an error: always flush (every exporter's `finish` does).
 pub struct BackgroundWriter {
     buffer: Vec<u8>,
     sender: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    /// Written buffers, cleared, for reuse.
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    failed: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
+    /// Set by the thread when a write failed; the error itself is in `error`.
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
 }
 
 enum Chunk {
     Data(Vec<u8>),
     Flush(std::sync::mpsc::SyncSender<io::Result<()>>),
+}
+
+/// A copy of `error` (`io::Error` is not `Clone`).
+fn copy_error(error: &io::Error) -> io::Error {
+    io::Error::new(error.kind(), error.to_string())
 }
 
 impl BackgroundWriter {
@@ -147,17 +157,27 @@ impl BackgroundWriter {
 
     /// Starts the writing thread over `inner`.
     pub fn new<W: io::Write + Send + 'static>(mut inner: W) -> Self {
+        use std::sync::atomic::Ordering;
+
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(Self::BUFFERS_IN_FLIGHT);
-        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<io::Error>));
-        let thread_failed = std::sync::Arc::clone(&failed);
+        let (give_back, spent) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::BUFFERS_IN_FLIGHT);
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None::<io::Error>));
+        let (thread_failed, thread_error) = (
+            std::sync::Arc::clone(&failed),
+            std::sync::Arc::clone(&error),
+        );
         let thread = std::thread::spawn(move || {
             let mut result = Ok(());
             for chunk in receiver {
                 match chunk {
-                    Chunk::Data(data) => {
+                    Chunk::Data(mut data) => {
                         if result.is_ok() {
                             result = inner.write_all(&data);
                         }
+                        data.clear();
+                        // A full return channel means enough buffers are waiting: drop this one.
+                        let _ = give_back.try_send(data);
                     }
                     Chunk::Flush(reply) => {
                         if result.is_ok() {
@@ -165,17 +185,18 @@ impl BackgroundWriter {
                         }
                         let answer = match &result {
                             Ok(()) => Ok(()),
-                            Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
+                            Err(error) => Err(copy_error(error)),
                         };
                         let _ = reply.send(answer);
                     }
                 }
-                if let Err(error) = &result {
-                    let mut slot = thread_failed
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if slot.is_none() {
-                        *slot = Some(io::Error::new(error.kind(), error.to_string()));
+                if let Err(failure) = &result {
+                    if !thread_failed.load(Ordering::Relaxed) {
+                        *thread_error
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(copy_error(failure));
+                        thread_failed.store(true, Ordering::Release);
                     }
                 }
             }
@@ -183,20 +204,24 @@ impl BackgroundWriter {
         Self {
             buffer: Vec::with_capacity(Self::BUFFER_BYTES),
             sender: Some(sender),
+            spent,
             thread: Some(thread),
             failed,
+            error,
         }
     }
 
     fn check(&self) -> io::Result<()> {
+        if !self.failed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let slot = self
-            .failed
+            .error
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &*slot {
-            Some(error) => Err(io::Error::new(error.kind(), error.to_string())),
-            None => Ok(()),
-        }
+        Err(slot
+            .as_ref()
+            .map_or_else(|| io::Error::other("the writing thread failed"), copy_error))
     }
 
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
@@ -213,7 +238,11 @@ impl BackgroundWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(Self::BUFFER_BYTES));
+        let next = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(Self::BUFFER_BYTES));
+        let full = std::mem::replace(&mut self.buffer, next);
         self.send(Chunk::Data(full))
     }
 }

@@ -303,8 +303,15 @@ impl<R: Read> ChatReader<R> {
                 first,
             ));
         }
+        // One UTF-8 check for the whole record (the fields lie end to end in `out`); a field
+        // of a valid record is then a slice on character boundaries, or invalid on its own.
+        // Only a record that fails is checked field by field, to name the bad column.
+        let record = simdutf8::basic::from_utf8(&self.out[..self.ends[raw.field_count - 1]]).ok();
         let text = |slot: usize| -> Result<&str, RecordError> {
             let index = self.column_index[slot];
+            if let Some(value) = record.and_then(|record| record.get(self.bounds(index))) {
+                return Ok(value);
+            }
             let bytes = self.field(index);
             std::str::from_utf8(bytes).map_err(|_| {
                 self.error(
@@ -395,9 +402,13 @@ impl<R: Read> ChatReader<R> {
         }
     }
 
-    fn field(&self, index: usize) -> &[u8] {
+    fn bounds(&self, index: usize) -> std::ops::Range<usize> {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        &self.out[start..self.ends[index]]
+        start..self.ends[index]
+    }
+
+    fn field(&self, index: usize) -> &[u8] {
+        &self.out[self.bounds(index)]
     }
 
     fn fields_lossy(&self, count: usize) -> Vec<String> {
@@ -642,6 +653,9 @@ const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 /// it would be a guess.
 #[must_use]
 pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
+    if let Some(timestamp) = parse_canonical_utc(value.as_bytes()) {
+        return Some(timestamp);
+    }
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return parse_epoch(value);
@@ -651,6 +665,58 @@ pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
         return None;
     }
     value.parse().ok()
+}
+
+/// The shape nearly every dump uses, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, parsed without the
+/// general parser. `None` means "not this shape" (or an invalid date), never "invalid": the
+/// caller then tries the general parser, so this only has to be right when it answers.
+fn parse_canonical_utc(value: &[u8]) -> Option<Timestamp> {
+    fn number(digits: &[u8]) -> Option<i32> {
+        digits.iter().try_fold(0_i32, |total, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| total * 10 + i32::from(digit - b'0'))
+        })
+    }
+    let (&b'Z', rest) = value.split_last()? else {
+        return None;
+    };
+    if rest.len() < 19
+        || rest[4] != b'-'
+        || rest[7] != b'-'
+        || rest[10] != b'T'
+        || rest[13] != b':'
+        || rest[16] != b':'
+    {
+        return None;
+    }
+    let mut nanosecond = 0;
+    if let Some(fraction) = rest.get(19..).filter(|fraction| !fraction.is_empty()) {
+        let (b'.', digits) = fraction.split_first()? else {
+            return None;
+        };
+        if digits.is_empty() || digits.len() > 9 {
+            return None;
+        }
+        nanosecond = number(digits)? * 10_i32.pow(9 - digits.len() as u32);
+    }
+    let date = jiff::civil::Date::new(
+        i16::try_from(number(&rest[0..4])?).ok()?,
+        i8::try_from(number(&rest[5..7])?).ok()?,
+        i8::try_from(number(&rest[8..10])?).ok()?,
+    )
+    .ok()?;
+    let time = jiff::civil::Time::new(
+        i8::try_from(number(&rest[11..13])?).ok()?,
+        i8::try_from(number(&rest[14..16])?).ok()?,
+        // A leap second (`:60`) is left to the general parser.
+        i8::try_from(number(&rest[17..19])?).ok()?,
+        nanosecond,
+    )
+    .ok()?;
+    jiff::tz::TimeZone::UTC
+        .to_timestamp(date.to_datetime(time))
+        .ok()
 }
 
 fn parse_epoch(value: &str) -> Option<Timestamp> {
@@ -701,6 +767,102 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }
+    }
+
+    /// The fast path agrees with the general parser on every string it accepts, and accepts the
+    /// canonical shape: dates across leap years, every fraction length, the extremes of each field.
+    #[test]
+    fn canonical_fast_path_agrees_with_jiff() {
+        let mut cases = Vec::new();
+        for year in [0, 1, 1969, 1970, 2000, 2023, 2024, 2100, 9999] {
+            for (month, day) in [
+                (1, 1),
+                (2, 28),
+                (2, 29),
+                (2, 30),
+                (4, 31),
+                (12, 31),
+                (13, 1),
+                (0, 1),
+                (1, 0),
+            ] {
+                for (hour, minute, second) in [
+                    (0, 0, 0),
+                    (23, 59, 59),
+                    (24, 0, 0),
+                    (12, 60, 0),
+                    (12, 0, 60),
+                ] {
+                    for fraction in [
+                        "",
+                        ".",
+                        ".1",
+                        ".12",
+                        ".123",
+                        ".1234",
+                        ".123456",
+                        ".123456789",
+                        ".1234567890",
+                        ".12a",
+                    ] {
+                        cases.push(format!(
+                            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z"
+                        ));
+                    }
+                }
+            }
+        }
+        cases.extend(
+            [
+                "2024-05-14T09:00:04.112z",
+                "2024-05-14t09:00:04.112Z",
+                "2024-05-14 09:00:04.112Z",
+                "2024-05-14T09:00:04+00:00",
+                "+2024-05-14T09:00:04Z",
+                "2024-5-14T09:00:04.112Z",
+                "2024-05-14T09:00:04.112ZZ",
+                " 2024-05-14T09:00:04.112Z",
+                "2024-05-14T09:00Z",
+                "Z",
+                "",
+            ]
+            .map(String::from),
+        );
+        let mut accepted = 0;
+        for case in &cases {
+            let fast = parse_canonical_utc(case.as_bytes());
+            let general = case.parse::<Timestamp>().ok();
+            if let Some(fast) = fast {
+                accepted += 1;
+                assert_eq!(Some(fast), general, "{case}");
+            } else if case.len() >= 20 && case.as_bytes()[10] == b'T' && case.ends_with('Z') {
+                // Every well-formed canonical string the fast path declines must be one jiff
+                // rejects too (an impossible date), or a leap second.
+                assert!(general.is_none() || case.contains(":60"), "{case} declined");
+            }
+        }
+        assert!(accepted > 300, "only {accepted} accepted");
+    }
+
+    /// Fields lie end to end in the reader's buffer, so two invalid halves can make a valid
+    /// character across a field boundary: the field must still be reported as invalid UTF-8.
+    #[test]
+    fn utf8_split_across_fields_is_an_error_in_the_first_field() {
+        let mut csv = b"id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n"
+            .to_vec();
+        csv.extend_from_slice(
+            b"m1,p1,s1,mt1,Ann\xC3,\xA9,false,TEXT_MESSAGE,hi,2024-05-14T09:00:04Z\n",
+        );
+        let mut reader = ChatReader::new(&csv[..], "split.csv", ReaderOptions::default()).unwrap();
+        let Some(Err(ReadError::Record(error))) = reader.next_message() else {
+            panic!("expected a record error");
+        };
+        assert!(
+            matches!(error.kind, RecordErrorKind::InvalidUtf8),
+            "{error}"
+        );
+        assert_eq!(error.column.as_deref(), Some("displayName"));
+        assert_eq!(error.position.line, 2);
     }
 
     #[test]

@@ -28,9 +28,20 @@ pub fn fraction_digits(timestamp: Timestamp) -> u8 {
 /// ```
 #[must_use]
 pub fn format_utc(timestamp: Timestamp) -> String {
-    match fraction_digits(timestamp) {
-        3 => format!("{timestamp:.3}"),
-        6 => format!("{timestamp:.6}"),
-        _ => format!("{timestamp:.9}"),
+    Utc(timestamp).to_string()
+}
+
+/// Displays a timestamp as [`format_utc`] does, without allocating: `write!(out, "{}", Utc(ts))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Utc(pub Timestamp);
+
+impl std::fmt::Display for Utc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let timestamp = self.0;
+        match fraction_digits(timestamp) {
+            3 => write!(f, "{timestamp:.3}"),
+            6 => write!(f, "{timestamp:.6}"),
+            _ => write!(f, "{timestamp:.9}"),
+        }
     }
 }

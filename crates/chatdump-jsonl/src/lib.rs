@@ -31,7 +31,7 @@ use std::io::Write;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message};
-use chatdump_core::time::format_utc;
+use chatdump_core::time::Utc;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -93,17 +93,64 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-/// Writes `,"name":value` (or `{"name":value` for the first field).
+/// Writes `,"name":` (or `{"name":` for the first field).
+fn key(line: &mut Vec<u8>, name: &str) {
+    line.push(if line.is_empty() { b'{' } else { b',' });
+    line.push(b'"');
+    line.extend_from_slice(name.as_bytes());
+    line.extend_from_slice(b"\":");
+}
+
+/// Writes `,"name":value`.
 fn field<T: Serialize + ?Sized>(
     line: &mut Vec<u8>,
     name: &str,
     value: &T,
 ) -> serde_json::Result<()> {
-    line.push(if line.is_empty() { b'{' } else { b',' });
-    line.push(b'"');
-    line.extend_from_slice(name.as_bytes());
-    line.extend_from_slice(b"\":");
+    key(line, name);
     serde_json::to_writer(&mut *line, value)
+}
+
+/// Writes `,"name":"value"`, JSON-escaped.
+fn string_field(line: &mut Vec<u8>, name: &str, value: &str) -> serde_json::Result<()> {
+    key(line, name);
+    string(line, value)
+}
+
+/// Writes `,"name":"value"` or `,"name":null`.
+fn optional_string_field(
+    line: &mut Vec<u8>,
+    name: &str,
+    value: Option<&str>,
+) -> serde_json::Result<()> {
+    key(line, name);
+    if let Some(value) = value {
+        return string(line, value);
+    }
+    line.extend_from_slice(b"null");
+    Ok(())
+}
+
+/// Writes `value` as a JSON string. Most strings need no escape and are copied as they are (the
+/// check runs over 32-byte blocks the compiler vectorises); the others go through `serde_json`,
+/// so the escaping is always `serde_json`'s.
+#[expect(
+    clippy::needless_bitwise_bool,
+    reason = "branch-free `|` is what lets the block check vectorise"
+)]
+fn string(line: &mut Vec<u8>, value: &str) -> serde_json::Result<()> {
+    let needs_escape = value.as_bytes().chunks(32).any(|block| {
+        block.iter().fold(false, |found, &byte| {
+            found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+        })
+    });
+    if needs_escape {
+        return serde_json::to_writer(&mut *line, value);
+    }
+    line.push(b'"');
+    line.extend_from_slice(value.as_bytes());
+    line.push(b'"');
+    Ok(())
 }
 
 /// The names `write_line` gives the session, meeting and participant ids.
@@ -153,30 +200,31 @@ fn write_line(
         Body::Other { .. } => (None, None, None, None, None),
     };
     field(line, "schema_version", &SCHEMA_VERSION)?;
-    field(line, "id", id)?;
-    field(line, names.session, &message.session_id)?;
-    field(line, names.meeting, &message.meeting_id)?;
-    field(line, names.participant, &message.participant_id)?;
-    field(line, "display_name", &message.display_name)?;
+    string_field(line, "id", id)?;
+    string_field(line, names.session, &message.session_id)?;
+    string_field(line, names.meeting, &message.meeting_id)?;
+    string_field(line, names.participant, &message.participant_id)?;
+    string_field(line, "display_name", &message.display_name)?;
     field(line, "pinned", &message.pinned)?;
     field(line, "edited", &message.edited)?;
-    field(line, "created_at", &format_utc(message.created_at))?;
+    key(line, "created_at");
+    write!(line, "\"{}\"", Utc(message.created_at)).map_err(serde_json::Error::io)?;
     field(line, "created_at_ms", &message.created_at.as_millisecond())?;
-    field(line, "payload_type", message.payload_type.as_str())?;
-    field(line, "kind", body.kind())?;
+    string_field(line, "payload_type", message.payload_type.as_str())?;
+    string_field(line, "kind", body.kind())?;
     let text_start = line.len() + br#","text":"#.len();
-    field(line, "text", &text)?;
+    optional_string_field(line, "text", text)?;
     let escaped_text = text_start..line.len();
-    field(line, "quoted_text", &quoted_text)?;
-    field(line, "url", &url)?;
-    field(line, "file_name", &file_name)?;
+    optional_string_field(line, "quoted_text", quoted_text)?;
+    optional_string_field(line, "url", url)?;
+    optional_string_field(line, "file_name", file_name)?;
     field(line, "file_size", &file_size)?;
     if text.is_some_and(|text| text.len() == message.payload.len()) {
         // `text` is the whole payload (not a reply): reuse its escaped form.
         line.extend_from_slice(br#","payload":"#);
         line.extend_from_within(escaped_text);
     } else {
-        field(line, "payload", &message.payload)?;
+        string_field(line, "payload", &message.payload)?;
     }
     field(line, "extra", &Extra(&message.extra))?;
     line.push(b'}');
@@ -201,5 +249,41 @@ impl<W: Write> Exporter for JsonlWriter<W> {
     fn finish(&mut self) -> Result<(), ExportError> {
         self.out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The copy-through path and `serde_json` write the same bytes, for strings that need an
+    /// escape at every position of a 32-byte block and for those that need none.
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        let mut cases: Vec<String> = [
+            "",
+            "plain",
+            "quote \" here",
+            "back\\slash",
+            "tab\there",
+            "nul\0",
+            "\u{1f}",
+            "\u{7f}",
+            "\u{2028}\u{2029}",
+            "emoji 🍕 and RTL مرحبا",
+            "</script>",
+        ]
+        .map(String::from)
+        .to_vec();
+        for special in ['"', '\\', '\n', '\u{1}', 'é'] {
+            for position in 0..70 {
+                let mut text = "a".repeat(70);
+                text.insert(position, special);
+                cases.push(text);
+            }
+        }
+        for case in &cases {
+            let mut line = Vec::new();
+            super::string(&mut line, case).unwrap();
+            assert_eq!(line, serde_json::to_vec(case).unwrap(), "{case:?}");
+        }
     }
 }
