@@ -178,7 +178,7 @@ pub struct Output<'a> {
 
 /// Records handed from the reading thread to the exporting one, with the reader's counters.
 struct Batch {
-    items: Vec<Result<Message, ReadError>>,
+    items: Vec<Result<Box<Message>, ReadError>>,
     records_read: u64,
     bytes_read: u64,
 }
@@ -196,7 +196,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 fn read_batches<R: Read>(
     mut reader: ChatReader<R>,
     sender: &mpsc::SyncSender<Batch>,
-    recycled: &mpsc::Receiver<Message>,
+    recycled: &mpsc::Receiver<Box<Message>>,
 ) {
     loop {
         let mut items = Vec::with_capacity(BATCH_MESSAGES);
@@ -328,7 +328,7 @@ struct Sink<'o, 'a> {
     file: String,
     summary: Summary,
     /// Spent messages go back to the reading thread to be filled again.
-    recycle: mpsc::Sender<Message>,
+    recycle: mpsc::Sender<Box<Message>>,
 }
 
 /// Messages holding more than this are not reused: recycled strings keep their capacity, and a
@@ -336,7 +336,7 @@ struct Sink<'o, 'a> {
 const REUSE_MAX_BYTES: usize = 1024;
 
 impl Sink<'_, '_> {
-    fn reuse(&self, message: Message) {
+    fn reuse(&self, message: Box<Message>) {
         if message.approximate_size() <= REUSE_MAX_BYTES {
             // The reading thread may have finished; then the message is simply dropped.
             let _ = self.recycle.send(message);
@@ -348,7 +348,7 @@ impl Sink<'_, '_> {
         self.observer.rejected(error).map_err(RunError::Rejects)
     }
 
-    fn release(&mut self, message: Message) -> Result<(), RunError> {
+    fn release(&mut self, message: Box<Message>) -> Result<(), RunError> {
         match self.dedup.judge(&message) {
             Verdict::Keep => {}
             Verdict::Duplicate { first_line } => {

@@ -57,7 +57,7 @@ impl Default for OrderOptions {
 }
 
 /// A message ordered by [`Message::sort_key`], for the merge heap.
-struct Ordered(Message);
+struct Ordered(Box<Message>);
 
 impl PartialEq for Ordered {
     fn eq(&self, other: &Self) -> bool {
@@ -90,8 +90,12 @@ pub enum Pushed {
 pub struct Orderer {
     strategy: Strategy,
     options: OrderOptions,
-    window: VecDeque<Message>,
-    buffer: Vec<Message>,
+    window: VecDeque<Box<Message>>,
+    #[expect(
+        clippy::vec_box,
+        reason = "messages arrive and leave boxed; sorting moves pointers, not whole messages"
+    )]
+    buffer: Vec<Box<Message>>,
     bytes: usize,
     last_released: Option<(jiff::Timestamp, String, u64)>,
     runs: Vec<File>,
@@ -121,8 +125,8 @@ impl Orderer {
     /// Adds a message; messages that are ready leave through `release`, in order.
     pub fn push<E>(
         &mut self,
-        message: Message,
-        release: &mut impl FnMut(Message) -> Result<(), E>,
+        message: Box<Message>,
+        release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
     ) -> Result<Pushed, OrderError<E>> {
         self.bytes += message.approximate_size();
         match self.strategy {
@@ -204,7 +208,7 @@ impl Orderer {
     /// Releases every message still held, in order.
     pub fn finish<E>(
         mut self,
-        release: &mut impl FnMut(Message) -> Result<(), E>,
+        release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
     ) -> Result<(), OrderError<E>> {
         match self.strategy {
             Strategy::Window => {
@@ -230,21 +234,21 @@ impl Orderer {
     }
 }
 
-fn sort(messages: &mut [Message]) {
+fn sort(messages: &mut [Box<Message>]) {
     messages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 }
 
 type RunReader =
     serde_json::StreamDeserializer<'static, serde_json::de::IoRead<BufReader<File>>, Message>;
 
-fn next_from(run: &mut RunReader) -> io::Result<Option<Message>> {
-    run.next().transpose().map_err(io::Error::other)
+fn next_from(run: &mut RunReader) -> io::Result<Option<Box<Message>>> {
+    run.next().transpose().map(|message| message.map(Box::new)).map_err(io::Error::other)
 }
 
 /// Merges sorted runs, releasing messages in order.
 fn merge<E>(
     runs: Vec<File>,
-    release: &mut impl FnMut(Message) -> Result<(), E>,
+    release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
 ) -> Result<(), OrderError<E>> {
     // Small per-run buffers: the number of runs grows with the input, the budget does not.
     let mut readers: Vec<RunReader> = runs
@@ -305,7 +309,7 @@ pub enum Verdict {
 /// with the input.
 #[derive(Default)]
 pub struct Dedup {
-    previous: Option<Message>,
+    previous: Option<Box<Message>>,
 }
 
 impl Dedup {
@@ -328,7 +332,7 @@ impl Dedup {
     }
 
     /// Records `message` as the last one kept; returns the one it replaces, for reuse.
-    pub fn kept(&mut self, message: Message) -> Option<Message> {
+    pub fn kept(&mut self, message: Box<Message>) -> Option<Box<Message>> {
         self.previous.replace(message)
     }
 }
@@ -368,13 +372,13 @@ mod tests {
             },
         );
         let mut out = Vec::new();
-        let mut release = |m: Message| -> Result<(), ()> {
+        let mut release = |m: Box<Message>| -> Result<(), ()> {
             out.push(format!("{}{}", m.created_at.as_second(), m.id));
             Ok(())
         };
         for (index, (second, id)) in input.iter().enumerate() {
             if orderer
-                .push(message(*second, id, index as u64), &mut release)
+                .push(Box::new(message(*second, id, index as u64)), &mut release)
                 .unwrap()
                 == Pushed::TooLate
             {
