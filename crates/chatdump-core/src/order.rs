@@ -242,7 +242,10 @@ type RunReader =
     serde_json::StreamDeserializer<'static, serde_json::de::IoRead<BufReader<File>>, Message>;
 
 fn next_from(run: &mut RunReader) -> io::Result<Option<Box<Message>>> {
-    run.next().transpose().map(|message| message.map(Box::new)).map_err(io::Error::other)
+    run.next()
+        .transpose()
+        .map(|message| message.map(Box::new))
+        .map_err(io::Error::other)
 }
 
 /// Merges sorted runs, releasing messages in order.

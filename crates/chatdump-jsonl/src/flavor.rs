@@ -170,9 +170,9 @@ struct BulkTarget<'a> {
 
 /// Meilisearch's names: only `id` may end in `id`, or Meilisearch cannot infer the primary key.
 const MEILISEARCH_NAMES: IdFieldNames = IdFieldNames {
-    session: "session",
-    meeting: "meeting",
-    participant: "participant",
+    session: key!("session"),
+    meeting: key!("meeting"),
+    participant: key!("participant"),
 };
 
 impl<W: Write> Exporter for FlavorWriter<W> {

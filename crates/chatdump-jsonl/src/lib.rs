@@ -20,6 +20,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// `,"name":`, the text that opens every field but the first.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 mod flavor;
 
 pub use flavor::{
@@ -93,37 +100,29 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-/// Writes `,"name":` (or `{"name":` for the first field).
-fn key(line: &mut Vec<u8>, name: &str) {
-    line.push(if line.is_empty() { b'{' } else { b',' });
-    line.push(b'"');
-    line.extend_from_slice(name.as_bytes());
-    line.extend_from_slice(b"\":");
-}
-
-/// Writes `,"name":value`.
+/// Writes `key` (made by `key!`) and `value`.
 fn field<T: Serialize + ?Sized>(
     line: &mut Vec<u8>,
-    name: &str,
+    key: &str,
     value: &T,
 ) -> serde_json::Result<()> {
-    key(line, name);
+    line.extend_from_slice(key.as_bytes());
     serde_json::to_writer(&mut *line, value)
 }
 
-/// Writes `,"name":"value"`, JSON-escaped.
-fn string_field(line: &mut Vec<u8>, name: &str, value: &str) -> serde_json::Result<()> {
-    key(line, name);
+/// Writes `key` and `"value"`, JSON-escaped.
+fn string_field(line: &mut Vec<u8>, key: &str, value: &str) -> serde_json::Result<()> {
+    line.extend_from_slice(key.as_bytes());
     string(line, value)
 }
 
-/// Writes `,"name":"value"` or `,"name":null`.
+/// Writes `key` and `"value"` or `null`.
 fn optional_string_field(
     line: &mut Vec<u8>,
-    name: &str,
+    key: &str,
     value: Option<&str>,
 ) -> serde_json::Result<()> {
-    key(line, name);
+    line.extend_from_slice(key.as_bytes());
     if let Some(value) = value {
         return string(line, value);
     }
@@ -153,7 +152,7 @@ fn string(line: &mut Vec<u8>, value: &str) -> serde_json::Result<()> {
     Ok(())
 }
 
-/// The names `write_line` gives the session, meeting and participant ids.
+/// The keys (made by `key!`) `write_line` gives the session, meeting and participant ids.
 struct IdFieldNames {
     session: &'static str,
     meeting: &'static str,
@@ -162,9 +161,9 @@ struct IdFieldNames {
 
 /// The plain schema's names.
 const PLAIN_NAMES: IdFieldNames = IdFieldNames {
-    session: "session_id",
-    meeting: "meeting_id",
-    participant: "participant_id",
+    session: key!("session_id"),
+    meeting: key!("meeting_id"),
+    participant: key!("participant_id"),
 };
 
 /// The `extra` object: column name to value, in header order.
@@ -199,34 +198,43 @@ fn write_line(
         Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
         Body::Other { .. } => (None, None, None, None, None),
     };
-    field(line, "schema_version", &SCHEMA_VERSION)?;
-    string_field(line, "id", id)?;
+    write!(line, "{{\"schema_version\":{SCHEMA_VERSION}").map_err(serde_json::Error::io)?;
+    string_field(line, key!("id"), id)?;
     string_field(line, names.session, &message.session_id)?;
     string_field(line, names.meeting, &message.meeting_id)?;
     string_field(line, names.participant, &message.participant_id)?;
-    string_field(line, "display_name", &message.display_name)?;
-    field(line, "pinned", &message.pinned)?;
-    field(line, "edited", &message.edited)?;
-    key(line, "created_at");
-    write!(line, "\"{}\"", Utc(message.created_at)).map_err(serde_json::Error::io)?;
-    field(line, "created_at_ms", &message.created_at.as_millisecond())?;
-    string_field(line, "payload_type", message.payload_type.as_str())?;
-    string_field(line, "kind", body.kind())?;
-    let text_start = line.len() + br#","text":"#.len();
-    optional_string_field(line, "text", text)?;
+    string_field(line, key!("display_name"), &message.display_name)?;
+    field(line, key!("pinned"), &message.pinned)?;
+    field(line, key!("edited"), &message.edited)?;
+    write!(
+        line,
+        "{}\"{}\"",
+        key!("created_at"),
+        Utc(message.created_at)
+    )
+    .map_err(serde_json::Error::io)?;
+    field(
+        line,
+        key!("created_at_ms"),
+        &message.created_at.as_millisecond(),
+    )?;
+    string_field(line, key!("payload_type"), message.payload_type.as_str())?;
+    string_field(line, key!("kind"), body.kind())?;
+    let text_start = line.len() + key!("text").len();
+    optional_string_field(line, key!("text"), text)?;
     let escaped_text = text_start..line.len();
-    optional_string_field(line, "quoted_text", quoted_text)?;
-    optional_string_field(line, "url", url)?;
-    optional_string_field(line, "file_name", file_name)?;
-    field(line, "file_size", &file_size)?;
+    optional_string_field(line, key!("quoted_text"), quoted_text)?;
+    optional_string_field(line, key!("url"), url)?;
+    optional_string_field(line, key!("file_name"), file_name)?;
+    field(line, key!("file_size"), &file_size)?;
     if text.is_some_and(|text| text.len() == message.payload.len()) {
         // `text` is the whole payload (not a reply): reuse its escaped form.
-        line.extend_from_slice(br#","payload":"#);
+        line.extend_from_slice(key!("payload").as_bytes());
         line.extend_from_within(escaped_text);
     } else {
-        string_field(line, "payload", &message.payload)?;
+        string_field(line, key!("payload"), &message.payload)?;
     }
-    field(line, "extra", &Extra(&message.extra))?;
+    field(line, key!("extra"), &Extra(&message.extra))?;
     line.push(b'}');
     Ok(())
 }
