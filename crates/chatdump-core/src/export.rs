@@ -184,25 +184,33 @@ struct Batch {
 }
 
 const BATCH_MESSAGES: usize = 1024;
+
+/// Spent messages on their way back to the reading thread, boxed as they travel everywhere.
+type Spent = Vec<Box<Message>>;
 /// Batches in flight between the threads: bounds the memory of the hand-over.
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Reads and parses on its own thread, so parsing overlaps with formatting and writing. Stops at
 /// the first unrecoverable error, or when the receiver hangs up.
 ///
-/// Spent messages come back through `recycled` and are filled again, so in the steady state
+/// Spent messages come back through `recycled` (in batches, to keep channel traffic low) and are
+/// filled again, so in the steady state
 /// neither thread allocates or frees per message (and no memory crosses threads to be freed,
 /// which the system allocator handles slowly).
 fn read_batches<R: Read>(
     mut reader: ChatReader<R>,
     sender: &mpsc::SyncSender<Batch>,
-    recycled: &mpsc::Receiver<Box<Message>>,
+    recycled: &mpsc::Receiver<Spent>,
 ) {
+    let mut spare = Vec::new();
     loop {
         let mut items = Vec::with_capacity(BATCH_MESSAGES);
         let mut finished = true;
         loop {
-            let mut message = recycled.try_recv().unwrap_or_default();
+            if spare.is_empty() {
+                spare = recycled.try_recv().unwrap_or_default();
+            }
+            let mut message = spare.pop().unwrap_or_default();
             let Some(item) = reader.read_into(&mut message) else {
                 break;
             };
@@ -261,6 +269,7 @@ pub fn run<R: Read + Send>(
             file,
             summary: Summary::default(),
             recycle,
+            spent: Vec::with_capacity(BATCH_MESSAGES),
         };
         let (mut records_read, mut bytes_read) = (0, 0);
         for batch in receiver {
@@ -328,7 +337,9 @@ struct Sink<'o, 'a> {
     file: String,
     summary: Summary,
     /// Spent messages go back to the reading thread to be filled again.
-    recycle: mpsc::Sender<Box<Message>>,
+    recycle: mpsc::Sender<Spent>,
+    /// Spent messages not yet sent back.
+    spent: Spent,
 }
 
 /// Messages holding more than this are not reused: recycled strings keep their capacity, and a
@@ -336,10 +347,14 @@ struct Sink<'o, 'a> {
 const REUSE_MAX_BYTES: usize = 1024;
 
 impl Sink<'_, '_> {
-    fn reuse(&self, message: Box<Message>) {
+    fn reuse(&mut self, message: Box<Message>) {
         if message.approximate_size() <= REUSE_MAX_BYTES {
-            // The reading thread may have finished; then the message is simply dropped.
-            let _ = self.recycle.send(message);
+            self.spent.push(message);
+            if self.spent.len() == BATCH_MESSAGES {
+                let spent = std::mem::replace(&mut self.spent, Vec::with_capacity(BATCH_MESSAGES));
+                // The reading thread may have finished; then the messages are simply dropped.
+                let _ = self.recycle.send(spent);
+            }
         }
     }
 
