@@ -298,8 +298,9 @@ mod tests {
         let path = dir.path().join("out");
         let mut writer = BackgroundWriter::new(File::create(&path).unwrap());
         let mut expected = Vec::new();
+        // About 12 buffers' worth, so written buffers come back and are filled again.
         for index in 0..200_000_u32 {
-            let line = format!("{index}\n");
+            let line = format!("{index:>60}\n");
             writer.write_all(line.as_bytes()).unwrap();
             expected.extend_from_slice(line.as_bytes());
         }
