@@ -45,3 +45,62 @@ impl std::fmt::Display for Utc {
         }
     }
 }
+
+/// Appends [`format_utc`]'s text to `out`, written digit by digit (the JSONL writer calls this for
+/// every message; `format_utc` goes through `jiff`'s general printer).
+pub fn push_utc(out: &mut Vec<u8>, timestamp: Timestamp) {
+    let civil = jiff::tz::Offset::UTC.to_datetime(timestamp);
+    let Ok(year) = u32::try_from(civil.year()) else {
+        out.extend_from_slice(format_utc(timestamp).as_bytes());
+        return;
+    };
+    let mut text = *b"0000-00-00T00:00:00.000000000";
+    let mut put = |range: std::ops::Range<usize>, mut value: u32| {
+        for at in range.rev() {
+            text[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0..4, year);
+    put(5..7, civil.month().unsigned_abs().into());
+    put(8..10, civil.day().unsigned_abs().into());
+    put(11..13, civil.hour().unsigned_abs().into());
+    put(14..16, civil.minute().unsigned_abs().into());
+    put(17..19, civil.second().unsigned_abs().into());
+    put(20..29, civil.subsec_nanosecond().unsigned_abs());
+    out.extend_from_slice(&text[..20 + usize::from(fraction_digits(timestamp))]);
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_utc_writes_what_format_utc_does() {
+        let mut seconds = -62_135_596_800_i64; // 0001-01-01
+        let nanos = [
+            0,
+            1,
+            999,
+            1_000,
+            120_000,
+            1_000_000,
+            4_000_000,
+            123_456_789,
+            999_999_999,
+        ];
+        let mut checked = 0;
+        while seconds < 253_402_300_799 {
+            for nano in nanos {
+                let timestamp = Timestamp::new(seconds, nano).unwrap();
+                let mut pushed = Vec::new();
+                push_utc(&mut pushed, timestamp);
+                assert_eq!(String::from_utf8(pushed).unwrap(), format_utc(timestamp));
+                checked += 1;
+            }
+            seconds += 7_919_993; // about three months, landing on every kind of day and time
+        }
+        assert!(checked > 20_000);
+    }
+}

@@ -38,7 +38,7 @@ use std::io::Write;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message};
-use chatdump_core::time::Utc;
+use chatdump_core::time::push_utc;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -198,7 +198,8 @@ fn write_line(
         Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
         Body::Other { .. } => (None, None, None, None, None),
     };
-    write!(line, "{{\"schema_version\":{SCHEMA_VERSION}").map_err(serde_json::Error::io)?;
+    line.extend_from_slice(br#"{"schema_version":"#);
+    serde_json::to_writer(&mut *line, &SCHEMA_VERSION)?;
     string_field(line, key!("id"), id)?;
     string_field(line, names.session, &message.session_id)?;
     string_field(line, names.meeting, &message.meeting_id)?;
@@ -206,13 +207,9 @@ fn write_line(
     string_field(line, key!("display_name"), &message.display_name)?;
     field(line, key!("pinned"), &message.pinned)?;
     field(line, key!("edited"), &message.edited)?;
-    write!(
-        line,
-        "{}\"{}\"",
-        key!("created_at"),
-        Utc(message.created_at)
-    )
-    .map_err(serde_json::Error::io)?;
+    line.extend_from_slice(concat!(key!("created_at"), "\"").as_bytes());
+    push_utc(line, message.created_at);
+    line.push(b'"');
     field(
         line,
         key!("created_at_ms"),
