@@ -619,3 +619,78 @@ fn long_hostile_messages_render_in_linear_time() {
         assert!(run.stdout_text().contains("m5"));
     }
 }
+
+/// The default group and pinned templates are also written out in Rust (the fast path); a
+/// `--templates` directory holding copies of the defaults sends everything through minijinja
+/// instead. Both must give the same bytes for every fixture, format and option.
+#[test]
+fn default_templates_and_their_fast_path_agree_on_every_fixture() {
+    let dir = temp_dir();
+    let defaults = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    for entry in fs::read_dir(&defaults).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let templates = dir.path().to_str().unwrap();
+    // Skipped records of the fixtures with bad rows go here, not beside the fixtures.
+    let rejects_dir = temp_dir();
+    let rejects = rejects_dir.path().join("rejects.jsonl");
+    let rejects = rejects.to_str().unwrap();
+    let mut fixtures: Vec<String> = fs::read_dir(crate::support::fixtures_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            std::path::Path::new(name)
+                .extension()
+                .is_some_and(|extension| extension == "csv")
+                && !name.starts_with("error-")
+        })
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 15, "{fixtures:?}");
+    let header = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n";
+    for format in ["md", "html"] {
+        for extra in [
+            &[][..],
+            &["--no-remote-images", "--timezone", "Asia/Kolkata"][..],
+            &["--timezone", "America/New_York"][..],
+        ] {
+            for fixture in &fixtures {
+                let mut args = vec![
+                    "convert",
+                    fixture.as_str(),
+                    "--format",
+                    format,
+                    "--output",
+                    "-",
+                    "--on-error",
+                    "skip",
+                    "--rejects",
+                    rejects,
+                ];
+                args.extend_from_slice(extra);
+                let fast = Chatdump::new(&args).run().success().to_owned();
+                args.extend_from_slice(&["--templates", templates]);
+                let engine = Chatdump::new(&args).run().success().to_owned();
+                assert!(
+                    fast == engine,
+                    "{fixture} {format} {extra:?}: the fast path differs from the templates"
+                );
+            }
+            let mut args = vec!["convert", "-", "--format", format, "--output", "-"];
+            args.extend_from_slice(extra);
+            let fast = Chatdump::new(&args)
+                .stdin(header)
+                .run()
+                .success()
+                .to_owned();
+            args.extend_from_slice(&["--templates", templates]);
+            let engine = Chatdump::new(&args)
+                .stdin(header)
+                .run()
+                .success()
+                .to_owned();
+            assert_eq!(fast, engine, "empty chat {format} {extra:?}");
+        }
+    }
+}

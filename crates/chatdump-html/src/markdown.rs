@@ -35,17 +35,23 @@ fn options() -> Options {
 #[must_use]
 pub fn render_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 2 + 16);
+    render_text_into(text, &mut out);
+    out
+}
+
+/// [`render_text`], appending to `out`.
+pub fn render_text_into(text: &str, out: &mut String) {
     if text.len() > MAX_MARKDOWN_BYTES {
         out.push_str("<p class=\"plain\">");
-        escape_html(text, &mut out);
+        escape_html(text, out);
         out.push_str("</p>\n");
-        return out;
+        return;
     }
     if is_plain(text) {
         out.push_str("<p>");
-        escape_html(text, &mut out);
+        escape_html(text, out);
         out.push_str("</p>\n");
-        return out;
+        return;
     }
     let mut filter = Filter::default();
     let mut events = Vec::new();
@@ -53,8 +59,7 @@ pub fn render_text(text: &str) -> String {
         filter.push(event, &mut events);
     }
     filter.flush_text(&mut events);
-    html::push_html(&mut out, events.into_iter());
-    out
+    html::push_html(out, events.into_iter());
 }
 
 /// Whether `text` is one line with nothing Markdown would act on, so escaping gives the same
@@ -276,10 +281,11 @@ fn find_url_start(text: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(offset) = memchr_http(&lower[from..]) {
         let start = from + offset;
-        let tail = &text[start..];
+        // Bytes, not `str` slices: byte 7 or 8 may fall inside a character (`http:/é`).
+        let tail = &lower[start..];
         let is_url = tail.len() > 8
-            && (tail[..7].eq_ignore_ascii_case("http://")
-                || tail[..8].eq_ignore_ascii_case("https://"));
+            && (tail[..7].eq_ignore_ascii_case(b"http://")
+                || tail[..8].eq_ignore_ascii_case(b"https://"));
         // A URL starts a word: `xhttp://` is not one.
         let starts_word = text[..start]
             .chars()
@@ -349,6 +355,9 @@ mod tests {
             "<p>see (<a href=\"https://x.example/a_(b)\">https://x.example/a_(b)</a>), ok.</p>\n"
         );
         assert_eq!(render_text("plain words"), "<p>plain words</p>\n");
+        // `http` followed by a character that straddles byte 7 or 8.
+        assert_eq!(render_text("http:/é x"), "<p>http:/é x</p>\n");
+        assert_eq!(render_text("https:/é x"), "<p>https:/é x</p>\n");
         let long = "a\n".repeat(MAX_MARKDOWN_BYTES);
         assert!(render_text(&long).starts_with("<p class=\"plain\">"));
     }

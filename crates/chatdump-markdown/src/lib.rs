@@ -23,6 +23,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod direct;
+
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -32,7 +34,9 @@ use chatdump_transcript::minijinja::value::{Value, ValueKind};
 use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
 use chatdump_transcript::text::visible_bidi;
-use chatdump_transcript::{Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter};
+use chatdump_transcript::{
+    Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WriteGroupFn, WritePinFn,
+};
 
 /// The default templates, embedded from the top-level `templates/` directory.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -129,7 +133,19 @@ impl Flavour for Markdown {
     }
 
     fn quoted_renderer(&self) -> RenderFn {
-        |text| format!("> {}", escape_lines(text, "> "))
+        |text| {
+            let mut out = String::with_capacity(text.len() + 8);
+            direct::write_quoted(text, &mut out);
+            out
+        }
+    }
+
+    fn direct_group(&self) -> Option<WriteGroupFn> {
+        Some(direct::write_group)
+    }
+
+    fn direct_pin(&self) -> Option<WritePinFn> {
+        Some(direct::write_pin)
     }
 
     fn page_variables(
@@ -234,6 +250,12 @@ pub fn escape_inline(text: &str, out: &mut String) {
 #[must_use]
 pub fn escape_lines(text: &str, prefix: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8 + 4);
+    escape_lines_into(text, prefix, &mut out);
+    out
+}
+
+/// [`escape_lines`], appending to `out`.
+pub fn escape_lines_into(text: &str, prefix: &str, out: &mut String) {
     for (index, line) in text.split('\n').enumerate() {
         if index > 0 {
             out.push_str("\\\n");
@@ -242,10 +264,9 @@ pub fn escape_lines(text: &str, prefix: &str) -> String {
         if line.is_empty() {
             out.push('\u{a0}');
         } else {
-            escape_line(line, true, &mut out);
+            escape_line(line, true, out);
         }
     }
-    out
 }
 
 /// `{{ value|yaml }}`: the value as YAML (strings double-quoted with every control, line
@@ -313,6 +334,12 @@ pub fn yaml_string(text: &str, out: &mut String) {
 /// it cannot end a Markdown link destination or a table cell early.
 fn md_url_filter(url: &str) -> Value {
     let mut out = String::with_capacity(url.len());
+    md_url(url, &mut out);
+    Value::from_safe_string(out)
+}
+
+/// Appends what `{{ url|md_url }}` writes.
+fn md_url(url: &str, out: &mut String) {
     for byte in url.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&+,;=%*'".contains(&byte) {
             out.push(char::from(byte));
@@ -320,7 +347,6 @@ fn md_url_filter(url: &str) -> Value {
             let _ = write!(out, "%{byte:02X}");
         }
     }
-    Value::from_safe_string(out)
 }
 
 #[cfg(test)]

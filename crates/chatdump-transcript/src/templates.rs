@@ -6,7 +6,7 @@
 //! anything else is not escaped. Files that are not `*.jinja` (the HTML page's `*.css` and
 //! `*.js`) are assets: read as they are, never rendered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -51,6 +51,8 @@ pub struct Templates {
     /// The minijinja environment with every `*.jinja` template.
     pub environment: Environment<'static>,
     assets: BTreeMap<String, String>,
+    /// The names of the files the user's directory supplied.
+    overridden: BTreeSet<String>,
 }
 
 impl Templates {
@@ -65,6 +67,7 @@ impl Templates {
             .iter()
             .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
             .collect();
+        let mut overridden = BTreeSet::new();
         if let Some(directory) = directory {
             let read_error = |path: &Path, source| TemplateError::Read {
                 path: path.to_owned(),
@@ -85,6 +88,7 @@ impl Templates {
                 }
                 let source = fs::read_to_string(&path).map_err(|error| read_error(&path, error))?;
                 sources.insert(name.to_owned(), source);
+                overridden.insert(name.to_owned());
             }
         }
         let mut environment = Environment::new();
@@ -126,7 +130,15 @@ impl Templates {
         Ok(Self {
             environment,
             assets,
+            overridden,
         })
+    }
+
+    /// Whether the template or asset `name` is the embedded default: the user's directory has
+    /// no file by that name (a copy of the default in the directory counts as an override).
+    #[must_use]
+    pub fn is_default(&self, name: &str) -> bool {
+        !self.overridden.contains(name)
     }
 
     /// An asset (a non-template file such as `transcript.css`), if there is one by that name.
@@ -356,6 +368,10 @@ mod tests {
         };
         assert_eq!(render("a.html.jinja"), "override 1");
         assert_eq!(render("b.html.jinja"), "[part]");
+        assert!(!templates.is_default("a.html.jinja"));
+        assert!(!templates.is_default("part.html.jinja"));
+        let defaults = Templates::load(&[("a.html.jinja", "default")], None, None).unwrap();
+        assert!(defaults.is_default("a.html.jinja"));
         fs::write(dir.path().join("bad.md.jinja"), "{% if %}").unwrap();
         let error = Templates::load(&[], Some(dir.path()), None).unwrap_err();
         assert!(error.to_string().contains("bad.md.jinja"), "{error}");

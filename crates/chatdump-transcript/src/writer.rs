@@ -17,7 +17,10 @@ use minijinja::{Environment, context};
 use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates};
 use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
-use crate::view::{MessageView, RenderFn};
+use crate::view::{
+    DayView, GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context,
+    pin_context,
+};
 use crate::zone::{Zone, day_label, human_duration, human_size};
 
 /// The most messages one group holds; a longer run from one person continues in a new group,
@@ -79,6 +82,20 @@ pub trait Flavour {
     /// when a template reads `m.text`, on the thread that renders groups.
     fn text_renderer(&self) -> RenderFn;
 
+    /// The default group template ([`Flavour::GROUP`]) written out in Rust, if the format has
+    /// one. It must write exactly what the default template renders for every [`GroupView`]
+    /// (the format's tests compare the two); it is used only while the user has not overridden
+    /// that template, and skips the template engine, most of a transcript's cost.
+    fn direct_group(&self) -> Option<WriteGroupFn> {
+        None
+    }
+
+    /// The default pinned template ([`Flavour::PINNED`]) written out in Rust, like
+    /// [`Flavour::direct_group`].
+    fn direct_pin(&self) -> Option<WritePinFn> {
+        None
+    }
+
     /// Renders the quoted text of a reply (`m.quoted`).
     fn quoted_renderer(&self) -> RenderFn;
 
@@ -95,7 +112,11 @@ struct Running {
     templates: Templates,
     body: BodyRenderer,
     pinned: Spool,
-    group: Vec<Value>,
+    /// The default pinned template in Rust, when it was not overridden.
+    direct_pin: Option<WritePinFn>,
+    /// A buffer the direct pinned writer reuses.
+    pin_buffer: String,
+    group: Vec<MessageView>,
     group_head: Option<GroupHead>,
     last: Option<(String, Timestamp, Date)>,
     pending_day: Option<Date>,
@@ -106,34 +127,70 @@ const RENDER_QUEUE: usize = 4;
 /// How many groups go to the rendering thread at once (fewer hand-overs, fewer thread wake-ups).
 const RENDER_BATCH: usize = 32;
 
-/// Renders groups into the body spool on a thread of its own, so template rendering (most of a
+/// How the rendering thread turns a group into text.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per transcript, moved once to the rendering thread"
+)]
+enum GroupWriter {
+    /// Through the group template, with the format's text renderers for `m.text` and
+    /// `m.quoted`.
+    Template {
+        environment: Environment<'static>,
+        name: &'static str,
+        render_text: RenderFn,
+        render_quoted: RenderFn,
+    },
+    /// The default group template written out in Rust ([`Flavour::direct_group`]).
+    Direct(WriteGroupFn),
+}
+
+/// Renders groups into the body spool on a thread of its own, so rendering (most of a
 /// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of
 /// [`RENDER_BATCH`], through a bounded channel (at most [`RENDER_QUEUE`] batches wait), so the
 /// output is the same and memory stays bounded.
 struct BodyRenderer {
-    sender: Option<SyncSender<Vec<Value>>>,
-    batch: Vec<Value>,
+    sender: Option<SyncSender<Vec<GroupView>>>,
+    batch: Vec<GroupView>,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
 
 impl BodyRenderer {
-    fn start(
-        environment: Environment<'static>,
-        template: &'static str,
-        mut body: Spool,
-    ) -> Result<Self, ExportError> {
-        let (sender, receiver) = sync_channel::<Vec<Value>>(RENDER_QUEUE);
+    fn start(writer: GroupWriter, mut body: Spool) -> Result<Self, ExportError> {
+        let (sender, receiver) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
-                let template = environment
-                    .get_template(template)
-                    .map_err(ExportError::format)?;
-                for batch in receiver {
-                    for ctx in batch {
-                        template
-                            .render_captured_to(ctx, body.writer())
+                match writer {
+                    GroupWriter::Template {
+                        environment,
+                        name,
+                        render_text,
+                        render_quoted,
+                    } => {
+                        let template = environment
+                            .get_template(name)
                             .map_err(ExportError::format)?;
+                        for batch in receiver {
+                            for group in batch {
+                                template
+                                    .render_captured_to(
+                                        group_context(group, render_text, render_quoted),
+                                        body.writer(),
+                                    )
+                                    .map_err(ExportError::format)?;
+                            }
+                        }
+                    }
+                    GroupWriter::Direct(write_group) => {
+                        let mut text = String::new();
+                        for batch in receiver {
+                            text.clear();
+                            for group in &batch {
+                                write_group(group, &mut text);
+                            }
+                            body.write_all(text.as_bytes())?;
+                        }
                     }
                 }
                 Ok(body)
@@ -145,8 +202,8 @@ impl BodyRenderer {
         })
     }
 
-    fn send(&mut self, ctx: Value) -> Result<(), ExportError> {
-        self.batch.push(ctx);
+    fn send(&mut self, group: GroupView) -> Result<(), ExportError> {
+        self.batch.push(group);
         if self.batch.len() < RENDER_BATCH {
             return Ok(());
         }
@@ -242,40 +299,37 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
     }
 
     fn flush_group(&mut self) -> Result<(), ExportError> {
-        let zone = self.options.zone.clone();
-        let running = self.running()?;
+        let zone = &self.options.zone;
+        let running = self
+            .running
+            .as_mut()
+            .ok_or_else(|| ExportError::format("the transcript was not begun"))?;
         let Some(head) = running.group_head.take() else {
             return Ok(());
         };
         let messages = std::mem::take(&mut running.group);
-        let first_anchor = messages
-            .first()
-            .and_then(|message| message.get_attr("anchor").ok())
-            .unwrap_or_default();
-        let day = head.day.map(|date| {
-            context! {
-                date => date.to_string(),
-                label => day_label(date),
-                timezone => zone.name(),
-            }
-        });
-        let ctx = context! {
-            day => day,
-            group => context! {
-                name => head.name.clone(),
-                participant_id => clean_controls(&head.participant_id).into_owned(),
-                color => color(&head.name),
-                datetime => format_utc(head.at),
-                time => zone.short_time_label(head.at),
-                anchor => first_anchor,
-                messages => messages,
-            },
+        let group = GroupView {
+            day: head.day.map(|date| DayView {
+                date: date.to_string(),
+                label: day_label(date),
+                timezone: zone.name().to_owned(),
+            }),
+            participant_id: clean_controls(&head.participant_id).into_owned(),
+            color: color(&head.name),
+            datetime: format_utc(head.at),
+            time: zone.short_time_label(head.at),
+            anchor: messages
+                .first()
+                .map(|message| message.anchor.clone())
+                .unwrap_or_default(),
+            name: head.name,
+            messages,
         };
-        running.body.send(ctx)
+        running.body.send(group)
     }
 
-    /// The message as group templates see it, and its kind (for the statistics).
-    fn message_value(&self, message: &Message, name: &str) -> (Value, Kind) {
+    /// The message as group templates see it.
+    fn message_view(&self, message: &Message, name: &str) -> MessageView {
         let at = message.created_at;
         let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
         let mut view = MessageView {
@@ -292,8 +346,6 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             payload_type: message.payload_type.as_str().to_owned(),
             text: None,
             quoted: None,
-            render_text: self.flavour.text_renderer(),
-            render_quoted: self.flavour.quoted_renderer(),
             url: None,
             image_src: None,
             url_text: None,
@@ -338,8 +390,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 view.payload = Some(clean_controls(raw).into_owned());
             }
         }
-        let kind = view.kind;
-        (Value::from_object(view), kind)
+        view
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
@@ -355,24 +406,28 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 format!("({})", display_name(payload_type))
             }
         };
-        let ctx = context! {
-            pin => context! {
-                id => clean_controls(&message.id).into_owned(),
-                anchor => Value::from_safe_string(anchor(&message.id)),
-                name => name,
-                datetime => format_utc(message.created_at),
-                time => zone.date_time_label(message.created_at),
-                excerpt => summary,
-            },
+        let pin = PinView {
+            id: clean_controls(&message.id).into_owned(),
+            anchor: anchor(&message.id),
+            name: name.to_owned(),
+            datetime: format_utc(message.created_at),
+            time: zone.date_time_label(message.created_at),
+            excerpt: summary,
         };
         let running = self.running()?;
+        if let Some(write_pin) = running.direct_pin {
+            running.pin_buffer.clear();
+            write_pin(&pin, &mut running.pin_buffer);
+            running.pinned.write_all(running.pin_buffer.as_bytes())?;
+            return Ok(());
+        }
         let template = running
             .templates
             .environment
             .get_template(F::PINNED)
             .map_err(ExportError::format)?;
         template
-            .render_captured_to(ctx, running.pinned.writer())
+            .render_captured_to(pin_context(pin), running.pinned.writer())
             .map_err(ExportError::format)?;
         Ok(())
     }
@@ -470,6 +525,35 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
     }
 }
 
+/// The templates of `flavour` as a transcript renders them: the defaults, overridden from
+/// [`TranscriptOptions::templates`], with the format's filters and the globals `remote_images`
+/// and `timezone`. The page, group and pinned templates are checked to exist and compile.
+pub fn load_templates<F: Flavour>(
+    flavour: &F,
+    options: &TranscriptOptions,
+) -> Result<Templates, ExportError> {
+    let mut templates = Templates::load(
+        flavour.defaults(),
+        options.templates.as_deref(),
+        flavour.markdown_escape(),
+    )
+    .map_err(ExportError::format)?;
+    flavour.configure(&mut templates.environment);
+    templates
+        .environment
+        .add_global("remote_images", options.remote_images);
+    templates
+        .environment
+        .add_global("timezone", options.zone.name().to_owned());
+    for name in [F::PAGE, F::GROUP, F::PINNED] {
+        templates
+            .environment
+            .get_template(name)
+            .map_err(ExportError::format)?;
+    }
+    Ok(templates)
+}
+
 /// The colour index of a name (0 to [`NAME_COLORS`] - 1), the same on every machine.
 fn color(name: &str) -> u64 {
     // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
@@ -541,30 +625,29 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
 impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.context = context.clone();
-        let mut templates = Templates::load(
-            self.flavour.defaults(),
-            self.options.templates.as_deref(),
-            self.flavour.markdown_escape(),
-        )
-        .map_err(ExportError::format)?;
-        self.flavour.configure(&mut templates.environment);
-        templates
-            .environment
-            .add_global("remote_images", self.options.remote_images);
-        templates
-            .environment
-            .add_global("timezone", self.options.zone.name().to_owned());
-        for name in [F::PAGE, F::GROUP, F::PINNED] {
-            templates
-                .environment
-                .get_template(name)
-                .map_err(ExportError::format)?;
-        }
-        let body = BodyRenderer::start(templates.environment.clone(), F::GROUP, Spool::new()?)?;
+        let templates = load_templates(&self.flavour, &self.options)?;
+        // The default group and pinned templates have Rust versions that write the same bytes
+        // faster; a template the user overrode goes through minijinja.
+        let group_writer = match self.flavour.direct_group() {
+            Some(write_group) if templates.is_default(F::GROUP) => GroupWriter::Direct(write_group),
+            _ => GroupWriter::Template {
+                environment: templates.environment.clone(),
+                name: F::GROUP,
+                render_text: self.flavour.text_renderer(),
+                render_quoted: self.flavour.quoted_renderer(),
+            },
+        };
+        let direct_pin = self
+            .flavour
+            .direct_pin()
+            .filter(|_| templates.is_default(F::PINNED));
+        let body = BodyRenderer::start(group_writer, Spool::new()?)?;
         self.running = Some(Running {
             templates,
             body,
             pinned: Spool::new()?,
+            direct_pin,
+            pin_buffer: String::new(),
             group: Vec::new(),
             group_head: None,
             last: None,
@@ -599,8 +682,9 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                 day: running.pending_day.take(),
             });
         }
-        let (value, kind) = self.message_value(message, &name);
-        self.running()?.group.push(value);
+        let view = self.message_view(message, &name);
+        let kind = view.kind;
+        self.running()?.group.push(view);
         self.stats.add(&Seen {
             id: &message.id,
             name: &name,
