@@ -13,19 +13,36 @@ use std::fmt::Write as _;
 use chatdump_core::time::fraction_digits;
 use chatdump_transcript::minijinja::HtmlEscape;
 use chatdump_transcript::stats::Kind;
+use chatdump_transcript::text::anchor_into;
 use chatdump_transcript::view::{GroupView, MessageView, PinView};
+use chatdump_transcript::writer::color;
+use chatdump_transcript::zone::{TimeLabels, day_label};
 
 use crate::markdown::render_text_into;
 
+/// Whether minijinja's HTML escaping changes `text`.
+fn needs_escaping(text: &str) -> bool {
+    text.bytes()
+        .any(|byte| matches!(byte, b'<' | b'>' | b'&' | b'"' | b'\'' | b'/'))
+}
+
 /// Appends `text` as `{{ text }}` writes it in an `*.html.jinja` template.
 fn escaped(out: &mut String, text: &str) {
-    if text
-        .bytes()
-        .any(|byte| matches!(byte, b'<' | b'>' | b'&' | b'"' | b'\'' | b'/'))
-    {
+    if needs_escaping(text) {
         let _ = write!(out, "{}", HtmlEscape(text));
     } else {
         out.push_str(text);
+    }
+}
+
+/// Appends what `write` appends, escaped as `{{ }}` does (written in place, then escaped only
+/// when it has to be).
+fn escaped_with(out: &mut String, write: impl FnOnce(&mut String)) {
+    let start = out.len();
+    write(out);
+    if needs_escaping(&out[start..]) {
+        let raw = out.split_off(start);
+        escaped(out, &raw);
     }
 }
 
@@ -43,19 +60,20 @@ fn truthy(value: Option<&String>) -> bool {
 }
 
 /// `group.html.jinja`.
-pub(crate) fn write_group(group: &GroupView, out: &mut String) {
+pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
     // {% if day %}<h3 class="day" id="day-{{ day.date }}"><time datetime="{{ day.date }}">
     // {{ day.label }}</time> <span class="muted">({{ day.timezone }})</span></h3>
     // {% endif -%}
-    if let Some(day) = &group.day {
+    if let Some(day) = group.day {
+        let date = day.to_string();
         out.push_str("<h3 class=\"day\" id=\"day-");
-        escaped(out, &day.date);
+        escaped(out, &date);
         out.push_str("\"><time datetime=\"");
-        escaped(out, &day.date);
+        escaped(out, &date);
         out.push_str("\">");
-        escaped(out, &day.label);
+        escaped(out, &day_label(day));
         out.push_str("</time> <span class=\"muted\">(");
-        escaped(out, &day.timezone);
+        escaped(out, labels.zone().name());
         out.push_str(")</span></h3>\n");
     }
     // <article class="group" aria-label="{{ group.name }}, {{ group.time }}">
@@ -63,40 +81,40 @@ pub(crate) fn write_group(group: &GroupView, out: &mut String) {
     out.push_str("<article class=\"group\" aria-label=\"");
     escaped(out, &group.name);
     out.push_str(", ");
-    escaped(out, &group.time);
+    escaped_with(out, |out| labels.write_short_time(group.at, out));
     out.push_str("\">\n<p class=\"who\"><bdi class=\"name c");
-    let _ = write!(out, "{}", group.color);
+    let _ = write!(out, "{}", color(&group.name));
     out.push_str("\">");
     escaped(out, &group.name);
     out.push_str("</bdi></p>");
     // {%- for m in group.messages %} ... {%- endfor %}
     for message in &group.messages {
-        write_message(message, out);
+        write_message(message, labels, out);
     }
     // </article>, and the template file's final newline.
     out.push_str("\n</article>\n");
 }
 
 /// One iteration of the loop over `group.messages`.
-fn write_message(m: &MessageView, out: &mut String) {
+fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     // <div class="msg{% if m.pinned %} is-pinned{% endif %}" id="{{ m.anchor }}">
     out.push_str("\n<div class=\"msg");
     if m.pinned {
         out.push_str(" is-pinned");
     }
     out.push_str("\" id=\"");
-    out.push_str(&m.anchor);
+    anchor_into(&m.id, out);
     // <p class="meta"><a class="time" href="#{{ m.anchor }}" title="{{ m.date_time }} (link to
     // this message)"><time datetime="{{ m.datetime }}">{{ m.time }}</time></a>
     out.push_str("\">\n<p class=\"meta\"><a class=\"time\" href=\"#");
-    out.push_str(&m.anchor);
+    anchor_into(&m.id, out);
     out.push_str("\" title=\"");
-    escaped(out, &m.date_time);
+    escaped_with(out, |out| labels.write_date_time(m.at, out));
     out.push_str(" (link to this message)\"><time datetime=\"");
     // `format_utc` writes only digits, `-`, `:`, `.`, `T` and `Z`: nothing to escape.
     let _ = write!(out, "{:.*}", usize::from(fraction_digits(m.at)), m.at);
     out.push_str("\">");
-    escaped(out, &m.time);
+    escaped_with(out, |out| labels.write_time(m.at, out));
     out.push_str("</time></a>");
     // {% if m.pinned %} <span class="tag">📌 pinned</span>{% endif %}
     // {% if m.edited %} <span class="tag">edited</span>{% endif %}</p>
@@ -186,7 +204,7 @@ fn write_message(m: &MessageView, out: &mut String) {
             out.push_str(
                 "\n<p class=\"other\"><span class=\"muted\">Message of type</span> <code>",
             );
-            escaped(out, &m.payload_type);
+            escaped(out, m.payload_type.as_str());
             out.push_str("</code></p><pre class=\"payload\">");
             escaped_or_none(out, m.payload.as_ref());
             out.push_str("</pre>");
@@ -227,7 +245,7 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
-    use chatdump_transcript::{Flavour as _, TranscriptOptions, load_templates};
+    use chatdump_transcript::{Flavour as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
     use crate::{Html, render_text};
@@ -238,13 +256,17 @@ mod tests {
     fn direct_writers_match_the_default_templates() {
         let templates = load_templates(&Html, &TranscriptOptions::default()).unwrap();
         let group_template = templates.environment.get_template(Html::GROUP).unwrap();
-        for (index, group) in generated_groups(1, 3000).into_iter().enumerate() {
-            let mut direct = String::new();
-            write_group(&group, &mut direct);
-            let expected = group_template
-                .render(group_context(group, render_text, render_text))
-                .unwrap();
-            assert_eq!(direct, expected, "group {index}");
+        for name in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut labels = TimeLabels::new(zone.clone());
+            for (index, group) in generated_groups(1, 2000).into_iter().enumerate() {
+                let mut direct = String::new();
+                write_group(&group, &mut labels, &mut direct);
+                let expected = group_template
+                    .render(group_context(group, &zone, render_text, render_text))
+                    .unwrap();
+                assert_eq!(direct, expected, "{name}: group {index}");
+            }
         }
         let pin_template = templates.environment.get_template(Html::PINNED).unwrap();
         for (index, pin) in generated_pins(2, 1000).into_iter().enumerate() {

@@ -9,9 +9,11 @@
 //! change to a template without the same change here fails them.
 
 use chatdump_transcript::stats::Kind;
+use chatdump_transcript::text::anchor_into;
 use chatdump_transcript::view::{GroupView, MessageView, PinView};
+use chatdump_transcript::zone::{TimeLabels, day_label};
 
-use crate::{escape_inline, escape_lines_into, md_url};
+use crate::{escape_inline, escape_lines_into, is_inert, md_url};
 
 /// Appends an optional value as `{{ value }}` writes it in an `*.md.jinja` template: escaped,
 /// and nothing when it is missing.
@@ -21,19 +23,30 @@ fn escaped_or_nothing(out: &mut String, text: Option<&String>) {
     }
 }
 
+/// Appends what `write` appends, escaped as `{{ }}` does (written in place, then escaped only
+/// when escaping changes it).
+fn escaped_with(out: &mut String, write: impl FnOnce(&mut String)) {
+    let start = out.len();
+    write(out);
+    if !is_inert(&out[start..]) {
+        let raw = out.split_off(start);
+        escape_inline(&raw, out);
+    }
+}
+
 /// Whether a template's `{% if value %}` holds: present and not empty.
 fn truthy(value: Option<&String>) -> bool {
     value.is_some_and(|value| !value.is_empty())
 }
 
 /// `group.md.jinja`.
-pub(crate) fn write_group(group: &GroupView, out: &mut String) {
+pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
     // {% if day %}### {{ day.label }}
     //
     // {% endif -%}
-    if let Some(day) = &group.day {
+    if let Some(day) = group.day {
         out.push_str("### ");
-        escape_inline(&day.label, out);
+        escape_inline(&day_label(day), out);
         out.push_str("\n\n");
     }
     // **{{ group.name }}**
@@ -43,20 +56,20 @@ pub(crate) fn write_group(group: &GroupView, out: &mut String) {
     out.push_str("**\n\n");
     // {% for m in group.messages -%} ... {% endfor -%}
     for message in &group.messages {
-        write_message(message, out);
+        write_message(message, labels, out);
     }
 }
 
 /// One iteration of the loop over `group.messages`.
-fn write_message(m: &MessageView, out: &mut String) {
+fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     // <a id="{{ m.anchor }}"></a>[{{ m.time }}](#{{ m.anchor }}){% if m.pinned %} · 📌 pinned
     // {% endif %}{% if m.edited %} · *edited*{% endif %} ·
     out.push_str("<a id=\"");
-    out.push_str(&m.anchor);
+    anchor_into(&m.id, out);
     out.push_str("\"></a>[");
-    escape_inline(&m.time, out);
+    escaped_with(out, |out| labels.write_time(m.at, out));
     out.push_str("](#");
-    out.push_str(&m.anchor);
+    anchor_into(&m.id, out);
     out.push(')');
     if m.pinned {
         out.push_str(" · 📌 pinned");
@@ -139,7 +152,7 @@ fn write_message(m: &MessageView, out: &mut String) {
         // {%- else %} Message of type {{ m.payload_type }}: {{ m.payload }}
         Kind::Other => {
             out.push_str(" Message of type ");
-            escape_inline(&m.payload_type, out);
+            escape_inline(m.payload_type.as_str(), out);
             out.push_str(": ");
             escaped_or_nothing(out, m.payload.as_ref());
         }
@@ -174,7 +187,7 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
-    use chatdump_transcript::{Flavour as _, TranscriptOptions, load_templates};
+    use chatdump_transcript::{Flavour as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
     use crate::Markdown;
@@ -185,17 +198,22 @@ mod tests {
     fn direct_writers_match_the_default_templates() {
         let templates = load_templates(&Markdown, &TranscriptOptions::default()).unwrap();
         let group_template = templates.environment.get_template(Markdown::GROUP).unwrap();
-        for (index, group) in generated_groups(1, 3000).into_iter().enumerate() {
-            let mut direct = String::new();
-            write_group(&group, &mut direct);
-            let expected = group_template
-                .render(group_context(
-                    group,
-                    Markdown.text_renderer(),
-                    Markdown.quoted_renderer(),
-                ))
-                .unwrap();
-            assert_eq!(direct, expected, "group {index}");
+        for name in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut labels = TimeLabels::new(zone.clone());
+            for (index, group) in generated_groups(1, 2000).into_iter().enumerate() {
+                let mut direct = String::new();
+                write_group(&group, &mut labels, &mut direct);
+                let expected = group_template
+                    .render(group_context(
+                        group,
+                        &zone,
+                        Markdown.text_renderer(),
+                        Markdown.quoted_renderer(),
+                    ))
+                    .unwrap();
+                assert_eq!(direct, expected, "{name}: group {index}");
+            }
         }
         let pin_template = templates
             .environment

@@ -225,6 +225,15 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
 /// assert_eq!(out, r"\# \[x\](javascript:y) - z");
 /// ```
 pub fn escape_inline(text: &str, out: &mut String) {
+    if is_inert(text) {
+        out.push_str(text);
+    } else {
+        escape_inline_fully(text, out);
+    }
+}
+
+/// [`escape_inline`] without the shortcut for inert text.
+fn escape_inline_fully(text: &str, out: &mut String) {
     let one_line: String = chatdump_transcript::text::clean_controls(text)
         .chars()
         .map(|c| {
@@ -236,6 +245,21 @@ pub fn escape_inline(text: &str, out: &mut String) {
         })
         .collect();
     escape_line(&one_line, true, out);
+}
+
+/// Whether [`escape_inline`] leaves `text` as it is: no control, line end, tab or bidirectional
+/// control; none of the characters that are always escaped, nor `.` or `/` (the `www.` and `://`
+/// rules) or `)` (the ordered-list rule); and no space, `-`, `+` or `=` at the start (the
+/// line-start rules). Most names and every time label are like that, and skip the work.
+pub(crate) fn is_inert(text: &str) -> bool {
+    !text.starts_with([' ', '-', '+', '='])
+        && text.chars().all(|c| {
+            if c.is_ascii() {
+                !c.is_ascii_control() && !always_escaped(c) && !matches!(c, '.' | '/' | ')')
+            } else {
+                !c.is_control() && !chatdump_transcript::text::is_bidi_control(c)
+            }
+        })
 }
 
 /// Escapes multi-line message text: each line as [`escape_inline`] would, with leading spaces
@@ -410,6 +434,37 @@ mod tests {
         assert!(text.contains("### Wednesday, 15 May 2024"));
         let day = text.find("### Wednesday").unwrap();
         assert!(text[day..].contains("text e") && !text[day..].contains("text d"));
+    }
+
+    /// Text [`is_inert`] accepts comes out of the full escaping unchanged.
+    #[test]
+    fn inert_text_needs_no_escaping() {
+        let pieces = [
+            "a", "Zoë", " ", "\t", "\n", "-", "+", "=", "1", "12", ".", ")", ":", "/", "//", "www",
+            "#", "*", "\\", "`", "|", "&", "@", "$", "!", "~", "<", "\u{202e}", "\u{85}", "\u{a0}",
+            "😅", ",", "(", "?", "\"",
+        ];
+        let mut seed = 7_u64;
+        let mut inert = 0;
+        for _ in 0..200_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 6) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            if is_inert(&text) {
+                inert += 1;
+                let mut fully = String::new();
+                escape_inline_fully(&text, &mut fully);
+                assert_eq!(fully, text, "{text:?}");
+            }
+        }
+        assert!(inert > 10_000, "{inert}");
     }
 
     #[test]

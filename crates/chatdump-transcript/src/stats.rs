@@ -154,23 +154,32 @@ impl Statistics {
         self.meeting_ids.add(seen.meeting_id, MAX_IDS);
         self.session_ids.add(seen.session_id, MAX_IDS);
         let order = self.participants.len();
-        let participant = self
-            .participants
-            .entry(seen.name.to_owned())
-            .or_insert_with(|| Participant {
-                name: seen.name.to_owned(),
-                ids: DistinctIds::default(),
-                messages: 0,
-                first: (seen.at, seen.id.to_owned()),
-                last: (seen.at, seen.id.to_owned()),
-                order,
-            });
+        // Look up before inserting: the name is copied only for a new person.
+        if !self.participants.contains_key(seen.name) {
+            self.participants.insert(
+                seen.name.to_owned(),
+                Participant {
+                    name: seen.name.to_owned(),
+                    ids: DistinctIds::default(),
+                    messages: 0,
+                    first: (seen.at, seen.id.to_owned()),
+                    last: (seen.at, seen.id.to_owned()),
+                    order,
+                },
+            );
+        }
+        let Some(participant) = self.participants.get_mut(seen.name) else {
+            return;
+        };
         participant.messages += 1;
         participant
             .ids
             .add(seen.participant_id, MAX_PARTICIPANT_IDS);
         if seen.at >= participant.last.0 {
-            participant.last = (seen.at, seen.id.to_owned());
+            // The last id's buffer is reused.
+            participant.last.0 = seen.at;
+            participant.last.1.clear();
+            participant.last.1.push_str(seen.id);
         }
     }
 

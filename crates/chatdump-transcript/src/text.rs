@@ -22,10 +22,7 @@ pub const NO_NAME: &str = "(no name)";
 /// ```
 #[must_use]
 pub fn clean_controls(text: &str) -> Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if !has_controls(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -49,6 +46,22 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `text` has a control character (Unicode category Cc, what [`char::is_control`]
+/// tests) other than `\n` and `\t`. Looks at bytes, which is faster than decoding characters:
+/// C0 controls and DEL are single bytes, C1 controls (U+0080 to U+009F) are `0xC2` followed by
+/// `0x80` to `0x9F` in UTF-8.
+fn has_controls(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(index, &byte)| {
+        (byte < 0x20 && byte != b'\n' && byte != b'\t')
+            || byte == 0x7f
+            || (byte == 0xc2
+                && bytes
+                    .get(index + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
+    })
+}
+
 /// A display name on one line: controls cleaned, bidirectional controls made visible (see
 /// [`visible_bidi`]: a name must not be able to pass for another one), every line end and tab a
 /// space, surrounding whitespace trimmed, and [`NO_NAME`] for an empty name.
@@ -60,6 +73,13 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
 /// ```
 #[must_use]
 pub fn display_name(name: &str) -> String {
+    // Most names have nothing to clean, make visible, replace or trim: copied as they are.
+    if !name.is_empty()
+        && name.trim() == name
+        && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
+        return name.to_owned();
+    }
     let cleaned = clean_controls(name);
     let one_line: String = visible_bidi(&cleaned)
         .chars()
@@ -117,15 +137,25 @@ pub fn visible_bidi(text: &str) -> Cow<'_, str> {
 #[must_use]
 pub fn anchor(id: &str) -> String {
     let mut out = String::with_capacity(id.len() + 4);
+    anchor_into(id, &mut out);
+    out
+}
+
+/// Appends [`anchor`] of `id` to `out`.
+pub fn anchor_into(id: &str, out: &mut String) {
     out.push_str("msg-");
+    let kept = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'-';
+    if id.bytes().all(kept) {
+        out.push_str(id);
+        return;
+    }
     for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'-' {
+        if kept(byte) {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "_{byte:02x}");
         }
     }
-    out
 }
 
 /// Which URL schemes a link may have.
@@ -209,6 +239,45 @@ mod tests {
     fn controls_are_visible() {
         assert_eq!(clean_controls("plain"), "plain");
         assert_eq!(clean_controls("a\rb\u{7f}\u{9b}c"), "a\nb␡�c");
+    }
+
+    /// The byte test for controls agrees with `char::is_control`, and names with nothing to
+    /// clean take the shortcut with the same result as the full cleaning.
+    #[test]
+    fn shortcuts_agree_with_the_full_rules() {
+        let pieces = [
+            "a", "é", " ", "\n", "\t", "\r", "\u{0}", "\u{1b}", "\u{7f}", "\u{80}", "\u{9f}",
+            "\u{a0}", "\u{c2}", "\u{100}", "\u{202e}", "\u{2066}", "\u{3000}", "😅", "田",
+        ];
+        let mut seed = 11_u64;
+        for _ in 0..100_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 7) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            assert_eq!(
+                has_controls(&text),
+                text.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{text:?}"
+            );
+            let cleaned = clean_controls(&text);
+            let one_line: String = visible_bidi(&cleaned)
+                .chars()
+                .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+                .collect();
+            let full = match one_line.trim() {
+                "" => NO_NAME.to_owned(),
+                trimmed => trimmed.to_owned(),
+            };
+            assert_eq!(display_name(&text), full, "{text:?}");
+        }
     }
 
     #[test]

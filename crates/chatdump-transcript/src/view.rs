@@ -1,84 +1,75 @@
 //! What the group and pinned templates see: a group of messages (`group`, with `day`), one
 //! message (`m` in `{% for m in group.messages %}`) and one pinned entry (`pin`), as plain
-//! structs. The template path wraps them in minijinja values ([`group_context`],
+//! structs. The template path wraps them in minijinja values, computing
+//! each value from the fields as the field docs say ([`group_context`],
 //! [`pin_context`]); a format's direct writers ([`crate::Flavour::direct_group`]) read the same
 //! structs, so both paths render from the very same data.
 
 use std::sync::Arc;
 
+use chatdump_core::model::PayloadType;
 use chatdump_core::time::format_utc;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use minijinja::context;
 use minijinja::value::{Enumerator, Object, Value};
 
 use crate::stats::Kind;
+use crate::text::{anchor, clean_controls};
+use crate::writer::color;
+use crate::zone::{TimeLabels, Zone, day_label};
 
 /// Renders message text (controls already cleaned) into ready HTML or Markdown.
 pub type RenderFn = fn(&str) -> String;
 
-/// Appends one group to the output exactly as the format's default group template renders it.
-pub type WriteGroupFn = fn(&GroupView, &mut String);
+/// Appends one group to the output exactly as the format's default group template renders it,
+/// with the times labelled by the [`TimeLabels`] of the transcript's zone.
+pub type WriteGroupFn = fn(&GroupView, &mut TimeLabels, &mut String);
 
 /// Appends one pinned entry exactly as the format's default pinned template renders it.
 pub type WritePinFn = fn(&PinView, &mut String);
 
-/// The day heading before a group (`day`), when the group starts a new day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayView {
-    /// The date, `2024-05-14` (`day.date`).
-    pub date: String,
-    /// The date written out, `Tuesday, 14 May 2024` (`day.label`).
-    pub label: String,
-    /// The zone's IANA name (`day.timezone`).
-    pub timezone: String,
-}
-
-/// One run of messages from one person (`group`), with its day heading (`day`).
+/// One run of messages from one person (`group`), with its day heading (`day`). Fields hold
+/// what the template values are computed from; the comments say how.
 #[derive(Debug, Clone)]
 pub struct GroupView {
-    /// The day heading, when this group is the first of its day.
-    pub day: Option<DayView>,
-    /// The display name, on one line (`group.name`).
+    /// The day, when this group is the first of its day: `day.date` is it as `2024-05-14`,
+    /// `day.label` is [`day_label`], `day.timezone` the zone's name.
+    pub day: Option<Date>,
+    /// The display name, on one line (`group.name`; `group.color` is [`color`] of it).
     pub name: String,
-    /// The participant id of the first message, controls cleaned (`group.participant_id`).
+    /// The participant id of the first message, as in the dump (`group.participant_id` is it
+    /// with [`clean_controls`]).
     pub participant_id: String,
-    /// The colour index of the name (`group.color`).
-    pub color: u64,
-    /// The first message's instant in UTC, RFC 3339 (`group.datetime`).
-    pub datetime: String,
-    /// The first message's short time, `09:00 UTC` (`group.time`).
-    pub time: String,
-    /// The first message's anchor (`group.anchor`, ready to use: no escaping needed).
-    pub anchor: String,
-    /// The messages (`group.messages`).
+    /// When the first message was sent (`group.datetime` is [`format_utc`] of it,
+    /// `group.time` [`Zone::short_time_label`]).
+    pub at: Timestamp,
+    /// The messages (`group.messages`; `group.anchor` is the first one's `m.anchor`).
     pub messages: Vec<MessageView>,
 }
 
-/// One message as group templates see it (`m`).
+/// One message as group templates see it (`m`). Fields hold what the template values are
+/// computed from; the comments say how.
 #[derive(Debug, Clone)]
 pub struct MessageView {
-    /// The message id, controls cleaned (`m.id`).
+    /// The message id as in the dump (`m.id` is it with [`clean_controls`], `m.anchor`
+    /// [`anchor`] of it).
     pub id: String,
-    /// The anchor, `msg-…` (`m.anchor`, ready to use: no escaping needed).
-    pub anchor: String,
     /// The display name, on one line (`m.name`).
     pub name: String,
-    /// The participant id, controls cleaned (`m.participant_id`).
+    /// The participant id as in the dump (`m.participant_id` is it with [`clean_controls`]).
     pub participant_id: String,
-    /// When it was sent (`m.datetime` is this in UTC, written by [`format_utc`]).
+    /// When it was sent (`m.datetime` is [`format_utc`] of it; `m.time` and `m.date_time` are
+    /// [`Zone::time_and_date_time_labels`]).
     pub at: Timestamp,
-    /// The time of day with seconds, labelled (`m.time`).
-    pub time: String,
-    /// The date and time, labelled (`m.date_time`).
-    pub date_time: String,
     /// Pinned (`m.pinned`).
     pub pinned: bool,
     /// Edited (`m.edited`).
     pub edited: bool,
     /// Its kind (`m.kind` is [`Kind::as_str`], `m.reply` whether it is [`Kind::Reply`]).
     pub kind: Kind,
-    /// The payload type as the dump names it (`m.payload_type`).
-    pub payload_type: String,
+    /// The payload type (`m.payload_type` is its name as the dump writes it).
+    pub payload_type: PayloadType,
     /// The text, controls cleaned, not yet rendered (`m.text` is it rendered).
     pub text: Option<String>,
     /// A reply's quoted text, controls cleaned, not yet rendered (`m.quoted` is it rendered).
@@ -146,6 +137,8 @@ const FIELDS: &[&str] = &[
 #[derive(Debug)]
 struct MessageObject {
     view: MessageView,
+    time: String,
+    date_time: String,
     render_text: RenderFn,
     render_quoted: RenderFn,
 }
@@ -158,13 +151,13 @@ impl Object for MessageObject {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let view = &self.view;
         Some(match key.as_str()? {
-            "id" => Value::from(view.id.as_str()),
-            "anchor" => Value::from_safe_string(view.anchor.clone()),
+            "id" => Value::from(clean_controls(&view.id)),
+            "anchor" => Value::from_safe_string(anchor(&view.id)),
             "name" => Value::from(view.name.as_str()),
-            "participant_id" => Value::from(view.participant_id.as_str()),
+            "participant_id" => Value::from(clean_controls(&view.participant_id)),
             "datetime" => Value::from(format_utc(view.at)),
-            "time" => Value::from(view.time.as_str()),
-            "date_time" => Value::from(view.date_time.as_str()),
+            "time" => Value::from(self.time.as_str()),
+            "date_time" => Value::from(self.date_time.as_str()),
             "pinned" => Value::from(view.pinned),
             "edited" => Value::from(view.edited),
             "kind" => Value::from(view.kind.as_str()),
@@ -192,23 +185,36 @@ impl Object for MessageObject {
     }
 }
 
-/// The context of the group template: `day` and `group`, with message text rendered by
-/// `render_text` and quoted text by `render_quoted` when the template reads them.
+/// The context of the group template: `day` and `group`, times in `zone`, with message text
+/// rendered by `render_text` and quoted text by `render_quoted` when the template reads them.
 #[must_use]
-pub fn group_context(group: GroupView, render_text: RenderFn, render_quoted: RenderFn) -> Value {
-    let day = group.day.map(|day| {
+pub fn group_context(
+    group: GroupView,
+    zone: &Zone,
+    render_text: RenderFn,
+    render_quoted: RenderFn,
+) -> Value {
+    let day = group.day.map(|date| {
         context! {
-            date => day.date,
-            label => day.label,
-            timezone => day.timezone,
+            date => date.to_string(),
+            label => day_label(date),
+            timezone => zone.name(),
         }
     });
+    let first_anchor = group
+        .messages
+        .first()
+        .map(|message| anchor(&message.id))
+        .unwrap_or_default();
     let messages: Vec<Value> = group
         .messages
         .into_iter()
         .map(|view| {
+            let (time, date_time) = zone.time_and_date_time_labels(view.at);
             Value::from_object(MessageObject {
                 view,
+                time,
+                date_time,
                 render_text,
                 render_quoted,
             })
@@ -217,12 +223,12 @@ pub fn group_context(group: GroupView, render_text: RenderFn, render_quoted: Ren
     context! {
         day => day,
         group => context! {
-            name => group.name,
-            participant_id => group.participant_id,
-            color => group.color,
-            datetime => group.datetime,
-            time => group.time,
-            anchor => Value::from_safe_string(group.anchor),
+            name => group.name.as_str(),
+            participant_id => clean_controls(&group.participant_id),
+            color => color(&group.name),
+            datetime => format_utc(group.at),
+            time => zone.short_time_label(group.at),
+            anchor => Value::from_safe_string(first_anchor),
             messages => messages,
         },
     }
@@ -356,6 +362,14 @@ impl Random {
         }
     }
 
+    fn instant(&mut self) -> Timestamp {
+        // Whole seconds, milliseconds, microseconds and nanoseconds (each writes its own number
+        // of digits), from 1938 to 2096.
+        let nanos = [0, 112_000_000, 123_400_000, 1][self.below(4)];
+        let seconds = i64::try_from(self.below(5_000_000_000)).unwrap_or(0) - 1_000_000_000;
+        Timestamp::new(seconds, nanos).unwrap_or_default()
+    }
+
     fn message(&mut self) -> MessageView {
         let kind = [
             Kind::Text,
@@ -364,22 +378,15 @@ impl Random {
             Kind::File,
             Kind::Other,
         ][self.below(5)];
-        // Whole seconds, milliseconds, microseconds and nanoseconds (each writes its own number
-        // of digits), before and after 1970.
-        let nanos = [0, 112_000_000, 123_400_000, 1][self.below(4)];
-        let seconds = i64::try_from(self.below(4_000_000_000)).unwrap_or(0) - 1_000_000_000;
         MessageView {
             id: self.text(),
-            anchor: self.text(),
             name: self.text(),
             participant_id: self.text(),
-            at: Timestamp::new(seconds, nanos).unwrap_or_default(),
-            time: self.text(),
-            date_time: self.text(),
+            at: self.instant(),
             pinned: self.flip(),
             edited: self.flip(),
             kind,
-            payload_type: self.text(),
+            payload_type: PayloadType::from_name(&self.text()),
             text: self.optional(),
             quoted: self.optional(),
             url: self.optional(),
@@ -394,18 +401,14 @@ impl Random {
 
     fn group(&mut self) -> GroupView {
         let messages = (0..self.below(4)).map(|_| self.message()).collect();
+        let at = self.instant();
         GroupView {
-            day: self.flip().then(|| DayView {
-                date: self.text(),
-                label: self.text(),
-                timezone: self.text(),
-            }),
+            day: self
+                .flip()
+                .then(|| jiff::tz::TimeZone::UTC.to_datetime(at).date()),
             name: self.text(),
             participant_id: self.text(),
-            color: self.next() % 10,
-            datetime: self.text(),
-            time: self.text(),
-            anchor: self.text(),
+            at,
             messages,
         }
     }

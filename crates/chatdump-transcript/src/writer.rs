@@ -18,10 +18,9 @@ use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates};
 use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
 use crate::view::{
-    DayView, GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context,
-    pin_context,
+    GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context, pin_context,
 };
-use crate::zone::{Zone, day_label, human_duration, human_size};
+use crate::zone::{TimeLabels, Zone, human_duration, human_size};
 
 /// The most messages one group holds; a longer run from one person continues in a new group,
 /// so memory stays bounded whatever the input.
@@ -128,21 +127,18 @@ const RENDER_QUEUE: usize = 4;
 const RENDER_BATCH: usize = 32;
 
 /// How the rendering thread turns a group into text.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one value per transcript, moved once to the rendering thread"
-)]
 enum GroupWriter {
     /// Through the group template, with the format's text renderers for `m.text` and
     /// `m.quoted`.
     Template {
         environment: Environment<'static>,
         name: &'static str,
+        zone: Zone,
         render_text: RenderFn,
         render_quoted: RenderFn,
     },
     /// The default group template written out in Rust ([`Flavour::direct_group`]).
-    Direct(WriteGroupFn),
+    Direct(WriteGroupFn, TimeLabels),
 }
 
 /// Renders groups into the body spool on a thread of its own, so rendering (most of a
@@ -165,6 +161,7 @@ impl BodyRenderer {
                     GroupWriter::Template {
                         environment,
                         name,
+                        zone,
                         render_text,
                         render_quoted,
                     } => {
@@ -175,19 +172,19 @@ impl BodyRenderer {
                             for group in batch {
                                 template
                                     .render_captured_to(
-                                        group_context(group, render_text, render_quoted),
+                                        group_context(group, &zone, render_text, render_quoted),
                                         body.writer(),
                                     )
                                     .map_err(ExportError::format)?;
                             }
                         }
                     }
-                    GroupWriter::Direct(write_group) => {
+                    GroupWriter::Direct(write_group, mut labels) => {
                         let mut text = String::new();
                         for batch in receiver {
                             text.clear();
                             for group in &batch {
-                                write_group(group, &mut text);
+                                write_group(group, &mut labels, &mut text);
                             }
                             body.write_all(text.as_bytes())?;
                         }
@@ -299,51 +296,31 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
     }
 
     fn flush_group(&mut self) -> Result<(), ExportError> {
-        let zone = &self.options.zone;
-        let running = self
-            .running
-            .as_mut()
-            .ok_or_else(|| ExportError::format("the transcript was not begun"))?;
+        let running = self.running()?;
         let Some(head) = running.group_head.take() else {
             return Ok(());
         };
-        let messages = std::mem::take(&mut running.group);
         let group = GroupView {
-            day: head.day.map(|date| DayView {
-                date: date.to_string(),
-                label: day_label(date),
-                timezone: zone.name().to_owned(),
-            }),
-            participant_id: clean_controls(&head.participant_id).into_owned(),
-            color: color(&head.name),
-            datetime: format_utc(head.at),
-            time: zone.short_time_label(head.at),
-            anchor: messages
-                .first()
-                .map(|message| message.anchor.clone())
-                .unwrap_or_default(),
+            day: head.day,
             name: head.name,
-            messages,
+            participant_id: head.participant_id,
+            at: head.at,
+            messages: std::mem::take(&mut running.group),
         };
         running.body.send(group)
     }
 
     /// The message as group templates see it.
-    fn message_view(&self, message: &Message, name: &str) -> MessageView {
-        let at = message.created_at;
-        let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
+    fn message_view(&self, message: &Message, name: String) -> MessageView {
         let mut view = MessageView {
-            id: clean_controls(&message.id).into_owned(),
-            anchor: anchor(&message.id),
-            name: name.to_owned(),
-            participant_id: clean_controls(&message.participant_id).into_owned(),
-            at,
-            time,
-            date_time,
+            id: message.id.clone(),
+            name,
+            participant_id: message.participant_id.clone(),
+            at: message.created_at,
             pinned: message.pinned,
             edited: message.edited,
             kind: Kind::Text,
-            payload_type: message.payload_type.as_str().to_owned(),
+            payload_type: message.payload_type.clone(),
             text: None,
             quoted: None,
             url: None,
@@ -555,7 +532,8 @@ pub fn load_templates<F: Flavour>(
 }
 
 /// The colour index of a name (0 to [`NAME_COLORS`] - 1), the same on every machine.
-fn color(name: &str) -> u64 {
+#[must_use]
+pub fn color(name: &str) -> u64 {
     // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes() {
@@ -629,10 +607,13 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         // The default group and pinned templates have Rust versions that write the same bytes
         // faster; a template the user overrode goes through minijinja.
         let group_writer = match self.flavour.direct_group() {
-            Some(write_group) if templates.is_default(F::GROUP) => GroupWriter::Direct(write_group),
+            Some(write_group) if templates.is_default(F::GROUP) => {
+                GroupWriter::Direct(write_group, TimeLabels::new(self.options.zone.clone()))
+            }
             _ => GroupWriter::Template {
                 environment: templates.environment.clone(),
                 name: F::GROUP,
+                zone: self.options.zone.clone(),
                 render_text: self.flavour.text_renderer(),
                 render_quoted: self.flavour.quoted_renderer(),
             },
@@ -671,7 +652,16 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         if new_day {
             running.pending_day = Some(date);
         }
-        running.last = Some((name.clone(), at, date));
+        // The last name's buffer is reused: one copy fewer per message.
+        match &mut running.last {
+            Some((last_name, last_at, last_date)) => {
+                last_name.clear();
+                last_name.push_str(&name);
+                *last_at = at;
+                *last_date = date;
+            }
+            None => running.last = Some((name.clone(), at, date)),
+        }
         if new_group {
             self.flush_group()?;
             let running = self.running()?;
@@ -682,24 +672,23 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                 day: running.pending_day.take(),
             });
         }
-        let view = self.message_view(message, &name);
-        let kind = view.kind;
-        self.running()?.group.push(view);
+        if message.pinned {
+            self.pinned_entry(message, &name)?;
+        }
+        let view = self.message_view(message, name);
         self.stats.add(&Seen {
             id: &message.id,
-            name: &name,
+            name: &view.name,
             participant_id: &message.participant_id,
             meeting_id: &message.meeting_id,
             session_id: &message.session_id,
             at,
-            kind,
+            kind: view.kind,
             pinned: message.pinned,
             edited: message.edited,
         });
         self.timeline.add(at);
-        if message.pinned {
-            self.pinned_entry(message, &name)?;
-        }
+        self.running()?.group.push(view);
         Ok(())
     }
 
