@@ -10,7 +10,6 @@
 
 use std::fmt::Write as _;
 
-use chatdump_core::time::fraction_digits;
 use chatdump_transcript::minijinja::HtmlEscape;
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::anchor_into;
@@ -111,8 +110,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     out.push_str("\" title=\"");
     escaped_with(out, |out| labels.write_date_time(m.at, out));
     out.push_str(" (link to this message)\"><time datetime=\"");
-    // `format_utc` writes only digits, `-`, `:`, `.`, `T` and `Z`: nothing to escape.
-    let _ = write!(out, "{:.*}", usize::from(fraction_digits(m.at)), m.at);
+    escaped_with(out, |out| labels.write_utc(m.at, out));
     out.push_str("\">");
     escaped_with(out, |out| labels.write_time(m.at, out));
     out.push_str("</time></a>");

@@ -1,5 +1,6 @@
 //! The time zone a transcript is shown in, from the bundled time-zone database.
 
+use chatdump_core::time::{format_utc, fraction_digits};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -180,6 +181,10 @@ pub struct TimeLabels {
     hour_minute: String,
     /// `09:00 UTC`
     short: String,
+    /// The UTC minute (minutes since the epoch) of `utc`.
+    utc_minute: Option<i64>,
+    /// `2024-05-14T09:00:`
+    utc: String,
 }
 
 impl TimeLabels {
@@ -193,7 +198,39 @@ impl TimeLabels {
             date: String::new(),
             hour_minute: String::new(),
             short: String::new(),
+            utc_minute: None,
+            utc: String::new(),
         }
+    }
+
+    /// Appends [`format_utc`] of `timestamp` (`2024-05-14T09:00:04.112Z`), the date, hour and
+    /// minute remembered from the last call in the same minute.
+    pub fn write_utc(&mut self, timestamp: Timestamp, out: &mut String) {
+        const DIGITS: &[u8; 10] = b"0123456789";
+        let (second, nanos) = floor_second(timestamp);
+        let minute = second.div_euclid(60);
+        let digits = u32::from(fraction_digits(timestamp));
+        if self.utc_minute != Some(minute) {
+            let full = format_utc(timestamp);
+            // The text ends with the seconds, a dot, the fraction and `Z`.
+            self.utc.clear();
+            self.utc
+                .push_str(&full[..full.len() - (digits as usize + 4)]);
+            self.utc_minute = Some(minute);
+        }
+        out.push_str(&self.utc);
+        let second = usize::try_from(second.rem_euclid(60)).unwrap_or(0);
+        out.push(char::from(DIGITS[second / 10]));
+        out.push(char::from(DIGITS[second % 10]));
+        out.push('.');
+        let mut fraction = nanos / 10_u32.pow(9 - digits);
+        let mut text = [b'0'; 9];
+        for digit in text[..digits as usize].iter_mut().rev() {
+            *digit = DIGITS[(fraction % 10) as usize];
+            fraction /= 10;
+        }
+        out.push_str(std::str::from_utf8(&text[..digits as usize]).unwrap_or_default());
+        out.push('Z');
     }
 
     /// The zone.
@@ -206,9 +243,7 @@ impl TimeLabels {
     fn refresh(&mut self, timestamp: Timestamp) -> i64 {
         let info = self.zone.time_zone.to_offset_info(timestamp);
         let offset = info.offset().seconds();
-        // Whole seconds, rounded down (`as_second` rounds towards zero).
-        let second = timestamp.as_second() - i64::from(timestamp.subsec_nanosecond() < 0);
-        let local = second + i64::from(offset);
+        let local = floor_second(timestamp).0 + i64::from(offset);
         let minute = (local.div_euclid(60), offset);
         if self.minute != Some(minute) || self.abbreviation != info.abbreviation() {
             let (time, date_time) = self.zone.time_and_date_time_labels(timestamp);
@@ -253,6 +288,20 @@ impl TimeLabels {
         out.push(char::from(DIGITS[second % 10]));
         out.push(' ');
         out.push_str(&self.abbreviation);
+    }
+}
+
+/// The whole seconds of `timestamp` rounded down (`as_second` rounds towards zero) and the
+/// nanoseconds after them (0 to 999,999,999).
+fn floor_second(timestamp: Timestamp) -> (i64, u32) {
+    let nanos = timestamp.subsec_nanosecond();
+    if nanos < 0 {
+        (
+            timestamp.as_second() - 1,
+            (nanos + 1_000_000_000).unsigned_abs(),
+        )
+    } else {
+        (timestamp.as_second(), nanos.unsigned_abs())
     }
 }
 
@@ -366,6 +415,9 @@ mod tests {
                 out.clear();
                 labels.write_short_time(at, &mut out);
                 assert_eq!(out, zone.short_time_label(at), "{name} {at}");
+                out.clear();
+                labels.write_utc(at, &mut out);
+                assert_eq!(out, format_utc(at), "{name} {at}");
             };
             // Steps of 7.3 s (a new minute every few labels) through spring and autumn
             // transitions of 2024, and through 1970-1972 (Monrovia's -00:44:30 ends in 1972).
@@ -390,6 +442,10 @@ mod tests {
             // Negative instants with a fraction (rounded down, not towards zero), and far years.
             for (second, nanos) in [(-1, -500_000_000), (-61, -1), (-62_135_596_800, 0)] {
                 check(Timestamp::new(second, nanos).unwrap());
+            }
+            for nanos in [1, -1, 1_000, -1_000, 999_999_999, -999_999_999, 120_000_000] {
+                check(Timestamp::new(1_715_677_204, nanos).unwrap());
+                check(Timestamp::new(-1_715_677_204, nanos).unwrap());
             }
             check(Timestamp::MIN);
             check(Timestamp::MAX);
