@@ -3,11 +3,11 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
-use chatdump_core::model::{Body, Message};
+use chatdump_core::model::{Body, Message, PayloadType};
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -115,8 +115,10 @@ struct Running {
     direct_pin: Option<WritePinFn>,
     /// A buffer the direct pinned writer reuses.
     pin_buffer: String,
-    group: Vec<MessageView>,
-    group_head: Option<GroupHead>,
+    /// The group being collected.
+    group: Option<GroupView>,
+    /// Spent groups and views back from the rendering thread, to fill again.
+    recycled: Recycled,
     last: Option<(String, Timestamp, Date)>,
     pending_day: Option<Date>,
 }
@@ -147,6 +149,8 @@ enum GroupWriter {
 /// output is the same and memory stays bounded.
 struct BodyRenderer {
     sender: Option<SyncSender<Vec<GroupView>>>,
+    /// Batches the rendering thread wrote, sent back for their buffers (see [`Recycled`]).
+    spent: Receiver<Vec<GroupView>>,
     batch: Vec<GroupView>,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
@@ -154,6 +158,7 @@ struct BodyRenderer {
 impl BodyRenderer {
     fn start(writer: GroupWriter, mut body: Spool) -> Result<Self, ExportError> {
         let (sender, receiver) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
+        let (spent_sender, spent) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
@@ -187,6 +192,8 @@ impl BodyRenderer {
                                 write_group(group, &mut labels, &mut text);
                             }
                             body.write_all(text.as_bytes())?;
+                            // Back for reuse; when the queue is full, freed here after all.
+                            let _ = spent_sender.try_send(batch);
                         }
                     }
                 }
@@ -194,6 +201,7 @@ impl BodyRenderer {
             })?;
         Ok(Self {
             sender: Some(sender),
+            spent,
             batch: Vec::with_capacity(RENDER_BATCH),
             thread: Some(thread),
         })
@@ -242,11 +250,95 @@ impl BodyRenderer {
     }
 }
 
-struct GroupHead {
-    name: String,
-    participant_id: String,
-    at: Timestamp,
-    day: Option<Date>,
+/// The most spent message views kept for reuse (one batch of full groups), so this pool is
+/// bounded too.
+const MAX_RECYCLED_VIEWS: usize = RENDER_BATCH * MAX_GROUP_MESSAGES;
+/// A view holding more text than this (in bytes of capacity) is freed rather than reused, so
+/// reused buffers stay small.
+const MAX_RECYCLED_TEXT: usize = 1 << 10;
+
+/// Groups and message views the rendering thread is done with, sent back to be filled again:
+/// in the steady state no view or group is allocated or freed, and nothing allocated on one
+/// thread is freed on the other (which makes the allocator take locks both threads wait on).
+#[derive(Default)]
+struct Recycled {
+    views: Vec<MessageView>,
+    groups: Vec<GroupView>,
+}
+
+impl Recycled {
+    /// Takes back what the rendering thread sent, when this pool ran out.
+    fn refill(&mut self, spent: &Receiver<Vec<GroupView>>) {
+        while let Ok(batch) = spent.try_recv() {
+            for mut group in batch {
+                for view in group.messages.drain(..) {
+                    let text = [&view.text, &view.quoted, &view.payload, &view.url_text]
+                        .iter()
+                        .map(|text| text.as_ref().map_or(0, String::capacity))
+                        .sum::<usize>();
+                    if text <= MAX_RECYCLED_TEXT && self.views.len() < MAX_RECYCLED_VIEWS {
+                        self.views.push(view);
+                    }
+                }
+                if self.groups.len() < RENDER_BATCH {
+                    self.groups.push(group);
+                }
+            }
+        }
+    }
+
+    fn view(&mut self, spent: &Receiver<Vec<GroupView>>) -> MessageView {
+        if self.views.is_empty() {
+            self.refill(spent);
+        }
+        self.views.pop().unwrap_or_else(|| MessageView {
+            id: String::new(),
+            name: String::new(),
+            participant_id: String::new(),
+            at: Timestamp::UNIX_EPOCH,
+            pinned: false,
+            edited: false,
+            kind: Kind::Text,
+            payload_type: PayloadType::Text,
+            text: None,
+            quoted: None,
+            url: None,
+            image_src: None,
+            url_text: None,
+            file_name: None,
+            file_size: None,
+            file_size_bytes: None,
+            payload: None,
+        })
+    }
+
+    fn group(&mut self, spent: &Receiver<Vec<GroupView>>) -> GroupView {
+        if self.groups.is_empty() {
+            self.refill(spent);
+        }
+        self.groups.pop().unwrap_or_else(|| GroupView {
+            day: None,
+            name: String::new(),
+            participant_id: String::new(),
+            at: Timestamp::UNIX_EPOCH,
+            messages: Vec::new(),
+        })
+    }
+}
+
+/// Replaces the text of `slot` with `value`, in its own buffer.
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// Replaces the text of `slot` with `value`, reusing its buffer when it has one.
+fn set_option(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(text), Some(value)) => set(text, value),
+        (None, Some(value)) => *slot = Some(value.to_owned()),
+        (_, None) => *slot = None,
+    }
 }
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
@@ -297,58 +389,44 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
 
     fn flush_group(&mut self) -> Result<(), ExportError> {
         let running = self.running()?;
-        let Some(head) = running.group_head.take() else {
-            return Ok(());
-        };
-        let group = GroupView {
-            day: head.day,
-            name: head.name,
-            participant_id: head.participant_id,
-            at: head.at,
-            messages: std::mem::take(&mut running.group),
-        };
-        running.body.send(group)
+        match running.group.take() {
+            Some(group) => running.body.send(group),
+            None => Ok(()),
+        }
     }
 
-    /// The message as group templates see it.
-    fn message_view(&self, message: &Message, name: String) -> MessageView {
-        let mut view = MessageView {
-            id: message.id.clone(),
-            name,
-            participant_id: message.participant_id.clone(),
-            at: message.created_at,
-            pinned: message.pinned,
-            edited: message.edited,
-            kind: Kind::Text,
-            payload_type: message.payload_type.clone(),
-            text: None,
-            quoted: None,
-            url: None,
-            image_src: None,
-            url_text: None,
-            file_name: None,
-            file_size: None,
-            file_size_bytes: None,
-            payload: None,
-        };
-        match message.body() {
+    /// Fills `view` with the message as group templates see it.
+    fn fill_view(&self, view: &mut MessageView, message: &Message, name: &str) {
+        set(&mut view.id, &message.id);
+        set(&mut view.name, name);
+        set(&mut view.participant_id, &message.participant_id);
+        view.at = message.created_at;
+        view.pinned = message.pinned;
+        view.edited = message.edited;
+        view.kind = Kind::Text;
+        view.payload_type.clone_from(&message.payload_type);
+        let (mut text, mut quoted, mut payload, mut url_text) = (None, None, None, None);
+        let (mut url, mut image_src, mut file_name, mut file_size, mut file_size_bytes) =
+            (None, None, None, None, None);
+        let body = message.body();
+        match &body {
             Body::Text {
                 text: body,
                 quoted: quote,
             } => {
-                view.text = Some(clean_controls(body).into_owned());
+                text = Some(clean_controls(body));
                 if let Some(quote) = quote {
                     view.kind = Kind::Reply;
-                    view.quoted = Some(clean_controls(quote).into_owned());
+                    quoted = Some(clean_controls(quote));
                 }
             }
             Body::Image { url: raw } => {
                 view.kind = Kind::Image;
-                view.url = safe_url(raw, UrlPolicy::Link);
+                url = safe_url(raw, UrlPolicy::Link);
                 if self.options.remote_images {
-                    view.image_src = safe_url(raw, UrlPolicy::Image);
+                    image_src = safe_url(raw, UrlPolicy::Image);
                 }
-                view.url_text = Some(clean_controls(raw).into_owned());
+                url_text = Some(clean_controls(raw));
             }
             Body::File {
                 url: raw,
@@ -356,18 +434,26 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 size,
             } => {
                 view.kind = Kind::File;
-                view.url = safe_url(&raw, UrlPolicy::Link);
-                view.url_text = Some(clean_controls(&raw).into_owned());
-                view.file_name = name.map(|name| display_name(&name));
-                view.file_size = size.map(human_size);
-                view.file_size_bytes = size;
+                url = safe_url(raw, UrlPolicy::Link);
+                url_text = Some(clean_controls(raw));
+                file_name = name.as_deref().map(display_name);
+                file_size = size.map(human_size);
+                file_size_bytes = *size;
             }
             Body::Other { payload: raw, .. } => {
                 view.kind = Kind::Other;
-                view.payload = Some(clean_controls(raw).into_owned());
+                payload = Some(clean_controls(raw));
             }
         }
-        view
+        set_option(&mut view.text, text.as_deref());
+        set_option(&mut view.quoted, quoted.as_deref());
+        set_option(&mut view.payload, payload.as_deref());
+        set_option(&mut view.url_text, url_text.as_deref());
+        view.url = url;
+        view.image_src = image_src;
+        view.file_name = file_name;
+        view.file_size = file_size;
+        view.file_size_bytes = file_size_bytes;
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
@@ -629,8 +715,8 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             pinned: Spool::new()?,
             direct_pin,
             pin_buffer: String::new(),
-            group: Vec::new(),
-            group_head: None,
+            group: None,
+            recycled: Recycled::default(),
             last: None,
             pending_day: None,
         });
@@ -645,7 +731,10 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         let running = self.running()?;
         let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
         let new_group = new_day
-            || running.group.len() >= MAX_GROUP_MESSAGES
+            || running
+                .group
+                .as_ref()
+                .is_some_and(|group| group.messages.len() >= MAX_GROUP_MESSAGES)
             || running.last.as_ref().is_none_or(|(last_name, last_at, _)| {
                 *last_name != name || at.duration_since(*last_at) > gap
             });
@@ -665,20 +754,22 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         if new_group {
             self.flush_group()?;
             let running = self.running()?;
-            running.group_head = Some(GroupHead {
-                name: name.clone(),
-                participant_id: message.participant_id.clone(),
-                at,
-                day: running.pending_day.take(),
-            });
+            let mut group = running.recycled.group(&running.body.spent);
+            group.day = running.pending_day.take();
+            set(&mut group.name, &name);
+            set(&mut group.participant_id, &message.participant_id);
+            group.at = at;
+            running.group = Some(group);
         }
         if message.pinned {
             self.pinned_entry(message, &name)?;
         }
-        let view = self.message_view(message, name);
+        let running = self.running()?;
+        let mut view = running.recycled.view(&running.body.spent);
+        self.fill_view(&mut view, message, &name);
         self.stats.add(&Seen {
             id: &message.id,
-            name: &view.name,
+            name: &name,
             participant_id: &message.participant_id,
             meeting_id: &message.meeting_id,
             session_id: &message.session_id,
@@ -688,7 +779,9 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             edited: message.edited,
         });
         self.timeline.add(at);
-        self.running()?.group.push(view);
+        if let Some(group) = &mut self.running()?.group {
+            group.messages.push(view);
+        }
         Ok(())
     }
 
