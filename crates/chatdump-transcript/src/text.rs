@@ -52,6 +52,14 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
 /// `0x80` to `0x9F` in UTF-8.
 fn has_controls(text: &str) -> bool {
     let bytes = text.as_bytes();
+    // A quick look first (no control, line end, tab or `0xC2` at all: the common case), then
+    // the exact one.
+    if !bytes
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == 0x7f || byte == 0xc2)
+    {
+        return false;
+    }
     bytes.iter().enumerate().any(|(index, &byte)| {
         (byte < 0x20 && byte != b'\n' && byte != b'\t')
             || byte == 0x7f
@@ -182,7 +190,7 @@ pub enum UrlPolicy {
 /// ```
 #[must_use]
 pub fn safe_url(url: &str, policy: UrlPolicy) -> Option<String> {
-    if url.chars().any(char::is_control) {
+    if has_controls(url) || url.contains(['\n', '\t']) {
         return None;
     }
     let (scheme, rest) = url.split_once(':')?;
@@ -198,12 +206,18 @@ pub fn safe_url(url: &str, policy: UrlPolicy) -> Option<String> {
     if !allowed || (has_host && !rest.starts_with("//")) || rest.len() <= 2 {
         return None;
     }
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        if matches!(
+    let encoded = |c: char| {
+        matches!(
             c,
             ' ' | '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}'
-        ) {
+        )
+    };
+    if !url.contains(encoded) {
+        return Some(url.to_owned());
+    }
+    let mut out = String::with_capacity(url.len());
+    for c in url.chars() {
+        if encoded(c) {
             let _ = write!(out, "%{:02X}", u32::from(c));
         } else {
             out.push(c);
