@@ -157,7 +157,10 @@ fn format_value(
     markdown_escape: Option<EscapeFn>,
 ) -> Result<(), Error> {
     if let Some(spooled) = value.downcast_object_ref::<Spooled>() {
-        return spooled.copy_to(out);
+        return match &spooled.marker {
+            Some(marker) => out.write_str(marker).map_err(Error::from),
+            None => spooled.copy_to(out),
+        };
     }
     if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == MARKDOWN) {
         if value.is_safe() {
@@ -185,6 +188,9 @@ fn format_value(
 #[derive(Debug)]
 pub struct Spooled {
     file: Mutex<fs::File>,
+    /// Set by [`render_page`]: the template writes this instead of the text, and the page's
+    /// output copies the file where it finds it.
+    marker: Option<String>,
 }
 
 impl Spooled {
@@ -193,6 +199,24 @@ impl Spooled {
     pub fn new(file: fs::File) -> Self {
         Self {
             file: Mutex::new(file),
+            marker: None,
+        }
+    }
+
+    /// Copies the file's bytes to `out` as they are (they are this crate's own UTF-8).
+    fn copy_bytes(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| io::Error::other("spool lock poisoned"))?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut buffer = vec![0_u8; 256 << 10];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                return Ok(());
+            }
+            out.write_all(&buffer[..read])?;
         }
     }
 
@@ -256,6 +280,66 @@ impl Object for Spooled {
         Self: Sized + 'static,
     {
         self.copy_to(f).map_err(|_| fmt::Error)
+    }
+}
+
+/// Renders the page `template` into `out` with `variables` and the `spooled` texts (each under
+/// its name), copying each spooled file straight into `out` where the template writes it.
+///
+/// Straight, rather than through the template engine's text output, which would check the
+/// bytes as UTF-8 and copy them once more: the body is nearly all of a transcript. The template
+/// writes a marker instead of the text (a NUL, which no value from a dump contains, since
+/// [`crate::text::clean_controls`] turns it into `␀`, and a number); the output finds the marker
+/// in what the template writes and puts the file there.
+pub fn render_page(
+    template: &minijinja::Template<'_, '_>,
+    mut variables: BTreeMap<&'static str, Value>,
+    spooled: Vec<(&'static str, Spooled)>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut spools = Vec::with_capacity(spooled.len());
+    for (index, (name, mut spool)) in spooled.into_iter().enumerate() {
+        spool.marker = Some(format!("\u{0}chatdump-spool-{index}\u{0}"));
+        let spool = Arc::new(spool);
+        variables.insert(name, Value::from_dyn_object(spool.clone()));
+        spools.push(spool);
+    }
+    let mut page = PageOutput { out, spools };
+    template.render_captured_to(Value::from(variables), &mut page)?;
+    Ok(())
+}
+
+/// The output of [`render_page`]: passes text on, and copies a spool file where its marker is.
+struct PageOutput<'a> {
+    out: &'a mut dyn Write,
+    spools: Vec<Arc<Spooled>>,
+}
+
+impl Write for PageOutput<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|&byte| byte == 0) {
+            let found = self.spools.iter().find_map(|spool| {
+                let marker = spool.marker.as_deref()?;
+                rest[at..]
+                    .starts_with(marker.as_bytes())
+                    .then_some((spool, marker.len()))
+            });
+            if let Some((spool, length)) = found {
+                self.out.write_all(&rest[..at])?;
+                spool.copy_bytes(self.out)?;
+                rest = &rest[at + length..];
+            } else {
+                self.out.write_all(&rest[..=at])?;
+                rest = &rest[at + 1..];
+            }
+        }
+        self.out.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -382,6 +466,39 @@ mod tests {
         fs::write(dir.path().join("bad.md.jinja"), "{% if %}").unwrap();
         let error = Templates::load(&[], Some(dir.path()), None).unwrap_err();
         assert!(error.to_string().contains("bad.md.jinja"), "{error}");
+    }
+
+    /// The page copies spool files where the template writes them, as often as it does, and
+    /// leaves other text alone, NUL characters included.
+    #[test]
+    fn render_page_copies_spools_in_place() {
+        let spool = |text: &str| {
+            let mut spool = Spool::new().unwrap();
+            spool.write_all(text.as_bytes()).unwrap();
+            spool.finish().unwrap()
+        };
+        let long = format!("a{}", "é".repeat(300_000));
+        let templates = Templates::load(
+            &[(
+                "p.html.jinja",
+                "<{{ body }}|{{ x }}|{{ pinned }}{{ body }}{% raw %}\u{0}chatdump-spool-0{% endraw %}>",
+            )],
+            None,
+            None,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        render_page(
+            &templates.environment.get_template("p.html.jinja").unwrap(),
+            BTreeMap::from([("x", Value::from_safe_string("\u{0}1\u{0}".to_owned()))]),
+            vec![("body", spool(&long)), ("pinned", spool("<li>"))],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("<{long}|\u{0}1\u{0}|<li>{long}\u{0}chatdump-spool-0>")
+        );
     }
 
     #[test]

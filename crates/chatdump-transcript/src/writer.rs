@@ -1,6 +1,7 @@
 //! The transcript exporter both formats share: grouping, day separators, statistics, the
 //! pinned list and the page, with the format supplying only its templates and text rendering.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -15,7 +16,7 @@ use minijinja::value::Value;
 use minijinja::{Environment, context};
 
 use crate::stats::{Kind, Seen, Statistics, Timeline};
-use crate::templates::{EscapeFn, Spool, Spooled, Templates};
+use crate::templates::{EscapeFn, Spool, Templates, render_page};
 use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
 use crate::view::{
     GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context, pin_context,
@@ -495,12 +496,11 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
         Ok(())
     }
 
+    /// The page's variables but the spooled `pinned` and `messages`.
     fn page_context(
         &self,
         templates: &Templates,
-        pinned: Spooled,
-        body: Spooled,
-    ) -> Result<Value, ExportError> {
+    ) -> Result<BTreeMap<&'static str, Value>, ExportError> {
         let zone = &self.options.zone;
         let stats = &self.stats;
         let moment = |at: Option<Timestamp>| {
@@ -577,14 +577,9 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             ("transcript", transcript),
             ("participants", Value::from(participants)),
             ("timeline", timeline_value(&self.timeline, zone)),
-            ("pinned", pinned.into_value()),
-            ("messages", body.into_value()),
         ];
         ctx.extend(self.flavour.page_variables(templates, &self.options)?);
-        Ok(Value::from(
-            ctx.into_iter()
-                .collect::<std::collections::BTreeMap<&str, Value>>(),
-        ))
+        Ok(ctx.into_iter().collect())
     }
 }
 
@@ -798,17 +793,21 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             ..
         } = running;
         let body = body.finish()?.finish()?;
-        let ctx = self.page_context(&templates, pinned.finish()?, body)?;
+        let variables = self.page_context(&templates)?;
         let out = self
             .out
             .as_mut()
             .ok_or_else(|| ExportError::format("the transcript was already finished"))?;
-        templates
-            .environment
-            .get_template(F::PAGE)
-            .map_err(ExportError::format)?
-            .render_captured_to(ctx, &mut *out)
-            .map_err(ExportError::format)?;
+        render_page(
+            &templates
+                .environment
+                .get_template(F::PAGE)
+                .map_err(ExportError::format)?,
+            variables,
+            vec![("pinned", pinned.finish()?), ("messages", body)],
+            out,
+        )
+        .map_err(ExportError::format)?;
         out.flush()?;
         Ok(())
     }
