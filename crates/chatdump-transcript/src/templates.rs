@@ -343,6 +343,9 @@ impl Write for PageOutput<'_> {
     }
 }
 
+/// The buffer size of a [`Spool`]: writes this large or larger go to the file directly.
+pub(crate) const SPOOL_BUFFER: usize = 256 << 10;
+
 /// A temporary file that rendered text is appended to, read back with [`Spooled`].
 #[derive(Debug)]
 pub struct Spool {
@@ -354,7 +357,7 @@ impl Spool {
     /// vanishes when dropped).
     pub fn new() -> io::Result<Self> {
         Ok(Self {
-            writer: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
+            writer: BufWriter::with_capacity(SPOOL_BUFFER, tempfile::tempfile()?),
         })
     }
 

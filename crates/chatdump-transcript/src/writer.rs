@@ -129,6 +129,9 @@ const RENDER_QUEUE: usize = 4;
 /// How many groups go to the rendering thread at once (fewer hand-overs, fewer thread wake-ups).
 const RENDER_BATCH: usize = 32;
 
+/// The size of the pieces the rendering thread writes to the body spool (its buffer's size).
+const SPOOL_PIECE: usize = crate::templates::SPOOL_BUFFER;
+
 /// How the rendering thread turns a group into text.
 enum GroupWriter {
     /// Through the group template, with the format's text renderers for `m.text` and
@@ -186,16 +189,21 @@ impl BodyRenderer {
                         }
                     }
                     GroupWriter::Direct(write_group, mut labels) => {
-                        let mut text = String::new();
+                        // Written in pieces of at least the spool's buffer size, which go to
+                        // the file without being copied into the buffer first.
+                        let mut text = String::with_capacity(SPOOL_PIECE + (64 << 10));
                         for batch in receiver {
-                            text.clear();
                             for group in &batch {
                                 write_group(group, &mut labels, &mut text);
                             }
-                            body.write_all(text.as_bytes())?;
+                            if text.len() >= SPOOL_PIECE {
+                                body.write_all(text.as_bytes())?;
+                                text.clear();
+                            }
                             // Back for reuse; when the queue is full, freed here after all.
                             let _ = spent_sender.try_send(batch);
                         }
+                        body.write_all(text.as_bytes())?;
                     }
                 }
                 Ok(body)
