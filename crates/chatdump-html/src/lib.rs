@@ -87,6 +87,9 @@ const DEFAULTS: &[(&str, &str)] = &[
 ///   `'none'`). An injected script could not run, and nothing can phone home.
 /// - Names and message text are isolated for bidirectional text (`<bdi>`, `dir="auto"`).
 ///
+/// Speed: the default group and pinned templates are also written out in Rust (`direct.rs`),
+/// used while they are not overridden; see [`TranscriptWriter`], *Templates and the fast path*.
+///
 /// Memory: as [`TranscriptWriter`]: one group of messages and the per-participant statistics.
 pub struct HtmlWriter<W: Write> {
     inner: TranscriptWriter<W, Html>,

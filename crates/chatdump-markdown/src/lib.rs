@@ -75,6 +75,9 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// Control characters are shown as Unicode control pictures and bidirectional controls as
 /// `[U+202E]`, so neither a terminal nor a viewer can be tricked.
 ///
+/// Speed: the default group and pinned templates are also written out in Rust (`direct.rs`),
+/// used while they are not overridden; see [`TranscriptWriter`], *Templates and the fast path*.
+///
 /// Memory: as [`TranscriptWriter`]: one group of messages and the per-participant statistics.
 pub struct MarkdownWriter<W: Write> {
     inner: TranscriptWriter<W, Markdown>,

@@ -353,10 +353,22 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
 /// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 160
-/// finished groups (5 batches of 32) waiting for the rendering thread, the statistics (bounded by the number of
-/// distinct display names) and I/O buffers. The body and the pinned list are rendered
-/// to temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
+/// finished groups (5 batches of 32) waiting for the rendering thread, as many spent groups
+/// coming back to be reused, at most one batch of full groups' worth of spent message views kept
+/// for reuse (each holding at most 1 KiB of text), the statistics (bounded by the number of
+/// distinct display names) and I/O buffers. The body and the pinned list are rendered to
+/// temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
 /// the header, whose counts are only known at the end.
+///
+/// # Templates and the fast path
+///
+/// The templates are the specification of the output. When the user has not overridden the
+/// group or pinned template by name, the format's Rust version of that default template
+/// ([`Flavour::direct_group`], [`Flavour::direct_pin`]) writes the same bytes without the
+/// template engine, on the same [`GroupView`]s; the page template always goes through minijinja
+/// (it is rendered once). Each format's tests render generated groups both ways, and the
+/// integration tests convert every fixture with the defaults and with a `--templates`
+/// directory holding copies of them, requiring identical output, so the two cannot drift.
 pub struct TranscriptWriter<W: Write, F: Flavour> {
     out: Option<W>,
     flavour: F,
