@@ -81,12 +81,18 @@ fn has_controls(text: &str) -> bool {
 /// ```
 #[must_use]
 pub fn display_name(name: &str) -> String {
-    // Most names have nothing to clean, make visible, replace or trim: copied as they are.
+    display_name_cow(name).into_owned()
+}
+
+/// [`display_name`], borrowing `name` when it is already one (most names have nothing to clean,
+/// make visible, replace or trim).
+#[must_use]
+pub fn display_name_cow(name: &str) -> Cow<'_, str> {
     if !name.is_empty()
         && name.trim() == name
         && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
     {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     }
     let cleaned = clean_controls(name);
     let one_line: String = visible_bidi(&cleaned)
@@ -94,11 +100,11 @@ pub fn display_name(name: &str) -> String {
         .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
         .collect();
     let trimmed = one_line.trim();
-    if trimmed.is_empty() {
+    Cow::Owned(if trimmed.is_empty() {
         NO_NAME.to_owned()
     } else {
         trimmed.to_owned()
-    }
+    })
 }
 
 /// Whether `c` is a bidirectional embedding, override or isolate control: the characters that

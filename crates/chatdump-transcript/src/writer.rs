@@ -17,7 +17,9 @@ use minijinja::{Environment, context};
 
 use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Templates, render_page};
-use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
+use crate::text::{
+    UrlPolicy, anchor, clean_controls, display_name, display_name_cow, excerpt, safe_url,
+};
 use crate::view::{
     GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context, pin_context,
 };
@@ -739,7 +741,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
-        let name = display_name(&message.display_name);
+        let name = display_name_cow(&message.display_name);
         let at = message.created_at;
         let date = self.options.zone.date(at);
         let gap = self.options.group_gap;
@@ -764,7 +766,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                 *last_at = at;
                 *last_date = date;
             }
-            None => running.last = Some((name.clone(), at, date)),
+            None => running.last = Some((name.clone().into_owned(), at, date)),
         }
         if new_group {
             self.flush_group()?;
