@@ -619,3 +619,154 @@ fn long_hostile_messages_render_in_linear_time() {
         assert!(run.stdout_text().contains("m5"));
     }
 }
+
+/// The default group and pinned templates are also written out in Rust (the fast path); a
+/// `--templates` directory holding copies of the defaults sends everything through minijinja
+/// instead. Both must give the same bytes for every fixture, format and option.
+#[test]
+fn default_templates_and_their_fast_path_agree_on_every_fixture() {
+    let dir = temp_dir();
+    let defaults = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    for entry in fs::read_dir(&defaults).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let templates = dir.path().to_str().unwrap();
+    // Skipped records of the fixtures with bad rows go here, not beside the fixtures.
+    let rejects_dir = temp_dir();
+    let rejects = rejects_dir.path().join("rejects.jsonl");
+    let rejects = rejects.to_str().unwrap();
+    let mut fixtures: Vec<String> = fs::read_dir(crate::support::fixtures_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            std::path::Path::new(name)
+                .extension()
+                .is_some_and(|extension| extension == "csv")
+                && !name.starts_with("error-")
+        })
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 15, "{fixtures:?}");
+    let header = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n";
+    for format in ["md", "html"] {
+        for extra in [
+            &[][..],
+            &["--no-remote-images", "--timezone", "Asia/Kolkata"][..],
+            &["--timezone", "America/New_York"][..],
+        ] {
+            for fixture in &fixtures {
+                let mut args = vec![
+                    "convert",
+                    fixture.as_str(),
+                    "--format",
+                    format,
+                    "--output",
+                    "-",
+                    "--on-error",
+                    "skip",
+                    "--rejects",
+                    rejects,
+                ];
+                args.extend_from_slice(extra);
+                let fast = Chatdump::new(&args).run().success().to_owned();
+                args.extend_from_slice(&["--templates", templates]);
+                let engine = Chatdump::new(&args).run().success().to_owned();
+                assert!(
+                    fast == engine,
+                    "{fixture} {format} {extra:?}: the fast path differs from the templates"
+                );
+            }
+            let mut args = vec!["convert", "-", "--format", format, "--output", "-"];
+            args.extend_from_slice(extra);
+            let fast = Chatdump::new(&args)
+                .stdin(header)
+                .run()
+                .success()
+                .to_owned();
+            args.extend_from_slice(&["--templates", templates]);
+            let engine = Chatdump::new(&args)
+                .stdin(header)
+                .run()
+                .success()
+                .to_owned();
+            assert_eq!(fast, engine, "empty chat {format} {extra:?}");
+        }
+    }
+}
+
+/// A chat long enough for the fast path to reuse the buffers of groups it already wrote
+/// (thousands of messages of every kind, long and short, with and without optional parts, in
+/// runs of one person and alternating people, across days): every reused view must show only
+/// its new message, so the fast path and the templates still agree byte for byte.
+#[test]
+fn fast_path_reusing_buffers_agrees_with_the_templates() {
+    let dir = temp_dir();
+    let defaults = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    for entry in fs::read_dir(&defaults).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let templates = dir.path().to_str().unwrap();
+    let payloads = [
+        (
+            "TEXT_MESSAGE",
+            "hello **there** https://x.example/a_b".to_owned(),
+        ),
+        ("TEXT_MESSAGE", "plain words".to_owned()),
+        (
+            "TEXT_MESSAGE",
+            "<blockquote>quoted *text*</blockquote>\n\nthe reply".to_owned(),
+        ),
+        ("TEXT_MESSAGE", format!("long {}", "word ".repeat(400))),
+        ("IMAGE_MESSAGE", "https://images.example/a b.png".to_owned()),
+        ("IMAGE_MESSAGE", "javascript:alert(1)".to_owned()),
+        (
+            "FILE_MESSAGE",
+            r#"{"link":"https://files.example/r.pdf","name":"r.pdf","size":2044680}"#.to_owned(),
+        ),
+        ("FILE_MESSAGE", "ftp://files.example/plain".to_owned()),
+        ("CUSTOM_MESSAGE", r#"{"poll":"<b>vote</b>"}"#.to_owned()),
+        ("TEXT_MESSAGE", "1. list\n- item\n\n`code`".to_owned()),
+    ];
+    let names = ["Ann", "Bo", "Ann", "Ann", "Cy # admin", "Bo"];
+    let mut csv = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n".to_owned();
+    for index in 0..6_000_u64 {
+        let (payload_type, payload) = &payloads[usize::try_from(index * 7 % 10).unwrap()];
+        let name = names[usize::try_from(index / 3 % 6).unwrap()];
+        // 37 s apart: groups break on the 5-minute gap now and then, and days change.
+        let at = jiff::Timestamp::from_second(1_715_677_204 + i64::try_from(index).unwrap() * 37)
+            .unwrap();
+        csv.push_str(&format!(
+            "m{index},p-{name},s,mt,{name},{},{},{payload_type},\"{}\",{at}\n",
+            index % 13 == 0,
+            index % 5 == 0,
+            payload.replace('"', "\"\"")
+        ));
+    }
+    for format in ["md", "html"] {
+        for extra in [
+            &[][..],
+            &["--no-remote-images", "--timezone", "Asia/Kolkata"][..],
+        ] {
+            let mut args = vec!["convert", "-", "--format", format, "--output", "-"];
+            args.extend_from_slice(extra);
+            let fast = Chatdump::new(&args)
+                .stdin(csv.clone())
+                .run()
+                .success()
+                .to_owned();
+            args.extend_from_slice(&["--templates", templates]);
+            let engine = Chatdump::new(&args)
+                .stdin(csv.clone())
+                .run()
+                .success()
+                .to_owned();
+            assert!(fast.contains("m5999"), "{format}");
+            assert!(
+                fast == engine,
+                "{format} {extra:?}: the fast path differs from the templates"
+            );
+        }
+    }
+}

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod direct;
 mod markdown;
 
 use std::io::Write;
@@ -31,10 +32,12 @@ use base64::Engine as _;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use chatdump_transcript::minijinja::value::Value;
-use chatdump_transcript::{Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter};
+use chatdump_transcript::{
+    Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WriteGroupFn, WritePinFn,
+};
 use sha2::{Digest, Sha256};
 
-pub use markdown::{MAX_MARKDOWN_BYTES, render_text};
+pub use markdown::{MAX_MARKDOWN_BYTES, render_text, render_text_into};
 
 /// The default templates and assets, embedded from the top-level `templates/` directory.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -83,6 +86,9 @@ const DEFAULTS: &[(&str, &str)] = &[
 ///   `connect-src 'none'`, and `img-src https:` only when remote images are allowed (else
 ///   `'none'`). An injected script could not run, and nothing can phone home.
 /// - Names and message text are isolated for bidirectional text (`<bdi>`, `dir="auto"`).
+///
+/// Speed: the default group and pinned templates are also written out in Rust (`direct.rs`),
+/// used while they are not overridden; see [`TranscriptWriter`], *Templates and the fast path*.
 ///
 /// Memory: as [`TranscriptWriter`]: one group of messages and the per-participant statistics.
 pub struct HtmlWriter<W: Write> {
@@ -134,6 +140,14 @@ impl Flavour for Html {
 
     fn quoted_renderer(&self) -> RenderFn {
         render_text
+    }
+
+    fn direct_group(&self) -> Option<WriteGroupFn> {
+        Some(direct::write_group)
+    }
+
+    fn direct_pin(&self) -> Option<WritePinFn> {
+        Some(direct::write_pin)
     }
 
     fn page_variables(

@@ -35,26 +35,43 @@ fn options() -> Options {
 #[must_use]
 pub fn render_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 2 + 16);
+    render_text_into(text, &mut out);
+    out
+}
+
+/// [`render_text`], appending to `out`.
+pub fn render_text_into(text: &str, out: &mut String) {
     if text.len() > MAX_MARKDOWN_BYTES {
         out.push_str("<p class=\"plain\">");
-        escape_html(text, &mut out);
+        escape_html(text, out);
         out.push_str("</p>\n");
-        return out;
+        return;
     }
     if is_plain(text) {
         out.push_str("<p>");
-        escape_html(text, &mut out);
+        escape_html(text, out);
         out.push_str("</p>\n");
-        return out;
+        return;
     }
+    if is_literal_paragraph(text) {
+        out.push_str("<p>");
+        out.push_str(text);
+        out.push_str("</p>\n");
+        return;
+    }
+    render_with_parser(text, out);
+}
+
+/// Renders with pulldown-cmark and the event [`Filter`]: the definition of [`render_text`],
+/// which the shortcuts before it must agree with.
+fn render_with_parser(text: &str, out: &mut String) {
     let mut filter = Filter::default();
     let mut events = Vec::new();
     for event in Parser::new_ext(text, options()) {
         filter.push(event, &mut events);
     }
     filter.flush_text(&mut events);
-    html::push_html(&mut out, events.into_iter());
-    out
+    html::push_html(out, events.into_iter());
 }
 
 /// Whether `text` is one line with nothing Markdown would act on, so escaping gives the same
@@ -89,6 +106,40 @@ fn is_plain(text: &str) -> bool {
                     | b')'
             )
         })
+}
+
+/// Whether pulldown-cmark and the [`Filter`] make `text` one paragraph holding exactly `text`
+/// with nothing escaped: one line, no leading or trailing space or tab, no control character;
+/// none of `\\`, `` ` ``, `*`, `_`, `~`, `[`, `]`, `<`, `>` and `&` (escapes, code, emphasis,
+/// strikethrough, links and images, HTML and autolinks, entities, and every character the body
+/// text escaping changes); no `://` (a bare URL [`linkify`] would link); and no block start: the
+/// line does not begin with `#`, `-`, `+`, `=` or `|`, or with digits followed by `.` or `)`.
+/// With tables, footnotes, math and smart punctuation off, what is left (`.`, `:`, `!`, `#` in
+/// the line, quotes, `(`, `)` …) is literal text. The tests check it against the parser.
+fn is_literal_paragraph(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    if matches!(first, b' ' | b'\t' | b'#' | b'-' | b'+' | b'=' | b'|')
+        || matches!(last, b' ' | b'\t')
+    {
+        return false;
+    }
+    let digits = bytes
+        .iter()
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
+    if digits > 0 && matches!(bytes.get(digits), Some(b'.' | b')')) {
+        return false;
+    }
+    !bytes.iter().any(|&byte| {
+        byte < 0x20
+            || matches!(
+                byte,
+                0x7f | b'\\' | b'`' | b'*' | b'_' | b'~' | b'[' | b']' | b'<' | b'>' | b'&'
+            )
+    }) && !text.contains("://")
 }
 
 /// Appends `text` escaped for HTML text and attribute values.
@@ -276,10 +327,11 @@ fn find_url_start(text: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(offset) = memchr_http(&lower[from..]) {
         let start = from + offset;
-        let tail = &text[start..];
+        // Bytes, not `str` slices: byte 7 or 8 may fall inside a character (`http:/é`).
+        let tail = &lower[start..];
         let is_url = tail.len() > 8
-            && (tail[..7].eq_ignore_ascii_case("http://")
-                || tail[..8].eq_ignore_ascii_case("https://"));
+            && (tail[..7].eq_ignore_ascii_case(b"http://")
+                || tail[..8].eq_ignore_ascii_case(b"https://"));
         // A URL starts a word: `xhttp://` is not one.
         let starts_word = text[..start]
             .chars()
@@ -338,6 +390,106 @@ mod tests {
         }
     }
 
+    /// The shortcuts give what the parser gives, over many generated texts made of the
+    /// characters Markdown cares about. (The older plain-text shortcut also writes `"` and `'`
+    /// as `&quot;` and `&#39;`, which the parser leaves as they are: the same text in HTML.)
+    #[test]
+    fn shortcuts_agree_with_the_parser() {
+        let pieces = [
+            "a",
+            "word",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r",
+            ".",
+            ":",
+            "!",
+            "?",
+            ",",
+            ";",
+            "#",
+            "-",
+            "+",
+            "=",
+            "|",
+            ")",
+            "(",
+            "1",
+            "12",
+            "1.",
+            "3)",
+            "\\",
+            "`",
+            "*",
+            "_",
+            "~",
+            "[",
+            "]",
+            "<",
+            ">",
+            "&",
+            "&amp;",
+            "\"",
+            "'",
+            "/",
+            "://",
+            "http",
+            "https://x.example",
+            "www.",
+            "$",
+            "@",
+            "%",
+            "^",
+            "{",
+            "}",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{2028}",
+            "\u{85}",
+            "\u{202e}",
+            "é",
+            "😅",
+            "田中",
+            "\u{0}",
+            "\u{1b}",
+            "\u{7f}",
+            "- ",
+            "> ",
+            "# ",
+            "```",
+            "---",
+            "***",
+            "[x]: y",
+        ];
+        let mut seed = 3_u64;
+        let (mut literal, mut plain) = (0, 0);
+        for _ in 0..300_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let mut parsed = String::new();
+            render_with_parser(&text, &mut parsed);
+            if is_plain(&text) {
+                plain += 1;
+                let parsed = parsed.replace('"', "&quot;").replace('\'', "&#39;");
+                assert_eq!(render_text(&text), parsed, "{text:?}");
+            } else {
+                literal += usize::from(is_literal_paragraph(&text));
+                assert_eq!(render_text(&text), parsed, "{text:?}");
+            }
+        }
+        assert!(literal > 10_000 && plain > 10_000, "{literal} {plain}");
+    }
+
     #[test]
     fn markdown_still_works() {
         assert_eq!(
@@ -349,6 +501,9 @@ mod tests {
             "<p>see (<a href=\"https://x.example/a_(b)\">https://x.example/a_(b)</a>), ok.</p>\n"
         );
         assert_eq!(render_text("plain words"), "<p>plain words</p>\n");
+        // `http` followed by a character that straddles byte 7 or 8.
+        assert_eq!(render_text("http:/é x"), "<p>http:/é x</p>\n");
+        assert_eq!(render_text("https:/é x"), "<p>https:/é x</p>\n");
         let long = "a\n".repeat(MAX_MARKDOWN_BYTES);
         assert!(render_text(&long).starts_with("<p class=\"plain\">"));
     }

@@ -23,6 +23,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod direct;
+
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -32,7 +34,9 @@ use chatdump_transcript::minijinja::value::{Value, ValueKind};
 use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
 use chatdump_transcript::text::visible_bidi;
-use chatdump_transcript::{Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter};
+use chatdump_transcript::{
+    Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WriteGroupFn, WritePinFn,
+};
 
 /// The default templates, embedded from the top-level `templates/` directory.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -70,6 +74,9 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// as hard breaks inside the message's own paragraph, and there is no code fence to leave open.
 /// Control characters are shown as Unicode control pictures and bidirectional controls as
 /// `[U+202E]`, so neither a terminal nor a viewer can be tricked.
+///
+/// Speed: the default group and pinned templates are also written out in Rust (`direct.rs`),
+/// used while they are not overridden; see [`TranscriptWriter`], *Templates and the fast path*.
 ///
 /// Memory: as [`TranscriptWriter`]: one group of messages and the per-participant statistics.
 pub struct MarkdownWriter<W: Write> {
@@ -129,7 +136,19 @@ impl Flavour for Markdown {
     }
 
     fn quoted_renderer(&self) -> RenderFn {
-        |text| format!("> {}", escape_lines(text, "> "))
+        |text| {
+            let mut out = String::with_capacity(text.len() + 8);
+            direct::write_quoted(text, &mut out);
+            out
+        }
+    }
+
+    fn direct_group(&self) -> Option<WriteGroupFn> {
+        Some(direct::write_group)
+    }
+
+    fn direct_pin(&self) -> Option<WritePinFn> {
+        Some(direct::write_pin)
     }
 
     fn page_variables(
@@ -209,6 +228,15 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
 /// assert_eq!(out, r"\# \[x\](javascript:y) - z");
 /// ```
 pub fn escape_inline(text: &str, out: &mut String) {
+    if is_inert(text) {
+        out.push_str(text);
+    } else {
+        escape_inline_fully(text, out);
+    }
+}
+
+/// [`escape_inline`] without the shortcut for inert text.
+fn escape_inline_fully(text: &str, out: &mut String) {
     let one_line: String = chatdump_transcript::text::clean_controls(text)
         .chars()
         .map(|c| {
@@ -220,6 +248,21 @@ pub fn escape_inline(text: &str, out: &mut String) {
         })
         .collect();
     escape_line(&one_line, true, out);
+}
+
+/// Whether [`escape_inline`] leaves `text` as it is: no control, line end, tab or bidirectional
+/// control; none of the characters that are always escaped, nor `.` or `/` (the `www.` and `://`
+/// rules) or `)` (the ordered-list rule); and no space, `-`, `+` or `=` at the start (the
+/// line-start rules). Most names and every time label are like that, and skip the work.
+pub(crate) fn is_inert(text: &str) -> bool {
+    !text.starts_with([' ', '-', '+', '='])
+        && text.chars().all(|c| {
+            if c.is_ascii() {
+                !c.is_ascii_control() && !always_escaped(c) && !matches!(c, '.' | '/' | ')')
+            } else {
+                !c.is_control() && !chatdump_transcript::text::is_bidi_control(c)
+            }
+        })
 }
 
 /// Escapes multi-line message text: each line as [`escape_inline`] would, with leading spaces
@@ -234,6 +277,12 @@ pub fn escape_inline(text: &str, out: &mut String) {
 #[must_use]
 pub fn escape_lines(text: &str, prefix: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8 + 4);
+    escape_lines_into(text, prefix, &mut out);
+    out
+}
+
+/// [`escape_lines`], appending to `out`.
+pub fn escape_lines_into(text: &str, prefix: &str, out: &mut String) {
     for (index, line) in text.split('\n').enumerate() {
         if index > 0 {
             out.push_str("\\\n");
@@ -242,10 +291,9 @@ pub fn escape_lines(text: &str, prefix: &str) -> String {
         if line.is_empty() {
             out.push('\u{a0}');
         } else {
-            escape_line(line, true, &mut out);
+            escape_line(line, true, out);
         }
     }
-    out
 }
 
 /// `{{ value|yaml }}`: the value as YAML (strings double-quoted with every control, line
@@ -313,6 +361,12 @@ pub fn yaml_string(text: &str, out: &mut String) {
 /// it cannot end a Markdown link destination or a table cell early.
 fn md_url_filter(url: &str) -> Value {
     let mut out = String::with_capacity(url.len());
+    md_url(url, &mut out);
+    Value::from_safe_string(out)
+}
+
+/// Appends what `{{ url|md_url }}` writes.
+fn md_url(url: &str, out: &mut String) {
     for byte in url.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&+,;=%*'".contains(&byte) {
             out.push(char::from(byte));
@@ -320,7 +374,6 @@ fn md_url_filter(url: &str) -> Value {
             let _ = write!(out, "%{byte:02X}");
         }
     }
-    Value::from_safe_string(out)
 }
 
 #[cfg(test)]
@@ -384,6 +437,37 @@ mod tests {
         assert!(text.contains("### Wednesday, 15 May 2024"));
         let day = text.find("### Wednesday").unwrap();
         assert!(text[day..].contains("text e") && !text[day..].contains("text d"));
+    }
+
+    /// Text [`is_inert`] accepts comes out of the full escaping unchanged.
+    #[test]
+    fn inert_text_needs_no_escaping() {
+        let pieces = [
+            "a", "Zoë", " ", "\t", "\n", "-", "+", "=", "1", "12", ".", ")", ":", "/", "//", "www",
+            "#", "*", "\\", "`", "|", "&", "@", "$", "!", "~", "<", "\u{202e}", "\u{85}", "\u{a0}",
+            "😅", ",", "(", "?", "\"",
+        ];
+        let mut seed = 7_u64;
+        let mut inert = 0;
+        for _ in 0..200_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 6) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            if is_inert(&text) {
+                inert += 1;
+                let mut fully = String::new();
+                escape_inline_fully(&text, &mut fully);
+                assert_eq!(fully, text, "{text:?}");
+            }
+        }
+        assert!(inert > 10_000, "{inert}");
     }
 
     #[test]

@@ -12,7 +12,12 @@
 //!   person, adds day separators, renders the body and the pinned list to temporary files while
 //!   messages stream past, and writes the page (header first) in `finish`.
 //!
-//! A format supplies a [`Flavour`]: its templates and how message text is rendered.
+//! A format supplies a [`Flavour`]: its templates and how message text is rendered, and may
+//! supply the default group and pinned templates written out in Rust
+//! ([`Flavour::direct_group`], [`Flavour::direct_pin`]). Those are used only while the user has
+//! not overridden the template by name (`--templates DIR`); the templates remain the
+//! specification, and each format's tests render the same [`view`]s both ways and require the
+//! same bytes.
 //!
 //! ```
 //! use chatdump_transcript::{Zone, zone::human_size};
@@ -26,12 +31,12 @@
 pub mod stats;
 pub mod templates;
 pub mod text;
-mod view;
+pub mod view;
 pub mod writer;
 pub mod zone;
 
 pub use minijinja;
 pub use templates::{TemplateError, Templates};
-pub use view::RenderFn;
-pub use writer::{Flavour, TranscriptOptions, TranscriptWriter};
+pub use view::{RenderFn, WriteGroupFn, WritePinFn};
+pub use writer::{Flavour, TranscriptOptions, TranscriptWriter, load_templates};
 pub use zone::{Zone, ZoneError};

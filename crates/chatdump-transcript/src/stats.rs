@@ -52,6 +52,20 @@ pub struct Participant {
     pub order: usize,
 }
 
+impl Participant {
+    /// Counts one more message of this person.
+    fn add(&mut self, seen: &Seen<'_>) {
+        self.messages += 1;
+        self.ids.add(seen.participant_id, MAX_PARTICIPANT_IDS);
+        if seen.at >= self.last.0 {
+            // The last id's buffer is reused.
+            self.last.0 = seen.at;
+            self.last.1.clear();
+            self.last.1.push_str(seen.id);
+        }
+    }
+}
+
 /// Counts and participants of a whole transcript.
 #[derive(Debug, Clone, Default)]
 pub struct Statistics {
@@ -153,25 +167,21 @@ impl Statistics {
         self.last = Some(self.last.map_or(seen.at, |last| last.max(seen.at)));
         self.meeting_ids.add(seen.meeting_id, MAX_IDS);
         self.session_ids.add(seen.session_id, MAX_IDS);
-        let order = self.participants.len();
-        let participant = self
-            .participants
-            .entry(seen.name.to_owned())
-            .or_insert_with(|| Participant {
-                name: seen.name.to_owned(),
-                ids: DistinctIds::default(),
-                messages: 0,
-                first: (seen.at, seen.id.to_owned()),
-                last: (seen.at, seen.id.to_owned()),
-                order,
-            });
-        participant.messages += 1;
-        participant
-            .ids
-            .add(seen.participant_id, MAX_PARTICIPANT_IDS);
-        if seen.at >= participant.last.0 {
-            participant.last = (seen.at, seen.id.to_owned());
+        // Look up before inserting: the name is copied only for a new person.
+        if let Some(participant) = self.participants.get_mut(seen.name) {
+            participant.add(seen);
+            return;
         }
+        let mut participant = Participant {
+            name: seen.name.to_owned(),
+            ids: DistinctIds::default(),
+            messages: 0,
+            first: (seen.at, seen.id.to_owned()),
+            last: (seen.at, seen.id.to_owned()),
+            order: self.participants.len(),
+        };
+        participant.add(seen);
+        self.participants.insert(seen.name.to_owned(), participant);
     }
 
     /// The number of people (distinct display names).

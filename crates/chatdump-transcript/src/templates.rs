@@ -6,7 +6,7 @@
 //! anything else is not escaped. Files that are not `*.jinja` (the HTML page's `*.css` and
 //! `*.js`) are assets: read as they are, never rendered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -51,6 +51,8 @@ pub struct Templates {
     /// The minijinja environment with every `*.jinja` template.
     pub environment: Environment<'static>,
     assets: BTreeMap<String, String>,
+    /// The names of the files the user's directory supplied.
+    overridden: BTreeSet<String>,
 }
 
 impl Templates {
@@ -65,6 +67,7 @@ impl Templates {
             .iter()
             .map(|(name, source)| ((*name).to_owned(), (*source).to_owned()))
             .collect();
+        let mut overridden = BTreeSet::new();
         if let Some(directory) = directory {
             let read_error = |path: &Path, source| TemplateError::Read {
                 path: path.to_owned(),
@@ -85,6 +88,7 @@ impl Templates {
                 }
                 let source = fs::read_to_string(&path).map_err(|error| read_error(&path, error))?;
                 sources.insert(name.to_owned(), source);
+                overridden.insert(name.to_owned());
             }
         }
         let mut environment = Environment::new();
@@ -126,7 +130,15 @@ impl Templates {
         Ok(Self {
             environment,
             assets,
+            overridden,
         })
+    }
+
+    /// Whether the template or asset `name` is the embedded default: the user's directory has
+    /// no file by that name (a copy of the default in the directory counts as an override).
+    #[must_use]
+    pub fn is_default(&self, name: &str) -> bool {
+        !self.overridden.contains(name)
     }
 
     /// An asset (a non-template file such as `transcript.css`), if there is one by that name.
@@ -145,7 +157,10 @@ fn format_value(
     markdown_escape: Option<EscapeFn>,
 ) -> Result<(), Error> {
     if let Some(spooled) = value.downcast_object_ref::<Spooled>() {
-        return spooled.copy_to(out);
+        return match &spooled.marker {
+            Some(marker) => out.write_str(marker).map_err(Error::from),
+            None => spooled.copy_to(out),
+        };
     }
     if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == MARKDOWN) {
         if value.is_safe() {
@@ -173,6 +188,9 @@ fn format_value(
 #[derive(Debug)]
 pub struct Spooled {
     file: Mutex<fs::File>,
+    /// Set by [`render_page`]: the template writes this instead of the text, and the page's
+    /// output copies the file where it finds it.
+    marker: Option<String>,
 }
 
 impl Spooled {
@@ -181,6 +199,24 @@ impl Spooled {
     pub fn new(file: fs::File) -> Self {
         Self {
             file: Mutex::new(file),
+            marker: None,
+        }
+    }
+
+    /// Copies the file's bytes to `out` as they are (they are this crate's own UTF-8).
+    fn copy_bytes(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| io::Error::other("spool lock poisoned"))?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut buffer = vec![0_u8; 256 << 10];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                return Ok(());
+            }
+            out.write_all(&buffer[..read])?;
         }
     }
 
@@ -211,21 +247,28 @@ impl Spooled {
                 break;
             }
             let filled = pending + read;
-            // The spool holds UTF-8 written by this crate; a chunk may end inside a character.
-            let valid = match std::str::from_utf8(&buffer[..filled]) {
-                Ok(text) => text.len(),
-                Err(error) if error.error_len().is_none() => error.valid_up_to(),
+            // The spool holds UTF-8 written by this crate; a chunk may end inside a character,
+            // which waits for the next one. A chunk is checked once (twice when it ends inside
+            // a character).
+            match std::str::from_utf8(&buffer[..filled]) {
+                Ok(text) => {
+                    out.write_str(text).map_err(Error::from)?;
+                    pending = 0;
+                }
+                Err(error) if error.error_len().is_none() => {
+                    let valid = error.valid_up_to();
+                    let text = std::str::from_utf8(&buffer[..valid]).unwrap_or_default();
+                    out.write_str(text).map_err(Error::from)?;
+                    buffer.copy_within(valid..filled, 0);
+                    pending = filled - valid;
+                }
                 Err(error) => {
                     return Err(read_error(io::Error::new(
                         io::ErrorKind::InvalidData,
                         error,
                     )));
                 }
-            };
-            let text = std::str::from_utf8(&buffer[..valid]).unwrap_or_default();
-            out.write_str(text).map_err(Error::from)?;
-            buffer.copy_within(valid..filled, 0);
-            pending = filled - valid;
+            }
         }
         Ok(())
     }
@@ -240,6 +283,69 @@ impl Object for Spooled {
     }
 }
 
+/// Renders the page `template` into `out` with `variables` and the `spooled` texts (each under
+/// its name), copying each spooled file straight into `out` where the template writes it.
+///
+/// Straight, rather than through the template engine's text output, which would check the
+/// bytes as UTF-8 and copy them once more: the body is nearly all of a transcript. The template
+/// writes a marker instead of the text (a NUL, which no value from a dump contains, since
+/// [`crate::text::clean_controls`] turns it into `␀`, and a number); the output finds the marker
+/// in what the template writes and puts the file there.
+pub fn render_page(
+    template: &minijinja::Template<'_, '_>,
+    mut variables: BTreeMap<&'static str, Value>,
+    spooled: Vec<(&'static str, Spooled)>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut spools = Vec::with_capacity(spooled.len());
+    for (index, (name, mut spool)) in spooled.into_iter().enumerate() {
+        spool.marker = Some(format!("\u{0}chatdump-spool-{index}\u{0}"));
+        let spool = Arc::new(spool);
+        variables.insert(name, Value::from_dyn_object(spool.clone()));
+        spools.push(spool);
+    }
+    let mut page = PageOutput { out, spools };
+    template.render_captured_to(Value::from(variables), &mut page)?;
+    Ok(())
+}
+
+/// The output of [`render_page`]: passes text on, and copies a spool file where its marker is.
+struct PageOutput<'a> {
+    out: &'a mut dyn Write,
+    spools: Vec<Arc<Spooled>>,
+}
+
+impl Write for PageOutput<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|&byte| byte == 0) {
+            let found = self.spools.iter().find_map(|spool| {
+                let marker = spool.marker.as_deref()?;
+                rest[at..]
+                    .starts_with(marker.as_bytes())
+                    .then_some((spool, marker.len()))
+            });
+            if let Some((spool, length)) = found {
+                self.out.write_all(&rest[..at])?;
+                spool.copy_bytes(self.out)?;
+                rest = &rest[at + length..];
+            } else {
+                self.out.write_all(&rest[..=at])?;
+                rest = &rest[at + 1..];
+            }
+        }
+        self.out.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The buffer size of a [`Spool`]: writes this large or larger go to the file directly.
+pub(crate) const SPOOL_BUFFER: usize = 256 << 10;
+
 /// A temporary file that rendered text is appended to, read back with [`Spooled`].
 #[derive(Debug)]
 pub struct Spool {
@@ -251,7 +357,7 @@ impl Spool {
     /// vanishes when dropped).
     pub fn new() -> io::Result<Self> {
         Ok(Self {
-            writer: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
+            writer: BufWriter::with_capacity(SPOOL_BUFFER, tempfile::tempfile()?),
         })
     }
 
@@ -356,15 +462,53 @@ mod tests {
         };
         assert_eq!(render("a.html.jinja"), "override 1");
         assert_eq!(render("b.html.jinja"), "[part]");
+        assert!(!templates.is_default("a.html.jinja"));
+        assert!(!templates.is_default("part.html.jinja"));
+        let defaults = Templates::load(&[("a.html.jinja", "default")], None, None).unwrap();
+        assert!(defaults.is_default("a.html.jinja"));
         fs::write(dir.path().join("bad.md.jinja"), "{% if %}").unwrap();
         let error = Templates::load(&[], Some(dir.path()), None).unwrap_err();
         assert!(error.to_string().contains("bad.md.jinja"), "{error}");
     }
 
+    /// The page copies spool files where the template writes them, as often as it does, and
+    /// leaves other text alone, NUL characters included.
+    #[test]
+    fn render_page_copies_spools_in_place() {
+        let spool = |text: &str| {
+            let mut spool = Spool::new().unwrap();
+            spool.write_all(text.as_bytes()).unwrap();
+            spool.finish().unwrap()
+        };
+        let long = format!("a{}", "é".repeat(300_000));
+        let templates = Templates::load(
+            &[(
+                "p.html.jinja",
+                "<{{ body }}|{{ x }}|{{ pinned }}{{ body }}{% raw %}\u{0}chatdump-spool-0{% endraw %}>",
+            )],
+            None,
+            None,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        render_page(
+            &templates.environment.get_template("p.html.jinja").unwrap(),
+            BTreeMap::from([("x", Value::from_safe_string("\u{0}1\u{0}".to_owned()))]),
+            vec![("body", spool(&long)), ("pinned", spool("<li>"))],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("<{long}|\u{0}1\u{0}|<li>{long}\u{0}chatdump-spool-0>")
+        );
+    }
+
     #[test]
     fn spooled_text_is_copied_in_place() {
         let mut spool = Spool::new().unwrap();
-        let long = "é".repeat(70_000);
+        // The odd first byte makes every 64 KiB chunk end inside a character.
+        let long = format!("a{}", "é".repeat(70_000));
         spool.write_all(long.as_bytes()).unwrap();
         let templates = Templates::load(&[("p.html.jinja", "<{{ body }}>")], None, None).unwrap();
         let page = templates

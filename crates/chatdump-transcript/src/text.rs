@@ -22,10 +22,7 @@ pub const NO_NAME: &str = "(no name)";
 /// ```
 #[must_use]
 pub fn clean_controls(text: &str) -> Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if !has_controls(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -49,6 +46,30 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `text` has a control character (Unicode category Cc, what [`char::is_control`]
+/// tests) other than `\n` and `\t`. Looks at bytes, which is faster than decoding characters:
+/// C0 controls and DEL are single bytes, C1 controls (U+0080 to U+009F) are `0xC2` followed by
+/// `0x80` to `0x9F` in UTF-8.
+fn has_controls(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // A quick look first (no control, line end, tab or `0xC2` at all: the common case), then
+    // the exact one.
+    if !bytes
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == 0x7f || byte == 0xc2)
+    {
+        return false;
+    }
+    bytes.iter().enumerate().any(|(index, &byte)| {
+        (byte < 0x20 && byte != b'\n' && byte != b'\t')
+            || byte == 0x7f
+            || (byte == 0xc2
+                && bytes
+                    .get(index + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
+    })
+}
+
 /// A display name on one line: controls cleaned, bidirectional controls made visible (see
 /// [`visible_bidi`]: a name must not be able to pass for another one), every line end and tab a
 /// space, surrounding whitespace trimmed, and [`NO_NAME`] for an empty name.
@@ -60,17 +81,30 @@ pub fn clean_controls(text: &str) -> Cow<'_, str> {
 /// ```
 #[must_use]
 pub fn display_name(name: &str) -> String {
+    display_name_cow(name).into_owned()
+}
+
+/// [`display_name`], borrowing `name` when it is already one (most names have nothing to clean,
+/// make visible, replace or trim).
+#[must_use]
+pub fn display_name_cow(name: &str) -> Cow<'_, str> {
+    if !name.is_empty()
+        && name.trim() == name
+        && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
+    {
+        return Cow::Borrowed(name);
+    }
     let cleaned = clean_controls(name);
     let one_line: String = visible_bidi(&cleaned)
         .chars()
         .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
         .collect();
     let trimmed = one_line.trim();
-    if trimmed.is_empty() {
+    Cow::Owned(if trimmed.is_empty() {
         NO_NAME.to_owned()
     } else {
         trimmed.to_owned()
-    }
+    })
 }
 
 /// Whether `c` is a bidirectional embedding, override or isolate control: the characters that
@@ -117,15 +151,25 @@ pub fn visible_bidi(text: &str) -> Cow<'_, str> {
 #[must_use]
 pub fn anchor(id: &str) -> String {
     let mut out = String::with_capacity(id.len() + 4);
+    anchor_into(id, &mut out);
+    out
+}
+
+/// Appends [`anchor`] of `id` to `out`.
+pub fn anchor_into(id: &str, out: &mut String) {
     out.push_str("msg-");
+    let kept = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'-';
+    if id.bytes().all(kept) {
+        out.push_str(id);
+        return;
+    }
     for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'-' {
+        if kept(byte) {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "_{byte:02x}");
         }
     }
-    out
 }
 
 /// Which URL schemes a link may have.
@@ -152,7 +196,7 @@ pub enum UrlPolicy {
 /// ```
 #[must_use]
 pub fn safe_url(url: &str, policy: UrlPolicy) -> Option<String> {
-    if url.chars().any(char::is_control) {
+    if has_controls(url) || url.contains(['\n', '\t']) {
         return None;
     }
     let (scheme, rest) = url.split_once(':')?;
@@ -168,12 +212,18 @@ pub fn safe_url(url: &str, policy: UrlPolicy) -> Option<String> {
     if !allowed || (has_host && !rest.starts_with("//")) || rest.len() <= 2 {
         return None;
     }
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        if matches!(
+    let encoded = |c: char| {
+        matches!(
             c,
             ' ' | '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}'
-        ) {
+        )
+    };
+    if !url.contains(encoded) {
+        return Some(url.to_owned());
+    }
+    let mut out = String::with_capacity(url.len());
+    for c in url.chars() {
+        if encoded(c) {
             let _ = write!(out, "%{:02X}", u32::from(c));
         } else {
             out.push(c);
@@ -209,6 +259,45 @@ mod tests {
     fn controls_are_visible() {
         assert_eq!(clean_controls("plain"), "plain");
         assert_eq!(clean_controls("a\rb\u{7f}\u{9b}c"), "a\nb␡�c");
+    }
+
+    /// The byte test for controls agrees with `char::is_control`, and names with nothing to
+    /// clean take the shortcut with the same result as the full cleaning.
+    #[test]
+    fn shortcuts_agree_with_the_full_rules() {
+        let pieces = [
+            "a", "é", " ", "\n", "\t", "\r", "\u{0}", "\u{1b}", "\u{7f}", "\u{80}", "\u{9f}",
+            "\u{a0}", "\u{c2}", "\u{100}", "\u{202e}", "\u{2066}", "\u{3000}", "😅", "田",
+        ];
+        let mut seed = 11_u64;
+        for _ in 0..100_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 7) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            assert_eq!(
+                has_controls(&text),
+                text.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{text:?}"
+            );
+            let cleaned = clean_controls(&text);
+            let one_line: String = visible_bidi(&cleaned)
+                .chars()
+                .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+                .collect();
+            let full = match one_line.trim() {
+                "" => NO_NAME.to_owned(),
+                trimmed => trimmed.to_owned(),
+            };
+            assert_eq!(display_name(&text), full, "{text:?}");
+        }
     }
 
     #[test]

@@ -1,18 +1,114 @@
-//! One message as group templates see it (`m` in `{% for m in group.messages %}`).
+//! What the group and pinned templates see: a group of messages (`group`, with `day`), one
+//! message (`m` in `{% for m in group.messages %}`) and one pinned entry (`pin`), as plain
+//! structs. The template path wraps them in minijinja values, computing
+//! each value from the fields as the field docs say ([`group_context`],
+//! [`pin_context`]); a format's direct writers ([`crate::Flavour::direct_group`]) read the same
+//! structs, so both paths render from the very same data.
 
 use std::sync::Arc;
 
+use chatdump_core::model::PayloadType;
 use chatdump_core::time::format_utc;
 use jiff::Timestamp;
+use jiff::civil::Date;
+use minijinja::context;
 use minijinja::value::{Enumerator, Object, Value};
 
 use crate::stats::Kind;
+use crate::text::{anchor, clean_controls};
+use crate::writer::color;
+use crate::zone::{TimeLabels, Zone, day_label};
 
 /// Renders message text (controls already cleaned) into ready HTML or Markdown.
 pub type RenderFn = fn(&str) -> String;
 
+/// Appends one group to the output exactly as the format's default group template renders it,
+/// with the times labelled by the [`TimeLabels`] of the transcript's zone.
+pub type WriteGroupFn = fn(&GroupView, &mut TimeLabels, &mut String);
+
+/// Appends one pinned entry exactly as the format's default pinned template renders it.
+pub type WritePinFn = fn(&PinView, &mut String);
+
+/// One run of messages from one person (`group`), with its day heading (`day`). Fields hold
+/// what the template values are computed from; the comments say how.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    /// The day, when this group is the first of its day: `day.date` is it as `2024-05-14`,
+    /// `day.label` is [`day_label`], `day.timezone` the zone's name.
+    pub day: Option<Date>,
+    /// The display name, on one line (`group.name`; `group.color` is [`color`] of it).
+    pub name: String,
+    /// The participant id of the first message, as in the dump (`group.participant_id` is it
+    /// with [`clean_controls`]).
+    pub participant_id: String,
+    /// When the first message was sent (`group.datetime` is [`format_utc`] of it,
+    /// `group.time` [`Zone::short_time_label`]).
+    pub at: Timestamp,
+    /// The messages (`group.messages`; `group.anchor` is the first one's `m.anchor`).
+    pub messages: Vec<MessageView>,
+}
+
+/// One message as group templates see it (`m`). Fields hold what the template values are
+/// computed from; the comments say how.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    /// The message id as in the dump (`m.id` is it with [`clean_controls`], `m.anchor`
+    /// [`anchor`] of it).
+    pub id: String,
+    /// The display name, on one line (`m.name`).
+    pub name: String,
+    /// The participant id as in the dump (`m.participant_id` is it with [`clean_controls`]).
+    pub participant_id: String,
+    /// When it was sent (`m.datetime` is [`format_utc`] of it; `m.time` and `m.date_time` are
+    /// [`Zone::time_and_date_time_labels`]).
+    pub at: Timestamp,
+    /// Pinned (`m.pinned`).
+    pub pinned: bool,
+    /// Edited (`m.edited`).
+    pub edited: bool,
+    /// Its kind (`m.kind` is [`Kind::as_str`], `m.reply` whether it is [`Kind::Reply`]).
+    pub kind: Kind,
+    /// The payload type (`m.payload_type` is its name as the dump writes it).
+    pub payload_type: PayloadType,
+    /// The text, controls cleaned, not yet rendered (`m.text` is it rendered).
+    pub text: Option<String>,
+    /// A reply's quoted text, controls cleaned, not yet rendered (`m.quoted` is it rendered).
+    pub quoted: Option<String>,
+    /// The link target, when the scheme is allowed (`m.url`).
+    pub url: Option<String>,
+    /// The image source, when remote images are on and the scheme is allowed (`m.image_src`).
+    pub image_src: Option<String>,
+    /// The URL as text, controls cleaned (`m.url_text`).
+    pub url_text: Option<String>,
+    /// A file's name, on one line (`m.file_name`).
+    pub file_name: Option<String>,
+    /// A file's size for people, `18.3 KiB` (`m.file_size`).
+    pub file_size: Option<String>,
+    /// A file's size in bytes (`m.file_size_bytes`).
+    pub file_size_bytes: Option<u64>,
+    /// The raw payload of another payload type, controls cleaned (`m.payload`).
+    pub payload: Option<String>,
+}
+
+/// One entry of the pinned list (`pin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinView {
+    /// The message id, controls cleaned (`pin.id`).
+    pub id: String,
+    /// The message's anchor (`pin.anchor`, ready to use: no escaping needed).
+    pub anchor: String,
+    /// The display name, on one line (`pin.name`).
+    pub name: String,
+    /// The instant in UTC, RFC 3339 (`pin.datetime`).
+    pub datetime: String,
+    /// The date and time, labelled (`pin.time`).
+    pub time: String,
+    /// The start of the message, on one line (`pin.excerpt`).
+    pub excerpt: String,
+}
+
 /// The fields a group template can read from a message.
-pub(crate) const FIELDS: &[&str] = &[
+const FIELDS: &[&str] = &[
     "id",
     "anchor",
     "name",
@@ -36,74 +132,284 @@ pub(crate) const FIELDS: &[&str] = &[
     "payload",
 ];
 
-/// A message ready for a template. A struct rather than a map, and the costly fields (the
-/// rendered text, the UTC timestamp) computed only when a template reads them, on the thread
-/// that renders the group.
+/// A message as a minijinja object: a struct rather than a map, with the costly fields (the
+/// rendered text, the UTC timestamp) computed only when a template reads them.
 #[derive(Debug)]
-pub(crate) struct MessageView {
-    pub(crate) id: String,
-    pub(crate) anchor: String,
-    pub(crate) name: String,
-    pub(crate) participant_id: String,
-    pub(crate) at: Timestamp,
-    pub(crate) time: String,
-    pub(crate) date_time: String,
-    pub(crate) pinned: bool,
-    pub(crate) edited: bool,
-    pub(crate) kind: Kind,
-    pub(crate) payload_type: String,
-    /// The text, controls cleaned, rendered by `render_text` when read.
-    pub(crate) text: Option<String>,
-    /// A reply's quoted text, rendered by `render_quoted` when read.
-    pub(crate) quoted: Option<String>,
-    pub(crate) render_text: RenderFn,
-    pub(crate) render_quoted: RenderFn,
-    pub(crate) url: Option<String>,
-    pub(crate) image_src: Option<String>,
-    pub(crate) url_text: Option<String>,
-    pub(crate) file_name: Option<String>,
-    pub(crate) file_size: Option<String>,
-    pub(crate) file_size_bytes: Option<u64>,
-    pub(crate) payload: Option<String>,
+struct MessageObject {
+    view: MessageView,
+    time: String,
+    date_time: String,
+    render_text: RenderFn,
+    render_quoted: RenderFn,
 }
 
 fn text(value: Option<&String>) -> Value {
     value.map_or(Value::from(()), |text| Value::from(text.as_str()))
 }
 
-impl Object for MessageView {
+impl Object for MessageObject {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let view = &self.view;
         Some(match key.as_str()? {
-            "id" => Value::from(self.id.as_str()),
-            "anchor" => Value::from_safe_string(self.anchor.clone()),
-            "name" => Value::from(self.name.as_str()),
-            "participant_id" => Value::from(self.participant_id.as_str()),
-            "datetime" => Value::from(format_utc(self.at)),
+            "id" => Value::from(clean_controls(&view.id)),
+            "anchor" => Value::from_safe_string(anchor(&view.id)),
+            "name" => Value::from(view.name.as_str()),
+            "participant_id" => Value::from(clean_controls(&view.participant_id)),
+            "datetime" => Value::from(format_utc(view.at)),
             "time" => Value::from(self.time.as_str()),
             "date_time" => Value::from(self.date_time.as_str()),
-            "pinned" => Value::from(self.pinned),
-            "edited" => Value::from(self.edited),
-            "kind" => Value::from(self.kind.as_str()),
-            "reply" => Value::from(self.kind == Kind::Reply),
-            "payload_type" => Value::from(self.payload_type.as_str()),
-            "text" => self.text.as_ref().map_or(Value::from(()), |body| {
+            "pinned" => Value::from(view.pinned),
+            "edited" => Value::from(view.edited),
+            "kind" => Value::from(view.kind.as_str()),
+            "reply" => Value::from(view.kind == Kind::Reply),
+            "payload_type" => Value::from(view.payload_type.as_str()),
+            "text" => view.text.as_ref().map_or(Value::from(()), |body| {
                 Value::from_safe_string((self.render_text)(body))
             }),
-            "quoted" => self.quoted.as_ref().map_or(Value::from(()), |body| {
+            "quoted" => view.quoted.as_ref().map_or(Value::from(()), |body| {
                 Value::from_safe_string((self.render_quoted)(body))
             }),
-            "url" => text(self.url.as_ref()),
-            "image_src" => text(self.image_src.as_ref()),
-            "url_text" => text(self.url_text.as_ref()),
-            "file_name" => text(self.file_name.as_ref()),
-            "file_size" => text(self.file_size.as_ref()),
-            "file_size_bytes" => Value::from(self.file_size_bytes),
-            "payload" => text(self.payload.as_ref()),
+            "url" => text(view.url.as_ref()),
+            "image_src" => text(view.image_src.as_ref()),
+            "url_text" => text(view.url_text.as_ref()),
+            "file_name" => text(view.file_name.as_ref()),
+            "file_size" => text(view.file_size.as_ref()),
+            "file_size_bytes" => Value::from(view.file_size_bytes),
+            "payload" => text(view.payload.as_ref()),
             _ => return None,
         })
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(FIELDS)
+    }
+}
+
+/// The context of the group template: `day` and `group`, times in `zone`, with message text
+/// rendered by `render_text` and quoted text by `render_quoted` when the template reads them.
+#[must_use]
+pub fn group_context(
+    group: GroupView,
+    zone: &Zone,
+    render_text: RenderFn,
+    render_quoted: RenderFn,
+) -> Value {
+    let day = group.day.map(|date| {
+        context! {
+            date => date.to_string(),
+            label => day_label(date),
+            timezone => zone.name(),
+        }
+    });
+    let first_anchor = group
+        .messages
+        .first()
+        .map(|message| anchor(&message.id))
+        .unwrap_or_default();
+    let messages: Vec<Value> = group
+        .messages
+        .into_iter()
+        .map(|view| {
+            let (time, date_time) = zone.time_and_date_time_labels(view.at);
+            Value::from_object(MessageObject {
+                view,
+                time,
+                date_time,
+                render_text,
+                render_quoted,
+            })
+        })
+        .collect();
+    context! {
+        day => day,
+        group => context! {
+            name => group.name.as_str(),
+            participant_id => clean_controls(&group.participant_id),
+            color => color(&group.name),
+            datetime => format_utc(group.at),
+            time => zone.short_time_label(group.at),
+            anchor => Value::from_safe_string(first_anchor),
+            messages => messages,
+        },
+    }
+}
+
+/// The context of the pinned template: `pin`.
+#[must_use]
+pub fn pin_context(pin: PinView) -> Value {
+    context! {
+        pin => context! {
+            id => pin.id,
+            anchor => Value::from_safe_string(pin.anchor),
+            name => pin.name,
+            datetime => pin.datetime,
+            time => pin.time,
+            excerpt => pin.excerpt,
+        },
+    }
+}
+
+/// Generated groups for tests that compare a direct writer ([`crate::Flavour::direct_group`])
+/// with its template: every message kind, missing and empty optional values, and text made of
+/// the characters escaping cares about (HTML and Markdown specials, line ends, tabs, bidi
+/// controls, non-ASCII). The same `seed` gives the same groups.
+#[must_use]
+pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
+    let mut random = Random(seed);
+    (0..count).map(|_| random.group()).collect()
+}
+
+/// Generated pinned entries, like [`generated_groups`].
+#[must_use]
+pub fn generated_pins(seed: u64, count: usize) -> Vec<PinView> {
+    let mut random = Random(seed);
+    (0..count)
+        .map(|_| PinView {
+            id: random.text(),
+            anchor: random.text(),
+            name: random.text(),
+            datetime: random.text(),
+            time: random.text(),
+            excerpt: random.text(),
+        })
+        .collect()
+}
+
+/// `SplitMix64`: deterministic and good enough to vary test data.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> usize {
+        usize::try_from(self.next() % bound).unwrap_or(0)
+    }
+
+    fn flip(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+
+    fn text(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "a",
+            "Zoë",
+            "word ",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "<",
+            ">",
+            "&",
+            "\"",
+            "'",
+            "/",
+            "&amp;",
+            "<b>",
+            "*",
+            "_",
+            "`",
+            "~",
+            "[",
+            "]",
+            "(",
+            ")",
+            "!",
+            "#",
+            "-",
+            "+",
+            "=",
+            "|",
+            ":",
+            ".",
+            "1.",
+            "12)",
+            "\\",
+            "$",
+            "@",
+            "www.",
+            "https://x.example/a?b=1&c",
+            "http:",
+            "\u{202e}",
+            "\u{a0}",
+            "田中",
+            "😅",
+            "␛",
+            "- ",
+            "> ",
+            "```",
+            "none",
+            "0",
+        ];
+        let length = self.below(8);
+        (0..length)
+            .map(|_| PIECES[self.below(PIECES.len() as u64)])
+            .collect()
+    }
+
+    fn optional(&mut self) -> Option<String> {
+        match self.below(4) {
+            0 => None,
+            1 => Some(String::new()),
+            _ => Some(self.text()),
+        }
+    }
+
+    fn instant(&mut self) -> Timestamp {
+        // Whole seconds, milliseconds, microseconds and nanoseconds (each writes its own number
+        // of digits), from 1938 to 2096.
+        let nanos = [0, 112_000_000, 123_400_000, 1][self.below(4)];
+        let seconds = i64::try_from(self.below(5_000_000_000)).unwrap_or(0) - 1_000_000_000;
+        Timestamp::new(seconds, nanos).unwrap_or_default()
+    }
+
+    fn message(&mut self) -> MessageView {
+        let kind = [
+            Kind::Text,
+            Kind::Reply,
+            Kind::Image,
+            Kind::File,
+            Kind::Other,
+        ][self.below(5)];
+        MessageView {
+            id: self.text(),
+            name: self.text(),
+            participant_id: self.text(),
+            at: self.instant(),
+            pinned: self.flip(),
+            edited: self.flip(),
+            kind,
+            payload_type: PayloadType::from_name(&self.text()),
+            text: self.optional(),
+            quoted: self.optional(),
+            url: self.optional(),
+            image_src: self.optional(),
+            url_text: self.optional(),
+            file_name: self.optional(),
+            file_size: self.optional(),
+            file_size_bytes: self.flip().then(|| self.next()),
+            payload: self.optional(),
+        }
+    }
+
+    fn group(&mut self) -> GroupView {
+        let messages = (0..self.below(4)).map(|_| self.message()).collect();
+        let at = self.instant();
+        GroupView {
+            day: self
+                .flip()
+                .then(|| jiff::tz::TimeZone::UTC.to_datetime(at).date()),
+            name: self.text(),
+            participant_id: self.text(),
+            at,
+            messages,
+        }
     }
 }

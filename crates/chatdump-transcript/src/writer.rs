@@ -1,13 +1,14 @@
 //! The transcript exporter both formats share: grouping, day separators, statistics, the
 //! pinned list and the page, with the format supplying only its templates and text rendering.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
-use chatdump_core::model::{Body, Message};
+use chatdump_core::model::{Body, Message, PayloadType};
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -15,10 +16,14 @@ use minijinja::value::Value;
 use minijinja::{Environment, context};
 
 use crate::stats::{Kind, Seen, Statistics, Timeline};
-use crate::templates::{EscapeFn, Spool, Spooled, Templates};
-use crate::text::{UrlPolicy, anchor, clean_controls, display_name, excerpt, safe_url};
-use crate::view::{MessageView, RenderFn};
-use crate::zone::{Zone, day_label, human_duration, human_size};
+use crate::templates::{EscapeFn, Spool, Templates, render_page};
+use crate::text::{
+    UrlPolicy, anchor, clean_controls, display_name, display_name_cow, excerpt, safe_url,
+};
+use crate::view::{
+    GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context, pin_context,
+};
+use crate::zone::{TimeLabels, Zone, human_duration, human_size};
 
 /// The most messages one group holds; a longer run from one person continues in a new group,
 /// so memory stays bounded whatever the input.
@@ -79,6 +84,20 @@ pub trait Flavour {
     /// when a template reads `m.text`, on the thread that renders groups.
     fn text_renderer(&self) -> RenderFn;
 
+    /// The default group template ([`Flavour::GROUP`]) written out in Rust, if the format has
+    /// one. It must write exactly what the default template renders for every [`GroupView`]
+    /// (the format's tests compare the two); it is used only while the user has not overridden
+    /// that template, and skips the template engine, most of a transcript's cost.
+    fn direct_group(&self) -> Option<WriteGroupFn> {
+        None
+    }
+
+    /// The default pinned template ([`Flavour::PINNED`]) written out in Rust, like
+    /// [`Flavour::direct_group`].
+    fn direct_pin(&self) -> Option<WritePinFn> {
+        None
+    }
+
     /// Renders the quoted text of a reply (`m.quoted`).
     fn quoted_renderer(&self) -> RenderFn;
 
@@ -95,8 +114,14 @@ struct Running {
     templates: Templates,
     body: BodyRenderer,
     pinned: Spool,
-    group: Vec<Value>,
-    group_head: Option<GroupHead>,
+    /// The default pinned template in Rust, when it was not overridden.
+    direct_pin: Option<WritePinFn>,
+    /// A buffer the direct pinned writer reuses.
+    pin_buffer: String,
+    /// The group being collected.
+    group: Option<GroupView>,
+    /// Spent groups and views back from the rendering thread, to fill again.
+    recycled: Recycled,
     last: Option<(String, Timestamp, Date)>,
     pending_day: Option<Date>,
 }
@@ -106,47 +131,95 @@ const RENDER_QUEUE: usize = 4;
 /// How many groups go to the rendering thread at once (fewer hand-overs, fewer thread wake-ups).
 const RENDER_BATCH: usize = 32;
 
-/// Renders groups into the body spool on a thread of its own, so template rendering (most of a
+/// The size of the pieces the rendering thread writes to the body spool (its buffer's size).
+const SPOOL_PIECE: usize = crate::templates::SPOOL_BUFFER;
+
+/// How the rendering thread turns a group into text.
+enum GroupWriter {
+    /// Through the group template, with the format's text renderers for `m.text` and
+    /// `m.quoted`.
+    Template {
+        environment: Environment<'static>,
+        name: &'static str,
+        zone: Zone,
+        render_text: RenderFn,
+        render_quoted: RenderFn,
+    },
+    /// The default group template written out in Rust ([`Flavour::direct_group`]).
+    Direct(WriteGroupFn, TimeLabels),
+}
+
+/// Renders groups into the body spool on a thread of its own, so rendering (most of a
 /// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of
 /// [`RENDER_BATCH`], through a bounded channel (at most [`RENDER_QUEUE`] batches wait), so the
 /// output is the same and memory stays bounded.
 struct BodyRenderer {
-    sender: Option<SyncSender<Vec<Value>>>,
-    batch: Vec<Value>,
+    sender: Option<SyncSender<Vec<GroupView>>>,
+    /// Batches the rendering thread wrote, sent back for their buffers (see [`Recycled`]).
+    spent: Receiver<Vec<GroupView>>,
+    batch: Vec<GroupView>,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
 
 impl BodyRenderer {
-    fn start(
-        environment: Environment<'static>,
-        template: &'static str,
-        mut body: Spool,
-    ) -> Result<Self, ExportError> {
-        let (sender, receiver) = sync_channel::<Vec<Value>>(RENDER_QUEUE);
+    fn start(writer: GroupWriter, mut body: Spool) -> Result<Self, ExportError> {
+        let (sender, receiver) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
+        let (spent_sender, spent) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
-                let template = environment
-                    .get_template(template)
-                    .map_err(ExportError::format)?;
-                for batch in receiver {
-                    for ctx in batch {
-                        template
-                            .render_captured_to(ctx, body.writer())
+                match writer {
+                    GroupWriter::Template {
+                        environment,
+                        name,
+                        zone,
+                        render_text,
+                        render_quoted,
+                    } => {
+                        let template = environment
+                            .get_template(name)
                             .map_err(ExportError::format)?;
+                        for batch in receiver {
+                            for group in batch {
+                                template
+                                    .render_captured_to(
+                                        group_context(group, &zone, render_text, render_quoted),
+                                        body.writer(),
+                                    )
+                                    .map_err(ExportError::format)?;
+                            }
+                        }
+                    }
+                    GroupWriter::Direct(write_group, mut labels) => {
+                        // Written in pieces of at least the spool's buffer size, which go to
+                        // the file without being copied into the buffer first.
+                        let mut text = String::with_capacity(SPOOL_PIECE + (64 << 10));
+                        for batch in receiver {
+                            for group in &batch {
+                                write_group(group, &mut labels, &mut text);
+                            }
+                            if text.len() >= SPOOL_PIECE {
+                                body.write_all(text.as_bytes())?;
+                                text.clear();
+                            }
+                            // Back for reuse; when the queue is full, freed here after all.
+                            let _ = spent_sender.try_send(batch);
+                        }
+                        body.write_all(text.as_bytes())?;
                     }
                 }
                 Ok(body)
             })?;
         Ok(Self {
             sender: Some(sender),
+            spent,
             batch: Vec::with_capacity(RENDER_BATCH),
             thread: Some(thread),
         })
     }
 
-    fn send(&mut self, ctx: Value) -> Result<(), ExportError> {
-        self.batch.push(ctx);
+    fn send(&mut self, group: GroupView) -> Result<(), ExportError> {
+        self.batch.push(group);
         if self.batch.len() < RENDER_BATCH {
             return Ok(());
         }
@@ -188,20 +261,116 @@ impl BodyRenderer {
     }
 }
 
-struct GroupHead {
-    name: String,
-    participant_id: String,
-    at: Timestamp,
-    day: Option<Date>,
+/// The most spent message views kept for reuse (one batch of full groups), so this pool is
+/// bounded too.
+const MAX_RECYCLED_VIEWS: usize = RENDER_BATCH * MAX_GROUP_MESSAGES;
+/// A view holding more text than this (in bytes of capacity) is freed rather than reused, so
+/// reused buffers stay small.
+const MAX_RECYCLED_TEXT: usize = 1 << 10;
+
+/// Groups and message views the rendering thread is done with, sent back to be filled again:
+/// in the steady state no view or group is allocated or freed, and nothing allocated on one
+/// thread is freed on the other (which makes the allocator take locks both threads wait on).
+#[derive(Default)]
+struct Recycled {
+    views: Vec<MessageView>,
+    groups: Vec<GroupView>,
+}
+
+impl Recycled {
+    /// Takes back what the rendering thread sent, when this pool ran out.
+    fn refill(&mut self, spent: &Receiver<Vec<GroupView>>) {
+        while let Ok(batch) = spent.try_recv() {
+            for mut group in batch {
+                for view in group.messages.drain(..) {
+                    let text = [&view.text, &view.quoted, &view.payload, &view.url_text]
+                        .iter()
+                        .map(|text| text.as_ref().map_or(0, String::capacity))
+                        .sum::<usize>();
+                    if text <= MAX_RECYCLED_TEXT && self.views.len() < MAX_RECYCLED_VIEWS {
+                        self.views.push(view);
+                    }
+                }
+                if self.groups.len() < RENDER_BATCH {
+                    self.groups.push(group);
+                }
+            }
+        }
+    }
+
+    fn view(&mut self, spent: &Receiver<Vec<GroupView>>) -> MessageView {
+        if self.views.is_empty() {
+            self.refill(spent);
+        }
+        self.views.pop().unwrap_or_else(|| MessageView {
+            id: String::new(),
+            name: String::new(),
+            participant_id: String::new(),
+            at: Timestamp::UNIX_EPOCH,
+            pinned: false,
+            edited: false,
+            kind: Kind::Text,
+            payload_type: PayloadType::Text,
+            text: None,
+            quoted: None,
+            url: None,
+            image_src: None,
+            url_text: None,
+            file_name: None,
+            file_size: None,
+            file_size_bytes: None,
+            payload: None,
+        })
+    }
+
+    fn group(&mut self, spent: &Receiver<Vec<GroupView>>) -> GroupView {
+        if self.groups.is_empty() {
+            self.refill(spent);
+        }
+        self.groups.pop().unwrap_or_else(|| GroupView {
+            day: None,
+            name: String::new(),
+            participant_id: String::new(),
+            at: Timestamp::UNIX_EPOCH,
+            messages: Vec::new(),
+        })
+    }
+}
+
+/// Replaces the text of `slot` with `value`, in its own buffer.
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// Replaces the text of `slot` with `value`, reusing its buffer when it has one.
+fn set_option(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(text), Some(value)) => set(text, value),
+        (None, Some(value)) => *slot = Some(value.to_owned()),
+        (_, None) => *slot = None,
+    }
 }
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
 /// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 160
-/// finished groups (5 batches of 32) waiting for the rendering thread, the statistics (bounded by the number of
-/// distinct display names) and I/O buffers. The body and the pinned list are rendered
-/// to temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
+/// finished groups (5 batches of 32) waiting for the rendering thread, as many spent groups
+/// coming back to be reused, at most one batch of full groups' worth of spent message views kept
+/// for reuse (each holding at most 1 KiB of text), the statistics (bounded by the number of
+/// distinct display names) and I/O buffers. The body and the pinned list are rendered to
+/// temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
 /// the header, whose counts are only known at the end.
+///
+/// # Templates and the fast path
+///
+/// The templates are the specification of the output. When the user has not overridden the
+/// group or pinned template by name, the format's Rust version of that default template
+/// ([`Flavour::direct_group`], [`Flavour::direct_pin`]) writes the same bytes without the
+/// template engine, on the same [`GroupView`]s; the page template always goes through minijinja
+/// (it is rendered once). Each format's tests render generated groups both ways, and the
+/// integration tests convert every fixture with the defaults and with a `--templates`
+/// directory holding copies of them, requiring identical output, so the two cannot drift.
 pub struct TranscriptWriter<W: Write, F: Flavour> {
     out: Option<W>,
     flavour: F,
@@ -242,84 +411,45 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
     }
 
     fn flush_group(&mut self) -> Result<(), ExportError> {
-        let zone = self.options.zone.clone();
         let running = self.running()?;
-        let Some(head) = running.group_head.take() else {
-            return Ok(());
-        };
-        let messages = std::mem::take(&mut running.group);
-        let first_anchor = messages
-            .first()
-            .and_then(|message| message.get_attr("anchor").ok())
-            .unwrap_or_default();
-        let day = head.day.map(|date| {
-            context! {
-                date => date.to_string(),
-                label => day_label(date),
-                timezone => zone.name(),
-            }
-        });
-        let ctx = context! {
-            day => day,
-            group => context! {
-                name => head.name.clone(),
-                participant_id => clean_controls(&head.participant_id).into_owned(),
-                color => color(&head.name),
-                datetime => format_utc(head.at),
-                time => zone.short_time_label(head.at),
-                anchor => first_anchor,
-                messages => messages,
-            },
-        };
-        running.body.send(ctx)
+        match running.group.take() {
+            Some(group) => running.body.send(group),
+            None => Ok(()),
+        }
     }
 
-    /// The message as group templates see it, and its kind (for the statistics).
-    fn message_value(&self, message: &Message, name: &str) -> (Value, Kind) {
-        let at = message.created_at;
-        let (time, date_time) = self.options.zone.time_and_date_time_labels(at);
-        let mut view = MessageView {
-            id: clean_controls(&message.id).into_owned(),
-            anchor: anchor(&message.id),
-            name: name.to_owned(),
-            participant_id: clean_controls(&message.participant_id).into_owned(),
-            at,
-            time,
-            date_time,
-            pinned: message.pinned,
-            edited: message.edited,
-            kind: Kind::Text,
-            payload_type: message.payload_type.as_str().to_owned(),
-            text: None,
-            quoted: None,
-            render_text: self.flavour.text_renderer(),
-            render_quoted: self.flavour.quoted_renderer(),
-            url: None,
-            image_src: None,
-            url_text: None,
-            file_name: None,
-            file_size: None,
-            file_size_bytes: None,
-            payload: None,
-        };
-        match message.body() {
+    /// Fills `view` with the message as group templates see it.
+    fn fill_view(&self, view: &mut MessageView, message: &Message, name: &str) {
+        set(&mut view.id, &message.id);
+        set(&mut view.name, name);
+        set(&mut view.participant_id, &message.participant_id);
+        view.at = message.created_at;
+        view.pinned = message.pinned;
+        view.edited = message.edited;
+        view.kind = Kind::Text;
+        view.payload_type.clone_from(&message.payload_type);
+        let (mut text, mut quoted, mut payload, mut url_text) = (None, None, None, None);
+        let (mut url, mut image_src, mut file_name, mut file_size, mut file_size_bytes) =
+            (None, None, None, None, None);
+        let body = message.body();
+        match &body {
             Body::Text {
                 text: body,
                 quoted: quote,
             } => {
-                view.text = Some(clean_controls(body).into_owned());
+                text = Some(clean_controls(body));
                 if let Some(quote) = quote {
                     view.kind = Kind::Reply;
-                    view.quoted = Some(clean_controls(quote).into_owned());
+                    quoted = Some(clean_controls(quote));
                 }
             }
             Body::Image { url: raw } => {
                 view.kind = Kind::Image;
-                view.url = safe_url(raw, UrlPolicy::Link);
+                url = safe_url(raw, UrlPolicy::Link);
                 if self.options.remote_images {
-                    view.image_src = safe_url(raw, UrlPolicy::Image);
+                    image_src = safe_url(raw, UrlPolicy::Image);
                 }
-                view.url_text = Some(clean_controls(raw).into_owned());
+                url_text = Some(clean_controls(raw));
             }
             Body::File {
                 url: raw,
@@ -327,19 +457,26 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 size,
             } => {
                 view.kind = Kind::File;
-                view.url = safe_url(&raw, UrlPolicy::Link);
-                view.url_text = Some(clean_controls(&raw).into_owned());
-                view.file_name = name.map(|name| display_name(&name));
-                view.file_size = size.map(human_size);
-                view.file_size_bytes = size;
+                url = safe_url(raw, UrlPolicy::Link);
+                url_text = Some(clean_controls(raw));
+                file_name = name.as_deref().map(display_name);
+                file_size = size.map(human_size);
+                file_size_bytes = *size;
             }
             Body::Other { payload: raw, .. } => {
                 view.kind = Kind::Other;
-                view.payload = Some(clean_controls(raw).into_owned());
+                payload = Some(clean_controls(raw));
             }
         }
-        let kind = view.kind;
-        (Value::from_object(view), kind)
+        set_option(&mut view.text, text.as_deref());
+        set_option(&mut view.quoted, quoted.as_deref());
+        set_option(&mut view.payload, payload.as_deref());
+        set_option(&mut view.url_text, url_text.as_deref());
+        view.url = url;
+        view.image_src = image_src;
+        view.file_name = file_name;
+        view.file_size = file_size;
+        view.file_size_bytes = file_size_bytes;
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
@@ -355,34 +492,37 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 format!("({})", display_name(payload_type))
             }
         };
-        let ctx = context! {
-            pin => context! {
-                id => clean_controls(&message.id).into_owned(),
-                anchor => Value::from_safe_string(anchor(&message.id)),
-                name => name,
-                datetime => format_utc(message.created_at),
-                time => zone.date_time_label(message.created_at),
-                excerpt => summary,
-            },
+        let pin = PinView {
+            id: clean_controls(&message.id).into_owned(),
+            anchor: anchor(&message.id),
+            name: name.to_owned(),
+            datetime: format_utc(message.created_at),
+            time: zone.date_time_label(message.created_at),
+            excerpt: summary,
         };
         let running = self.running()?;
+        if let Some(write_pin) = running.direct_pin {
+            running.pin_buffer.clear();
+            write_pin(&pin, &mut running.pin_buffer);
+            running.pinned.write_all(running.pin_buffer.as_bytes())?;
+            return Ok(());
+        }
         let template = running
             .templates
             .environment
             .get_template(F::PINNED)
             .map_err(ExportError::format)?;
         template
-            .render_captured_to(ctx, running.pinned.writer())
+            .render_captured_to(pin_context(pin), running.pinned.writer())
             .map_err(ExportError::format)?;
         Ok(())
     }
 
+    /// The page's variables but the spooled `pinned` and `messages`.
     fn page_context(
         &self,
         templates: &Templates,
-        pinned: Spooled,
-        body: Spooled,
-    ) -> Result<Value, ExportError> {
+    ) -> Result<BTreeMap<&'static str, Value>, ExportError> {
         let zone = &self.options.zone;
         let stats = &self.stats;
         let moment = |at: Option<Timestamp>| {
@@ -459,19 +599,44 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             ("transcript", transcript),
             ("participants", Value::from(participants)),
             ("timeline", timeline_value(&self.timeline, zone)),
-            ("pinned", pinned.into_value()),
-            ("messages", body.into_value()),
         ];
         ctx.extend(self.flavour.page_variables(templates, &self.options)?);
-        Ok(Value::from(
-            ctx.into_iter()
-                .collect::<std::collections::BTreeMap<&str, Value>>(),
-        ))
+        Ok(ctx.into_iter().collect())
     }
 }
 
+/// The templates of `flavour` as a transcript renders them: the defaults, overridden from
+/// [`TranscriptOptions::templates`], with the format's filters and the globals `remote_images`
+/// and `timezone`. The page, group and pinned templates are checked to exist and compile.
+pub fn load_templates<F: Flavour>(
+    flavour: &F,
+    options: &TranscriptOptions,
+) -> Result<Templates, ExportError> {
+    let mut templates = Templates::load(
+        flavour.defaults(),
+        options.templates.as_deref(),
+        flavour.markdown_escape(),
+    )
+    .map_err(ExportError::format)?;
+    flavour.configure(&mut templates.environment);
+    templates
+        .environment
+        .add_global("remote_images", options.remote_images);
+    templates
+        .environment
+        .add_global("timezone", options.zone.name().to_owned());
+    for name in [F::PAGE, F::GROUP, F::PINNED] {
+        templates
+            .environment
+            .get_template(name)
+            .map_err(ExportError::format)?;
+    }
+    Ok(templates)
+}
+
 /// The colour index of a name (0 to [`NAME_COLORS`] - 1), the same on every machine.
-fn color(name: &str) -> u64 {
+#[must_use]
+pub fn color(name: &str) -> u64 {
     // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes() {
@@ -541,32 +706,34 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
 impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.context = context.clone();
-        let mut templates = Templates::load(
-            self.flavour.defaults(),
-            self.options.templates.as_deref(),
-            self.flavour.markdown_escape(),
-        )
-        .map_err(ExportError::format)?;
-        self.flavour.configure(&mut templates.environment);
-        templates
-            .environment
-            .add_global("remote_images", self.options.remote_images);
-        templates
-            .environment
-            .add_global("timezone", self.options.zone.name().to_owned());
-        for name in [F::PAGE, F::GROUP, F::PINNED] {
-            templates
-                .environment
-                .get_template(name)
-                .map_err(ExportError::format)?;
-        }
-        let body = BodyRenderer::start(templates.environment.clone(), F::GROUP, Spool::new()?)?;
+        let templates = load_templates(&self.flavour, &self.options)?;
+        // The default group and pinned templates have Rust versions that write the same bytes
+        // faster; a template the user overrode goes through minijinja.
+        let group_writer = match self.flavour.direct_group() {
+            Some(write_group) if templates.is_default(F::GROUP) => {
+                GroupWriter::Direct(write_group, TimeLabels::new(self.options.zone.clone()))
+            }
+            _ => GroupWriter::Template {
+                environment: templates.environment.clone(),
+                name: F::GROUP,
+                zone: self.options.zone.clone(),
+                render_text: self.flavour.text_renderer(),
+                render_quoted: self.flavour.quoted_renderer(),
+            },
+        };
+        let direct_pin = self
+            .flavour
+            .direct_pin()
+            .filter(|_| templates.is_default(F::PINNED));
+        let body = BodyRenderer::start(group_writer, Spool::new()?)?;
         self.running = Some(Running {
             templates,
             body,
             pinned: Spool::new()?,
-            group: Vec::new(),
-            group_head: None,
+            direct_pin,
+            pin_buffer: String::new(),
+            group: None,
+            recycled: Recycled::default(),
             last: None,
             pending_day: None,
         });
@@ -574,33 +741,49 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
-        let name = display_name(&message.display_name);
+        let name = display_name_cow(&message.display_name);
         let at = message.created_at;
         let date = self.options.zone.date(at);
         let gap = self.options.group_gap;
         let running = self.running()?;
         let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
         let new_group = new_day
-            || running.group.len() >= MAX_GROUP_MESSAGES
+            || running
+                .group
+                .as_ref()
+                .is_some_and(|group| group.messages.len() >= MAX_GROUP_MESSAGES)
             || running.last.as_ref().is_none_or(|(last_name, last_at, _)| {
                 *last_name != name || at.duration_since(*last_at) > gap
             });
         if new_day {
             running.pending_day = Some(date);
         }
-        running.last = Some((name.clone(), at, date));
+        // The last name's buffer is reused: one copy fewer per message.
+        match &mut running.last {
+            Some((last_name, last_at, last_date)) => {
+                last_name.clear();
+                last_name.push_str(&name);
+                *last_at = at;
+                *last_date = date;
+            }
+            None => running.last = Some((name.clone().into_owned(), at, date)),
+        }
         if new_group {
             self.flush_group()?;
             let running = self.running()?;
-            running.group_head = Some(GroupHead {
-                name: name.clone(),
-                participant_id: message.participant_id.clone(),
-                at,
-                day: running.pending_day.take(),
-            });
+            let mut group = running.recycled.group(&running.body.spent);
+            group.day = running.pending_day.take();
+            set(&mut group.name, &name);
+            set(&mut group.participant_id, &message.participant_id);
+            group.at = at;
+            running.group = Some(group);
         }
-        let (value, kind) = self.message_value(message, &name);
-        self.running()?.group.push(value);
+        if message.pinned {
+            self.pinned_entry(message, &name)?;
+        }
+        let running = self.running()?;
+        let mut view = running.recycled.view(&running.body.spent);
+        self.fill_view(&mut view, message, &name);
         self.stats.add(&Seen {
             id: &message.id,
             name: &name,
@@ -608,13 +791,13 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             meeting_id: &message.meeting_id,
             session_id: &message.session_id,
             at,
-            kind,
+            kind: view.kind,
             pinned: message.pinned,
             edited: message.edited,
         });
         self.timeline.add(at);
-        if message.pinned {
-            self.pinned_entry(message, &name)?;
+        if let Some(group) = &mut self.running()?.group {
+            group.messages.push(view);
         }
         Ok(())
     }
@@ -632,17 +815,21 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             ..
         } = running;
         let body = body.finish()?.finish()?;
-        let ctx = self.page_context(&templates, pinned.finish()?, body)?;
+        let variables = self.page_context(&templates)?;
         let out = self
             .out
             .as_mut()
             .ok_or_else(|| ExportError::format("the transcript was already finished"))?;
-        templates
-            .environment
-            .get_template(F::PAGE)
-            .map_err(ExportError::format)?
-            .render_captured_to(ctx, &mut *out)
-            .map_err(ExportError::format)?;
+        render_page(
+            &templates
+                .environment
+                .get_template(F::PAGE)
+                .map_err(ExportError::format)?,
+            variables,
+            vec![("pinned", pinned.finish()?), ("messages", body)],
+            out,
+        )
+        .map_err(ExportError::format)?;
         out.flush()?;
         Ok(())
     }

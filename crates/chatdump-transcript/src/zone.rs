@@ -1,5 +1,6 @@
 //! The time zone a transcript is shown in, from the bundled time-zone database.
 
+use chatdump_core::time::{format_utc, fraction_digits};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -161,6 +162,149 @@ impl Zone {
     }
 }
 
+/// The per-message time labels of a zone, written into a buffer, remembering the last minute's
+/// text: messages come in time order, often dozens a minute, so most labels only need their
+/// seconds written.
+///
+/// The remembered text is cut from [`Zone::time_and_date_time_labels`] and
+/// [`Zone::short_time_label`], and reused only for the same local minute, UTC offset and
+/// abbreviation, where those labels differ in nothing but the seconds.
+#[derive(Debug, Clone)]
+pub struct TimeLabels {
+    zone: Zone,
+    /// The local minute (minutes since the epoch in local time) and the offset in seconds.
+    minute: Option<(i64, i32)>,
+    abbreviation: String,
+    /// `Tue 14 May 2024, `
+    date: String,
+    /// `09:00:`
+    hour_minute: String,
+    /// `09:00 UTC`
+    short: String,
+    /// The UTC minute (minutes since the epoch) of `utc`.
+    utc_minute: Option<i64>,
+    /// `2024-05-14T09:00:`
+    utc: String,
+}
+
+impl TimeLabels {
+    /// Labels in `zone`.
+    #[must_use]
+    pub fn new(zone: Zone) -> Self {
+        Self {
+            zone,
+            minute: None,
+            abbreviation: String::new(),
+            date: String::new(),
+            hour_minute: String::new(),
+            short: String::new(),
+            utc_minute: None,
+            utc: String::new(),
+        }
+    }
+
+    /// Appends [`format_utc`] of `timestamp` (`2024-05-14T09:00:04.112Z`), the date, hour and
+    /// minute remembered from the last call in the same minute.
+    pub fn write_utc(&mut self, timestamp: Timestamp, out: &mut String) {
+        const DIGITS: &[u8; 10] = b"0123456789";
+        let (second, nanos) = floor_second(timestamp);
+        let minute = second.div_euclid(60);
+        let digits = u32::from(fraction_digits(timestamp));
+        if self.utc_minute != Some(minute) {
+            let full = format_utc(timestamp);
+            // The text ends with the seconds, a dot, the fraction and `Z`.
+            self.utc.clear();
+            self.utc
+                .push_str(&full[..full.len() - (digits as usize + 4)]);
+            self.utc_minute = Some(minute);
+        }
+        out.push_str(&self.utc);
+        let second = usize::try_from(second.rem_euclid(60)).unwrap_or(0);
+        out.push(char::from(DIGITS[second / 10]));
+        out.push(char::from(DIGITS[second % 10]));
+        out.push('.');
+        let mut fraction = nanos / 10_u32.pow(9 - digits);
+        let mut text = [b'0'; 9];
+        for digit in text[..digits as usize].iter_mut().rev() {
+            *digit = DIGITS[(fraction % 10) as usize];
+            fraction /= 10;
+        }
+        out.push_str(std::str::from_utf8(&text[..digits as usize]).unwrap_or_default());
+        out.push('Z');
+    }
+
+    /// The zone.
+    #[must_use]
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// Remembers the minute of `timestamp`; returns its local second (0 to 59).
+    fn refresh(&mut self, timestamp: Timestamp) -> i64 {
+        let info = self.zone.time_zone.to_offset_info(timestamp);
+        let offset = info.offset().seconds();
+        let local = floor_second(timestamp).0 + i64::from(offset);
+        let minute = (local.div_euclid(60), offset);
+        if self.minute != Some(minute) || self.abbreviation != info.abbreviation() {
+            let (time, date_time) = self.zone.time_and_date_time_labels(timestamp);
+            // `time` is `HH:MM:SS ABBREVIATION`; `date_time` ends with `time`.
+            self.hour_minute.clear();
+            self.hour_minute.push_str(&time[..6]);
+            time[9..].clone_into(&mut self.abbreviation);
+            self.date.clear();
+            self.date
+                .push_str(&date_time[..date_time.len() - time.len()]);
+            self.short = self.zone.short_time_label(timestamp);
+            self.minute = Some(minute);
+        }
+        local.rem_euclid(60)
+    }
+
+    /// Appends [`Zone::time_label`]: `09:00:04 UTC`.
+    pub fn write_time(&mut self, timestamp: Timestamp, out: &mut String) {
+        let second = self.refresh(timestamp);
+        self.write_time_of_minute(second, out);
+    }
+
+    /// Appends the date and time as [`Zone::time_and_date_time_labels`] writes it:
+    /// `Tue 14 May 2024, 09:00:04 UTC`.
+    pub fn write_date_time(&mut self, timestamp: Timestamp, out: &mut String) {
+        let second = self.refresh(timestamp);
+        out.push_str(&self.date);
+        self.write_time_of_minute(second, out);
+    }
+
+    /// Appends [`Zone::short_time_label`]: `09:00 UTC`.
+    pub fn write_short_time(&mut self, timestamp: Timestamp, out: &mut String) {
+        self.refresh(timestamp);
+        out.push_str(&self.short);
+    }
+
+    fn write_time_of_minute(&self, second: i64, out: &mut String) {
+        const DIGITS: &[u8; 10] = b"0123456789";
+        let second = usize::try_from(second).unwrap_or(0);
+        out.push_str(&self.hour_minute);
+        out.push(char::from(DIGITS[second / 10 % 10]));
+        out.push(char::from(DIGITS[second % 10]));
+        out.push(' ');
+        out.push_str(&self.abbreviation);
+    }
+}
+
+/// The whole seconds of `timestamp` rounded down (`as_second` rounds towards zero) and the
+/// nanoseconds after them (0 to 999,999,999).
+fn floor_second(timestamp: Timestamp) -> (i64, u32) {
+    let nanos = timestamp.subsec_nanosecond();
+    if nanos < 0 {
+        (
+            timestamp.as_second() - 1,
+            (nanos + 1_000_000_000).unsigned_abs(),
+        )
+    } else {
+        (timestamp.as_second(), nanos.unsigned_abs())
+    }
+}
+
 /// A calendar day, written out: `Tuesday, 14 May 2024`.
 #[must_use]
 pub fn day_label(date: Date) -> String {
@@ -240,6 +384,71 @@ mod tests {
                     (zone.time_label(at), zone.date_time_label(at))
                 );
             }
+        }
+    }
+
+    /// The remembered minute gives the labels computed afresh, in zones with daylight saving
+    /// time, half-hour and 45-minute offsets and a historical offset in seconds, around
+    /// transitions, before 1970 and at every sub-second precision.
+    #[test]
+    fn time_labels_match_the_zone() {
+        for name in [
+            "UTC",
+            "Europe/Madrid",
+            "America/New_York",
+            "Asia/Kolkata",
+            "Asia/Kathmandu",
+            "Australia/Lord_Howe",
+            "Africa/Monrovia",
+            "Europe/Dublin",
+        ] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut labels = TimeLabels::new(zone.clone());
+            let mut check = |at: Timestamp| {
+                let (time, date_time) = zone.time_and_date_time_labels(at);
+                let mut out = String::new();
+                labels.write_time(at, &mut out);
+                assert_eq!(out, time, "{name} {at}");
+                out.clear();
+                labels.write_date_time(at, &mut out);
+                assert_eq!(out, date_time, "{name} {at}");
+                out.clear();
+                labels.write_short_time(at, &mut out);
+                assert_eq!(out, zone.short_time_label(at), "{name} {at}");
+                out.clear();
+                labels.write_utc(at, &mut out);
+                assert_eq!(out, format_utc(at), "{name} {at}");
+            };
+            // Steps of 7.3 s (a new minute every few labels) through spring and autumn
+            // transitions of 2024, and through 1970-1972 (Monrovia's -00:44:30 ends in 1972).
+            for start in [
+                1_711_846_000_i64,
+                1_729_990_000,
+                1_730_595_000,
+                -100_000,
+                63_000_000,
+            ] {
+                for step in 0..2_000_i64 {
+                    let nanos = step * 7_300_000_000;
+                    check(
+                        Timestamp::new(
+                            start + nanos / 1_000_000_000,
+                            i32::try_from(nanos % 1_000_000_000).unwrap(),
+                        )
+                        .unwrap(),
+                    );
+                }
+            }
+            // Negative instants with a fraction (rounded down, not towards zero), and far years.
+            for (second, nanos) in [(-1, -500_000_000), (-61, -1), (-62_135_596_800, 0)] {
+                check(Timestamp::new(second, nanos).unwrap());
+            }
+            for nanos in [1, -1, 1_000, -1_000, 999_999_999, -999_999_999, 120_000_000] {
+                check(Timestamp::new(1_715_677_204, nanos).unwrap());
+                check(Timestamp::new(-1_715_677_204, nanos).unwrap());
+            }
+            check(Timestamp::MIN);
+            check(Timestamp::MAX);
         }
     }
 
