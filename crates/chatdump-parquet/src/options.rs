@@ -14,6 +14,7 @@ use parquet::schema::types::ColumnPath;
 use crate::participants::Participants;
 use crate::schema::{
     DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS,
+    SNAPPY_UNCOMPRESSED_COLUMNS, UNSTATISTICAL_COLUMNS,
 };
 
 /// The default number of rows in a row group: 65,536. Large enough for engines to read
@@ -184,10 +185,22 @@ impl ParquetOptions {
             }
         }
         for column in FREE_TEXT_COLUMNS {
-            // Min/max of free text prunes nothing; chunk-level statistics (with null counts)
+            // Min/max of free text prunes little; chunk-level statistics (with null counts)
             // are kept, the per-page index is not worth its cost.
             builder = builder
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::Chunk);
+        }
+        for column in UNSTATISTICAL_COLUMNS {
+            builder = builder
+                .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+        }
+        if self.compression == Compression::Snappy {
+            for column in SNAPPY_UNCOMPRESSED_COLUMNS {
+                builder = builder.set_column_compression(
+                    ColumnPath::from(*column),
+                    ParquetCompression::UNCOMPRESSED,
+                );
+            }
         }
         builder.build()
     }
