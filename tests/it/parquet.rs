@@ -173,8 +173,8 @@ fn hostile_text_reads_back_in_duckdb_and_pyarrow_equal_to_jsonl() {
 }
 
 /// Describes a Parquet file: the Arrow schema pyarrow sees, DuckDB's `DESCRIBE`, the Parquet
-/// physical and logical types, compression, dictionary use and statistics of the first row
-/// group, and the key-value metadata.
+/// physical and logical types, compression, dictionary use, encodings and statistics of the
+/// first row group, and the key-value metadata.
 const DESCRIBE: &str = r#"
 import json, sys
 import duckdb, pyarrow.parquet as pq
@@ -189,6 +189,7 @@ for i in range(rg.num_columns):
         "logical": str(f.schema.column(i).logical_type),
         "compression": c.compression,
         "dictionary": c.has_dictionary_page,
+        "encodings": sorted(c.encodings),
         "statistics": c.is_stats_set and c.statistics.has_null_count,
         "min_max": bool(c.is_stats_set and c.statistics.has_min_max),
     }
@@ -221,8 +222,9 @@ fn schema_and_settings_snapshot() {
         "{created_at}"
     );
     for (column, settings) in report["columns"].as_object().unwrap() {
-        // Random hex ids are left uncompressed under snappy, which saves little on them.
-        let codec = if column == "id" {
+        // Random hex ids and delta-encoded timestamps are left uncompressed under snappy, which
+        // saves little or nothing on them.
+        let codec = if ["id", "created_at"].contains(&column.as_str()) {
             "UNCOMPRESSED"
         } else {
             "SNAPPY"
@@ -294,7 +296,8 @@ print(json.dumps({
 #[test]
 fn compression_and_row_group_size_flags() {
     let dir = temp_dir();
-    // The codecs of the first row group's columns: under snappy, `id` is stored uncompressed.
+    // The codecs of the first row group's columns: under snappy, `id` and `created_at` are
+    // stored uncompressed.
     let cases: [(&str, &[&str]); 4] = [
         ("zstd=9", &["ZSTD"]),
         ("zstd", &["ZSTD"]),

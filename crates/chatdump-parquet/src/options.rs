@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatdump_core::export::ExportContext;
 use chatdump_core::time::format_utc;
-use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::basic::{Compression as ParquetCompression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
@@ -194,6 +194,12 @@ impl ParquetOptions {
             builder = builder
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
         }
+        // Timestamps in (nearly) increasing order: their deltas take a byte or two, where PLAIN
+        // takes eight and leaves the codec a quarter to save.
+        builder = builder.set_column_encoding(
+            ColumnPath::from("created_at"),
+            Encoding::DELTA_BINARY_PACKED,
+        );
         if self.compression == Compression::Snappy {
             for column in SNAPPY_UNCOMPRESSED_COLUMNS {
                 builder = builder.set_column_compression(
