@@ -80,8 +80,10 @@ fn is_plain(text: &str) -> bool {
     !text.is_empty()
         && !text.starts_with([' ', '\t'])
         && !text.ends_with([' ', '\t'])
-        && !text.bytes().any(|byte| {
-            matches!(
+        // A fold rather than `any`: without the early exit the compiler checks many bytes at
+        // once.
+        && !text.bytes().fold(false, |found, byte| {
+            found | matches!(
                 byte,
                 b'\n'
                     | b'\r'
@@ -116,6 +118,10 @@ fn is_plain(text: &str) -> bool {
 /// line does not begin with `#`, `-`, `+`, `=` or `|`, or with digits followed by `.` or `)`.
 /// With tables, footnotes, math and smart punctuation off, what is left (`.`, `:`, `!`, `#` in
 /// the line, quotes, `(`, `)` …) is literal text. The tests check it against the parser.
+#[expect(
+    clippy::needless_bitwise_bool,
+    reason = "`|` without short-circuits lets the compiler check many bytes at once"
+)]
 fn is_literal_paragraph(text: &str) -> bool {
     let bytes = text.as_bytes();
     let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
@@ -133,9 +139,11 @@ fn is_literal_paragraph(text: &str) -> bool {
     if digits > 0 && matches!(bytes.get(digits), Some(b'.' | b')')) {
         return false;
     }
-    !bytes.iter().any(|&byte| {
-        byte < 0x20
-            || matches!(
+    // A fold rather than `any`: without the early exit the compiler checks many bytes at once.
+    !bytes.iter().fold(false, |found, &byte| {
+        found
+            | (byte < 0x20)
+            | matches!(
                 byte,
                 0x7f | b'\\' | b'`' | b'*' | b'_' | b'~' | b'[' | b']' | b'<' | b'>' | b'&'
             )

@@ -128,8 +128,10 @@ struct Running {
 
 /// How many finished groups may wait for the rendering thread.
 const RENDER_QUEUE: usize = 4;
-/// How many groups go to the rendering thread at once (fewer hand-overs, fewer thread wake-ups).
-const RENDER_BATCH: usize = 32;
+/// How many messages go to the rendering thread at once, in whole groups (fewer hand-overs,
+/// fewer thread wake-ups): a batch is sent once it holds this many or more, so it holds at most
+/// this many plus [`MAX_GROUP_MESSAGES`] - 1.
+const RENDER_BATCH: usize = 512;
 
 /// The size of the pieces the rendering thread writes to the body spool (its buffer's size).
 const SPOOL_PIECE: usize = crate::templates::SPOOL_BUFFER;
@@ -150,14 +152,16 @@ enum GroupWriter {
 }
 
 /// Renders groups into the body spool on a thread of its own, so rendering (most of a
-/// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of
-/// [`RENDER_BATCH`], through a bounded channel (at most [`RENDER_QUEUE`] batches wait), so the
-/// output is the same and memory stays bounded.
+/// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of about
+/// [`RENDER_BATCH`] messages, through a bounded channel (at most [`RENDER_QUEUE`] batches wait),
+/// so the output is the same and memory stays bounded.
 struct BodyRenderer {
     sender: Option<SyncSender<Vec<GroupView>>>,
     /// Batches the rendering thread wrote, sent back for their buffers (see [`Recycled`]).
     spent: Receiver<Vec<GroupView>>,
     batch: Vec<GroupView>,
+    /// The number of messages in `batch`.
+    batch_messages: usize,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
 
@@ -213,21 +217,24 @@ impl BodyRenderer {
         Ok(Self {
             sender: Some(sender),
             spent,
-            batch: Vec::with_capacity(RENDER_BATCH),
+            batch: Vec::new(),
+            batch_messages: 0,
             thread: Some(thread),
         })
     }
 
     fn send(&mut self, group: GroupView) -> Result<(), ExportError> {
+        self.batch_messages += group.messages.len();
         self.batch.push(group);
-        if self.batch.len() < RENDER_BATCH {
+        if self.batch_messages < RENDER_BATCH {
             return Ok(());
         }
         self.send_batch()
     }
 
     fn send_batch(&mut self) -> Result<(), ExportError> {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RENDER_BATCH));
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_messages = 0;
         let sent = self
             .sender
             .as_ref()
@@ -261,9 +268,8 @@ impl BodyRenderer {
     }
 }
 
-/// The most spent message views kept for reuse (one batch of full groups), so this pool is
-/// bounded too.
-const MAX_RECYCLED_VIEWS: usize = RENDER_BATCH * MAX_GROUP_MESSAGES;
+/// The most spent message views kept for reuse (one batch), so this pool is bounded too.
+const MAX_RECYCLED_VIEWS: usize = RENDER_BATCH + MAX_GROUP_MESSAGES;
 /// A view holding more text than this (in bytes of capacity) is freed rather than reused, so
 /// reused buffers stay small.
 const MAX_RECYCLED_TEXT: usize = 1 << 10;
@@ -354,11 +360,11 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 160
-/// finished groups (5 batches of 32) waiting for the rendering thread, as many spent groups
-/// coming back to be reused, at most one batch of full groups' worth of spent message views kept
-/// for reuse (each holding at most 1 KiB of text), the statistics (bounded by the number of
-/// distinct display names) and I/O buffers. The body and the pinned list are rendered to
+/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 5
+/// batches of finished groups waiting for the rendering thread (a batch is sent once it holds
+/// 512 messages, so it holds at most 611), as many spent batches coming back to be reused, at
+/// most one batch of spent message views kept for reuse (each holding at most 1 KiB of text),
+/// the statistics (bounded by the number of distinct display names) and I/O buffers. The body and the pinned list are rendered to
 /// temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
 /// the header, whose counts are only known at the end.
 ///
