@@ -35,7 +35,6 @@ use arrow::datatypes::SchemaRef;
 use jiff::civil::Date;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -380,10 +379,14 @@ fn rewrite(
         if current.is_none() {
             let path = out_dir.join(format!("part-{:04}.parquet", rewritten.outputs.len()));
             let out = File::create(&path).map_err(io_error("create", &path))?;
-            let properties = WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .set_key_value_metadata((!metadata.is_empty()).then_some(metadata))
-                .build();
+            // The exporter's own column settings, so compacted files encode like fresh ones.
+            let properties = chatdump_parquet::column_settings(
+                WriterProperties::builder()
+                    .set_key_value_metadata((!metadata.is_empty()).then_some(metadata)),
+                chatdump_parquet::Compression::Snappy,
+                schema.field_with_name("user_id").is_ok(),
+            )
+            .build();
             let writer = ArrowWriter::try_new(out, schema.clone(), Some(properties))
                 .map_err(parquet_error("write", "compacted file"))?;
             rewritten.outputs.push(path);
@@ -529,10 +532,30 @@ mod tests {
             .iter()
             .find(|path| path.contains("compacted_x"))
             .unwrap();
-        assert_eq!(
-            rows(&store.get_bytes(compacted).await.unwrap().unwrap()),
-            30
+        let compacted_bytes = store.get_bytes(compacted).await.unwrap().unwrap();
+        assert_eq!(rows(&compacted_bytes), 30);
+        // Encoded with the exporter's column settings, not the parquet crate's defaults.
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &compacted_bytes).unwrap();
+        let metadata = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .clone();
+        let columns = metadata.row_group(0).columns();
+        let column = |name: &str| {
+            columns
+                .iter()
+                .find(|column| column.column_path().string() == name)
+                .unwrap()
+        };
+        assert!(
+            column("created_at")
+                .encodings()
+                .any(|encoding| encoding == parquet::basic::Encoding::DELTA_BINARY_PACKED)
         );
+        assert!(column("payload").statistics().is_none());
+        assert!(column("session_id").dictionary_page_offset().is_some());
+        assert!(column("payload").dictionary_page_offset().is_none());
         let manifest = Manifest::load(&store).await.unwrap();
         for record in manifest.records() {
             assert_eq!(record.outputs.len(), 1);

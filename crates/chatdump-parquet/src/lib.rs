@@ -33,7 +33,7 @@ pub use dataset::{
 };
 pub use options::{
     Compression, CompressionError, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS,
-    DEFAULT_ZSTD_LEVEL, ParquetOptions, metadata_keys,
+    DEFAULT_ZSTD_LEVEL, ParquetOptions, column_settings, metadata_keys,
 };
 pub use participants::{ParticipantIds, Participants};
 pub use schema::{

@@ -8,7 +8,9 @@ use chatdump_core::export::ExportContext;
 use chatdump_core::time::format_utc;
 use parquet::basic::{Compression as ParquetCompression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
+};
 use parquet::schema::types::ColumnPath;
 
 use crate::participants::Participants;
@@ -168,48 +170,63 @@ impl ParquetOptions {
                 format_utc(generated_at),
             ));
         }
-        let mut builder = WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_1_0)
-            .set_compression(self.compression.to_parquet())
+        let builder = WriterProperties::builder()
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
-            .set_key_value_metadata(Some(metadata))
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::Page);
-        for column in DICTIONARY_COLUMNS {
-            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
-        }
-        if self.participants.is_some() {
-            for column in ["user_id", "custom_participant_id"] {
-                builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), true);
-            }
-        }
-        for column in FREE_TEXT_COLUMNS {
-            // Min/max of free text prunes little; chunk-level statistics (with null counts)
-            // are kept, the per-page index is not worth its cost.
-            builder = builder
-                .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::Chunk);
-        }
-        for column in UNSTATISTICAL_COLUMNS {
-            builder = builder
-                .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
-        }
-        // Timestamps in (nearly) increasing order: their deltas take a byte or two, where PLAIN
-        // takes eight and leaves the codec a quarter to save.
-        builder = builder.set_column_encoding(
-            ColumnPath::from("created_at"),
-            Encoding::DELTA_BINARY_PACKED,
-        );
-        if self.compression == Compression::Snappy {
-            for column in SNAPPY_UNCOMPRESSED_COLUMNS {
-                builder = builder.set_column_compression(
-                    ColumnPath::from(*column),
-                    ParquetCompression::UNCOMPRESSED,
-                );
-            }
-        }
-        builder.build()
+            .set_key_value_metadata(Some(metadata));
+        column_settings(builder, self.compression, self.participants.is_some()).build()
     }
+}
+
+/// The settings every chatdump Parquet file shares, whoever writes it (the exporter, or
+/// `chatdump compact` rewriting files): Parquet format 1.0, the codec (except on the columns
+/// that codec cannot shrink), dictionary encoding only on repeated columns (with `participants`,
+/// the schema-2 columns too), the statistics level of each column, and delta-encoded
+/// `created_at`.
+#[must_use]
+pub fn column_settings(
+    builder: WriterPropertiesBuilder,
+    compression: Compression,
+    participants: bool,
+) -> WriterPropertiesBuilder {
+    let mut builder = builder
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(compression.to_parquet())
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Page);
+    for column in DICTIONARY_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    if participants {
+        for column in ["user_id", "custom_participant_id"] {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), true);
+        }
+    }
+    for column in FREE_TEXT_COLUMNS {
+        // Min/max of free text prunes little; chunk-level statistics (with null counts)
+        // are kept, the per-page index is not worth its cost.
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::Chunk);
+    }
+    for column in UNSTATISTICAL_COLUMNS {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+    }
+    // Timestamps in (nearly) increasing order: their deltas take a byte or two, where PLAIN
+    // takes eight and leaves the codec a quarter to save.
+    builder = builder.set_column_encoding(
+        ColumnPath::from("created_at"),
+        Encoding::DELTA_BINARY_PACKED,
+    );
+    if compression == Compression::Snappy {
+        for column in SNAPPY_UNCOMPRESSED_COLUMNS {
+            builder = builder.set_column_compression(
+                ColumnPath::from(*column),
+                ParquetCompression::UNCOMPRESSED,
+            );
+        }
+    }
+    builder
 }
 
 #[cfg(test)]
