@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use chatdump_transcript::minijinja::HtmlEscape;
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::anchor_into;
-use chatdump_transcript::view::{GroupView, MessageView, PinView};
+use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
 use chatdump_transcript::writer::color;
 use chatdump_transcript::zone::{TimeLabels, day_label};
 
@@ -60,8 +60,15 @@ fn truthy(value: Option<&String>) -> bool {
     value.is_some_and(|value| !value.is_empty())
 }
 
-/// `group.html.jinja`.
-pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+/// `group.html.jinja`, in the three parts a streaming writer needs.
+pub(crate) const GROUP: DirectGroup = DirectGroup {
+    open: write_group_open,
+    message: write_message,
+    close: write_group_close,
+};
+
+/// `group.html.jinja` up to the loop over `group.messages`.
+fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
     // {% if day %}<h3 class="day" id="day-{{ day.date }}"><time datetime="{{ day.date }}">
     // {{ day.label }}</time> <span class="muted">({{ day.timezone }})</span></h3>
     // {% endif -%}
@@ -88,11 +95,11 @@ pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut 
     out.push_str("\">");
     escaped(out, &group.name);
     out.push_str("</bdi></p>");
-    // {%- for m in group.messages %} ... {%- endfor %}
-    for message in &group.messages {
-        write_message(message, labels, out);
-    }
-    // </article>, and the template file's final newline.
+    // {%- for m in group.messages %} ... {%- endfor %}: `write_message`, once each.
+}
+
+/// `group.html.jinja` after the loop: `</article>`, and the template file's final newline.
+fn write_group_close(out: &mut String) {
     out.push_str("\n</article>\n");
 }
 
@@ -261,7 +268,7 @@ mod tests {
             let mut labels = TimeLabels::new(zone.clone());
             for (index, group) in generated_groups(1, 2000).into_iter().enumerate() {
                 let mut direct = String::new();
-                write_group(&group, &mut labels, &mut direct);
+                GROUP.write(&group, &mut labels, &mut direct);
                 let expected = group_template
                     .render(group_context(group, &zone, render_text, render_text))
                     .unwrap();

@@ -33,7 +33,7 @@ use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use chatdump_transcript::minijinja::value::Value;
 use chatdump_transcript::{
-    Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WriteGroupFn, WritePinFn,
+    DirectGroup, Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
 };
 use sha2::{Digest, Sha256};
 
@@ -142,8 +142,8 @@ impl Flavour for Html {
         render_text
     }
 
-    fn direct_group(&self) -> Option<WriteGroupFn> {
-        Some(direct::write_group)
+    fn direct_group(&self) -> Option<DirectGroup> {
+        Some(direct::GROUP)
     }
 
     fn direct_pin(&self) -> Option<WritePinFn> {

@@ -10,7 +10,7 @@
 
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::anchor_into;
-use chatdump_transcript::view::{GroupView, MessageView, PinView};
+use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
 use chatdump_transcript::zone::{TimeLabels, day_label};
 
 use crate::{escape_inline, escape_lines_into, is_inert, md_url};
@@ -39,8 +39,16 @@ fn truthy(value: Option<&String>) -> bool {
     value.is_some_and(|value| !value.is_empty())
 }
 
-/// `group.md.jinja`.
-pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+/// `group.md.jinja`, in the three parts a streaming writer needs.
+pub(crate) const GROUP: DirectGroup = DirectGroup {
+    open: write_group_open,
+    message: write_message,
+    close: write_group_close,
+};
+
+/// `group.md.jinja` up to the loop over `group.messages`.
+fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+    let _ = labels;
     // {% if day %}### {{ day.label }}
     //
     // {% endif -%}
@@ -54,10 +62,12 @@ pub(crate) fn write_group(group: &GroupView, labels: &mut TimeLabels, out: &mut 
     out.push_str("**");
     escape_inline(&group.name, out);
     out.push_str("**\n\n");
-    // {% for m in group.messages -%} ... {% endfor -%}
-    for message in &group.messages {
-        write_message(message, labels, out);
-    }
+    // {% for m in group.messages -%} ... {% endfor -%}: `write_message`, once each.
+}
+
+/// `group.md.jinja` after the loop: nothing (the template ends with the loop).
+fn write_group_close(out: &mut String) {
+    let _ = out;
 }
 
 /// One iteration of the loop over `group.messages`.
@@ -203,7 +213,7 @@ mod tests {
             let mut labels = TimeLabels::new(zone.clone());
             for (index, group) in generated_groups(1, 2000).into_iter().enumerate() {
                 let mut direct = String::new();
-                write_group(&group, &mut labels, &mut direct);
+                GROUP.write(&group, &mut labels, &mut direct);
                 let expected = group_template
                     .render(group_context(
                         group,

@@ -35,7 +35,7 @@ use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
 use chatdump_transcript::text::visible_bidi;
 use chatdump_transcript::{
-    Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WriteGroupFn, WritePinFn,
+    DirectGroup, Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
 };
 
 /// The default templates, embedded from the top-level `templates/` directory.
@@ -143,8 +143,8 @@ impl Flavour for Markdown {
         }
     }
 
-    fn direct_group(&self) -> Option<WriteGroupFn> {
-        Some(direct::write_group)
+    fn direct_group(&self) -> Option<DirectGroup> {
+        Some(direct::GROUP)
     }
 
     fn direct_pin(&self) -> Option<WritePinFn> {

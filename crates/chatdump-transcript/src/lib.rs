@@ -37,6 +37,6 @@ pub mod zone;
 
 pub use minijinja;
 pub use templates::{TemplateError, Templates};
-pub use view::{RenderFn, WriteGroupFn, WritePinFn};
+pub use view::{DirectGroup, RenderFn, WritePinFn};
 pub use writer::{Flavour, TranscriptOptions, TranscriptWriter, load_templates};
 pub use zone::{Zone, ZoneError};

@@ -22,9 +22,31 @@ use crate::zone::{TimeLabels, Zone, day_label};
 /// Renders message text (controls already cleaned) into ready HTML or Markdown.
 pub type RenderFn = fn(&str) -> String;
 
-/// Appends one group to the output exactly as the format's default group template renders it,
-/// with the times labelled by the [`TimeLabels`] of the transcript's zone.
-pub type WriteGroupFn = fn(&GroupView, &mut TimeLabels, &mut String);
+/// The format's default group template written out in Rust, in the three parts a streaming
+/// writer needs: what comes before the messages, one message, what comes after them. Together
+/// they append exactly what the template renders for a group ([`DirectGroup::write`]), with the
+/// times labelled by the [`TimeLabels`] of the transcript's zone.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectGroup {
+    /// The day heading (when `group.day` is set) and the group's opening; `group.messages` is
+    /// not read, so a group can be opened before its messages are known.
+    pub open: fn(&GroupView, &mut TimeLabels, &mut String),
+    /// One iteration of the template's loop over `group.messages`.
+    pub message: fn(&MessageView, &mut TimeLabels, &mut String),
+    /// What follows the loop.
+    pub close: fn(&mut String),
+}
+
+impl DirectGroup {
+    /// Appends a whole group, as the template renders it.
+    pub fn write(&self, group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+        (self.open)(group, labels, out);
+        for message in &group.messages {
+            (self.message)(message, labels, out);
+        }
+        (self.close)(out);
+    }
+}
 
 /// Appends one pinned entry exactly as the format's default pinned template renders it.
 pub type WritePinFn = fn(&PinView, &mut String);

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message, PayloadType};
+use chatdump_core::output::BackgroundWriter;
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -16,12 +17,12 @@ use minijinja::value::Value;
 use minijinja::{Environment, context};
 
 use crate::stats::{Kind, Seen, Statistics, Timeline};
-use crate::templates::{EscapeFn, Spool, Templates, render_page};
+use crate::templates::{EscapeFn, Spool, Spooled, Templates, render_page};
 use crate::text::{
     UrlPolicy, anchor, clean_controls, display_name, display_name_cow, excerpt, safe_url,
 };
 use crate::view::{
-    GroupView, MessageView, PinView, RenderFn, WriteGroupFn, WritePinFn, group_context, pin_context,
+    DirectGroup, GroupView, MessageView, PinView, RenderFn, WritePinFn, group_context, pin_context,
 };
 use crate::zone::{TimeLabels, Zone, human_duration, human_size};
 
@@ -88,7 +89,7 @@ pub trait Flavour {
     /// one. It must write exactly what the default template renders for every [`GroupView`]
     /// (the format's tests compare the two); it is used only while the user has not overridden
     /// that template, and skips the template engine, most of a transcript's cost.
-    fn direct_group(&self) -> Option<WriteGroupFn> {
+    fn direct_group(&self) -> Option<DirectGroup> {
         None
     }
 
@@ -112,18 +113,159 @@ pub trait Flavour {
 
 struct Running {
     templates: Templates,
-    body: BodyRenderer,
+    body: Spooling,
     pinned: Spool,
     /// The default pinned template in Rust, when it was not overridden.
     direct_pin: Option<WritePinFn>,
     /// A buffer the direct pinned writer reuses.
     pin_buffer: String,
-    /// The group being collected.
-    group: Option<GroupView>,
-    /// Spent groups and views back from the rendering thread, to fill again.
-    recycled: Recycled,
     last: Option<(String, Timestamp, Date)>,
     pending_day: Option<Date>,
+}
+
+/// Where messages go once grouped: the body of the page, spooled to a temporary file.
+enum Spooling {
+    /// Through the group template (the user overrode it): groups are collected whole and
+    /// rendered on a thread of their own.
+    Template {
+        renderer: BodyRenderer,
+        /// The group being collected.
+        group: Option<GroupView>,
+    },
+    /// The default group template in Rust: each message is written as it arrives.
+    Direct(Box<DirectBody>),
+}
+
+/// The size of the pieces [`DirectBody`] hands to its writing thread.
+const DIRECT_PIECE: usize = 256 << 10;
+
+/// The body written by the format's [`DirectGroup`] on the exporter's thread, as messages
+/// arrive: one reused view, one reused group heading, no copies of whole groups and no hand-over
+/// of views between threads. The text goes to the spool file through a [`BackgroundWriter`], so
+/// the write system calls run on a thread of their own.
+struct DirectBody {
+    group: DirectGroup,
+    labels: TimeLabels,
+    /// The open group's heading (its `messages` stay empty), refilled for each group.
+    header: GroupView,
+    /// The messages written to the open group; `None` before the first group.
+    open: Option<usize>,
+    /// The one message view, filled for each message.
+    view: Option<MessageView>,
+    /// Text not yet handed to `out`.
+    text: String,
+    out: BackgroundWriter,
+    /// The spool file `out` writes to (the same open file).
+    spool: std::fs::File,
+}
+
+impl Spooling {
+    /// The messages in the group being collected or written.
+    fn group_len(&self) -> usize {
+        match self {
+            Spooling::Template { group, .. } => {
+                group.as_ref().map_or(0, |group| group.messages.len())
+            }
+            Spooling::Direct(direct) => direct.open.unwrap_or(0),
+        }
+    }
+
+    /// Ends the current group, if any, and starts a new one.
+    fn start_group(
+        &mut self,
+        day: Option<Date>,
+        name: &str,
+        participant_id: &str,
+        at: Timestamp,
+    ) -> Result<(), ExportError> {
+        let fill = |group: &mut GroupView| {
+            group.day = day;
+            set(&mut group.name, name);
+            set(&mut group.participant_id, participant_id);
+            group.at = at;
+        };
+        match self {
+            Spooling::Template { renderer, group } => {
+                if let Some(done) = group.take() {
+                    renderer.send(done)?;
+                }
+                let mut next = GroupView {
+                    day: None,
+                    name: String::new(),
+                    participant_id: String::new(),
+                    at,
+                    messages: Vec::new(),
+                };
+                fill(&mut next);
+                *group = Some(next);
+            }
+            Spooling::Direct(direct) => {
+                if direct.open.is_some() {
+                    (direct.group.close)(&mut direct.text);
+                }
+                fill(&mut direct.header);
+                (direct.group.open)(&direct.header, &mut direct.labels, &mut direct.text);
+                direct.open = Some(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// A view to fill with the next message.
+    fn view(&mut self) -> MessageView {
+        match self {
+            Spooling::Template { .. } => empty_view(),
+            Spooling::Direct(direct) => direct.view.take().unwrap_or_else(empty_view),
+        }
+    }
+
+    /// Adds a filled view to the current group.
+    fn push(&mut self, view: MessageView) -> Result<(), ExportError> {
+        match self {
+            Spooling::Template { group, .. } => {
+                if let Some(group) = group {
+                    group.messages.push(view);
+                }
+            }
+            Spooling::Direct(direct) => {
+                (direct.group.message)(&view, &mut direct.labels, &mut direct.text);
+                direct.view = Some(view);
+                if let Some(count) = &mut direct.open {
+                    *count += 1;
+                }
+                if direct.text.len() >= DIRECT_PIECE {
+                    direct.out.write_all(direct.text.as_bytes())?;
+                    direct.text.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the last group and returns the spooled body.
+    fn finish(self) -> Result<Spooled, ExportError> {
+        match self {
+            Spooling::Template {
+                mut renderer,
+                group,
+                ..
+            } => {
+                if let Some(done) = group {
+                    renderer.send(done)?;
+                }
+                Ok(renderer.finish()?.finish()?)
+            }
+            Spooling::Direct(mut direct) => {
+                if direct.open.is_some() {
+                    (direct.group.close)(&mut direct.text);
+                }
+                direct.out.write_all(direct.text.as_bytes())?;
+                direct.out.flush()?;
+                drop(direct.out);
+                Ok(Spooled::new(direct.spool))
+            }
+        }
+    }
 }
 
 /// How many finished groups may wait for the rendering thread.
@@ -133,90 +275,56 @@ const RENDER_QUEUE: usize = 4;
 /// this many plus [`MAX_GROUP_MESSAGES`] - 1.
 const RENDER_BATCH: usize = 512;
 
-/// The size of the pieces the rendering thread writes to the body spool (its buffer's size).
-const SPOOL_PIECE: usize = crate::templates::SPOOL_BUFFER;
-
-/// How the rendering thread turns a group into text.
-enum GroupWriter {
-    /// Through the group template, with the format's text renderers for `m.text` and
-    /// `m.quoted`.
-    Template {
-        environment: Environment<'static>,
-        name: &'static str,
-        zone: Zone,
-        render_text: RenderFn,
-        render_quoted: RenderFn,
-    },
-    /// The default group template written out in Rust ([`Flavour::direct_group`]).
-    Direct(WriteGroupFn, TimeLabels),
-}
-
-/// Renders groups into the body spool on a thread of its own, so rendering (most of a
-/// transcript's cost) overlaps reading and parsing. Groups arrive in order, in batches of about
-/// [`RENDER_BATCH`] messages, through a bounded channel (at most [`RENDER_QUEUE`] batches wait),
-/// so the output is the same and memory stays bounded.
+/// Renders groups through the group template into the body spool on a thread of its own, so
+/// rendering (most of a transcript's cost) overlaps reading and parsing. Groups arrive in order,
+/// in batches of about [`RENDER_BATCH`] messages, through a bounded channel (at most
+/// [`RENDER_QUEUE`] batches wait), so the output is the same and memory stays bounded.
 struct BodyRenderer {
     sender: Option<SyncSender<Vec<GroupView>>>,
-    /// Batches the rendering thread wrote, sent back for their buffers (see [`Recycled`]).
-    spent: Receiver<Vec<GroupView>>,
     batch: Vec<GroupView>,
     /// The number of messages in `batch`.
     batch_messages: usize,
     thread: Option<JoinHandle<Result<Spool, ExportError>>>,
 }
 
+/// What the rendering thread needs to render a group through its template.
+struct GroupTemplate {
+    environment: Environment<'static>,
+    name: &'static str,
+    zone: Zone,
+    render_text: RenderFn,
+    render_quoted: RenderFn,
+}
+
 impl BodyRenderer {
-    fn start(writer: GroupWriter, mut body: Spool) -> Result<Self, ExportError> {
+    fn start(group: GroupTemplate, mut body: Spool) -> Result<Self, ExportError> {
         let (sender, receiver) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
-        let (spent_sender, spent) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
-                match writer {
-                    GroupWriter::Template {
-                        environment,
-                        name,
-                        zone,
-                        render_text,
-                        render_quoted,
-                    } => {
-                        let template = environment
-                            .get_template(name)
+                let template = group
+                    .environment
+                    .get_template(group.name)
+                    .map_err(ExportError::format)?;
+                for batch in receiver {
+                    for view in batch {
+                        template
+                            .render_captured_to(
+                                group_context(
+                                    view,
+                                    &group.zone,
+                                    group.render_text,
+                                    group.render_quoted,
+                                ),
+                                body.writer(),
+                            )
                             .map_err(ExportError::format)?;
-                        for batch in receiver {
-                            for group in batch {
-                                template
-                                    .render_captured_to(
-                                        group_context(group, &zone, render_text, render_quoted),
-                                        body.writer(),
-                                    )
-                                    .map_err(ExportError::format)?;
-                            }
-                        }
-                    }
-                    GroupWriter::Direct(write_group, mut labels) => {
-                        // Written in pieces of at least the spool's buffer size, which go to
-                        // the file without being copied into the buffer first.
-                        let mut text = String::with_capacity(SPOOL_PIECE + (64 << 10));
-                        for batch in receiver {
-                            for group in &batch {
-                                write_group(group, &mut labels, &mut text);
-                            }
-                            if text.len() >= SPOOL_PIECE {
-                                body.write_all(text.as_bytes())?;
-                                text.clear();
-                            }
-                            // Back for reuse; when the queue is full, freed here after all.
-                            let _ = spent_sender.try_send(batch);
-                        }
-                        body.write_all(text.as_bytes())?;
                     }
                 }
                 Ok(body)
             })?;
         Ok(Self {
             sender: Some(sender),
-            spent,
             batch: Vec::new(),
             batch_messages: 0,
             thread: Some(thread),
@@ -268,78 +376,26 @@ impl BodyRenderer {
     }
 }
 
-/// The most spent message views kept for reuse (one batch), so this pool is bounded too.
-const MAX_RECYCLED_VIEWS: usize = RENDER_BATCH + MAX_GROUP_MESSAGES;
-/// A view holding more text than this (in bytes of capacity) is freed rather than reused, so
-/// reused buffers stay small.
-const MAX_RECYCLED_TEXT: usize = 1 << 10;
-
-/// Groups and message views the rendering thread is done with, sent back to be filled again:
-/// in the steady state no view or group is allocated or freed, and nothing allocated on one
-/// thread is freed on the other (which makes the allocator take locks both threads wait on).
-#[derive(Default)]
-struct Recycled {
-    views: Vec<MessageView>,
-    groups: Vec<GroupView>,
-}
-
-impl Recycled {
-    /// Takes back what the rendering thread sent, when this pool ran out.
-    fn refill(&mut self, spent: &Receiver<Vec<GroupView>>) {
-        while let Ok(batch) = spent.try_recv() {
-            for mut group in batch {
-                for view in group.messages.drain(..) {
-                    let text = [&view.text, &view.quoted, &view.payload, &view.url_text]
-                        .iter()
-                        .map(|text| text.as_ref().map_or(0, String::capacity))
-                        .sum::<usize>();
-                    if text <= MAX_RECYCLED_TEXT && self.views.len() < MAX_RECYCLED_VIEWS {
-                        self.views.push(view);
-                    }
-                }
-                if self.groups.len() < RENDER_BATCH {
-                    self.groups.push(group);
-                }
-            }
-        }
-    }
-
-    fn view(&mut self, spent: &Receiver<Vec<GroupView>>) -> MessageView {
-        if self.views.is_empty() {
-            self.refill(spent);
-        }
-        self.views.pop().unwrap_or_else(|| MessageView {
-            id: String::new(),
-            name: String::new(),
-            participant_id: String::new(),
-            at: Timestamp::UNIX_EPOCH,
-            pinned: false,
-            edited: false,
-            kind: Kind::Text,
-            payload_type: PayloadType::Text,
-            text: None,
-            quoted: None,
-            url: None,
-            image_src: None,
-            url_text: None,
-            file_name: None,
-            file_size: None,
-            file_size_bytes: None,
-            payload: None,
-        })
-    }
-
-    fn group(&mut self, spent: &Receiver<Vec<GroupView>>) -> GroupView {
-        if self.groups.is_empty() {
-            self.refill(spent);
-        }
-        self.groups.pop().unwrap_or_else(|| GroupView {
-            day: None,
-            name: String::new(),
-            participant_id: String::new(),
-            at: Timestamp::UNIX_EPOCH,
-            messages: Vec::new(),
-        })
+/// A message view with nothing in it yet.
+fn empty_view() -> MessageView {
+    MessageView {
+        id: String::new(),
+        name: String::new(),
+        participant_id: String::new(),
+        at: Timestamp::UNIX_EPOCH,
+        pinned: false,
+        edited: false,
+        kind: Kind::Text,
+        payload_type: PayloadType::Text,
+        text: None,
+        quoted: None,
+        url: None,
+        image_src: None,
+        url_text: None,
+        file_name: None,
+        file_size: None,
+        file_size_bytes: None,
+        payload: None,
     }
 }
 
@@ -360,20 +416,21 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: the group being collected (at most [`MAX_GROUP_MESSAGES`] messages), at most 5
-/// batches of finished groups waiting for the rendering thread (a batch is sent once it holds
-/// 512 messages, so it holds at most 611), as many spent batches coming back to be reused, at
-/// most one batch of spent message views kept for reuse (each holding at most 1 KiB of text),
-/// the statistics (bounded by the number of distinct display names) and I/O buffers. The body and the pinned list are rendered to
-/// temporary files as messages arrive and copied into the page in [`Exporter::finish`], after
-/// the header, whose counts are only known at the end.
+/// Memory: with the default group template, one message view, 256 KiB of text and the
+/// [`BackgroundWriter`]'s buffers; with an overridden one, the group being collected (at most
+/// [`MAX_GROUP_MESSAGES`] messages) and at most 5 batches of finished groups waiting for the
+/// rendering thread (a batch is sent once it holds 512 messages, so it holds at most 611). Then
+/// the statistics (bounded by the number of distinct display names) and I/O buffers. The body
+/// and the pinned list are rendered to temporary files as messages arrive and copied into the
+/// page in [`Exporter::finish`], after the header, whose counts are only known at the end.
 ///
 /// # Templates and the fast path
 ///
 /// The templates are the specification of the output. When the user has not overridden the
 /// group or pinned template by name, the format's Rust version of that default template
 /// ([`Flavour::direct_group`], [`Flavour::direct_pin`]) writes the same bytes without the
-/// template engine, on the same [`GroupView`]s; the page template always goes through minijinja
+/// template engine, from the same [`GroupView`]s and [`MessageView`]s, message by message on the
+/// exporter's thread (no rendering thread, no views handed over); the page template always goes through minijinja
 /// (it is rendered once). Each format's tests render generated groups both ways, and the
 /// integration tests convert every fixture with the defaults and with a `--templates`
 /// directory holding copies of them, requiring identical output, so the two cannot drift.
@@ -414,14 +471,6 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
         self.running
             .as_mut()
             .ok_or_else(|| ExportError::format("the transcript was not begun"))
-    }
-
-    fn flush_group(&mut self) -> Result<(), ExportError> {
-        let running = self.running()?;
-        match running.group.take() {
-            Some(group) => running.body.send(group),
-            None => Ok(()),
-        }
     }
 
     /// Fills `view` with the message as group templates see it.
@@ -715,31 +764,52 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         let templates = load_templates(&self.flavour, &self.options)?;
         // The default group and pinned templates have Rust versions that write the same bytes
         // faster; a template the user overrode goes through minijinja.
-        let group_writer = match self.flavour.direct_group() {
-            Some(write_group) if templates.is_default(F::GROUP) => {
-                GroupWriter::Direct(write_group, TimeLabels::new(self.options.zone.clone()))
+        let body = match self.flavour.direct_group() {
+            Some(group) if templates.is_default(F::GROUP) => {
+                // An unnamed temporary file, written through one handle and read back
+                // through the other (they share the file and its offset).
+                let spool = tempfile::tempfile()?;
+                Spooling::Direct(Box::new(DirectBody {
+                    group,
+                    labels: TimeLabels::new(self.options.zone.clone()),
+                    header: GroupView {
+                        day: None,
+                        name: String::new(),
+                        participant_id: String::new(),
+                        at: Timestamp::UNIX_EPOCH,
+                        messages: Vec::new(),
+                    },
+                    open: None,
+                    view: None,
+                    text: String::with_capacity(DIRECT_PIECE + (64 << 10)),
+                    out: BackgroundWriter::new(spool.try_clone()?),
+                    spool,
+                }))
             }
-            _ => GroupWriter::Template {
-                environment: templates.environment.clone(),
-                name: F::GROUP,
-                zone: self.options.zone.clone(),
-                render_text: self.flavour.text_renderer(),
-                render_quoted: self.flavour.quoted_renderer(),
+            _ => Spooling::Template {
+                renderer: BodyRenderer::start(
+                    GroupTemplate {
+                        environment: templates.environment.clone(),
+                        name: F::GROUP,
+                        zone: self.options.zone.clone(),
+                        render_text: self.flavour.text_renderer(),
+                        render_quoted: self.flavour.quoted_renderer(),
+                    },
+                    Spool::new()?,
+                )?,
+                group: None,
             },
         };
         let direct_pin = self
             .flavour
             .direct_pin()
             .filter(|_| templates.is_default(F::PINNED));
-        let body = BodyRenderer::start(group_writer, Spool::new()?)?;
         self.running = Some(Running {
             templates,
             body,
             pinned: Spool::new()?,
             direct_pin,
             pin_buffer: String::new(),
-            group: None,
-            recycled: Recycled::default(),
             last: None,
             pending_day: None,
         });
@@ -754,10 +824,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         let running = self.running()?;
         let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
         let new_group = new_day
-            || running
-                .group
-                .as_ref()
-                .is_some_and(|group| group.messages.len() >= MAX_GROUP_MESSAGES)
+            || running.body.group_len() >= MAX_GROUP_MESSAGES
             || running.last.as_ref().is_none_or(|(last_name, last_at, _)| {
                 *last_name != name || at.duration_since(*last_at) > gap
             });
@@ -775,20 +842,15 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             None => running.last = Some((name.clone().into_owned(), at, date)),
         }
         if new_group {
-            self.flush_group()?;
-            let running = self.running()?;
-            let mut group = running.recycled.group(&running.body.spent);
-            group.day = running.pending_day.take();
-            set(&mut group.name, &name);
-            set(&mut group.participant_id, &message.participant_id);
-            group.at = at;
-            running.group = Some(group);
+            let day = running.pending_day.take();
+            running
+                .body
+                .start_group(day, &name, &message.participant_id, at)?;
         }
         if message.pinned {
             self.pinned_entry(message, &name)?;
         }
-        let running = self.running()?;
-        let mut view = running.recycled.view(&running.body.spent);
+        let mut view = self.running()?.body.view();
         self.fill_view(&mut view, message, &name);
         self.stats.add(&Seen {
             id: &message.id,
@@ -802,14 +864,10 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             edited: message.edited,
         });
         self.timeline.add(at);
-        if let Some(group) = &mut self.running()?.group {
-            group.messages.push(view);
-        }
-        Ok(())
+        self.running()?.body.push(view)
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
-        self.flush_group()?;
         let running = self
             .running
             .take()
@@ -820,7 +878,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             pinned,
             ..
         } = running;
-        let body = body.finish()?.finish()?;
+        let body = body.finish()?;
         let variables = self.page_context(&templates)?;
         let out = self
             .out
