@@ -130,6 +130,8 @@ impl Drop for AtomicFile {
 /// the thread but cannot report an error: always flush (every exporter's `finish` does).
 pub struct BackgroundWriter {
     buffer: Vec<u8>,
+    /// The size of one buffer.
+    buffer_bytes: usize,
     sender: Option<std::sync::mpsc::SyncSender<Chunk>>,
     /// Written buffers, cleared, for reuse.
     spent: std::sync::mpsc::Receiver<Vec<u8>>,
@@ -155,12 +157,23 @@ impl BackgroundWriter {
     /// Buffers queued for the thread at most.
     pub const BUFFERS_IN_FLIGHT: usize = 4;
 
-    /// Starts the writing thread over `inner`.
-    pub fn new<W: io::Write + Send + 'static>(mut inner: W) -> Self {
+    /// Starts the writing thread over `inner`, with [`BackgroundWriter::BUFFERS_IN_FLIGHT`]
+    /// buffers of [`BackgroundWriter::BUFFER_BYTES`].
+    pub fn new<W: io::Write + Send + 'static>(inner: W) -> Self {
+        Self::with_buffers(inner, Self::BUFFER_BYTES, Self::BUFFERS_IN_FLIGHT)
+    }
+
+    /// Starts the writing thread over `inner`, with at most `in_flight` buffers of
+    /// `buffer_bytes` queued (so at most `in_flight + 2` of them exist).
+    pub fn with_buffers<W: io::Write + Send + 'static>(
+        mut inner: W,
+        buffer_bytes: usize,
+        in_flight: usize,
+    ) -> Self {
         use std::sync::atomic::Ordering;
 
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(Self::BUFFERS_IN_FLIGHT);
-        let (give_back, spent) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::BUFFERS_IN_FLIGHT);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Chunk>(in_flight);
+        let (give_back, spent) = std::sync::mpsc::sync_channel::<Vec<u8>>(in_flight);
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None::<io::Error>));
         let (thread_failed, thread_error) = (
@@ -202,7 +215,8 @@ impl BackgroundWriter {
             }
         });
         Self {
-            buffer: Vec::with_capacity(Self::BUFFER_BYTES),
+            buffer: Vec::with_capacity(buffer_bytes),
+            buffer_bytes,
             sender: Some(sender),
             spent,
             thread: Some(thread),
@@ -241,7 +255,7 @@ impl BackgroundWriter {
         let next = self
             .spent
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(Self::BUFFER_BYTES));
+            .unwrap_or_else(|_| Vec::with_capacity(self.buffer_bytes));
         let full = std::mem::replace(&mut self.buffer, next);
         self.send(Chunk::Data(full))
     }
@@ -250,7 +264,7 @@ impl BackgroundWriter {
 impl io::Write for BackgroundWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.check()?;
-        if self.buffer.len() + data.len() > Self::BUFFER_BYTES {
+        if self.buffer.len() + data.len() > self.buffer_bytes {
             self.send_buffer()?;
         }
         self.buffer.extend_from_slice(data);
@@ -295,17 +309,30 @@ mod tests {
     #[test]
     fn background_writer_writes_everything_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out");
-        let mut writer = BackgroundWriter::new(File::create(&path).unwrap());
-        let mut expected = Vec::new();
-        // About 12 buffers' worth, so written buffers come back and are filled again.
-        for index in 0..200_000_u32 {
-            let line = format!("{index:>60}\n");
-            writer.write_all(line.as_bytes()).unwrap();
-            expected.extend_from_slice(line.as_bytes());
+        // About 12 buffers' worth with the default buffers, thousands with small ones (and
+        // lines longer than a buffer), so written buffers come back and are filled again.
+        for (name, buffer_bytes, in_flight, lines) in [
+            (
+                "default",
+                BackgroundWriter::BUFFER_BYTES,
+                BackgroundWriter::BUFFERS_IN_FLIGHT,
+                200_000,
+            ),
+            ("small", 4096, 1, 20_000),
+            ("tiny", 40, 2, 5_000),
+        ] {
+            let path = dir.path().join(name);
+            let file = File::create(&path).unwrap();
+            let mut writer = BackgroundWriter::with_buffers(file, buffer_bytes, in_flight);
+            let mut expected = Vec::new();
+            for index in 0..lines {
+                let line = format!("{index:>60}\n");
+                writer.write_all(line.as_bytes()).unwrap();
+                expected.extend_from_slice(line.as_bytes());
+            }
+            writer.flush().unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), expected, "{name}");
         }
-        writer.flush().unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
 
     #[test]

@@ -416,8 +416,8 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: with the default group template, one message view, 256 KiB of text and the
-/// [`BackgroundWriter`]'s buffers; with an overridden one, the group being collected (at most
+/// Memory: with the default group template, one message view, the text being written (256 KiB
+/// and one message) and the [`BackgroundWriter`]'s four 512 KiB buffers; with an overridden one, the group being collected (at most
 /// [`MAX_GROUP_MESSAGES`] messages) and at most 5 batches of finished groups waiting for the
 /// rendering thread (a batch is sent once it holds 512 messages, so it holds at most 611). Then
 /// the statistics (bounded by the number of distinct display names) and I/O buffers. The body
@@ -782,7 +782,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                     open: None,
                     view: None,
                     text: String::with_capacity(DIRECT_PIECE + (64 << 10)),
-                    out: BackgroundWriter::new(spool.try_clone()?),
+                    out: BackgroundWriter::with_buffers(spool.try_clone()?, 2 * DIRECT_PIECE, 2),
                     spool,
                 }))
             }
