@@ -248,6 +248,19 @@ impl BackgroundWriter {
             .map_err(|_| io::Error::other("the writing thread stopped"))
     }
 
+    /// Hands `data` to the thread as it is, without copying it (after whatever was written
+    /// before it), and leaves a spent buffer, empty, in its place.
+    pub fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        self.check()?;
+        self.send_buffer()?;
+        let next = self
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.buffer_bytes));
+        let full = std::mem::replace(data, next);
+        self.send(Chunk::Data(full))
+    }
+
     fn send_buffer(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -330,6 +343,13 @@ mod tests {
                 writer.write_all(line.as_bytes()).unwrap();
                 expected.extend_from_slice(line.as_bytes());
             }
+            // Whole buffers handed over too, between copied writes.
+            let mut piece = b"handed over\n".to_vec();
+            writer.write_vec(&mut piece).unwrap();
+            assert!(piece.is_empty());
+            expected.extend_from_slice(b"handed over\n");
+            writer.write_all(b"last\n").unwrap();
+            expected.extend_from_slice(b"last\n");
             writer.flush().unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), expected, "{name}");
         }

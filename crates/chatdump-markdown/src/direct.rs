@@ -47,8 +47,7 @@ pub(crate) const GROUP: DirectGroup = DirectGroup {
 };
 
 /// `group.md.jinja` up to the loop over `group.messages`.
-fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
-    let _ = labels;
+fn write_group_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut String) {
     // {% if day %}### {{ day.label }}
     //
     // {% endif -%}
@@ -66,9 +65,7 @@ fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String
 }
 
 /// `group.md.jinja` after the loop: nothing (the template ends with the loop).
-fn write_group_close(out: &mut String) {
-    let _ = out;
-}
+fn write_group_close(_out: &mut String) {}
 
 /// One iteration of the loop over `group.messages`.
 fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {

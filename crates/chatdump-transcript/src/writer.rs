@@ -159,6 +159,18 @@ struct DirectBody {
     spool: std::fs::File,
 }
 
+impl DirectBody {
+    /// Hands the text written so far to the spool's writing thread, without copying it, and
+    /// takes an empty buffer back.
+    fn hand_over(&mut self) -> Result<(), ExportError> {
+        let mut bytes = std::mem::take(&mut self.text).into_bytes();
+        self.out.write_vec(&mut bytes)?;
+        // `bytes` is now a spent buffer, empty, so it is valid UTF-8.
+        self.text = String::from_utf8(bytes).unwrap_or_default();
+        Ok(())
+    }
+}
+
 impl Spooling {
     /// The messages in the group being collected or written.
     fn group_len(&self) -> usize {
@@ -234,8 +246,7 @@ impl Spooling {
                     *count += 1;
                 }
                 if direct.text.len() >= DIRECT_PIECE {
-                    direct.out.write_all(direct.text.as_bytes())?;
-                    direct.text.clear();
+                    direct.hand_over()?;
                 }
             }
         }
@@ -248,7 +259,6 @@ impl Spooling {
             Spooling::Template {
                 mut renderer,
                 group,
-                ..
             } => {
                 if let Some(done) = group {
                     renderer.send(done)?;
@@ -259,7 +269,7 @@ impl Spooling {
                 if direct.open.is_some() {
                     (direct.group.close)(&mut direct.text);
                 }
-                direct.out.write_all(direct.text.as_bytes())?;
+                direct.hand_over()?;
                 direct.out.flush()?;
                 drop(direct.out);
                 Ok(Spooled::new(direct.spool))
@@ -297,24 +307,24 @@ struct GroupTemplate {
 }
 
 impl BodyRenderer {
-    fn start(group: GroupTemplate, mut body: Spool) -> Result<Self, ExportError> {
+    fn start(parts: GroupTemplate, mut body: Spool) -> Result<Self, ExportError> {
         let (sender, receiver) = sync_channel::<Vec<GroupView>>(RENDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("transcript-render".to_owned())
             .spawn(move || {
-                let template = group
+                let template = parts
                     .environment
-                    .get_template(group.name)
+                    .get_template(parts.name)
                     .map_err(ExportError::format)?;
                 for batch in receiver {
-                    for view in batch {
+                    for group in batch {
                         template
                             .render_captured_to(
                                 group_context(
-                                    view,
-                                    &group.zone,
-                                    group.render_text,
-                                    group.render_quoted,
+                                    group,
+                                    &parts.zone,
+                                    parts.render_text,
+                                    parts.render_quoted,
                                 ),
                                 body.writer(),
                             )
@@ -416,8 +426,8 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 
 /// A transcript exporter: give it a [`Flavour`] and a writer.
 ///
-/// Memory: with the default group template, one message view, the text being written (256 KiB
-/// and one message) and the [`BackgroundWriter`]'s four 512 KiB buffers; with an overridden one, the group being collected (at most
+/// Memory: with the default group template, one message view and about five buffers of 256 KiB
+/// (the text being written and those the [`BackgroundWriter`] holds); with an overridden one, the group being collected (at most
 /// [`MAX_GROUP_MESSAGES`] messages) and at most 5 batches of finished groups waiting for the
 /// rendering thread (a batch is sent once it holds 512 messages, so it holds at most 611). Then
 /// the statistics (bounded by the number of distinct display names) and I/O buffers. The body
@@ -782,7 +792,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                     open: None,
                     view: None,
                     text: String::with_capacity(DIRECT_PIECE + (64 << 10)),
-                    out: BackgroundWriter::with_buffers(spool.try_clone()?, 2 * DIRECT_PIECE, 2),
+                    out: BackgroundWriter::with_buffers(spool.try_clone()?, DIRECT_PIECE, 2),
                     spool,
                 }))
             }
