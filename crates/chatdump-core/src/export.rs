@@ -177,8 +177,13 @@ pub struct Output<'a> {
 }
 
 /// Records handed from the reading thread to the exporting one, with the reader's counters.
+///
+/// Errors are rare, so they travel beside the messages rather than in a `Result` per message
+/// (which would make every slot as large as an error): `errors` holds `(i, error)` for an
+/// error read just before `messages[i]`, in input order.
 struct Batch {
-    items: Vec<Result<Box<Message>, ReadError>>,
+    messages: Spent,
+    errors: Vec<(usize, ReadError)>,
     records_read: u64,
     bytes_read: u64,
 }
@@ -202,26 +207,41 @@ fn read_batches<R: Read>(
     sender: &mpsc::SyncSender<Batch>,
     recycled: &mpsc::Receiver<Spent>,
 ) {
-    let mut spare = Vec::new();
+    let mut spare: Spent = Vec::new();
+    // Emptied vectors of spent messages become the next batches.
+    let mut empty: Vec<Spent> = Vec::new();
     loop {
-        let mut items = Vec::with_capacity(BATCH_MESSAGES);
+        let mut messages = empty
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BATCH_MESSAGES));
+        let mut errors = Vec::new();
         let mut finished = true;
         loop {
-            if spare.is_empty() {
-                spare = recycled.try_recv().unwrap_or_default();
+            if spare.is_empty()
+                && let Ok(more) = recycled.try_recv()
+            {
+                let drained = std::mem::replace(&mut spare, more);
+                if drained.capacity() >= BATCH_MESSAGES {
+                    empty.push(drained);
+                }
             }
             let mut message = spare.pop().unwrap_or_default();
-            let Some(item) = reader.read_into(&mut message) else {
-                break;
-            };
-            items.push(item.map(|()| message));
-            if items.len() == BATCH_MESSAGES {
+            match reader.read_into(&mut message) {
+                None => break,
+                Some(Ok(())) => messages.push(message),
+                Some(Err(error)) => {
+                    errors.push((messages.len(), error));
+                    spare.push(message);
+                }
+            }
+            if messages.len() == BATCH_MESSAGES {
                 finished = false;
                 break;
             }
         }
         let batch = Batch {
-            items,
+            messages,
+            errors,
             records_read: reader.records_read(),
             bytes_read: reader.bytes_read(),
         };
@@ -270,20 +290,15 @@ pub fn run<R: Read + Send>(
             summary: Summary::default(),
             recycle,
             spent: Vec::with_capacity(BATCH_MESSAGES),
+            empty: Vec::new(),
         };
         let (mut records_read, mut bytes_read) = (0, 0);
-        for batch in receiver {
-            for next in batch.items {
-                let message = match next {
-                    Ok(message) => message,
-                    Err(ReadError::Record(error))
-                        if options.on_error == OnError::Skip && error.kind.is_recoverable() =>
-                    {
-                        sink.reject(&error)?;
-                        continue;
-                    }
-                    Err(error) => return Err(error.into()),
-                };
+        for mut batch in receiver {
+            let mut errors = batch.errors.drain(..).peekable();
+            for (index, message) in batch.messages.drain(..).enumerate() {
+                while let Some((_, error)) = errors.next_if(|(before, _)| *before == index) {
+                    sink.read_error(error, options.on_error)?;
+                }
                 match orderer
                     .push(message, &mut |message| sink.release(message))
                     .map_err(order_error)?
@@ -292,6 +307,10 @@ pub fn run<R: Read + Send>(
                     Pushed::TooLate => return Ok(Outcome::NeedsExternalSort),
                 }
             }
+            for (_, error) in errors {
+                sink.read_error(error, options.on_error)?;
+            }
+            sink.give_back(batch.messages);
             records_read = batch.records_read;
             bytes_read = batch.bytes_read;
             sink.observer.progress(bytes_read);
@@ -340,6 +359,8 @@ struct Sink<'o, 'a> {
     recycle: mpsc::Sender<Spent>,
     /// Spent messages not yet sent back.
     spent: Spent,
+    /// Emptied batches, to collect spent messages in.
+    empty: Vec<Spent>,
 }
 
 /// Messages holding more than this are not reused: recycled strings keep their capacity, and a
@@ -351,10 +372,34 @@ impl Sink<'_, '_> {
         if message.approximate_size() <= REUSE_MAX_BYTES {
             self.spent.push(message);
             if self.spent.len() == BATCH_MESSAGES {
-                let spent = std::mem::replace(&mut self.spent, Vec::with_capacity(BATCH_MESSAGES));
+                let next = self
+                    .empty
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(BATCH_MESSAGES));
+                let spent = std::mem::replace(&mut self.spent, next);
                 // The reading thread may have finished; then the messages are simply dropped.
                 let _ = self.recycle.send(spent);
             }
+        }
+    }
+
+    /// Keeps an emptied batch to collect spent messages in (a few at most: the rest are freed).
+    fn give_back(&mut self, batch: Spent) {
+        if self.empty.len() < BATCHES_IN_FLIGHT {
+            self.empty.push(batch);
+        }
+    }
+
+    /// A record the reader could not read: rejected in skip mode when the reader can go on,
+    /// the end of the run otherwise.
+    fn read_error(&mut self, error: ReadError, on_error: OnError) -> Result<(), RunError> {
+        match error {
+            ReadError::Record(error)
+                if on_error == OnError::Skip && error.kind.is_recoverable() =>
+            {
+                self.reject(&error)
+            }
+            error => Err(error.into()),
         }
     }
 
