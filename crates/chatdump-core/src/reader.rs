@@ -97,8 +97,13 @@ pub struct ChatReader<R> {
     buf_offset: u64,
     /// The physical line of `buf[pos]`.
     line: u64,
+    /// The current record's fields, end to end (general path); `ends` holds where each ends.
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// Set when the current record came by the fast path: its fields are then not copied to
+    /// `out` but read in place, from its line at this offset of `buf` (fields separated by one
+    /// comma; `ends` relative to the line's start).
+    in_buffer: Option<usize>,
     /// Raw bytes of the current record already consumed from earlier buffer fills.
     spill: Vec<u8>,
     header: Vec<String>,
@@ -140,6 +145,7 @@ impl<R: Read> ChatReader<R> {
             line: 1,
             out: vec![0; out_bytes],
             ends: vec![0; 32],
+            in_buffer: None,
             spill: Vec::new(),
             header: Vec::new(),
             column_index: [0; 10],
@@ -306,7 +312,8 @@ impl<R: Read> ChatReader<R> {
         // One UTF-8 check for the whole record (the fields lie end to end in `out`); a field
         // of a valid record is then a slice on character boundaries, or invalid on its own.
         // Only a record that fails is checked field by field, to name the bad column.
-        let record = simdutf8::basic::from_utf8(&self.out[..self.ends[raw.field_count - 1]]).ok();
+        let record =
+            simdutf8::basic::from_utf8(&self.record()[..self.ends[raw.field_count - 1]]).ok();
         let text = |slot: usize| -> Result<&str, RecordError> {
             let index = self.column_index[slot];
             if let Some(value) = record.and_then(|record| record.get(self.bounds(index))) {
@@ -402,13 +409,24 @@ impl<R: Read> ChatReader<R> {
         }
     }
 
+    /// The current record's bytes, which `bounds` indexes.
+    fn record(&self) -> &[u8] {
+        match self.in_buffer {
+            Some(start) => &self.buf[start..],
+            None => &self.out,
+        }
+    }
+
     fn bounds(&self, index: usize) -> std::ops::Range<usize> {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1] + usize::from(self.in_buffer.is_some()),
+        };
         start..self.ends[index]
     }
 
     fn field(&self, index: usize) -> &[u8] {
-        &self.out[self.bounds(index)]
+        &self.record()[self.bounds(index)]
     }
 
     fn fields_lossy(&self, count: usize) -> Vec<String> {
@@ -475,6 +493,7 @@ impl<R: Read> ChatReader<R> {
         if let Some(raw) = self.read_unquoted_record(position) {
             return Ok(Some(raw));
         }
+        self.in_buffer = None;
         let mut segment_start = self.pos;
         let mut has_quote = false;
         let mut out_len = 0;
@@ -544,7 +563,8 @@ impl<R: Read> ChatReader<R> {
 
     /// The fast path for the common record: one line, wholly in the buffer, with no `"` and no
     /// lone `\r`. Such a record is its line split at every `,` (exactly what `csv-core` makes of
-    /// it), found with SIMD searches instead of `csv-core`'s byte-at-a-time state machine.
+    /// it), found with SIMD searches instead of `csv-core`'s byte-at-a-time state machine, and
+    /// read where it lies in the input buffer (`in_buffer`) instead of being copied out.
     /// `None` (nothing consumed) sends the record to the general path. `csv-core` is left in its
     /// start-of-record state: it returns a record only after its terminator, and a `\n` it may
     /// still expect after a `\r` is skipped like a blank line by either path.
@@ -557,20 +577,15 @@ impl<R: Read> ChatReader<R> {
             _ => return None,
         };
         let record = &rest[..special];
-        if record.len() > self.out.len() {
+        if record.len() > self.options.max_record_bytes {
             return None;
         }
-        let mut start = 0;
-        let mut out_len = 0;
         let mut field_count = 0;
         for end in memchr::memchr_iter(b',', record).chain([record.len()]) {
-            let field = &record[start..end];
-            *self.ends.get_mut(field_count)? = out_len + field.len();
-            self.out[out_len..out_len + field.len()].copy_from_slice(field);
-            out_len += field.len();
+            *self.ends.get_mut(field_count)? = end;
             field_count += 1;
-            start = end + 1;
         }
+        self.in_buffer = Some(self.pos);
         self.pos += special + terminator;
         self.line += 1;
         Some(RawRecord {
