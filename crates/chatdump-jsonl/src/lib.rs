@@ -278,11 +278,15 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        for special in ['"', '\\', '\n', '\u{1}', 'é'] {
+        for special in [
+            '"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '!', '#', '[', ']', '\u{7f}', 'é', '🍕',
+        ] {
             for position in 0..70 {
                 let mut text = "a".repeat(70);
                 text.insert(position, special);
                 cases.push(text);
+                // Every length, so the special character lands in each part of the check.
+                cases.push(format!("{}{special}", "a".repeat(position)));
             }
         }
         for case in &cases {
