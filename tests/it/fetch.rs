@@ -857,6 +857,92 @@ fn unreachable_api_is_retried_then_reported() {
     assert_dir_holds(dir.path(), None);
 }
 
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a connection to it
+/// neither succeeds nor is refused, as with a host that never answers. Returns the listener and
+/// the connections that filled its queue (both must stay alive), and its address.
+fn silent_listener() -> (
+    socket2::Socket,
+    Vec<std::net::TcpStream>,
+    std::net::SocketAddr,
+) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    listener.bind(&any.into()).expect("bind 127.0.0.1");
+    // Nothing accepts, and the queue holds about one connection (backlog 0).
+    listener.listen(0).expect("listen");
+    let addr = listener
+        .local_addr()
+        .ok()
+        .and_then(|addr| addr.as_socket())
+        .expect("its address");
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(stream) => held.push(stream),
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                return (listener, held, addr);
+            }
+            Err(error) => panic!("filling the accept queue of {addr}: {error}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
+}
+
+#[test]
+fn api_that_never_answers_times_out_on_connect() {
+    let (_listener, _held, addr) = silent_listener();
+    let dir = temp_dir();
+    let base = format!("http://{addr}/v2");
+    let out = dir.path().display().to_string();
+    let args = [
+        "fetch",
+        "--base-url",
+        &base,
+        "--session-id",
+        "ok",
+        "--output",
+        &out,
+        "--connect-timeout",
+        "300ms",
+        "--retries",
+        "1",
+        "--retry-delay",
+        "10ms",
+        "--retry-max-delay",
+        "10ms",
+    ];
+    let started = Instant::now();
+    let run = hermetic(Chatdump::new(args))
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run();
+    let elapsed = started.elapsed();
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot reach the API at `http://{addr}/v2/sessions/ok/chat`; gave up after 2 attempts"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "gave up after 2 attempts: no connection within the connect timeout of 0.3 s"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Two attempts of 0.3 s each, not the kernel's minutes of SYN retries.
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?}: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(API_KEY));
+    assert_dir_holds(dir.path(), None);
+}
+
 /// The check that no `Authorization` header reaches the storage is only worth something if the
 /// server notices one: send it one by hand.
 #[test]

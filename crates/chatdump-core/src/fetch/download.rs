@@ -27,6 +27,10 @@ pub enum DownloadError {
     /// A connection, TLS or protocol error (the reqwest error carries no URL).
     #[error("the connection failed")]
     Network(#[source] reqwest::Error),
+    /// No connection was made within the connect timeout (a host that never answers, or a
+    /// server too busy to accept).
+    #[error("no connection within the connect timeout of {} s", .0.as_secs_f64())]
+    ConnectTimeout(Duration),
     /// Nothing arrived for the read timeout.
     #[error("no data arrived for {} s", .0.as_secs_f64())]
     Idle(Duration),
@@ -140,6 +144,9 @@ pub(crate) async fn send(
     let limit = options.connect_timeout.saturating_add(options.read_timeout);
     match tokio::time::timeout(limit, request.send()).await {
         Err(_) => Err(DownloadError::Idle(limit)),
+        Ok(Err(error)) if error.is_connect() && error.is_timeout() => {
+            Err(DownloadError::ConnectTimeout(options.connect_timeout))
+        }
         Ok(Err(error)) => Err(DownloadError::Network(scrub(error))),
         Ok(Ok(response)) => Ok(response),
     }
