@@ -331,7 +331,7 @@ impl<R: Read> ChatReader<R> {
         };
         let required = |slot: usize| -> Result<&str, RecordError> {
             let value = text(slot)?;
-            if value.trim().is_empty() {
+            if is_blank(value) {
                 return Err(self.error(
                     raw.position,
                     Some(self.column_index[slot]),
@@ -713,6 +713,16 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// Whether `value` is empty or all white space. A value starting with a visible ASCII character
+/// (nearly every one) is answered without `trim`, which decodes characters from both ends.
+fn is_blank(value: &str) -> bool {
+    match value.as_bytes().first() {
+        None => true,
+        Some(byte) if byte.is_ascii_graphic() => false,
+        Some(_) => value.trim().is_empty(),
+    }
+}
+
 /// Epoch values at or above this are milliseconds (as seconds it would be the year 5138).
 const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
@@ -809,6 +819,16 @@ fn parse_epoch(value: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_is_empty_or_white_space_only() {
+        for blank in ["", " ", "\t", " \r\n ", "\u{3000}", "\u{a0}\u{2003}"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for value in ["a", " a", "\ta", "\u{3000}x", "\u{a0}x", "é", "\u{1}", "-"] {
+            assert!(!is_blank(value), "{value:?}");
+        }
+    }
 
     #[test]
     fn timestamps() {
