@@ -77,6 +77,26 @@ fn fetch_into(server: &Server, session: &str, dir: &Path, extra: &[&str]) -> Run
     chatdump(server, "fetch", &[session], &args).run()
 }
 
+/// `chatdump fetch --base-url BASE --session-id SESSION --output DIR EXTRA...` with Dyte
+/// credentials, for a base URL that is not the test server's.
+fn fetch_from(base: &str, session: &str, dir: &Path, extra: &[&str]) -> Run {
+    let out = dir.display().to_string();
+    let mut args = vec![
+        "fetch",
+        "--base-url",
+        base,
+        "--session-id",
+        session,
+        "--output",
+        out.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    hermetic(Chatdump::new(args))
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run()
+}
+
 /// Asserts no credential and no part of any link's signature appears in the run's output, and
 /// that no `Authorization` header ever reached the storage.
 #[track_caller]
@@ -823,22 +843,7 @@ fn unreachable_api_is_retried_then_reported() {
         .port();
     let dir = temp_dir();
     let base = format!("http://127.0.0.1:{port}/v2");
-    let out = dir.path().display().to_string();
-    let mut args = vec![
-        "fetch",
-        "--base-url",
-        &base,
-        "--session-id",
-        "ok",
-        "--output",
-        &out,
-        "-v",
-    ];
-    args.extend_from_slice(FAST);
-    let run = hermetic(Chatdump::new(args))
-        .env("DYTE_ORG_ID", ORG_ID)
-        .env("DYTE_API_KEY", API_KEY)
-        .run();
+    let run = fetch_from(&base, "ok", dir.path(), &[FAST, &["-v"]].concat());
     run.assert_code(1);
     assert!(
         run.stderr.contains(&format!(
@@ -894,45 +899,29 @@ fn api_that_never_answers_times_out_on_connect() {
     let (_listener, _held, addr) = silent_listener();
     let dir = temp_dir();
     let base = format!("http://{addr}/v2");
-    let out = dir.path().display().to_string();
-    let args = [
-        "fetch",
-        "--base-url",
-        &base,
-        "--session-id",
-        "ok",
-        "--output",
-        &out,
-        "--connect-timeout",
-        "300ms",
-        "--retries",
-        "1",
-        "--retry-delay",
-        "10ms",
-        "--retry-max-delay",
-        "10ms",
-    ];
     let started = Instant::now();
-    let run = hermetic(Chatdump::new(args))
-        .env("DYTE_ORG_ID", ORG_ID)
-        .env("DYTE_API_KEY", API_KEY)
-        .run();
+    let run = fetch_from(
+        &base,
+        "ok",
+        dir.path(),
+        &[
+            "--connect-timeout",
+            "300ms",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "10ms",
+            "--retry-max-delay",
+            "10ms",
+        ],
+    );
     let elapsed = started.elapsed();
     run.assert_code(1);
-    assert!(
-        run.stderr.contains(&format!(
-            "cannot reach the API at `http://{addr}/v2/sessions/ok/chat`; gave up after 2 attempts"
-        )),
-        "{}",
-        run.stderr
+    let expected = format!(
+        "cannot reach the API at `http://{addr}/v2/sessions/ok/chat`; gave up after 2 attempts: \
+         no connection within the connect timeout of 0.3 s"
     );
-    assert!(
-        run.stderr.contains(
-            "gave up after 2 attempts: no connection within the connect timeout of 0.3 s"
-        ),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
     // Two attempts of 0.3 s each, not the kernel's minutes of SYN retries.
     assert!(
         elapsed < Duration::from_secs(10),
@@ -984,23 +973,12 @@ fn test_server_refuses_and_records_an_authorization_header_on_downloads() {
 fn retry_time_budget_stops_the_retries() {
     let server = server();
     let dir = temp_dir();
-    let base = server.dyte_base_url();
-    let out = dir.path().display().to_string();
-    let args = [
-        "fetch",
-        "--base-url",
-        &base,
-        "--session-id",
+    let run = fetch_from(
+        &server.dyte_base_url(),
         "api-429-always",
-        "--output",
-        &out,
-        "--retry-max-time",
-        "500ms",
-    ];
-    let run = hermetic(Chatdump::new(args))
-        .env("DYTE_ORG_ID", ORG_ID)
-        .env("DYTE_API_KEY", API_KEY)
-        .run();
+        dir.path(),
+        &["--retry-max-time", "500ms"],
+    );
     run.assert_code(1);
     assert!(
         run.stderr
