@@ -48,15 +48,24 @@ fn server() -> Server {
     .expect("start the test server on 127.0.0.1")
 }
 
-/// `chatdump COMMAND --base-url ... --session-id ... FAST... EXTRA...` with Dyte credentials in
-/// the environment.
+/// `chatdump COMMAND --base-url ... --session-id ... FAST... EXTRA...` against the test server,
+/// with Dyte credentials in the environment.
 fn chatdump(server: &Server, command: &str, sessions: &[&str], extra: &[&str]) -> Chatdump {
-    let base = server.dyte_base_url();
-    let mut args = vec![command, "--base-url", base.as_str()];
+    chatdump_at(
+        &server.dyte_base_url(),
+        command,
+        sessions,
+        &[FAST, extra].concat(),
+    )
+}
+
+/// `chatdump COMMAND --base-url BASE --session-id ... EXTRA...` with Dyte credentials in the
+/// environment.
+fn chatdump_at(base: &str, command: &str, sessions: &[&str], extra: &[&str]) -> Chatdump {
+    let mut args = vec![command, "--base-url", base];
     for session in sessions {
         args.extend(["--session-id", session]);
     }
-    args.extend_from_slice(FAST);
     args.extend_from_slice(extra);
     hermetic(Chatdump::new(args))
         .env("DYTE_ORG_ID", ORG_ID)
@@ -71,30 +80,20 @@ fn hermetic(command: Chatdump) -> Chatdump {
 }
 
 fn fetch_into(server: &Server, session: &str, dir: &Path, extra: &[&str]) -> Run {
-    let out = dir.display().to_string();
-    let mut args = vec!["--output", out.as_str()];
-    args.extend_from_slice(extra);
-    chatdump(server, "fetch", &[session], &args).run()
+    fetch_from(
+        &server.dyte_base_url(),
+        session,
+        dir,
+        &[FAST, extra].concat(),
+    )
 }
 
 /// `chatdump fetch --base-url BASE --session-id SESSION --output DIR EXTRA...` with Dyte
-/// credentials, for a base URL that is not the test server's.
+/// credentials, for any base URL.
 fn fetch_from(base: &str, session: &str, dir: &Path, extra: &[&str]) -> Run {
     let out = dir.display().to_string();
-    let mut args = vec![
-        "fetch",
-        "--base-url",
-        base,
-        "--session-id",
-        session,
-        "--output",
-        out.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    hermetic(Chatdump::new(args))
-        .env("DYTE_ORG_ID", ORG_ID)
-        .env("DYTE_API_KEY", API_KEY)
-        .run()
+    let args = [&["--output", out.as_str()], extra].concat();
+    chatdump_at(base, "fetch", &[session], &args).run()
 }
 
 /// Asserts no credential and no part of any link's signature appears in the run's output, and
