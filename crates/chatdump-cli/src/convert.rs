@@ -394,7 +394,7 @@ fn open_atomic(path: &Path, files: &mut Vec<AtomicFile>) -> anyhow::Result<Box<d
             escape_for_terminal(&path.display().to_string(), 200)
         )
     })?;
-    let writer = BackgroundWriter::new(file.reopen()?);
+    let writer = BackgroundWriter::new(file.writer()?);
     files.push(file);
     Ok(Box::new(writer))
 }

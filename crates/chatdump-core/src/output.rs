@@ -97,6 +97,13 @@ impl AtomicFile {
         self.temp().reopen()
     }
 
+    /// A handle on the temporary file for writing it front to back, which starts the disk
+    /// write-back as it goes (see [`StreamingFile`]), so the flush in [`AtomicFile::commit`]
+    /// finds little left to do.
+    pub fn writer(&self) -> io::Result<StreamingFile> {
+        Ok(StreamingFile::new(self.reopen()?))
+    }
+
     /// Flushes the data to disk and renames the file to its target, replacing any old file.
     pub fn commit(mut self) -> io::Result<()> {
         let temp = self.temp.take().expect("commit runs once");
@@ -116,6 +123,73 @@ impl Drop for AtomicFile {
         if let Some(temp) = &self.temp {
             pending().remove(temp.path());
         }
+    }
+}
+
+/// A file written front to back that asks the kernel to start writing each
+/// [`StreamingFile::WRITEBACK_BYTES`] to disk as soon as they are written.
+///
+/// An output is flushed to disk before it is renamed into place ([`AtomicFile::commit`]), so
+/// that a crash cannot leave an empty or partial file under the target's name. Left to itself,
+/// the kernel holds the written pages and that final flush waits for all of them at once (0.3 s
+/// for 644 MB of JSONL on the benchmark VM, a fifth of the run). Started early, the disk writes
+/// overlap the conversion instead. On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)` on the
+/// range just written, which starts its write-back without waiting for it (pages still dirty or
+/// under write-back stay cached); elsewhere it does nothing. A failed hint is ignored: it is
+/// advice, and a real write error surfaces at the flush.
+#[derive(Debug)]
+pub struct StreamingFile {
+    file: File,
+    /// Bytes written so far.
+    written: u64,
+    /// Bytes whose write-back was started.
+    started: u64,
+}
+
+impl StreamingFile {
+    /// Write-back is started every time this many more bytes were written.
+    pub const WRITEBACK_BYTES: u64 = 8 << 20;
+
+    /// Wraps `file`, positioned at its start.
+    #[must_use]
+    pub fn new(file: File) -> Self {
+        Self {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&mut self) {
+        use rustix::fs::{Advice, fadvise};
+        let _ = fadvise(
+            &self.file,
+            self.started,
+            std::num::NonZeroU64::new(self.written - self.started),
+            Advice::DontNeed,
+        );
+        self.started = self.written;
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start_writeback(&mut self) {
+        self.started = self.written;
+    }
+}
+
+impl io::Write for StreamingFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(data)?;
+        self.written += written as u64;
+        if self.written - self.started >= Self::WRITEBACK_BYTES {
+            self.start_writeback();
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -353,6 +427,28 @@ mod tests {
             writer.flush().unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn streaming_file_writes_everything_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = AtomicFile::create(dir.path().join("out.bin")).unwrap();
+        let mut writer = file.writer().unwrap();
+        // Pieces of odd sizes over several write-back windows, one of them larger than a window.
+        let window = StreamingFile::WRITEBACK_BYTES as usize;
+        let mut expected = Vec::new();
+        for (index, size) in [1, 4095, window - 7, window + window / 2, 3, window]
+            .iter()
+            .enumerate()
+        {
+            let piece = vec![b'a' + index as u8; *size];
+            writer.write_all(&piece).unwrap();
+            expected.extend_from_slice(&piece);
+        }
+        writer.flush().unwrap();
+        drop(writer);
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), expected);
     }
 
     #[test]

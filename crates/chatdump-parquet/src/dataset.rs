@@ -2,14 +2,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
-use chatdump_core::output::AtomicFile;
+use chatdump_core::output::{AtomicFile, StreamingFile};
 
 use crate::options::ParquetOptions;
 use crate::writer::ParquetWriter;
@@ -197,7 +197,7 @@ pub struct DatasetWriter {
 
 #[derive(Debug)]
 struct SessionFile {
-    writer: ParquetWriter<BufWriter<File>>,
+    writer: ParquetWriter<BufWriter<StreamingFile>>,
     file: AtomicFile,
     date_dir: String,
     file_name: String,
@@ -235,7 +235,7 @@ impl DatasetWriter {
         })?;
         let file_name = format!("{stem}.parquet");
         let file = AtomicFile::create(dir.join(&file_name))?;
-        let out = BufWriter::with_capacity(256 << 10, file.reopen()?);
+        let out = BufWriter::with_capacity(256 << 10, file.writer()?);
         let options = self.dataset.options.clone();
         let mut writer = if self.open.is_empty() {
             ParquetWriter::new(out, options)
