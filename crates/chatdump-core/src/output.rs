@@ -98,8 +98,8 @@ impl AtomicFile {
     }
 
     /// A handle on the temporary file for writing it front to back, which starts the disk
-    /// write-back as it goes (see [`StreamingFile`]), so the flush in [`AtomicFile::commit`]
-    /// finds little left to do.
+    /// write-back as it goes and drops what is on disk from the page cache (see
+    /// [`StreamingFile`]), so the flush in [`AtomicFile::commit`] finds little left to do.
     pub fn writer(&self) -> io::Result<StreamingFile> {
         Ok(StreamingFile::new(self.reopen()?))
     }
@@ -127,16 +127,25 @@ impl Drop for AtomicFile {
 }
 
 /// A file written front to back that asks the kernel to start writing each
-/// [`StreamingFile::WRITEBACK_BYTES`] to disk as soon as they are written.
+/// [`StreamingFile::WRITEBACK_BYTES`] to disk as soon as they are written, and to drop them from
+/// the page cache once they are on disk.
 ///
 /// An output is flushed to disk before it is renamed into place ([`AtomicFile::commit`]), so
 /// that a crash cannot leave an empty or partial file under the target's name. Left to itself,
 /// the kernel holds the written pages and that final flush waits for all of them at once (0.3 s
 /// for 644 MB of JSONL on the benchmark VM, a fifth of the run). Started early, the disk writes
-/// overlap the conversion instead. On Linux this is `posix_fadvise(POSIX_FADV_DONTNEED)` on the
-/// range just written, which starts its write-back without waiting for it (pages still dirty or
-/// under write-back stay cached); elsewhere it does nothing. A failed hint is ignored: it is
-/// advice, and a real write error surfaces at the flush.
+/// overlap the conversion instead.
+///
+/// Dropping the pages behind keeps a large export from filling the page cache (and pushing out
+/// what other programs had cached): the output occupies a few windows of it at a time, and each
+/// new page is one the kernel freed a moment ago, which on the benchmark VM is far cheaper than
+/// a page it has to find (kernel time of a second JSONL run in a row: 0.3 s against 0.75–1.4 s).
+/// The price: reading the output right after the export reads it from disk.
+///
+/// On Linux both are `posix_fadvise(POSIX_FADV_DONTNEED)`: on the range just written, it starts
+/// the write-back without waiting for it (pages still dirty or under write-back stay cached); on
+/// the window before, it drops the pages that are clean by now. Elsewhere nothing is done. A
+/// failed hint is ignored: it is advice, and a real write error surfaces at the flush.
 #[derive(Debug)]
 pub struct StreamingFile {
     file: File,
@@ -144,6 +153,8 @@ pub struct StreamingFile {
     written: u64,
     /// Bytes whose write-back was started.
     started: u64,
+    /// Bytes before this were advised out of the page cache.
+    dropped: u64,
 }
 
 impl StreamingFile {
@@ -157,11 +168,12 @@ impl StreamingFile {
             file,
             written: 0,
             started: 0,
+            dropped: 0,
         }
     }
 
     #[cfg(target_os = "linux")]
-    fn start_writeback(&mut self) {
+    fn write_back_and_drop(&mut self) {
         use rustix::fs::{Advice, fadvise};
         let _ = fadvise(
             &self.file,
@@ -169,11 +181,20 @@ impl StreamingFile {
             std::num::NonZeroU64::new(self.written - self.started),
             Advice::DontNeed,
         );
+        // The window before, whose write-back started one window ago and has most likely
+        // finished: its clean pages are dropped.
+        let _ = fadvise(
+            &self.file,
+            self.dropped,
+            std::num::NonZeroU64::new(self.started - self.dropped),
+            Advice::DontNeed,
+        );
+        self.dropped = self.started;
         self.started = self.written;
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn start_writeback(&mut self) {
+    fn write_back_and_drop(&mut self) {
         self.started = self.written;
     }
 }
@@ -183,7 +204,7 @@ impl io::Write for StreamingFile {
         let written = self.file.write(data)?;
         self.written += written as u64;
         if self.written - self.started >= Self::WRITEBACK_BYTES {
-            self.start_writeback();
+            self.write_back_and_drop();
         }
         Ok(written)
     }
