@@ -14,7 +14,7 @@ use chatdump_core::export::{
     Warning,
 };
 use chatdump_core::order::{OrderOptions, Strategy};
-use chatdump_core::output::{AtomicFile, BackgroundWriter};
+use chatdump_core::output::{AtomicFile, BackgroundWriter, StreamingFile};
 use chatdump_core::reader::{ChatReader, ReaderOptions};
 use indicatif::ProgressBar;
 
@@ -288,7 +288,7 @@ fn convert_one(
                     escape_for_terminal(&path.display().to_string(), 200)
                 )
             })?;
-            let writer = BufWriter::new(file.reopen()?);
+            let writer = BufWriter::new(file.writer()?);
             attempt.rejects = Some(file);
             Some(writer)
         } else {
@@ -451,7 +451,7 @@ fn report_summary(
 /// Turns run events into a rejects file, warnings and progress.
 struct CliObserver<'r> {
     reporter: &'r mut Reporter,
-    rejects: Option<BufWriter<File>>,
+    rejects: Option<BufWriter<StreamingFile>>,
     progress: ProgressBar,
     /// What an abandoned earlier pass over the same input printed: not printed again. That pass
     /// met the same reader errors first (input order) and released a prefix of the same ordered
