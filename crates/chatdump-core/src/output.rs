@@ -172,31 +172,25 @@ impl StreamingFile {
         }
     }
 
-    #[cfg(target_os = "linux")]
     fn write_back_and_drop(&mut self) {
-        use rustix::fs::{Advice, fadvise};
-        let _ = fadvise(
-            &self.file,
-            self.started,
-            std::num::NonZeroU64::new(self.written - self.started),
-            Advice::DontNeed,
-        );
+        advise_dont_need(&self.file, self.started, self.written);
         // The window before, whose write-back started one window ago and has most likely
         // finished: its clean pages are dropped.
-        let _ = fadvise(
-            &self.file,
-            self.dropped,
-            std::num::NonZeroU64::new(self.started - self.dropped),
-            Advice::DontNeed,
-        );
+        advise_dont_need(&self.file, self.dropped, self.started);
         self.dropped = self.started;
         self.started = self.written;
     }
+}
 
-    #[cfg(not(target_os = "linux"))]
-    fn write_back_and_drop(&mut self) {
-        self.started = self.written;
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` on the bytes `from..to` of `file` (nothing for an empty
+/// range, which the call would take as "to the end of the file"); nothing off Linux.
+fn advise_dont_need(file: &File, from: u64, to: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(length) = std::num::NonZeroU64::new(to - from) {
+        let _ = rustix::fs::fadvise(file, from, Some(length), rustix::fs::Advice::DontNeed);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, from, to);
 }
 
 impl io::Write for StreamingFile {
