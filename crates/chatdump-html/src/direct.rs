@@ -112,13 +112,11 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     }
     out.push_str("\" id=\"");
     anchor_into(&m.id, out);
-    // <p class="meta"><a class="time" href="#{{ m.anchor }}" title="{{ m.date_time }} (link to
-    // this message)"><time datetime="{{ m.datetime }}">{{ m.time }}</time></a>
+    // <p class="meta"><a class="time" href="#{{ m.anchor }}"><time datetime="{{ m.datetime }}">
+    // {{ m.time }}</time></a>
     out.push_str("\">\n<p class=\"meta\"><a class=\"time\" href=\"#");
     anchor_into(&m.id, out);
-    out.push_str("\" title=\"");
-    escaped_with(out, |out| labels.write_date_time(m.at, out));
-    out.push_str(" (link to this message)\"><time datetime=\"");
+    out.push_str("\"><time datetime=\"");
     escaped_with(out, |out| labels.write_utc(m.at, out));
     out.push_str("\">");
     escaped_with(out, |out| labels.write_time(m.at, out));

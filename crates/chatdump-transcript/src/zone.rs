@@ -166,8 +166,7 @@ impl Zone {
 /// text: messages come in time order, often dozens a minute, so most labels only need their
 /// seconds written.
 ///
-/// The remembered text is cut from [`Zone::time_and_date_time_labels`] and
-/// [`Zone::short_time_label`], and reused only for the same local minute, UTC offset and
+/// The remembered text is cut from [`Zone::time_label`] and [`Zone::short_time_label`], and reused only for the same local minute, UTC offset and
 /// abbreviation, where those labels differ in nothing but the seconds.
 #[derive(Debug, Clone)]
 pub struct TimeLabels {
@@ -175,8 +174,6 @@ pub struct TimeLabels {
     /// The local minute (minutes since the epoch in local time) and the offset in seconds.
     minute: Option<(i64, i32)>,
     abbreviation: String,
-    /// `Tue 14 May 2024, `
-    date: String,
     /// `09:00:`
     hour_minute: String,
     /// `09:00 UTC`
@@ -195,7 +192,6 @@ impl TimeLabels {
             zone,
             minute: None,
             abbreviation: String::new(),
-            date: String::new(),
             hour_minute: String::new(),
             short: String::new(),
             utc_minute: None,
@@ -246,14 +242,11 @@ impl TimeLabels {
         let local = floor_second(timestamp).0 + i64::from(offset);
         let minute = (local.div_euclid(60), offset);
         if self.minute != Some(minute) || self.abbreviation != info.abbreviation() {
-            let (time, date_time) = self.zone.time_and_date_time_labels(timestamp);
-            // `time` is `HH:MM:SS ABBREVIATION`; `date_time` ends with `time`.
+            let time = self.zone.time_label(timestamp);
+            // `time` is `HH:MM:SS ABBREVIATION`.
             self.hour_minute.clear();
             self.hour_minute.push_str(&time[..6]);
             time[9..].clone_into(&mut self.abbreviation);
-            self.date.clear();
-            self.date
-                .push_str(&date_time[..date_time.len() - time.len()]);
             self.short = self.zone.short_time_label(timestamp);
             self.minute = Some(minute);
         }
@@ -263,14 +256,6 @@ impl TimeLabels {
     /// Appends [`Zone::time_label`]: `09:00:04 UTC`.
     pub fn write_time(&mut self, timestamp: Timestamp, out: &mut String) {
         let second = self.refresh(timestamp);
-        self.write_time_of_minute(second, out);
-    }
-
-    /// Appends the date and time as [`Zone::time_and_date_time_labels`] writes it:
-    /// `Tue 14 May 2024, 09:00:04 UTC`.
-    pub fn write_date_time(&mut self, timestamp: Timestamp, out: &mut String) {
-        let second = self.refresh(timestamp);
-        out.push_str(&self.date);
         self.write_time_of_minute(second, out);
     }
 
@@ -405,13 +390,9 @@ mod tests {
             let zone = Zone::from_name(name).unwrap();
             let mut labels = TimeLabels::new(zone.clone());
             let mut check = |at: Timestamp| {
-                let (time, date_time) = zone.time_and_date_time_labels(at);
                 let mut out = String::new();
                 labels.write_time(at, &mut out);
-                assert_eq!(out, time, "{name} {at}");
-                out.clear();
-                labels.write_date_time(at, &mut out);
-                assert_eq!(out, date_time, "{name} {at}");
+                assert_eq!(out, zone.time_label(at), "{name} {at}");
                 out.clear();
                 labels.write_short_time(at, &mut out);
                 assert_eq!(out, zone.short_time_label(at), "{name} {at}");
