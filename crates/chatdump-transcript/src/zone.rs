@@ -110,8 +110,8 @@ impl Zone {
         )
     }
 
-    /// [`Zone::time_label`] and [`Zone::date_time_label`] at once (one zone lookup), for the
-    /// per-message hot path.
+    /// [`Zone::time_label`] and [`Zone::date_time_label`] at once (one zone lookup), for each
+    /// message a group template is given (`m.time`, `m.date_time`).
     #[must_use]
     pub fn time_and_date_time_labels(&self, timestamp: Timestamp) -> (String, String) {
         const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -166,8 +166,9 @@ impl Zone {
 /// text: messages come in time order, often dozens a minute, so most labels only need their
 /// seconds written.
 ///
-/// The remembered text is cut from [`Zone::time_label`] and [`Zone::short_time_label`], and reused only for the same local minute, UTC offset and
-/// abbreviation, where those labels differ in nothing but the seconds.
+/// The remembered text is cut from [`Zone::time_label`] and [`Zone::short_time_label`], and
+/// reused only for the same local minute, UTC offset and abbreviation, where those labels
+/// differ in nothing but the seconds.
 #[derive(Debug, Clone)]
 pub struct TimeLabels {
     zone: Zone,
