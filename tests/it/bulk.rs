@@ -725,3 +725,173 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
     assert_eq!(counts["participants"], serde_json::Value::Array(expected));
     assert_eq!(counts["rows"], 29 * MESSAGES);
 }
+
+/// Azurite, Microsoft's Azure Blob Storage emulator (`scripts/test` installs it from npm under
+/// `target/test-tools`), on a free port of 127.0.0.1, in memory, killed when dropped.
+struct Azurite {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Azurite {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let binary = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/test-tools/node_modules/.bin/azurite-blob");
+        let child = Command::new(&binary)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "start {} (scripts/test installs it): {error}",
+                    binary.display()
+                )
+            });
+        let azurite = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(azurite.addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "Azurite did not listen on {} within 60 s",
+                azurite.addr
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        azurite
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `tests/fixtures/bulk/azurite.py ARGS` (Microsoft's SDK) against this endpoint.
+    fn sdk(&self, args: &[&str]) -> String {
+        let output = Command::new("python3")
+            .arg(fixtures_dir().join("bulk/azurite.py"))
+            .arg(args[0])
+            .arg(self.endpoint())
+            .args(&args[1..])
+            .output()
+            .expect("run python3");
+        assert!(
+            output.status.success(),
+            "azurite.py {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `az://` goes to a real Azure Blob Storage API: the dataset, its manifest and the run's
+/// idempotence are the same as on S3, read back with Microsoft's SDK and loaded with `DuckDB`.
+#[test]
+fn export_all_to_azure_blob_storage_on_azurite() {
+    let azurite = Azurite::start();
+    azurite.sdk(&["create", "chats"]);
+    let server = api_server();
+    let spec = OrgSpec {
+        sessions: 40,
+        all_ended: true,
+        ..OrgSpec::default()
+    };
+    let base = bulk_base_url(&server, &spec);
+    let work = temp_dir();
+    let report_path = work.path().join("report.json");
+    let report_arg = report_path.display().to_string();
+    let endpoint = azurite.endpoint();
+    // `--part-size 4KiB`: a session's file (about 6 KiB) goes up as blocks and a block list.
+    let export = || {
+        chatdump(
+            &[
+                "export",
+                "--all",
+                "--base-url",
+                &base,
+                "--output",
+                "az://chats/warehouse/chat",
+                "--report-json",
+                &report_arg,
+                "--part-size",
+                "4KiB",
+            ],
+            None,
+        )
+        .env("AZURE_STORAGE_USE_EMULATOR", "true")
+        .env("AZURITE_BLOB_STORAGE_URL", &endpoint)
+        .run()
+        .assert_code(0);
+        report(&report_path)
+    };
+
+    let first = export();
+    let exported = first["exported"].as_u64().expect("a count");
+    assert_eq!(first["sessions_found"], 40, "{first}");
+    assert!(exported > 30, "most sessions have chat: {first}");
+    // Again: nothing new to write.
+    let again = export();
+    assert_eq!(again["exported"], 0, "{again}");
+    assert_eq!(again["already_exported"], exported, "{again}");
+
+    let copy = work.path().join("copy");
+    let listed: BTreeMap<String, u64> = serde_json::from_str(&azurite.sdk(&[
+        "download",
+        "chats",
+        "warehouse/chat",
+        &copy.display().to_string(),
+    ]))
+    .expect("JSON from azurite.py");
+    assert!(
+        listed.contains_key(chatdump_bulk::MANIFEST_PATH),
+        "{listed:?}"
+    );
+    let parquet = listed.keys().filter(|path| path.ends_with(".parquet"));
+    assert_eq!(parquet.count() as u64, exported, "{listed:?}");
+    let manifest = Manifest::parse(
+        &std::fs::read(copy.join(chatdump_bulk::MANIFEST_PATH)).expect("the manifest"),
+    )
+    .expect("a readable manifest");
+    let recorded = manifest
+        .records()
+        .filter(|record| record.status == Status::Exported)
+        .count();
+    assert_eq!(recorded as u64, exported);
+    let counts = Command::new("python3")
+        .arg(fixtures_dir().join("bulk/read_dataset.py"))
+        .arg(&copy)
+        .output()
+        .expect("run python3");
+    assert!(
+        counts.status.success(),
+        "{}",
+        String::from_utf8_lossy(&counts.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    let rows = exported * MESSAGES as u64;
+    assert_eq!(counts["rows"], rows, "{counts}");
+    assert_eq!(counts["distinct"], rows, "{counts}");
+    assert_eq!(counts["sessions"], exported, "{counts}");
+}
