@@ -38,61 +38,75 @@ const FAST: &[&str] = &[
     "0",
 ];
 
-/// moto's S3 server on a free port of 127.0.0.1, killed when dropped.
-struct Moto {
+/// A server process listening on a free port of 127.0.0.1, killed when dropped.
+struct LocalServer {
     child: Child,
     addr: SocketAddr,
 }
 
-impl Moto {
-    fn start() -> Self {
+impl LocalServer {
+    /// Starts `command(port)`, for a free port, and waits (60 s at most) until it listens.
+    fn start(name: &str, command: impl FnOnce(&str) -> Command) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            // Small multipart parts, so a test-sized file is uploaded in several of them.
-            .env("S3_UPLOAD_PART_MIN_SIZE", "1024")
+        let child = command(&port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start `python3 -m moto.server` (scripts/test installs moto[server])");
-        let moto = Self {
+            .unwrap_or_else(|error| panic!("start {name} (scripts/test installs it): {error}"));
+        let server = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(moto.addr).is_err() {
+        while TcpStream::connect(server.addr).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto did not listen on {} within 60 s",
-                moto.addr
+                "{name} did not listen on {} within 60 s",
+                server.addr
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        moto
+        server
     }
 
     fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto's S3 server (`python3 -m moto.server`).
+struct Moto(LocalServer);
+
+impl Moto {
+    fn start() -> Self {
+        Self(LocalServer::start("moto's S3 server", |port| {
+            let mut command = Command::new("python3");
+            command
+                .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", port])
+                // Small multipart parts, so a test-sized file is uploaded in several of them.
+                .env("S3_UPLOAD_PART_MIN_SIZE", "1024");
+            command
+        }))
+    }
 
     /// Creates a bucket with a plain `PUT /bucket` (moto does not check signatures).
     fn create_bucket(&self, bucket: &str) {
-        let mut stream = TcpStream::connect(self.addr).expect("connect to moto");
+        let mut stream = TcpStream::connect(self.0.addr).expect("connect to moto");
         write!(
             stream,
             "PUT /{bucket} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr
+            self.0.addr
         )
         .expect("send to moto");
         let mut answer = String::new();
@@ -108,7 +122,7 @@ impl Moto {
     /// The settings the binary reads from the environment, for the library in the test.
     fn settings(&self) -> Vec<(String, String)> {
         [
-            ("AWS_ENDPOINT", self.endpoint()),
+            ("AWS_ENDPOINT", self.0.endpoint()),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
@@ -117,13 +131,6 @@ impl Moto {
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
         .collect()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -727,58 +734,31 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
 }
 
 /// Azurite, Microsoft's Azure Blob Storage emulator (`scripts/test` installs it from npm under
-/// `target/test-tools`), on a free port of 127.0.0.1, in memory, killed when dropped.
-struct Azurite {
-    child: Child,
-    addr: SocketAddr,
-}
+/// `target/test-tools`), in memory.
+struct Azurite(LocalServer);
 
 impl Azurite {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         let binary = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../target/test-tools/node_modules/.bin/azurite-blob");
-        let child = Command::new(&binary)
-            .args([
+        Self(LocalServer::start("Azurite", |port| {
+            let mut command = Command::new(binary);
+            command.args([
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",
-                &port.to_string(),
+                port,
                 "--inMemoryPersistence",
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
                 "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "start {} (scripts/test installs it): {error}",
-                    binary.display()
-                )
-            });
-        let azurite = Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let started = Instant::now();
-        while TcpStream::connect(azurite.addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "Azurite did not listen on {} within 60 s",
-                azurite.addr
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        azurite
+            ]);
+            command
+        }))
     }
 
     fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.endpoint()
     }
 
     /// Runs `tests/fixtures/bulk/azurite.py ARGS` (Microsoft's SDK) against this endpoint.
@@ -796,13 +776,6 @@ impl Azurite {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).expect("UTF-8")
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
