@@ -215,6 +215,11 @@ fn duckdb_counts(store: &Store, dir: &Path) -> serde_json::Value {
             .block_on(store.download(&path, &local))
             .expect("download an object");
     }
+    read_dataset(dir)
+}
+
+/// What `tests/fixtures/bulk/read_dataset.py` (`DuckDB`) reads from the dataset under `dir`.
+fn read_dataset(dir: &Path) -> serde_json::Value {
     let output = Command::new("python3")
         .arg(fixtures_dir().join("bulk/read_dataset.py"))
         .arg(dir)
@@ -665,17 +670,7 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
     let ended = run(&spec, &[]);
     assert_eq!(ended["exported"], 10, "{ended}");
     assert_eq!(ended["already_exported"], 190, "{ended}");
-    let counts = Command::new("python3")
-        .arg(fixtures_dir().join("bulk/read_dataset.py"))
-        .arg(&root)
-        .output()
-        .expect("run python3");
-    assert!(
-        counts.status.success(),
-        "{}",
-        String::from_utf8_lossy(&counts.stderr)
-    );
-    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    let counts = read_dataset(&root);
     assert_eq!(
         counts,
         serde_json::json!({"rows": 200 * MESSAGES, "distinct": 200 * MESSAGES, "sessions": 200, "dates": ["2024-05-14"], "versions": [2], "participants": unenriched()})
@@ -712,17 +707,7 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
     let enriched = export(&["--with-participants"]);
     assert_eq!(enriched["exported"], 29, "{enriched}");
     assert_eq!(export(&["--with-participants"])["exported"], 0);
-    let counts = Command::new("python3")
-        .arg(fixtures_dir().join("bulk/read_dataset.py"))
-        .arg(&enriched_root)
-        .output()
-        .expect("run python3");
-    assert!(
-        counts.status.success(),
-        "{}",
-        String::from_utf8_lossy(&counts.stderr)
-    );
-    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    let counts = read_dataset(&enriched_root);
     let mut expected: Vec<serde_json::Value> = PARTICIPANTS
         .iter()
         .map(|(id, user, custom)| serde_json::json!([id, user, custom]))
@@ -852,17 +837,7 @@ fn export_all_to_azure_blob_storage_on_azurite() {
         .filter(|record| record.status == Status::Exported)
         .count();
     assert_eq!(recorded as u64, exported);
-    let counts = Command::new("python3")
-        .arg(fixtures_dir().join("bulk/read_dataset.py"))
-        .arg(&copy)
-        .output()
-        .expect("run python3");
-    assert!(
-        counts.status.success(),
-        "{}",
-        String::from_utf8_lossy(&counts.stderr)
-    );
-    let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).expect("JSON");
+    let counts = read_dataset(&copy);
     let rows = exported * MESSAGES as u64;
     assert_eq!(counts["rows"], rows, "{counts}");
     assert_eq!(counts["distinct"], rows, "{counts}");
