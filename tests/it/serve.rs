@@ -1177,3 +1177,74 @@ fn sigterm_does_not_wait_for_an_api_fetch_and_leaves_no_temporary_file() {
         outputs(root.path())
     );
 }
+
+/// `GET /jobs` with an optional bearer token and query: the status and the body.
+fn get_jobs(address: SocketAddr, token: Option<&str>, query: &str) -> (u16, String) {
+    let authorization = token.map_or_else(String::new, |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
+    http(
+        address,
+        &format!(
+            "GET /jobs{query} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
+        ),
+        b"",
+    )
+}
+
+#[test]
+fn the_jobs_endpoint_is_off_by_default_and_shows_the_queue_only_for_its_token() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    {
+        let receiver = Receiver::start(root.path(), Some(&server), &[]);
+        let (status, body) = get_jobs(receiver.address, Some("anything"), "");
+        assert_eq!(status, 404, "{body}");
+    }
+    let token = "jobs-t0ken-for-tests";
+    let token_file = root.path().join("jobs.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &["--jobs-token-file", &token_file.display().to_string()],
+    );
+    let session = "ok--jobs-endpoint";
+    let (url, expiry) = link_for(&server, session);
+    let (status, answer) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        "u-1",
+    );
+    assert_eq!(status, 200, "{answer}");
+    wait_settled(root.path(), session, &receiver);
+
+    for wrong in [None, Some("jobs-t0ken-for-test"), Some("")] {
+        let (status, body) = get_jobs(receiver.address, wrong, "");
+        assert_eq!(status, 401, "{wrong:?}: {body}");
+        assert!(!body.contains(session), "{body}");
+    }
+    let (status, body) = get_jobs(receiver.address, Some(token), "");
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(listed["counts"], serde_json::json!({"done": 1}), "{listed}");
+    let job = &listed["jobs"][0];
+    assert_eq!(job["session_id"], session, "{listed}");
+    assert_eq!(job["status"], "done", "{listed}");
+    assert_eq!(
+        job,
+        &job_for(root.path(), session).unwrap(),
+        "as `chatdump jobs --json`"
+    );
+    // The presigned link is shown redacted, never as delivered.
+    let (_, query) = url.split_once('?').expect("a presigned link has a query");
+    assert!(!body.contains(query), "{body}");
+
+    let (status, body) = get_jobs(receiver.address, Some(token), "?status=failed&limit=10");
+    assert_eq!(status, 200, "{body}");
+    let failed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(failed["jobs"], serde_json::json!([]), "{failed}");
+    let (status, body) = get_jobs(receiver.address, Some(token), "?limit=0");
+    assert_eq!(status, 400, "{body}");
+    assert!(!receiver.log().contains(token), "the token is never logged");
+}

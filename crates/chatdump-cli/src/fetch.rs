@@ -513,7 +513,7 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
 }
 
 /// Reads a credential from a file, or from standard input for `-`.
-fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
+pub(crate) fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         io::stdin()

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::{Url, redact_url};
+use chatdump_core::fetch::{Secret, Url, redact_url};
 use chatdump_serve::allow::HostPattern;
 use chatdump_serve::signature::{KeySource, PublicKey};
+use chatdump_serve::store::utc_time;
 use chatdump_serve::{DownloadPolicy, ExportRequest, JobStatus, ServeOptions, Store};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory as _, Parser as _, ValueEnum};
@@ -134,6 +135,11 @@ pub(crate) struct ServeArgs {
     /// Connections open at once; more wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub(crate) max_connections: usize,
+    /// Turn on `GET /jobs` (the queue and its counts, as JSON) for clients that send
+    /// `Authorization: Bearer TOKEN`: a file holding the token (`-`: standard input). Or set
+    /// `CHATDUMP_JOBS_TOKEN`. Without either, `/jobs` answers 404.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) jobs_token_file: Option<PathBuf>,
     /// A configuration file: `key = value` lines named like the long flags (`listen =
     /// 0.0.0.0:8080`, `format = jsonl,md`, `public-key = /etc/chatdump/webhook.pem`; values may
     /// be quoted; `#` starts a comment line). Flags and environment variables take precedence.
@@ -432,6 +438,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
     options.limits.header_timeout = args.request_timeout;
     options.limits.body_timeout = args.request_timeout;
     options.limits.max_connections = args.max_connections.max(1);
+    options.jobs_token = jobs_token(args)?;
     options.connect_timeout = args.api.network.connect_timeout;
     options.read_timeout = args.api.network.read_timeout;
     tracing::info!(
@@ -439,6 +446,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
         state = %options.state.display(),
         allowed_hosts = %options.policy.hosts().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         default_hosts = args.allow_download_hosts.is_empty(),
+        jobs_endpoint = options.jobs_token.is_some(),
         "starting the webhook receiver"
     );
     let exporter = Arc::new(ConvertExporter {
@@ -463,12 +471,22 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
     Ok(())
 }
 
-/// Formats Unix milliseconds as UTC.
-fn shown_time(milliseconds: i64) -> String {
-    jiff::Timestamp::from_millisecond(milliseconds).map_or_else(
-        |_| milliseconds.to_string(),
-        |time| time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    )
+/// The `GET /jobs` token: `--jobs-token-file`, else `CHATDUMP_JOBS_TOKEN`, else none (off).
+fn jobs_token(args: &ServeArgs) -> anyhow::Result<Option<Secret>> {
+    let token = match &args.jobs_token_file {
+        Some(path) => crate::fetch::read_secret_file(path)?,
+        None => match std::env::var("CHATDUMP_JOBS_TOKEN") {
+            Ok(value) => Secret::new(value),
+            Err(_) => return Ok(None),
+        },
+    };
+    if token.is_empty() {
+        return Err(UsageError(
+            "the jobs token is empty (--jobs-token-file or CHATDUMP_JOBS_TOKEN)".into(),
+        )
+        .into());
+    }
+    Ok(Some(token))
 }
 
 /// `chatdump jobs`.
@@ -496,26 +514,7 @@ pub(crate) fn run_jobs(args: &JobsArgs) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     if args.json {
         for job in &jobs {
-            // The link is presigned: only its redacted form is ever shown.
-            let link = job.download_url.as_deref().map(|link| {
-                link.parse::<Url>()
-                    .map_or_else(|_| "<not a URL>".to_owned(), |url| redact_url(&url))
-            });
-            let value = serde_json::json!({
-                "id": job.id,
-                "event": job.event,
-                "session_id": job.session_id,
-                "meeting_id": job.meeting_id,
-                "status": job.status.as_str(),
-                "attempts": job.attempts,
-                "deliveries": job.deliveries,
-                "last_error": job.last_error,
-                "outputs": job.outputs.as_deref().map(|outputs| outputs.lines().collect::<Vec<_>>()),
-                "download_url": link,
-                "created_at": shown_time(job.created_at),
-                "updated_at": shown_time(job.updated_at),
-                "next_attempt_at": shown_time(job.next_attempt_at),
-            });
+            let value = job.to_json();
             writeln!(out, "{value}")?;
         }
     } else {
@@ -532,7 +531,7 @@ pub(crate) fn run_jobs(args: &JobsArgs) -> anyhow::Result<()> {
                 job.status.as_str(),
                 job.attempts,
                 job.deliveries,
-                shown_time(job.updated_at),
+                utc_time(job.updated_at),
                 escape_for_terminal(&job.session_id, 40),
                 escape_for_terminal(job.last_error.as_deref().unwrap_or("-"), 300)
             )?;

@@ -4,7 +4,8 @@
 //! The pieces, in the order a delivery meets them:
 //!
 //! - [`server`]: `POST /webhook` (body capped at 64 KiB, signature checked over the raw bytes,
-//!   JSON nesting limited) and `GET /healthz`;
+//!   JSON nesting limited), `GET /healthz`, and `GET /jobs` (the queue, behind a bearer token,
+//!   off unless [`ServeOptions::jobs_token`] is set);
 //! - [`signature`]: RSA PKCS#1 v1.5 SHA-256 verification with a key from a file or the
 //!   provider's well-known URL (cached, fetched again once when a signature fails);
 //! - [`store`]: the durable `SQLite` job queue; a delivery is committed before the 2xx is sent,
@@ -141,6 +142,9 @@ pub struct ServeOptions {
     pub read_timeout: Duration,
     /// Connection limits (header and body timeouts, open connections).
     pub limits: server::Limits,
+    /// The bearer token `GET /jobs` requires; `None` (the default) turns the endpoint off
+    /// (404).
+    pub jobs_token: Option<chatdump_core::fetch::Secret>,
     /// The wall clock.
     pub clock: Clock,
 }
@@ -148,7 +152,7 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// The defaults: the state database at `<output>/.chatdump/state.sqlite3`, the S3 allowlist,
     /// 4 workers, 5 attempts with retries after 5 s, 10 s, 20 s, ... up to 10 min, a 30 s
-    /// shutdown grace, 1 GiB dumps, 10 s connect and 60 s read timeouts.
+    /// shutdown grace, 1 GiB dumps, 10 s connect and 60 s read timeouts, no `GET /jobs`.
     #[must_use]
     pub fn new(
         listen: SocketAddr,
@@ -171,6 +175,7 @@ impl ServeOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             limits: server::Limits::default(),
+            jobs_token: None,
             clock,
         }
     }

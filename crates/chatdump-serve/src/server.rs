@@ -1,4 +1,4 @@
-//! The HTTP side: `POST /webhook` and `GET /healthz`.
+//! The HTTP side: `POST /webhook`, `GET /healthz` and `GET /jobs`.
 //!
 //! A delivery is checked in this order, each step answering before the next runs:
 //! size (413 above [`MAX_BODY`]), signature over the raw bytes (401), JSON and nesting (400),
@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -71,6 +71,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/webhook", post(webhook))
         .route("/healthz", get(healthz))
+        .route("/jobs", get(jobs))
         .with_state(app)
 }
 
@@ -164,19 +165,124 @@ fn refuse(status: StatusCode, error: &str) -> Response {
     json(status, &serde_json::json!({ "error": error }))
 }
 
+/// The most jobs `GET /jobs` lists, and how many it lists without `limit`.
+const JOBS_MAX: u32 = 1000;
+const JOBS_DEFAULT: u32 = 100;
+
+/// `GET /jobs[?status=queued|running|done|failed][&limit=N]`: the most recently updated jobs
+/// (at most [`JOBS_MAX`], [`JOBS_DEFAULT`] unless `limit` says) and the counts by status, as
+/// JSON, each job as [`crate::Job::to_json`] shows it (links redacted). Only with
+/// `Authorization: Bearer TOKEN` (401 otherwise), and only when a token is configured (404
+/// otherwise): the queue names sessions and errors, which the open internet should not see.
+async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    let Some(token) = app.context.options.jobs_token.as_ref() else {
+        return refuse(StatusCode::NOT_FOUND, "not found");
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if !given.is_some_and(|given| same_secret(given, token.expose())) {
+        let mut response = refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let (status, limit) = match jobs_query(uri.query().unwrap_or("")) {
+        Ok(query) => query,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
+    };
+    let listed = with_store(&app.context.store, move |store| {
+        Ok((store.recent(limit, status)?, store.counts()?))
+    })
+    .await;
+    match listed {
+        Ok((jobs, counts)) => {
+            let jobs: Vec<serde_json::Value> = jobs.iter().map(crate::Job::to_json).collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "counts": counts_json(counts), "jobs": jobs }),
+            )
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "GET /jobs: the job database does not answer");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the job database does not answer",
+            )
+        }
+    }
+}
+
+/// Job counts by status as a JSON object (`{"done": 12, "queued": 1}`).
+fn counts_json(counts: Vec<(crate::JobStatus, u64)>) -> serde_json::Value {
+    counts
+        .into_iter()
+        .map(|(status, count)| (status.as_str().to_owned(), count.into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ: their
+/// SHA-256 digests are compared in full.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let (given, expected) = (digest(given), digest(expected));
+    given
+        .as_ref()
+        .iter()
+        .zip(expected.as_ref())
+        .fold(0_u8, |differ, (a, b)| differ | (a ^ b))
+        == 0
+}
+
+/// The `status` and `limit` of a `GET /jobs` query string; anything else is an error.
+fn jobs_query(query: &str) -> Result<(Option<crate::JobStatus>, u32), String> {
+    let mut status = None;
+    let mut limit = JOBS_DEFAULT;
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let shown = || chatdump_core::escape::escape_for_terminal(value, 40);
+        match name {
+            "status" => {
+                status = Some(value.parse().map_err(|_| {
+                    format!(
+                        "status must be queued, running, done or failed, not `{}`",
+                        shown()
+                    )
+                })?);
+            }
+            "limit" => {
+                limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|limit| (1..=JOBS_MAX).contains(limit))
+                    .ok_or_else(|| {
+                        format!(
+                            "limit must be a number from 1 to {JOBS_MAX}, not `{}`",
+                            shown()
+                        )
+                    })?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter `{}` (status, limit)",
+                    chatdump_core::escape::escape_for_terminal(other, 40)
+                ));
+            }
+        }
+    }
+    Ok((status, limit))
+}
+
 /// 200 with the job counts when the job database answers, else 503.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     match with_store(&app.context.store, |store| store.counts()).await {
-        Ok(counts) => {
-            let jobs: serde_json::Map<String, serde_json::Value> = counts
-                .into_iter()
-                .map(|(status, count)| (status.as_str().to_owned(), count.into()))
-                .collect();
-            json(
-                StatusCode::OK,
-                &serde_json::json!({ "status": "ok", "jobs": jobs }),
-            )
-        }
+        Ok(counts) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "ok", "jobs": counts_json(counts) }),
+        ),
         Err(error) => {
             tracing::error!(error = %error, "health check: the job database does not answer");
             refuse(
@@ -311,5 +417,44 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
                 "cannot record the delivery",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JobStatus;
+
+    #[test]
+    fn jobs_query_takes_status_and_limit_and_nothing_else() {
+        assert_eq!(jobs_query(""), Ok((None, JOBS_DEFAULT)));
+        assert_eq!(
+            jobs_query("status=failed&limit=5"),
+            Ok((Some(JobStatus::Failed), 5))
+        );
+        assert_eq!(jobs_query("limit=1000&"), Ok((None, 1000)));
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "status=gone",
+            "order=id",
+            "status",
+        ] {
+            assert!(jobs_query(bad).is_err(), "{bad}");
+        }
+        let error = jobs_query("status=%1b[31m\u{1b}").unwrap_err();
+        assert!(
+            !error.contains('\u{1b}'),
+            "escaped for the terminal: {error}"
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("s3cret-token", "s3cret-token"));
+        assert!(!same_secret("s3cret-token", "s3cret-tokem"));
+        assert!(!same_secret("s3cret", "s3cret-token"));
+        assert!(!same_secret("", "s3cret-token"));
     }
 }

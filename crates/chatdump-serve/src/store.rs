@@ -147,6 +147,46 @@ pub struct Job {
     pub updated_at: i64,
 }
 
+impl Job {
+    /// The job as `chatdump jobs --json` and `GET /jobs` show it: the download link only in
+    /// its redacted form (it is presigned), times as UTC (`2024-05-14T09:00:04Z`), `outputs`
+    /// as a list.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let link = self.download_url.as_deref().map(|link| {
+            link.parse::<chatdump_core::fetch::Url>().map_or_else(
+                |_| "<not a URL>".to_owned(),
+                |url| chatdump_core::fetch::redact_url(&url),
+            )
+        });
+        serde_json::json!({
+            "id": self.id,
+            "event": self.event,
+            "session_id": self.session_id,
+            "meeting_id": self.meeting_id,
+            "status": self.status.as_str(),
+            "attempts": self.attempts,
+            "deliveries": self.deliveries,
+            "last_error": self.last_error,
+            "outputs": self.outputs.as_deref().map(|outputs| outputs.lines().collect::<Vec<_>>()),
+            "download_url": link,
+            "created_at": utc_time(self.created_at),
+            "updated_at": utc_time(self.updated_at),
+            "next_attempt_at": utc_time(self.next_attempt_at),
+        })
+    }
+}
+
+/// Unix milliseconds as UTC to the second (`2024-05-14T09:00:04Z`); the number itself when it
+/// is out of range.
+#[must_use]
+pub fn utc_time(milliseconds: i64) -> String {
+    jiff::Timestamp::from_millisecond(milliseconds).map_or_else(
+        |_| milliseconds.to_string(),
+        |time| time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
 /// What a delivery should become.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
