@@ -165,8 +165,9 @@ fn refuse(status: StatusCode, error: &str) -> Response {
     json(status, &serde_json::json!({ "error": error }))
 }
 
-/// The most jobs `GET /jobs` lists, and how many it lists without `limit`.
+/// The most jobs `GET /jobs` lists.
 const JOBS_MAX: u32 = 1000;
+/// How many jobs `GET /jobs` lists without `limit`.
 const JOBS_DEFAULT: u32 = 100;
 
 /// `GET /jobs[?status=queued|running|done|failed][&limit=N]`: the most recently updated jobs
