@@ -1248,3 +1248,49 @@ fn the_jobs_endpoint_is_off_by_default_and_shows_the_queue_only_for_its_token() 
     assert_eq!(status, 400, "{body}");
     assert!(!receiver.log().contains(token), "the token is never logged");
 }
+
+/// Dyte's sample receiver checks the signature over `JSON.stringify(req.body)`: a Dyte delivery
+/// signed over that compact form is accepted even when its bytes are laid out otherwise. A
+/// RealtimeKit signature covers the raw bytes only, as its documentation says.
+#[test]
+fn a_dyte_signature_over_the_reserialised_json_is_accepted_and_a_realtimekit_one_is_not() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    let session = "ok--dyte-reserialised";
+    let (url, expiry) = link_for(&server, session);
+    let compact = chat_synced(session, &url, &expiry);
+    let value: serde_json::Value = serde_json::from_slice(&compact).unwrap();
+    let pretty = serde_json::to_vec_pretty(&value).unwrap();
+    assert_ne!(pretty, compact);
+    let signature = sign(&compact);
+
+    let (status, body) = post(
+        receiver.address,
+        &pretty,
+        &[("rtk-signature", &signature), ("rtk-uuid", "u-rtk")],
+    );
+    assert_eq!(status, 401, "RealtimeKit signs the raw body: {body}");
+    assert!(job_for(root.path(), session).is_none());
+
+    let (status, body) = post(
+        receiver.address,
+        &pretty,
+        &[("dyte-signature", &signature), ("dyte-uuid", "u-dyte")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let job = wait_settled(root.path(), session, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_exported(root.path(), session, MESSAGES);
+
+    // A signature over neither form is still refused.
+    let (status, body) = post(
+        receiver.address,
+        &pretty,
+        &[
+            ("dyte-signature", &sign(&pretty[1..])),
+            ("dyte-uuid", "u-bad"),
+        ],
+    );
+    assert_eq!(status, 401, "{body}");
+}

@@ -108,6 +108,24 @@ fn string_field(
     }
 }
 
+/// The body as Node's `JSON.stringify(JSON.parse(body))` writes it, which Dyte's own sample
+/// receiver verifies signatures over: the same members in the same order, no whitespace between
+/// tokens, strings escaped as `JSON.stringify` escapes them (`"`, `\\` and control characters;
+/// not `/` or non-ASCII). Integers are written as given; a fraction or exponent may be written
+/// differently than JavaScript would (`1.0` stays `1.0`), which no delivery field uses. `None`
+/// when the body is not JSON, nests deeper than [`MAX_DEPTH`], or is compact already.
+#[must_use]
+pub fn compact(body: &[u8]) -> Option<Vec<u8>> {
+    if nests_deeper_than(body, MAX_DEPTH) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut input = serde_json::Deserializer::from_slice(body);
+    serde_transcode::transcode(&mut input, &mut serde_json::Serializer::new(&mut out)).ok()?;
+    input.end().ok()?;
+    (out != body).then_some(out)
+}
+
 /// Parses a verified body.
 pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     if nests_deeper_than(body, MAX_DEPTH) {
@@ -161,6 +179,22 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_is_what_json_stringify_writes() {
+        // What `JSON.stringify(JSON.parse(body))` prints for this body in Node 20.
+        let pretty = "{\n  \"event\": \"meeting.chatSynced\",\n  \"sessionId\": \"s-1\",\n  \"n\": [1, -2, 30000000000],\n  \"text\": \"a/b \\u00e9\\u0007 \\\"q\\\" \\n\",\n  \"z\": null, \"a\": {\"t\": true}\n}\n";
+        let expected = r#"{"event":"meeting.chatSynced","sessionId":"s-1","n":[1,-2,30000000000],"text":"a/b é\u0007 \"q\" \n","z":null,"a":{"t":true}}"#;
+        assert_eq!(
+            String::from_utf8(compact(pretty.as_bytes()).unwrap()).unwrap(),
+            expected
+        );
+        assert_eq!(compact(expected.as_bytes()), None, "already compact");
+        assert_eq!(compact(b"{\"a\": 1} trailing"), None, "not one JSON value");
+        assert_eq!(compact(b"{\"a\": "), None);
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(compact(deep.as_bytes()), None, "too deep");
+    }
 
     #[test]
     fn chat_synced_and_others() {

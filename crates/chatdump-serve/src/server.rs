@@ -1,9 +1,10 @@
 //! The HTTP side: `POST /webhook`, `GET /healthz` and `GET /jobs`.
 //!
 //! A delivery is checked in this order, each step answering before the next runs:
-//! size (413 above [`MAX_BODY`]), signature over the raw bytes (401), JSON and nesting (400),
-//! event type (other events: 200, ignored and logged), then the job is recorded durably and only
-//! then is 200 sent. A database failure answers 500 so the provider retries.
+//! size (413 above [`MAX_BODY`]), signature over the raw bytes (a `dyte-signature` may instead
+//! cover their compact re-serialisation, which Dyte's sample receiver checks) (401), JSON and
+//! nesting (400), event type (other events: 200, ignored and logged), then the job is recorded
+//! durably and only then is 200 sent. A database failure answers 500 so the provider retries.
 //!
 //! Connections are served by an accept loop of our own rather than `axum::serve`, which sets no
 //! header-read timeout: here a client gets [`Limits::header_timeout`] to send its request head
@@ -340,9 +341,22 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
         Ok(Ok(body)) => body,
     };
     let signature = first_header(&headers, &["rtk-signature", "dyte-signature"]);
+    // Dyte's sample receiver verifies over `JSON.stringify(req.body)`, so a Dyte signature may
+    // cover the compact re-serialisation rather than the bytes sent. RealtimeKit signs the raw
+    // body and says not to re-serialise: its `rtk-signature` is checked over the raw bytes only.
+    let dyte_signed = !headers.contains_key("rtk-signature") && signature.is_some();
+    let compact = if dyte_signed {
+        payload::compact(&body)
+    } else {
+        None
+    };
     if let Err(error) = app
         .verifier
-        .verify(&body, signature.map(HeaderValue::as_bytes))
+        .verify_either(
+            &body,
+            compact.as_deref(),
+            signature.map(HeaderValue::as_bytes),
+        )
         .await
     {
         return match error {

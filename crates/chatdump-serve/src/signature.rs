@@ -251,15 +251,30 @@ impl Verifier {
         body: &[u8],
         signature: Option<&[u8]>,
     ) -> Result<(), SignatureError> {
+        self.verify_either(body, None, signature).await
+    }
+
+    /// Checks the base64 `signature` over `body`, or else over `alternative` (another form of
+    /// the same body, such as its compact re-serialisation): one key fetch serves both.
+    pub async fn verify_either(
+        &self,
+        body: &[u8],
+        alternative: Option<&[u8]>,
+        signature: Option<&[u8]>,
+    ) -> Result<(), SignatureError> {
         let signature = signature.ok_or(SignatureError::Missing)?;
         let signature = std::str::from_utf8(signature)
             .ok()
             .map(str::trim)
             .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
             .ok_or(SignatureError::NotBase64)?;
+        let signs = |key: &PublicKey| {
+            key.verifies(body, &signature)
+                || alternative.is_some_and(|other| key.verifies(other, &signature))
+        };
         let url = match &self.source {
             KeySource::Fixed(key) => {
-                return if key.verifies(body, &signature) {
+                return if signs(key) {
                     Ok(())
                 } else {
                     Err(SignatureError::Mismatch)
@@ -268,12 +283,12 @@ impl Verifier {
             KeySource::Url(url) => url,
         };
         let key = self.key(url, false).await?;
-        if key.verifies(body, &signature) {
+        if signs(&key) {
             return Ok(());
         }
         // The provider may have rotated its key: fetch it again, once, rate limited.
         let fresh = self.key(url, true).await?;
-        if fresh.rsa_der != key.rsa_der && fresh.verifies(body, &signature) {
+        if fresh.rsa_der != key.rsa_der && signs(&fresh) {
             return Ok(());
         }
         Err(SignatureError::Mismatch)
