@@ -7,6 +7,7 @@
 //! client and `DuckDB` reads the copy (`read_parquet(..., hive_partitioning = true)`).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -17,7 +18,7 @@ use chatdump_bulk::{Manifest, Status, Store};
 use chatdump_testserver::sessions::{OrgSpec, PARTICIPANTS, PagingPlacement, bulk_base_url};
 use chatdump_testserver::{Config, Route, Server};
 
-use crate::support::{Chatdump, Run, fixtures_dir, temp_dir};
+use crate::support::{Chatdump, Run, fixtures_dir, python3, temp_dir};
 
 const ORG_ID: &str = "bulk-org";
 const API_KEY: &str = "bulk-key";
@@ -220,17 +221,11 @@ fn duckdb_counts(store: &Store, dir: &Path) -> serde_json::Value {
 
 /// What `tests/fixtures/bulk/read_dataset.py` (`DuckDB`) reads from the dataset under `dir`.
 fn read_dataset(dir: &Path) -> serde_json::Value {
-    let output = Command::new("python3")
-        .arg(fixtures_dir().join("bulk/read_dataset.py"))
-        .arg(dir)
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "read_dataset.py: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON from read_dataset.py")
+    let stdout = python3([
+        fixtures_dir().join("bulk/read_dataset.py").as_os_str(),
+        dir.as_os_str(),
+    ]);
+    serde_json::from_slice(&stdout).expect("JSON from read_dataset.py")
 }
 
 /// The participant columns of a dataset exported without `--with-participants`: present
@@ -742,25 +737,17 @@ impl Azurite {
         }))
     }
 
-    fn endpoint(&self) -> String {
-        self.0.endpoint()
-    }
-
-    /// Runs `tests/fixtures/bulk/azurite.py ARGS` (Microsoft's SDK) against this endpoint.
-    fn sdk(&self, args: &[&str]) -> String {
-        let output = Command::new("python3")
-            .arg(fixtures_dir().join("bulk/azurite.py"))
-            .arg(args[0])
-            .arg(self.endpoint())
-            .args(&args[1..])
-            .output()
-            .expect("run python3");
-        assert!(
-            output.status.success(),
-            "azurite.py {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8")
+    /// Runs `tests/fixtures/bulk/azurite.py COMMAND ENDPOINT ARGS` (Microsoft's SDK).
+    fn sdk(&self, command: &str, args: &[&str]) -> String {
+        let script = fixtures_dir().join("bulk/azurite.py");
+        let endpoint = self.0.endpoint();
+        let mut command_line = vec![
+            script.as_os_str(),
+            OsStr::new(command),
+            OsStr::new(&endpoint),
+        ];
+        command_line.extend(args.iter().map(OsStr::new));
+        String::from_utf8(python3(command_line)).expect("UTF-8")
     }
 }
 
@@ -769,7 +756,7 @@ impl Azurite {
 #[test]
 fn export_all_to_azure_blob_storage_on_azurite() {
     let azurite = Azurite::start();
-    azurite.sdk(&["create", "chats"]);
+    azurite.sdk("create", &["chats"]);
     let server = api_server();
     let spec = OrgSpec {
         sessions: 40,
@@ -780,7 +767,7 @@ fn export_all_to_azure_blob_storage_on_azurite() {
     let work = temp_dir();
     let report_path = work.path().join("report.json");
     let report_arg = report_path.display().to_string();
-    let endpoint = azurite.endpoint();
+    let endpoint = azurite.0.endpoint();
     // `--part-size 4KiB`: a session's file (about 6 KiB) goes up as blocks and a block list.
     let export = || {
         chatdump(
@@ -815,12 +802,10 @@ fn export_all_to_azure_blob_storage_on_azurite() {
     assert_eq!(again["already_exported"], exported, "{again}");
 
     let copy = work.path().join("copy");
-    let listed: BTreeMap<String, u64> = serde_json::from_str(&azurite.sdk(&[
+    let listed: BTreeMap<String, u64> = serde_json::from_str(&azurite.sdk(
         "download",
-        "chats",
-        "warehouse/chat",
-        &copy.display().to_string(),
-    ]))
+        &["chats", "warehouse/chat", &copy.display().to_string()],
+    ))
     .expect("JSON from azurite.py");
     assert!(
         listed.contains_key(chatdump_bulk::MANIFEST_PATH),

@@ -1,13 +1,13 @@
 //! Parquet output: read back by DuckDB and pyarrow (through `python3`), compared value by value
 //! with the JSONL of the same input; partitioned datasets; writer settings; byte-identical runs.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Chatdump, fixtures_dir, temp_dir};
+use crate::support::{Chatdump, fixtures_dir, python3, temp_dir};
 
 /// Reads a Parquet file with pyarrow and DuckDB and compares every row with the JSONL file of
 /// the same input. Prints one JSON report on stdout.
@@ -78,18 +78,9 @@ print(json.dumps({
 /// Runs a Python program with arguments and parses its JSON report.
 #[track_caller]
 fn python(program: &str, args: &[&Path]) -> Value {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .args(args)
-        .output()
-        .expect("run python3 (scripts/test installs duckdb and pyarrow)");
-    assert!(
-        output.status.success(),
-        "python3 failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("a JSON report")
+    let mut command_line = vec![OsStr::new("-c"), OsStr::new(program)];
+    command_line.extend(args.iter().map(|arg| arg.as_os_str()));
+    serde_json::from_slice(&python3(command_line)).expect("a JSON report")
 }
 
 /// Converts a fixture to JSONL and Parquet in `dir`; returns (parquet, jsonl) paths.

@@ -328,6 +328,21 @@ fn wait_settled(root: &Path, session: &str, receiver: &Receiver) -> serde_json::
     }
 }
 
+/// Delivers a fresh, correctly signed `chatSynced` for `session` (delivery uuid `uuid`),
+/// expects 200, and waits until its job in `root` settles; returns the job and the link.
+fn deliver_and_settle(
+    server: &Server,
+    receiver: &Receiver,
+    root: &Path,
+    session: &str,
+    uuid: &str,
+) -> (serde_json::Value, String) {
+    let (url, expiry) = link_for(server, session);
+    let (status, answer) = deliver(receiver.address, &chat_synced(session, &url, &expiry), uuid);
+    assert_eq!(status, 200, "{answer}");
+    (wait_settled(root, session, receiver), url)
+}
+
 /// Asserts the outputs of `session` are complete: the dump as served, one JSONL line per
 /// message, and a Markdown transcript.
 #[track_caller]
@@ -972,14 +987,7 @@ fn a_job_that_keeps_failing_is_retried_then_marked_failed_with_the_reason() {
     );
     // The storage refuses every link of this session, fresh ones included.
     let session = "revoked-link-always--webhook";
-    let (url, expiry) = link_for(&server, session);
-    let (status, _) = deliver(
-        receiver.address,
-        &chat_synced(session, &url, &expiry),
-        "u-fail",
-    );
-    assert_eq!(status, 200);
-    let job = wait_settled(root.path(), session, &receiver);
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "u-fail");
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["attempts"], 3, "{job}");
     let reason = job["last_error"].as_str().unwrap();
@@ -1028,14 +1036,7 @@ fn settings_come_from_a_configuration_file_below_flags() {
     hermetic(&mut command);
     let receiver = Receiver::spawn(command);
     let session = "ok--webhook-config";
-    let (url, expiry) = link_for(&server, session);
-    let (status, _) = deliver(
-        receiver.address,
-        &chat_synced(session, &url, &expiry),
-        "u-cfg",
-    );
-    assert_eq!(status, 200);
-    let job = wait_settled(&output, session, &receiver);
+    let (job, _) = deliver_and_settle(&server, &receiver, &output, session, "u-cfg");
     assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
     assert_eq!(
         outputs(&output),
@@ -1115,14 +1116,7 @@ fn a_dump_larger_than_allowed_is_not_kept() {
         ],
     );
     let session = "ok--webhook-too-big";
-    let (url, expiry) = link_for(&server, session);
-    let (status, _) = deliver(
-        receiver.address,
-        &chat_synced(session, &url, &expiry),
-        "u-big",
-    );
-    assert_eq!(status, 200);
-    let job = wait_settled(root.path(), session, &receiver);
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "u-big");
     assert_eq!(job["status"], "failed", "{job}");
     let reason = job["last_error"].as_str().unwrap();
     assert!(reason.contains("larger than 1024 bytes"), "{reason}");
@@ -1210,14 +1204,7 @@ fn the_jobs_endpoint_is_off_by_default_and_shows_the_queue_only_for_its_token() 
         &["--jobs-token-file", &token_file.display().to_string()],
     );
     let session = "ok--jobs-endpoint";
-    let (url, expiry) = link_for(&server, session);
-    let (status, answer) = deliver(
-        receiver.address,
-        &chat_synced(session, &url, &expiry),
-        "u-1",
-    );
-    assert_eq!(status, 200, "{answer}");
-    wait_settled(root.path(), session, &receiver);
+    let (_, url) = deliver_and_settle(&server, &receiver, root.path(), session, "u-1");
 
     for wrong in [None, Some("jobs-t0ken-for-test"), Some("")] {
         let (status, body) = get_jobs(receiver.address, wrong, "");

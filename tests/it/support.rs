@@ -17,6 +17,26 @@ pub(crate) fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
+/// Runs `python3 ARGS` and returns its standard output; the test fails, with Python's stderr,
+/// unless it succeeds.
+#[track_caller]
+pub(crate) fn python3<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let args: Vec<OsString> = args
+        .into_iter()
+        .map(|arg| arg.as_ref().to_owned())
+        .collect();
+    let output = Command::new("python3")
+        .args(&args)
+        .output()
+        .expect("run python3 (scripts/test installs its packages)");
+    assert!(
+        output.status.success(),
+        "python3 {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// The bytes of a fixture.
 pub(crate) fn fixture_bytes(name: &str) -> Vec<u8> {
     let path = fixtures_dir().join(name);

@@ -453,25 +453,19 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
         ))
         .into());
     }
-    let secret = match &args.api_key_file {
-        Some(path) => read_secret_file(path)?,
-        None => match std::env::var(secret_variable) {
-            Ok(value) => Secret::new(value),
-            Err(_) => {
-                return Err(UsageError(format!(
-                    "no credentials: set {secret_variable} or pass --api-key-file"
-                ))
-                .into());
-            }
-        },
+    let what = match args.provider {
+        ProviderArg::Dyte => "API key",
+        ProviderArg::Realtimekit => "API token",
     };
+    let secret =
+        secret_from(args.api_key_file.as_deref(), secret_variable, what)?.ok_or_else(|| {
+            UsageError(format!(
+                "no credentials: set {secret_variable} or pass --api-key-file"
+            ))
+        })?;
     if secret.is_empty() {
         return Err(UsageError(format!(
-            "the {} is empty: set {secret_variable} or pass --api-key-file",
-            match args.provider {
-                ProviderArg::Dyte => "API key",
-                ProviderArg::Realtimekit => "API token",
-            }
+            "the {what} is empty: set {secret_variable} or pass --api-key-file"
         ))
         .into());
     }
@@ -512,24 +506,33 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     Ok(Fetcher::new(api, options)?)
 }
 
-/// Reads a credential from a file, or from standard input for `-`.
-pub(crate) fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
+/// A credential: what `file` holds (`-`: standard input) when it is given, else the
+/// environment variable `variable`; `None` when neither is there. `what` names it in errors
+/// (`API key`).
+pub(crate) fn secret_from(
+    file: Option<&Path>,
+    variable: &str,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
+    let Some(path) = file else {
+        return Ok(std::env::var(variable).ok().map(Secret::new));
+    };
     let mut text = String::new();
     if path.as_os_str() == "-" {
         io::stdin()
             .read_to_string(&mut text)
-            .context("cannot read the API key from standard input")?;
+            .with_context(|| format!("cannot read the {what} from standard input"))?;
     } else {
         fs::File::open(path)
             .and_then(|mut file| file.read_to_string(&mut text))
             .with_context(|| {
                 format!(
-                    "cannot read the API key file `{}`",
+                    "cannot read the {what} file `{}`",
                     escape_for_terminal(&path.display().to_string(), 200)
                 )
             })?;
     }
-    Ok(Secret::new(text))
+    Ok(Some(Secret::new(text)))
 }
 
 fn create_directory(dir: &Path) -> anyhow::Result<()> {

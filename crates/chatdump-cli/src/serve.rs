@@ -473,12 +473,13 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
 
 /// The `GET /jobs` token: `--jobs-token-file`, else `CHATDUMP_JOBS_TOKEN`, else none (off).
 fn jobs_token(args: &ServeArgs) -> anyhow::Result<Option<Secret>> {
-    let token = match &args.jobs_token_file {
-        Some(path) => crate::fetch::read_secret_file(path)?,
-        None => match std::env::var("CHATDUMP_JOBS_TOKEN") {
-            Ok(value) => Secret::new(value),
-            Err(_) => return Ok(None),
-        },
+    let Some(token) = crate::fetch::secret_from(
+        args.jobs_token_file.as_deref(),
+        "CHATDUMP_JOBS_TOKEN",
+        "jobs token",
+    )?
+    else {
+        return Ok(None);
     };
     if token.is_empty() {
         return Err(UsageError(
