@@ -1,5 +1,10 @@
 //! The integration tests: they run the real `chatdump` binary on fixture files.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests run the binary as a user would: the environment, the clock and the system temporary directory are theirs"
+)]
+
 mod bulk;
 mod convert;
 mod fetch;

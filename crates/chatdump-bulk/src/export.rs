@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chatdump_core::error::error_chain;
-use chatdump_core::export::{ExportContext, IgnoreObserver, Outcome, Output, RunOptions};
 use chatdump_core::fetch::sessions::{Participant, Session, SessionQuery};
 use chatdump_core::fetch::{FetchError, FetchEvent, FetchObserver, Fetcher};
-use chatdump_core::order::Strategy;
-use chatdump_core::reader::{ChatReader, ReaderOptions};
-use chatdump_parquet::{Dataset, ParquetOptions, ParticipantIds, Participants};
+use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
+use chatdump_pipeline::{Destination, Format, NoEvents, Plan, Source};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -409,13 +407,20 @@ async fn export_session(
         let csv = csv.clone();
         let out_root = out_root.clone();
         let parquet = options.parquet.clone();
-        let context = ExportContext {
-            source: session.id.clone(),
-            tool_version: options.tool_version.clone(),
-            generated_at: None,
-        };
+        let session_id = session.id.clone();
+        let mut pipeline = chatdump_pipeline::Options::new(
+            scratch.path().to_owned(),
+            options.tool_version.clone(),
+        );
+        pipeline.formats.parquet = parquet;
         tokio::task::spawn_blocking(move || {
-            convert(&csv, &out_root, parquet, &context, participants.as_ref())
+            convert(
+                &csv,
+                &session_id,
+                &out_root,
+                pipeline,
+                participants.as_ref(),
+            )
         })
         .await
     };
@@ -509,13 +514,14 @@ async fn participants(
     }
 }
 
-/// Converts one CSV into a dataset under `out_root`; returns the messages written and the
-/// files' paths relative to `out_root`.
+/// Converts one session's CSV into a dataset under `out_root` with the one pipeline (so the
+/// files are byte for byte those of `chatdump convert --partition-by date`); returns the
+/// messages written and the files' paths relative to `out_root`.
 fn convert(
     csv: &Path,
+    session_id: &str,
     out_root: &Path,
-    parquet: ParquetOptions,
-    context: &ExportContext,
+    mut options: chatdump_pipeline::Options,
     participants: Option<&HashMap<String, Participant>>,
 ) -> Result<(u64, Vec<String>), String> {
     // Bulk datasets always use schema version 2: the participant columns are null when
@@ -536,46 +542,30 @@ fn convert(
                 .collect()
         })
         .unwrap_or_default();
-    let mut parquet = parquet;
-    parquet.participants = Some(Arc::new(ids));
-    let dataset = Dataset::new(out_root, parquet);
-    for strategy in [Strategy::Window, Strategy::External] {
-        let file =
-            std::fs::File::open(csv).map_err(|error| format!("cannot read the dump: {error}"))?;
-        let reader = ChatReader::new(file, context.source.clone(), ReaderOptions::default())
-            .map_err(|error| error_chain(&error))?;
-        let mut outputs = vec![Output {
-            name: "parquet".into(),
-            exporter: Box::new(dataset.exporter()),
-        }];
-        let outcome = chatdump_core::export::run(
-            reader,
-            context,
-            &mut outputs,
-            &mut IgnoreObserver,
-            &RunOptions {
-                strategy: Some(strategy),
-                ..RunOptions::default()
-            },
-        )
+    options.formats.parquet.participants = Some(Arc::new(ids));
+    let source = Source::session(csv, session_id).map_err(|error| error.to_string())?;
+    let mut plan = Plan::new(
+        &[Format::Parquet],
+        Destination::Directory(out_root.to_owned()),
+    );
+    plan.partition_by_date = true;
+    let converted = chatdump_pipeline::convert(&[source], &plan, &options, &mut NoEvents)
         .map_err(|error| error_chain(&error))?;
-        drop(outputs);
-        if let Outcome::Done(summary) = outcome {
-            let written = dataset
-                .commit()
-                .map_err(|error| format!("cannot write the Parquet file: {error}"))?;
-            let files = written
+    let mut messages = 0;
+    let mut files = Vec::new();
+    for done in converted {
+        messages += done.summary.messages;
+        files.extend(
+            done.outputs
                 .iter()
-                .filter_map(|path| path.strip_prefix(out_root).ok())
+                .filter_map(|written| written.path.as_deref()?.strip_prefix(out_root).ok())
                 .map(|path| {
                     path.components()
                         .map(|part| part.as_os_str().to_string_lossy().into_owned())
                         .collect::<Vec<_>>()
                         .join("/")
-                })
-                .collect();
-            return Ok((summary.messages, files));
-        }
+                }),
+        );
     }
-    Err("the dump could not be ordered".into())
+    Ok((messages, files))
 }

@@ -1,38 +1,30 @@
 //! The `chatdump` binary: parses the command line and calls the libraries.
+//!
+//! `args` holds the clap types; `commands` turns each subcommand's arguments into library calls
+//! (through `setup`, which builds the libraries' options) and `report` prints on stderr.
 
-mod args_api;
-mod args_output;
-mod args_transcript;
-mod bulk;
-mod cli;
-mod convert;
-mod fetch;
-mod formats;
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the binary is where the environment, the clock and the system temporary directory are read, and passed to the libraries"
+)]
+
+mod args;
+mod commands;
+mod exit;
 mod report;
-mod serve;
+mod setup;
 
-use std::io;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::args::{Cli, Command};
 use crate::report::Reporter;
 
-/// A mistake in how chatdump was called: exit status 2.
-#[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let arguments: Vec<OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&arguments);
     // An interrupted run must leave no partial output: remove every temporary file, then exit
     // as a shell expects after SIGINT (128 + 2).
     // `serve` handles these signals itself: it stops gracefully and requeues running jobs.
@@ -45,42 +37,22 @@ fn main() -> ExitCode {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let mut reporter = Reporter::new(cli.quiet, cli.verbose, no_color);
     let result = match &cli.command {
-        Command::Convert(args) => convert::run(args, &mut reporter),
-        Command::Fetch(args) => fetch::run_fetch(args, &mut reporter),
-        Command::Export(args) => fetch::run_export(args, &mut reporter),
-        Command::Serve(args) => serve::run_serve(args, cli.quiet, cli.verbose),
-        Command::Jobs(args) => serve::run_jobs(args),
-        Command::Compact(args) => bulk::run_compact(args, &mut reporter),
+        Command::Convert(args) => commands::convert::run(args, &mut reporter),
+        Command::Fetch(args) => commands::fetch::run(args, &mut reporter),
+        Command::Export(args) if args.bulk.all => commands::export_all::run(args, &mut reporter),
+        Command::Export(args) => commands::export::run(args, &mut reporter),
+        Command::Serve(args) => commands::serve::run(args, &arguments, cli.quiet, cli.verbose),
+        Command::Jobs(args) => commands::jobs::run(args),
+        Command::Compact(args) => commands::compact::run(args, &mut reporter),
+        Command::Completions(args) => commands::completions::run(args.shell),
+        Command::Man => commands::completions::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) if exit::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             reporter.error(&format!("{error:#}"));
-            if error.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else if error.downcast_ref::<fetch::SomeSessionsFailed>().is_some()
-                || error.downcast_ref::<bulk::SomeFailed>().is_some()
-            {
-                ExitCode::from(3)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::from(exit::status(&error))
         }
     }
-}
-
-/// Whether the error comes from writing to a closed pipe (`chatdump ... | head`): not an error.
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    let is_broken_pipe = |error: &io::Error| error.kind() == io::ErrorKind::BrokenPipe;
-    error.chain().any(|cause| {
-        // `ExportError::Io` is transparent: its `io::Error` is not a separate link of the chain.
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(is_broken_pipe)
-            || matches!(
-                cause.downcast_ref::<chatdump_core::export::ExportError>(),
-                Some(chatdump_core::export::ExportError::Io(error)) if is_broken_pipe(error)
-            )
-    })
 }

@@ -4,7 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use chatdump_core::error::RecordError;
 use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::export::Warning;
+use chatdump_pipeline::{Converted, Events, Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How many warnings of one kind are shown before they are only counted (unless `-v`).
@@ -101,5 +104,98 @@ impl Reporter {
         bar.set_message(escape_for_terminal(label, 40));
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
+    }
+}
+
+impl Reporter {
+    /// The summary line of one converted input, then (with `-v`) the files it wrote.
+    pub(crate) fn converted(&self, converted: &Converted) {
+        let summary = &converted.summary;
+        let mut line = format!(
+            "{}: {} messages written",
+            escape_for_terminal(&converted.display, 200),
+            summary.messages
+        );
+        if summary.rejected > 0 {
+            line.push_str(&format!(", {} rejected", summary.rejected));
+        }
+        if summary.duplicates > 0 {
+            line.push_str(&format!(", {} duplicates dropped", summary.duplicates));
+        }
+        line.push_str(&format!(" in {:.2} s", converted.elapsed.as_secs_f64()));
+        self.info(&line);
+        for path in converted
+            .outputs
+            .iter()
+            .filter_map(|output| output.path.as_ref())
+        {
+            self.detail(&format!(
+                "  wrote {}",
+                escape_for_terminal(&path.display().to_string(), 200)
+            ));
+        }
+        if summary.spilled_runs > 0 {
+            self.detail(&format!(
+                "  sorted out-of-order input in {} spilled runs",
+                summary.spilled_runs
+            ));
+        }
+    }
+}
+
+/// A conversion's events on the terminal: a progress bar, skipped records and warnings.
+pub(crate) struct CliEvents<'r> {
+    reporter: &'r mut Reporter,
+    bar: ProgressBar,
+}
+
+impl<'r> CliEvents<'r> {
+    pub(crate) fn new(reporter: &'r mut Reporter) -> Self {
+        Self {
+            reporter,
+            bar: ProgressBar::hidden(),
+        }
+    }
+
+    fn warn(&mut self, text: &str) {
+        let reporter = &mut *self.reporter;
+        self.bar.suspend(|| reporter.warning(text));
+    }
+}
+
+impl Events for CliEvents<'_> {
+    fn started(&mut self, source: &Source, size: Option<u64>) {
+        self.bar = self.reporter.progress(size, &source.display);
+    }
+
+    fn progress(&mut self, bytes_read: u64) {
+        self.bar.set_position(bytes_read);
+    }
+
+    fn rejected(&mut self, error: &RecordError) {
+        self.warn(&format!("skipped: {error}"));
+    }
+
+    fn warning(&mut self, warning: &Warning) {
+        let text = match warning {
+            Warning::Duplicate { id, first, second } => format!(
+                "line {}: identical duplicate of the message on line {} (id `{}`), written once",
+                second.line,
+                first.line,
+                escape_for_terminal(id, 80)
+            ),
+        };
+        self.warn(&text);
+    }
+
+    fn finished(&mut self) {
+        self.bar.finish_and_clear();
+    }
+
+    fn reading_again(&mut self, source: &Source) {
+        self.reporter.detail(&format!(
+            "`{}` is out of order beyond the reorder window; reading it again to sort it",
+            escape_for_terminal(&source.display, 200)
+        ));
     }
 }

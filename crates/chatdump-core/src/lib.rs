@@ -26,6 +26,17 @@
 //! # Ok::<(), chatdump_core::error::ReadError>(())
 //! ```
 
+// Libraries never print or exit: they return errors and report through their caller's
+// observer (ARCHITECTURE.md, invariants).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests may use the system temporary directory and the clock"
+    )
+)]
+
 pub mod error;
 pub mod escape;
 pub mod export;
@@ -35,6 +46,8 @@ pub mod model;
 pub mod order;
 pub mod output;
 pub mod reader;
+pub mod stem;
+pub mod temp;
 pub mod time;
 
 pub use error::{ReadError, RecordError};

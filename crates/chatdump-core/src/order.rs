@@ -187,10 +187,7 @@ impl Orderer {
 
     fn spill(&mut self) -> io::Result<()> {
         sort(&mut self.buffer);
-        let mut file = match &self.options.temp_dir {
-            Some(dir) => tempfile::tempfile_in(dir)?,
-            None => tempfile::tempfile()?,
-        };
+        let mut file = crate::temp::temp_file(self.options.temp_dir.as_deref())?;
         {
             let mut writer = BufWriter::with_capacity(256 << 10, &mut file);
             for message in self.buffer.drain(..) {

@@ -23,6 +23,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Libraries never print or exit: they return errors and report through their caller's
+// observer (ARCHITECTURE.md, invariants).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests may use the system temporary directory and the clock"
+    )
+)]
+
 mod direct;
 
 use std::fmt::Write as _;

@@ -5,6 +5,11 @@
 //! cargo run --release -p chatdump-parquet --example csv_count -- chat.csv
 //! ```
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a program: it reads its command line"
+)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

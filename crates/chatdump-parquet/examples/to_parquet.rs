@@ -2,6 +2,11 @@
 //! the writer: `to_parquet IN.csv OUT.parquet [inline|null]`. `null` runs the reader and the
 //! ordering with an exporter that drops every message: the floor under any format.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a program: it reads its command line"
+)]
+
 use std::fs::File;
 use std::io::BufWriter;
 

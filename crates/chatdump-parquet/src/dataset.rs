@@ -10,15 +10,13 @@ use std::rc::Rc;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use chatdump_core::output::{AtomicFile, StreamingFile};
+use chatdump_core::stem::session_file_stem;
 
 use crate::options::ParquetOptions;
 use crate::writer::ParquetWriter;
 
 /// The memory all open session files may buffer together before the largest is flushed.
 pub const DEFAULT_DATASET_MEMORY: usize = 48 << 20;
-
-/// The longest file stem a session id may map to.
-const MAX_STEM_BYTES: usize = 200;
 
 /// A partitioned Parquet dataset being written under one root directory.
 ///
@@ -28,9 +26,8 @@ const MAX_STEM_BYTES: usize = 200;
 /// Trino/Athena, `BigQuery` and `DuckDB` (`hive_partitioning = true`) read the root as one table with
 /// an extra `date` column.
 ///
-/// A session id made only of ASCII letters, digits and `-` (every UUID) is the file name as it
-/// is. Any other byte, `_` included, is written as `_` and two upper-case hex digits, so
-/// different ids never share a file, and `a/b` becomes `a_2Fb` rather than a path.
+/// The file stem is [`chatdump_core::stem::session_file_stem`] of the session id, the one rule
+/// every entry point names a session's files by.
 ///
 /// Files are written beside their targets and appear only on [`Dataset::commit`], which the
 /// caller runs after the whole export succeeded. Committing a session also deletes the same
@@ -134,27 +131,6 @@ impl Dataset {
         }
         Ok(())
     }
-}
-
-/// The file stem for a session id: see [`Dataset`]. `None` when it would be too long.
-#[must_use]
-pub fn session_file_stem(session_id: &str) -> Option<String> {
-    use std::fmt::Write as _;
-    if session_id.is_empty() {
-        return Some("_".to_owned());
-    }
-    let mut stem = String::with_capacity(session_id.len());
-    for byte in session_id.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'-' {
-            stem.push(char::from(byte));
-        } else {
-            let _ = write!(stem, "_{byte:02X}");
-        }
-        if stem.len() > MAX_STEM_BYTES {
-            return None;
-        }
-    }
-    Some(stem)
 }
 
 /// The partition directory name for a message: `date=YYYY-MM-DD` of `created_at` in UTC.
@@ -312,20 +288,6 @@ impl Exporter for DatasetWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stems_are_safe_and_distinct() {
-        assert_eq!(
-            session_file_stem("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31").as_deref(),
-            Some("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31")
-        );
-        assert_eq!(session_file_stem("../x").as_deref(), Some("_2E_2E_2Fx"));
-        assert_eq!(session_file_stem("a_b").as_deref(), Some("a_5Fb"));
-        assert_ne!(session_file_stem("a_5Fb"), session_file_stem("a_b"));
-        assert_eq!(session_file_stem("é").as_deref(), Some("_C3_A9"));
-        assert_eq!(session_file_stem("").as_deref(), Some("_"));
-        assert!(session_file_stem(&"x".repeat(201)).is_none());
-    }
 
     #[test]
     fn civil_dates() {

@@ -22,15 +22,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Libraries never print or exit: they return errors and report through their caller's
+// observer (ARCHITECTURE.md, invariants).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests may use the system temporary directory and the clock"
+    )
+)]
+
 mod dataset;
 mod options;
 mod participants;
 mod schema;
 mod writer;
 
-pub use dataset::{
-    DEFAULT_DATASET_MEMORY, Dataset, DatasetWriter, date_partition, session_file_stem,
-};
+pub use dataset::{DEFAULT_DATASET_MEMORY, Dataset, DatasetWriter, date_partition};
 pub use options::{
     Compression, CompressionError, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS,
     DEFAULT_ZSTD_LEVEL, ParquetOptions, column_settings, metadata_keys,

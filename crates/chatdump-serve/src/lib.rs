@@ -13,8 +13,8 @@
 //! - the worker pool: downloads the delivery's link only when the
 //!   [`DownloadPolicy`] allows it (https, allowed storage hosts; anything else is refused to
 //!   prevent SSRF), else asks the Chat Replay API for a fresh link through
-//!   [`chatdump_core::fetch::Fetcher`], then hands the dump to the caller's [`Exporter`] (the CLI
-//!   passes the same conversion code `chatdump export` uses). Failures are retried with backoff
+//!   [`chatdump_core::fetch::Fetcher`], then converts the dump with the one conversion pipeline
+//!   ([`chatdump_pipeline::convert`], as `chatdump export` does) into [`Conversion`]'s formats. Failures are retried with backoff
 //!   and finally recorded as failed with their reason; jobs left running by a killed process
 //!   are queued again on start.
 //!
@@ -22,28 +22,38 @@
 //! binary installs the subscriber. It reads the clock only through the [`Clock`] it is given.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use chatdump_serve::{Clock, ExportRequest, Exporter, ServeOptions, signature::{KeySource, PublicKey}};
-//!
-//! struct Convert;
-//! impl Exporter for Convert {
-//!     fn export(&self, request: &ExportRequest) -> Result<Vec<String>, String> {
-//!         Ok(vec![request.dump.display().to_string()])
-//!     }
-//! }
+//! use chatdump_pipeline::{Format, Options};
+//! use chatdump_serve::{Clock, Conversion, ServeOptions, signature::{KeySource, PublicKey}};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = PublicKey::from_pem(&std::fs::read_to_string("webhook-public.pem")?)?;
+//! let conversion = Conversion {
+//!     formats: vec![Format::Jsonl, Format::Html],
+//!     partition_by_date: false,
+//!     options: Options::new("/var/tmp".into(), "0.1.0"),
+//! };
 //! let options = ServeOptions::new(
 //!     "127.0.0.1:8080".parse()?,
 //!     "exports".into(),
+//!     conversion,
 //!     KeySource::Fixed(key),
 //!     Clock::new(jiff::Timestamp::now),
 //! );
-//! chatdump_serve::serve(options, None, Arc::new(Convert), chatdump_serve::shutdown_signal()).await?;
+//! chatdump_serve::serve(options, None, chatdump_serve::shutdown_signal()).await?;
 //! # Ok(())
 //! # }
 //! ```
+
+// Libraries never print or exit: they return errors and report through their caller's
+// observer (ARCHITECTURE.md, invariants).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests may use the system temporary directory and the clock"
+    )
+)]
 
 pub mod allow;
 pub mod download;
@@ -61,6 +71,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chatdump_core::fetch::Fetcher;
+use chatdump_pipeline::Format;
 use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 
@@ -90,25 +101,16 @@ impl fmt::Debug for Clock {
     }
 }
 
-/// One dump to export.
+/// What the receiver converts every dump into: the formats and the pipeline's options, exactly
+/// as `chatdump export` would with the same flags.
 #[derive(Debug, Clone)]
-pub struct ExportRequest {
-    /// The session.
-    pub session_id: String,
-    /// The meeting, when the delivery named it.
-    pub meeting_id: Option<String>,
-    /// The downloaded chat dump (CSV), `<output>/<session id>.csv`.
-    pub dump: PathBuf,
-    /// The output directory.
-    pub output: PathBuf,
-}
-
-/// Turns a downloaded dump into the configured outputs: the step the caller supplies, so that
-/// the receiver exports with exactly the code `chatdump export` uses. Called on a blocking
-/// thread; it must write its outputs atomically (a job may run again after a crash).
-pub trait Exporter: Send + Sync + 'static {
-    /// Exports `request.dump`; returns the files written, or why it failed.
-    fn export(&self, request: &ExportRequest) -> Result<Vec<String>, String>;
+pub struct Conversion {
+    /// The formats, each once.
+    pub formats: Vec<Format>,
+    /// Parquet as a hive-partitioned dataset under the output directory.
+    pub partition_by_date: bool,
+    /// The pipeline's options.
+    pub options: chatdump_pipeline::Options,
 }
 
 /// How the receiver runs.
@@ -118,6 +120,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Where dumps and exports go.
     pub output: PathBuf,
+    /// What every dump is converted into.
+    pub conversion: Conversion,
     /// The `SQLite` job database.
     pub state: PathBuf,
     /// The webhook public key.
@@ -157,6 +161,7 @@ impl ServeOptions {
     pub fn new(
         listen: SocketAddr,
         output: PathBuf,
+        conversion: Conversion,
         key: signature::KeySource,
         clock: Clock,
     ) -> Self {
@@ -164,6 +169,7 @@ impl ServeOptions {
             listen,
             state: default_state_path(&output),
             output,
+            conversion,
             key,
             policy: DownloadPolicy::default(),
             workers: 4,
@@ -259,13 +265,14 @@ fn restrict_permissions(state: &Path) {
     let _ = state;
 }
 
-/// Removes the temporary files a killed process left beside `session_id`'s outputs
-/// (`.<session id>.<ext>.<random>.tmp`, the [`chatdump_core::output::AtomicFile`] naming).
-pub(crate) fn remove_stale_temporaries(output: &Path, session_id: &str) {
+/// Removes the temporary files a killed process left beside a session's outputs
+/// (`.<stem>.<ext>.<random>.tmp`, the [`chatdump_core::output::AtomicFile`] naming; a stem has
+/// no dot, so the prefix names one session's files).
+pub(crate) fn remove_stale_temporaries(output: &Path, stem: &str) {
     let Ok(entries) = std::fs::read_dir(output) else {
         return;
     };
-    let prefix = format!(".{session_id}.");
+    let prefix = format!(".{stem}.");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -294,7 +301,6 @@ pub(crate) fn remove_stale_temporaries(output: &Path, session_id: &str) {
 pub async fn serve(
     options: ServeOptions,
     fetcher: Option<Arc<Fetcher>>,
-    exporter: Arc<dyn Exporter>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     for directory in [
@@ -350,7 +356,6 @@ pub async fn serve(
         store: Arc::new(Mutex::new(store)),
         options,
         fetcher,
-        exporter,
         link_client,
         wake: Notify::new(),
     });

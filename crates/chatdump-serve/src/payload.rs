@@ -84,16 +84,12 @@ pub fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
     false
 }
 
-/// Whether `id` is usable as a file name stem: 1 to 128 ASCII letters, digits, `-` and `_`
-/// (session ids are UUIDs). No dot, so no id is a prefix of another's file names up to a dot:
-/// `.<id>.` names exactly one session's temporary files.
+/// Whether `id` is accepted as a session id: 1 to 128 bytes, no control character. Session
+/// ids are UUIDs; anything else is still named safely on disk by the one stem rule
+/// ([`chatdump_core::stem::session_file_stem`]: no path, no dot, reversible).
 #[must_use]
 pub fn is_safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
 }
 
 fn string_field(
@@ -225,9 +221,15 @@ mod tests {
         // Brackets inside strings do not count.
         let quoted = format!(r#"{{"event":"x","s":"{}"}}"#, "[".repeat(100));
         assert_eq!(parse(quoted.as_bytes()), Ok(Delivery::Other("x".into())));
-        for session in [r#""../etc""#, r#""a/b""#, r#""a.b""#, r#""""#, "1", "null"] {
+        let long = format!("\"{}\"", "x".repeat(129));
+        for session in [r#""""#, r#""a\u001bb""#, long.as_str(), "1", "null"] {
             let body = format!(r#"{{"event":"meeting.chatSynced","sessionId":{session}}}"#);
             assert!(parse(body.as_bytes()).is_err(), "{session}");
+        }
+        // Hostile but printable ids are accepted: their files are named by the stem rule.
+        for session in [r#""../etc""#, r#""a/b""#, r#""a.b""#] {
+            let body = format!(r#"{{"event":"meeting.chatSynced","sessionId":{session}}}"#);
+            assert!(parse(body.as_bytes()).is_ok(), "{session}");
         }
     }
 }

@@ -1,24 +1,24 @@
 //! The worker pool: takes due jobs from the [`Store`], gets the chat dump, exports it, and
 //! records the outcome (done, retry later with backoff, or failed with the reason).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chatdump_core::error::error_chain;
 use chatdump_core::fetch::{FetchEvent, FetchObserver, Fetcher, redact_url};
+use chatdump_pipeline::{Destination, Events, Plan, Source};
 use tokio::sync::{Notify, watch};
 
 use crate::download::{self, LinkError};
 use crate::store::{Job, Store, StoreError};
-use crate::{Clock, ExportRequest, Exporter, ServeOptions};
+use crate::{Clock, ServeOptions};
 
 /// What the workers share.
 pub(crate) struct Context {
     pub(crate) store: Arc<Mutex<Store>>,
     pub(crate) options: ServeOptions,
     pub(crate) fetcher: Option<Arc<Fetcher>>,
-    pub(crate) exporter: Arc<dyn Exporter>,
     pub(crate) link_client: reqwest::Client,
     /// Woken when a job is recorded.
     pub(crate) wake: Notify,
@@ -113,8 +113,10 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
         .map_err(|error| Failure::retry(format!("cannot create `{}`: {error}", dumps.display())))?;
     // Temporary files of an earlier attempt that was killed (SIGKILL, power loss) or abandoned at
     // shutdown; no other attempt for this session can be running.
-    crate::remove_stale_temporaries(dumps, &job.session_id);
-    let dump: PathBuf = dumps.join(format!("{}.csv", job.session_id));
+    let stem = chatdump_pipeline::session_stem(&job.session_id)
+        .map_err(|error| Failure::permanent(error.to_string()))?;
+    crate::remove_stale_temporaries(dumps, &stem);
+    let dump: PathBuf = dumps.join(format!("{stem}.csv"));
     let mut link_problem = String::from("the delivery has no download link");
     let mut downloaded = false;
     if let Some(link) = &job.download_url {
@@ -190,17 +192,62 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
             Err(error) => return Err(Failure::retry(error_chain(&error))),
         }
     }
-    let exporter = Arc::clone(&context.exporter);
-    let request = ExportRequest {
-        session_id: job.session_id.clone(),
-        meeting_id: job.meeting_id.clone(),
-        dump,
-        output: context.options.output.clone(),
-    };
-    tokio::task::spawn_blocking(move || exporter.export(&request))
+    let conversion = context.options.conversion.clone();
+    let output = context.options.output.clone();
+    let session_id = job.session_id.clone();
+    let job_id = job.id;
+    tokio::task::spawn_blocking(move || convert(&conversion, &output, &dump, &session_id, job_id))
         .await
         .map_err(|_| Failure::retry("the export panicked"))?
         .map_err(|error| Failure::retry(format!("export failed: {error}")))
+}
+
+/// Converts the dump of `session_id` into `output` with the one pipeline; returns the dump's
+/// path and every file written.
+fn convert(
+    conversion: &crate::Conversion,
+    output: &Path,
+    dump: &Path,
+    session_id: &str,
+    job: i64,
+) -> Result<Vec<String>, String> {
+    let source = Source::session(dump, session_id).map_err(|error| error.to_string())?;
+    let mut plan = Plan::new(
+        &conversion.formats,
+        Destination::Directory(output.to_owned()),
+    );
+    plan.partition_by_date = conversion.partition_by_date;
+    let converted = chatdump_pipeline::convert(
+        &[source],
+        &plan,
+        &conversion.options,
+        &mut LogWarnings { job },
+    )
+    .map_err(|error| error_chain(&error))?;
+    let mut files = vec![dump.display().to_string()];
+    files.extend(
+        converted
+            .iter()
+            .flat_map(|done| &done.outputs)
+            .filter_map(|written| written.path.as_ref())
+            .map(|path| path.display().to_string()),
+    );
+    Ok(files)
+}
+
+/// Logs what a conversion warns about (the receiver has no terminal).
+struct LogWarnings {
+    job: i64,
+}
+
+impl Events for LogWarnings {
+    fn rejected(&mut self, error: &chatdump_core::error::RecordError) {
+        tracing::warn!(job = self.job, error = %error, "skipped a bad record");
+    }
+
+    fn warning(&mut self, warning: &chatdump_pipeline::Warning) {
+        tracing::warn!(job = self.job, warning = ?warning, "conversion warning");
+    }
 }
 
 /// One worker: claims due jobs until `stop` says so. `abort` (the end of the shutdown grace
@@ -299,6 +346,11 @@ mod tests {
         let mut options = ServeOptions::new(
             "127.0.0.1:0".parse().unwrap(),
             "out".into(),
+            crate::Conversion {
+                formats: vec![chatdump_pipeline::Format::Jsonl],
+                partition_by_date: false,
+                options: chatdump_pipeline::Options::new("tmp".into(), "test"),
+            },
             crate::signature::KeySource::Fixed(key),
             Clock::new(jiff::Timestamp::now),
         );

@@ -1,6 +1,11 @@
 //! `chatdump-testserver`: runs the local stand-in for the Chat Replay API, so `chatdump fetch`
 //! and `chatdump export` can be tried without an account.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test server plays the platform: it reads the real clock to sign and expire links"
+)]
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;

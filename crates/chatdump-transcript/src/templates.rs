@@ -353,11 +353,11 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Creates an empty spool in the system temporary directory (the file has no name and
-    /// vanishes when dropped).
-    pub fn new() -> io::Result<Self> {
+    /// Creates an empty spool in `dir` (the system temporary directory when `None`); the file
+    /// has no name and vanishes when dropped.
+    pub fn new(dir: Option<&std::path::Path>) -> io::Result<Self> {
         Ok(Self {
-            writer: BufWriter::with_capacity(SPOOL_BUFFER, tempfile::tempfile()?),
+            writer: BufWriter::with_capacity(SPOOL_BUFFER, chatdump_core::temp::temp_file(dir)?),
         })
     }
 
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn render_page_copies_spools_in_place() {
         let spool = |text: &str| {
-            let mut spool = Spool::new().unwrap();
+            let mut spool = Spool::new(None).unwrap();
             spool.write_all(text.as_bytes()).unwrap();
             spool.finish().unwrap()
         };
@@ -506,7 +506,7 @@ mod tests {
 
     #[test]
     fn spooled_text_is_copied_in_place() {
-        let mut spool = Spool::new().unwrap();
+        let mut spool = Spool::new(None).unwrap();
         // The odd first byte makes every 64 KiB chunk end inside a character.
         let long = format!("a{}", "é".repeat(70_000));
         spool.write_all(long.as_bytes()).unwrap();

@@ -46,6 +46,9 @@ pub struct TranscriptOptions {
     pub remote_images: bool,
     /// Consecutive messages from the same person at most this far apart form one group.
     pub group_gap: SignedDuration,
+    /// Where the body and pinned list are spooled until the page is written; `None`: the
+    /// system temporary directory.
+    pub temp_dir: Option<PathBuf>,
 }
 
 impl Default for TranscriptOptions {
@@ -55,6 +58,7 @@ impl Default for TranscriptOptions {
             templates: None,
             remote_images: true,
             group_gap: SignedDuration::from_mins(5),
+            temp_dir: None,
         }
     }
 }
@@ -778,7 +782,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             Some(group) if templates.is_default(F::GROUP) => {
                 // An unnamed temporary file, written through one handle and read back
                 // through the other (they share the file and its offset).
-                let spool = tempfile::tempfile()?;
+                let spool = chatdump_core::temp::temp_file(self.options.temp_dir.as_deref())?;
                 Spooling::Direct(Box::new(DirectBody {
                     group,
                     labels: TimeLabels::new(self.options.zone.clone()),
@@ -805,7 +809,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                         render_text: self.flavour.text_renderer(),
                         render_quoted: self.flavour.quoted_renderer(),
                     },
-                    Spool::new()?,
+                    Spool::new(self.options.temp_dir.as_deref())?,
                 )?,
                 group: None,
             },
@@ -817,7 +821,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
         self.running = Some(Running {
             templates,
             body,
-            pinned: Spool::new()?,
+            pinned: Spool::new(self.options.temp_dir.as_deref())?,
             direct_pin,
             pin_buffer: String::new(),
             last: None,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::ConvertArgs;
+use super::values::parse_duration;
+use super::{BulkArgs, ConversionArgs};
 
 /// Text shared by the `fetch` and `export` help pages.
 pub(crate) const API_AFTER_HELP: &str = "\
@@ -42,12 +43,8 @@ pub(crate) enum ProviderArg {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Chat Replay API")]
 pub(crate) struct ApiArgs {
-    /// The session whose chat to fetch; repeat for several.
-    // Required by each command (`fetch`: always), not here.
-    #[arg(long = "session-id", value_name = "ID")]
-    pub(crate) session_ids: Vec<String>,
     /// The API provider.
-    #[arg(long, value_enum, default_value = "dyte")]
+    #[arg(long, value_enum, default_value = "dyte", ignore_case = true)]
     pub(crate) provider: ProviderArg,
     /// The API root, replacing the provider's (`https://api.dyte.io/v2`,
     /// `https://api.cloudflare.com/client/v4`): a proxy, a legacy host or a local test server.
@@ -114,8 +111,10 @@ pub(crate) struct NetworkArgs {
 
 /// `chatdump fetch`.
 #[derive(Debug, Args)]
-#[command(mut_arg("session_ids", |arg| arg.required(true)))]
 pub(crate) struct FetchArgs {
+    /// The session whose chat to fetch; repeat for several.
+    #[arg(long = "session-id", value_name = "ID", required = true)]
+    pub(crate) session_ids: Vec<String>,
     #[command(flatten)]
     pub(crate) api: ApiArgs,
     /// Where the CSV goes: a file (one session), a directory (`<session id>.csv` each; a path
@@ -125,54 +124,24 @@ pub(crate) struct FetchArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
-/// `chatdump export`: the API flags, then every `convert` flag.
+/// `chatdump export`: the sessions, the API flags, then every conversion flag.
 #[derive(Debug, Args)]
-#[command(mut_arg("inputs", |arg| arg.required(false).hide(true)))]
-#[command(mut_arg("session_ids", |arg| arg.required(false).required_unless_present("all")))]
 pub(crate) struct ExportArgs {
+    /// The session whose chat to export; repeat for several.
+    #[arg(
+        long = "session-id",
+        value_name = "ID",
+        required_unless_present = "all"
+    )]
+    pub(crate) session_ids: Vec<String>,
     #[command(flatten)]
     pub(crate) api: ApiArgs,
     /// Keep the downloaded CSV as `<session id>.csv` beside the outputs.
     #[arg(long)]
     pub(crate) keep_csv: bool,
     #[command(flatten)]
-    pub(crate) convert: ConvertArgs,
+    pub(crate) conversion: ConversionArgs,
     /// `--all` and its flags.
     #[command(flatten)]
-    pub(crate) bulk: crate::bulk::BulkArgs,
-}
-
-/// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number is seconds).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `2s` or `5m`"))?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" | "min" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("`{text}`: unknown unit (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3 days").is_err());
-    }
+    pub(crate) bulk: BulkArgs,
 }

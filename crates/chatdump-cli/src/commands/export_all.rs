@@ -1,0 +1,218 @@
+//! `chatdump export --all`: every session of the organisation into a partitioned Parquet
+//! dataset, on object storage or a local directory.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chatdump_bulk::{BulkObserver, Event, ExportOptions, Report};
+use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::fetch::sessions::SessionQuery;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
+
+use crate::args::{ExportArgs, FormatArg, ProviderArg, SessionStatusArg};
+use crate::exit::{SomeFailed, UsageError};
+use crate::report::Reporter;
+use crate::setup;
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub(crate) fn write_json(
+    path: &std::path::Path,
+    value: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    let shown = escape_for_terminal(&path.display().to_string(), 200);
+    let file = chatdump_core::output::AtomicFile::create(path)
+        .with_context(|| format!("cannot write `{shown}`"))?;
+    let mut handle = file
+        .reopen()
+        .with_context(|| format!("cannot write `{shown}`"))?;
+    serde_json::to_writer_pretty(&mut handle, value)
+        .with_context(|| format!("cannot write `{shown}`"))?;
+    std::io::Write::write_all(&mut handle, b"\n")
+        .with_context(|| format!("cannot write `{shown}`"))?;
+    drop(handle);
+    file.commit()
+        .with_context(|| format!("cannot write `{shown}`"))
+}
+
+/// This run's temporary directory, `.chatdump-bulk-run-<pid>` in the temporary directory, removed
+/// when dropped. The sessions in flight keep their files there; a run that was killed (SIGINT
+/// exits at once, SIGKILL cannot be caught) leaves it behind, so each run first removes those of
+/// runs whose process is gone (Linux: no `/proc/<pid>`).
+struct RunDir(PathBuf);
+
+const RUN_DIR_PREFIX: &str = ".chatdump-bulk-run-";
+
+impl RunDir {
+    fn create(temp_root: &std::path::Path) -> anyhow::Result<Self> {
+        if cfg!(target_os = "linux")
+            && let Ok(entries) = std::fs::read_dir(temp_root)
+        {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let pid = name
+                    .to_str()
+                    .and_then(|name| name.strip_prefix(RUN_DIR_PREFIX))
+                    .and_then(|pid| pid.parse::<u32>().ok());
+                if let Some(pid) = pid
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = temp_root.join(format!("{RUN_DIR_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create the temporary directory `{}`",
+                escape_for_terminal(&dir.display().to_string(), 200)
+            )
+        })?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Progress over sessions: a bar on a terminal, one line per problem with `-v`.
+struct Progress<'r> {
+    bar: ProgressBar,
+    reporter: &'r Reporter,
+}
+
+impl BulkObserver for Progress<'_> {
+    fn listed(&mut self, found: u64, total: Option<u64>) {
+        self.bar.set_length(total.unwrap_or(found).max(found));
+    }
+
+    fn session(&mut self, session_id: &str, event: Event, reason: Option<&str>) {
+        self.bar.inc(1);
+        let id = escape_for_terminal(session_id, 80);
+        let line = match (event, reason) {
+            (Event::Failed, Some(reason)) => format!("session `{id}` failed: {reason}"),
+            (Event::Skipped, Some(reason)) => format!("session `{id}` skipped: {reason}"),
+            (Event::Exported, _) => format!("session `{id}` exported"),
+            _ => return,
+        };
+        self.bar.suspend(|| self.reporter.detail(&line));
+    }
+}
+
+/// `chatdump export --all`.
+pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<()> {
+    let bulk = &args.bulk;
+    let output = args.conversion.output.to_string_lossy().into_owned();
+    if output == "-" {
+        return Err(
+            UsageError("--all writes a dataset: `--output -` is not supported".into()).into(),
+        );
+    }
+    if args
+        .conversion
+        .format
+        .iter()
+        .any(|format| *format != FormatArg::Parquet)
+    {
+        return Err(UsageError(
+            "--all writes a Parquet dataset: `--format` may only be `parquet`".into(),
+        )
+        .into());
+    }
+    let store = setup::open_store(&output, bulk.part_size)?;
+    let fetcher = Arc::new(setup::fetcher(&args.api)?);
+    let temp_root = setup::temp_dir(args.conversion.temp_dir.as_deref());
+    let run_dir = RunDir::create(&temp_root)?;
+    let mut options = ExportOptions::new(Timestamp::now(), run_dir.0.clone());
+    options.query = SessionQuery {
+        since: bulk.since,
+        until: bulk.until,
+        meeting_id: bulk.meeting_id.clone(),
+        status: bulk.status.map(|status| match status {
+            SessionStatusArg::Live => "LIVE".to_owned(),
+            SessionStatusArg::Ended => "ENDED".to_owned(),
+        }),
+    };
+    options.concurrency = usize::from(bulk.concurrency);
+    options.requests_per_minute = bulk.rate_limit.unwrap_or(match args.api.provider {
+        ProviderArg::Dyte => 1500,
+        ProviderArg::Realtimekit => 200,
+    });
+    options.with_participants = bulk.with_participants;
+    options.retry_skipped = bulk.retry_skipped;
+    options.parquet = setup::parquet_options(&args.conversion.output_options);
+    env!("CARGO_PKG_VERSION").clone_into(&mut options.tool_version);
+    let probe = reporter.progress(Some(0), "");
+    let draw = !probe.is_hidden() && std::io::stderr().is_terminal();
+    probe.finish_and_clear();
+    let bar = if draw {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("sessions [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut progress = Progress { bar, reporter };
+    let result = setup::multi_thread_runtime(2)?.block_on(chatdump_bulk::export_all(
+        fetcher,
+        store,
+        options,
+        &mut progress,
+    ));
+    progress.bar.finish_and_clear();
+    let report = result?;
+    print_report(reporter, &report);
+    if let Some(path) = &bulk.report_json {
+        write_json(path, &report)?;
+    }
+    if report.all_succeeded() {
+        Ok(())
+    } else {
+        let mut text = format!(
+            "{} of {} sessions failed",
+            report.failed.len(),
+            report.sessions_found
+        );
+        if let Some(error) = &report.listing_error {
+            text.push_str(&format!("; the listing stopped early: {error}"));
+        }
+        Err(SomeFailed(text).into())
+    }
+}
+
+fn print_report(reporter: &Reporter, report: &Report) {
+    for problem in &report.failed {
+        reporter.info(&format!(
+            "failed: session `{}`: {}",
+            escape_for_terminal(&problem.session_id, 80),
+            escape_for_terminal(&problem.reason, 400)
+        ));
+    }
+    for problem in &report.skipped {
+        reporter.detail(&format!(
+            "skipped: session `{}`: {}",
+            escape_for_terminal(&problem.session_id, 80),
+            escape_for_terminal(&problem.reason, 400)
+        ));
+    }
+    reporter.info(&format!(
+        "sessions: {} found, {} exported, {} already exported, {} skipped (no chat), {} failed; {} messages, {} bytes written",
+        report.sessions_found,
+        report.exported,
+        report.already_exported,
+        report.skipped.len(),
+        report.failed.len(),
+        report.messages_written,
+        report.bytes_written
+    ));
+}

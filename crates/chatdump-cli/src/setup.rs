@@ -1,0 +1,269 @@
+//! Turning parsed arguments into the libraries' options: the conversion, the API client, the
+//! credentials, the object store, the runtimes. The one place the CLI reads the environment
+//! for them.
+
+use std::fs;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chatdump_bulk::Store;
+use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::export::OnError;
+use chatdump_core::fetch::{
+    Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, REALTIMEKIT_BASE_URL, RetryPolicy, Secret,
+    Url, redact_url,
+};
+use chatdump_jsonl::Flavor;
+use chatdump_parquet::ParquetOptions;
+use chatdump_pipeline::{Destination, Format, FormatOptions, Options, Plan};
+use chatdump_transcript::TranscriptOptions;
+
+use crate::args::{
+    ApiArgs, ConversionArgs, FormatArg, JsonlFlavorArg, OnErrorArg, OutputArgs, ProviderArg,
+    TranscriptArgs,
+};
+use crate::exit::UsageError;
+
+/// The formats asked for, in the library's terms; JSONL when none is.
+pub(crate) fn formats(args: &ConversionArgs) -> Vec<Format> {
+    if args.format.is_empty() {
+        return vec![Format::Jsonl];
+    }
+    args.format
+        .iter()
+        .map(|format| match format {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Parquet => Format::Parquet,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Html => Format::Html,
+        })
+        .collect()
+}
+
+/// The output plan for `destination`.
+pub(crate) fn plan(args: &ConversionArgs, destination: Destination) -> Plan {
+    let mut plan = Plan::new(&formats(args), destination);
+    plan.partition_by_date = args.output_options.partition_by.is_some();
+    plan.rejects.clone_from(&args.rejects);
+    plan
+}
+
+/// The conversion options.
+pub(crate) fn options(args: &ConversionArgs) -> Options {
+    let mut options = Options::new(
+        temp_dir(args.temp_dir.as_deref()),
+        env!("CARGO_PKG_VERSION"),
+    );
+    options.on_error = match args.on_error {
+        OnErrorArg::Fail => OnError::Fail,
+        OnErrorArg::Skip => OnError::Skip,
+    };
+    options.max_record_size = args.max_record_size;
+    options.sort_memory = args.sort_memory;
+    options.formats = FormatOptions {
+        jsonl: jsonl_flavor(&args.output_options),
+        parquet: parquet_options(&args.output_options),
+        transcript: transcript_options(&args.transcript, &options.temp_dir),
+    };
+    options
+}
+
+/// `--temp-dir`, else the system's temporary directory (`$TMPDIR`, or `/tmp`).
+pub(crate) fn temp_dir(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(std::env::temp_dir, Path::to_path_buf)
+}
+
+/// The Parquet writer options.
+pub(crate) fn parquet_options(args: &OutputArgs) -> ParquetOptions {
+    ParquetOptions {
+        compression: args.compression,
+        row_group_rows: args.row_group_size,
+        ..ParquetOptions::default()
+    }
+}
+
+fn jsonl_flavor(args: &OutputArgs) -> Flavor {
+    match args.jsonl_flavor {
+        JsonlFlavorArg::Plain => Flavor::Plain,
+        JsonlFlavorArg::Elasticsearch => Flavor::Elasticsearch {
+            index: args.index.clone().unwrap_or_default(),
+        },
+        JsonlFlavorArg::Meilisearch => Flavor::Meilisearch,
+        JsonlFlavorArg::Typesense => Flavor::Typesense,
+    }
+}
+
+fn transcript_options(args: &TranscriptArgs, temp_dir: &Path) -> TranscriptOptions {
+    TranscriptOptions {
+        zone: args.timezone.clone(),
+        templates: args.templates.clone(),
+        remote_images: !args.no_remote_images,
+        temp_dir: Some(temp_dir.to_owned()),
+        ..TranscriptOptions::default()
+    }
+}
+
+/// The API client when credentials are configured (a key file, or the provider's environment
+/// variable set and not empty), `None` otherwise; for commands where the API is optional.
+pub(crate) fn optional_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>> {
+    let secret_variable = match args.provider {
+        ProviderArg::Dyte => "DYTE_API_KEY",
+        ProviderArg::Realtimekit => "CLOUDFLARE_API_TOKEN",
+    };
+    let configured = args.api_key_file.is_some()
+        || std::env::var(secret_variable).is_ok_and(|value| !value.trim().is_empty());
+    if configured {
+        fetcher(args).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The API client, from flags, the environment and the key file.
+pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
+    let (default_base, secret_variable) = match args.provider {
+        ProviderArg::Dyte => (DYTE_BASE_URL, "DYTE_API_KEY"),
+        ProviderArg::Realtimekit => (REALTIMEKIT_BASE_URL, "CLOUDFLARE_API_TOKEN"),
+    };
+    let base_text = args.base_url.as_deref().unwrap_or(default_base);
+    let base: Url = base_text.parse().map_err(|_| {
+        UsageError(format!(
+            "--base-url `{}` is not a URL",
+            escape_for_terminal(base_text, 200)
+        ))
+    })?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(UsageError(format!(
+            "--base-url `{}` is not an http or https URL",
+            redact_url(&base)
+        ))
+        .into());
+    }
+    let what = match args.provider {
+        ProviderArg::Dyte => "API key",
+        ProviderArg::Realtimekit => "API token",
+    };
+    let secret =
+        secret_from(args.api_key_file.as_deref(), secret_variable, what)?.ok_or_else(|| {
+            UsageError(format!(
+                "no credentials: set {secret_variable} or pass --api-key-file"
+            ))
+        })?;
+    if secret.is_empty() {
+        return Err(UsageError(format!(
+            "the {what} is empty: set {secret_variable} or pass --api-key-file"
+        ))
+        .into());
+    }
+    let required = |value: &Option<String>, what: &str| -> anyhow::Result<String> {
+        match value.as_deref().map(str::trim) {
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            _ => Err(UsageError(format!("the {what} is missing")).into()),
+        }
+    };
+    let api = match args.provider {
+        ProviderArg::Dyte => Api::Dyte {
+            base,
+            org_id: required(&args.org_id, "organization id (--org-id or DYTE_ORG_ID)")?,
+            api_key: secret,
+        },
+        ProviderArg::Realtimekit => Api::RealtimeKit {
+            base,
+            account_id: required(
+                &args.account_id,
+                "account id (--account-id or CLOUDFLARE_ACCOUNT_ID)",
+            )?,
+            app_id: required(&args.app_id, "app id (--app-id or REALTIMEKIT_APP_ID)")?,
+            api_token: secret,
+        },
+    };
+    let network = &args.network;
+    let mut options = FetchOptions::new(Clock::new(jiff::Timestamp::now));
+    options.retry = RetryPolicy {
+        max_attempts: network.retries.saturating_add(1),
+        initial_delay: network.retry_delay,
+        max_delay: network.retry_max_delay,
+        max_retry_after: network.max_retry_after,
+        max_total: network.retry_max_time,
+    };
+    options.connect_timeout = network.connect_timeout;
+    options.read_timeout = network.read_timeout;
+    options.max_link_refreshes = network.link_refreshes;
+    Ok(Fetcher::new(api, options)?)
+}
+
+/// A credential: what `file` holds (`-`: standard input) when it is given, else the
+/// environment variable `variable`; `None` when neither is there. `what` names it in errors
+/// (`API key`).
+pub(crate) fn secret_from(
+    file: Option<&Path>,
+    variable: &str,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
+    let Some(path) = file else {
+        return Ok(std::env::var(variable).ok().map(Secret::new));
+    };
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        io::stdin()
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read the {what} from standard input"))?;
+    } else {
+        fs::File::open(path)
+            .and_then(|mut file| file.read_to_string(&mut text))
+            .with_context(|| {
+                format!(
+                    "cannot read the {what} file `{}`",
+                    escape_for_terminal(&path.display().to_string(), 200)
+                )
+            })?;
+    }
+    Ok(Some(Secret::new(text)))
+}
+
+/// The object store at `location`, configured from the environment (the variables
+/// `object_store`'s builders read: `AWS_*`, `GOOGLE_*`, `AZURE_*`).
+pub(crate) fn open_store(location: &str, part_size: usize) -> anyhow::Result<Store> {
+    // The same crypto provider the API client uses; `Err` means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings: Vec<(String, String)> = std::env::vars()
+        .filter(|(key, _)| {
+            key.starts_with("AWS_") || key.starts_with("GOOGLE_") || key.starts_with("AZURE_")
+        })
+        .collect();
+    match Store::open(location, &settings) {
+        Ok(store) => Ok(store.with_part_size(part_size)),
+        Err(error @ chatdump_bulk::BulkError::Location { .. }) => {
+            Err(UsageError(error.to_string()).into())
+        }
+        Err(error) => Err(anyhow::Error::new(error)),
+    }
+}
+
+/// A runtime for network calls on this thread.
+pub(crate) fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+/// A runtime of `workers` threads.
+pub(crate) fn multi_thread_runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+/// Creates `dir` and its parents if missing.
+pub(crate) fn create_directory(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the output directory `{}`",
+            escape_for_terminal(&dir.display().to_string(), 200)
+        )
+    })
+}

@@ -1,0 +1,502 @@
+//! Running a conversion: every input read, ordered and written to every planned output, then
+//! everything put in place at once.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chatdump_core::error::{RecordError, RecordErrorKind};
+use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::export::{
+    self, ExportContext, ExportError, Observer, OnError, Outcome, Output, RunOptions, Summary,
+    Warning,
+};
+use chatdump_core::order::{OrderOptions, Strategy};
+use chatdump_core::output::{AtomicFile, BackgroundWriter, StreamingFile};
+use chatdump_core::reader::{ChatReader, ReaderOptions};
+use chatdump_parquet::Dataset;
+use jiff::Timestamp;
+
+use crate::error::PipelineError;
+use crate::format::{Format, FormatOptions, exporter};
+use crate::hash::{HashHandle, hash_file};
+use crate::input::{Input, Replay, Source};
+use crate::plan::{Destination, Plan};
+
+/// How a conversion reads and writes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What to do with a bad record.
+    pub on_error: OnError,
+    /// The largest record accepted, in bytes.
+    pub max_record_size: usize,
+    /// Memory for putting an out-of-order dump in order; beyond it sorted runs are spilled.
+    pub sort_memory: usize,
+    /// Where temporary files go: spilled sorted runs, transcript spools, standard input's
+    /// copy. The caller chooses it (the library never reads `TMPDIR`).
+    pub temp_dir: PathBuf,
+    /// How each format is written.
+    pub formats: FormatOptions,
+    /// The version recorded in output metadata.
+    pub tool_version: String,
+    /// When the export ran, if it should be recorded; `None` keeps outputs byte-identical.
+    pub generated_at: Option<Timestamp>,
+}
+
+impl Options {
+    /// The defaults of `chatdump convert`, with temporary files in `temp_dir`.
+    #[must_use]
+    pub fn new(temp_dir: PathBuf, tool_version: impl Into<String>) -> Self {
+        Self {
+            on_error: OnError::Fail,
+            max_record_size: ReaderOptions::default().max_record_bytes,
+            sort_memory: OrderOptions::default().memory_budget,
+            temp_dir,
+            formats: FormatOptions::default(),
+            tool_version: tool_version.into(),
+            generated_at: None,
+        }
+    }
+}
+
+/// What a conversion tells its caller as it goes. Every method has a default that ignores it.
+///
+/// Rejects and warnings are told once each: when a dump is read a second time (to sort it
+/// externally), what the first pass already told is not told again.
+pub trait Events {
+    /// A pass over `source` begins; `size` is its length when known.
+    fn started(&mut self, source: &Source, size: Option<u64>) {
+        let _ = (source, size);
+    }
+    /// Input bytes consumed so far in this pass.
+    fn progress(&mut self, bytes_read: u64) {
+        let _ = bytes_read;
+    }
+    /// A record was skipped (skip mode); it is also in the rejects file.
+    fn rejected(&mut self, error: &RecordError) {
+        let _ = error;
+    }
+    /// Something worth a warning.
+    fn warning(&mut self, warning: &Warning) {
+        let _ = warning;
+    }
+    /// The pass ended (successfully or not).
+    fn finished(&mut self) {}
+    /// `source` is out of order beyond the reorder window: it is read again to sort it.
+    fn reading_again(&mut self, source: &Source) {
+        let _ = source;
+    }
+}
+
+/// Events nobody listens to.
+#[derive(Debug, Default)]
+pub struct NoEvents;
+
+impl Events for NoEvents {}
+
+/// One file a conversion wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Its format; `None` for the rejects file.
+    pub format: Option<Format>,
+    /// Where it is; `None` for standard output.
+    pub path: Option<PathBuf>,
+    /// Its length.
+    pub bytes: u64,
+    /// Its SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// One input converted and put in place.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// How the input is named in messages.
+    pub display: String,
+    /// The counts.
+    pub summary: Summary,
+    /// Every output written, in plan order; then the rejects file when it lists any record.
+    pub outputs: Vec<Written>,
+    /// The time the conversion took (reading, ordering, writing).
+    pub elapsed: Duration,
+}
+
+/// Converts every source with the same plan and options, then puts every output in place.
+///
+/// All inputs are converted before any output is put in place, so a failure on a later input
+/// leaves the destination exactly as it was (a directory it had to create is removed again).
+pub fn convert(
+    sources: &[Source],
+    plan: &Plan,
+    options: &Options,
+    events: &mut dyn Events,
+) -> Result<Vec<Converted>, PipelineError> {
+    plan.check(sources, options.on_error == OnError::Skip)?;
+    let created = match &plan.destination {
+        Destination::Directory(dir) => create_directory(dir)?,
+        _ => None,
+    };
+    let mut pending = Vec::with_capacity(sources.len());
+    for source in sources {
+        match convert_one(source, plan, options, events) {
+            Ok(done) => pending.push(done),
+            Err(error) => {
+                // Dropped uncommitted, the outputs of the inputs that succeeded vanish.
+                drop(pending);
+                if let Some((dir, outermost)) = created {
+                    remove_created(&dir, &outermost);
+                }
+                return Err(error);
+            }
+        }
+    }
+    pending.into_iter().map(Pending::commit).collect()
+}
+
+/// Creates `dir` if missing; returns it and the outermost directory created (`a` for a missing
+/// `a/b/c`), to remove them again on failure.
+fn create_directory(dir: &Path) -> Result<Option<(PathBuf, PathBuf)>, PipelineError> {
+    if dir.exists() {
+        return Ok(None);
+    }
+    let outermost = dir
+        .ancestors()
+        .take_while(|ancestor| !ancestor.as_os_str().is_empty() && !ancestor.exists())
+        .last()
+        .map(Path::to_path_buf);
+    fs::create_dir_all(dir).map_err(|error| {
+        PipelineError::io(
+            format!(
+                "cannot create the output directory `{}`",
+                escape_for_terminal(&dir.display().to_string(), 200)
+            ),
+            error,
+        )
+    })?;
+    Ok(outermost.map(|outermost| (dir.to_owned(), outermost)))
+}
+
+/// Removes the directories [`create_directory`] made, if they are still empty.
+fn remove_created(dir: &Path, outermost: &Path) {
+    for created in dir.ancestors() {
+        if fs::remove_dir(created).is_err() || created == outermost {
+            break;
+        }
+    }
+}
+
+/// An output file being written, with its running hash.
+struct OutputFile {
+    format: Format,
+    file: AtomicFile,
+    hash: HashHandle,
+}
+
+/// One input converted, its outputs written but not yet in place; dropped, they vanish.
+struct Pending {
+    files: Vec<OutputFile>,
+    /// Written to standard output: already delivered.
+    stdout: Option<(Format, HashHandle)>,
+    datasets: Vec<Dataset>,
+    rejects: Option<(AtomicFile, HashHandle)>,
+    summary: Summary,
+    display: String,
+    elapsed: Duration,
+}
+
+impl Pending {
+    /// Puts the outputs in place.
+    fn commit(self) -> Result<Converted, PipelineError> {
+        let mut outputs = Vec::new();
+        if let Some((format, hash)) = self.stdout {
+            let (bytes, sha256) = hash.finish();
+            outputs.push(Written {
+                format: Some(format),
+                path: None,
+                bytes,
+                sha256,
+            });
+        }
+        for OutputFile { format, file, hash } in self.files {
+            let target = file.target().to_owned();
+            file.commit().map_err(|error| {
+                PipelineError::io(
+                    format!(
+                        "cannot move the output into place at `{}`",
+                        escape_for_terminal(&target.display().to_string(), 200)
+                    ),
+                    error,
+                )
+            })?;
+            let (bytes, sha256) = hash.finish();
+            outputs.push(Written {
+                format: Some(format),
+                path: Some(target),
+                bytes,
+                sha256,
+            });
+        }
+        for dataset in self.datasets {
+            let root = dataset.root().display().to_string();
+            let moved = |error| {
+                PipelineError::io(
+                    format!(
+                        "cannot move the Parquet dataset files into place under `{}`",
+                        escape_for_terminal(&root, 200)
+                    ),
+                    error,
+                )
+            };
+            for path in dataset.commit().map_err(moved)? {
+                let (bytes, sha256) = hash_file(&path).map_err(moved)?;
+                outputs.push(Written {
+                    format: Some(Format::Parquet),
+                    path: Some(path),
+                    bytes,
+                    sha256,
+                });
+            }
+        }
+        if let Some((file, hash)) = self.rejects {
+            let target = file.target().to_owned();
+            file.commit().map_err(|error| {
+                PipelineError::io("cannot move the rejects file into place", error)
+            })?;
+            if self.summary.rejected > 0 {
+                let (bytes, sha256) = hash.finish();
+                outputs.push(Written {
+                    format: None,
+                    path: Some(target),
+                    bytes,
+                    sha256,
+                });
+            }
+        }
+        Ok(Converted {
+            display: self.display,
+            summary: self.summary,
+            outputs,
+            elapsed: self.elapsed,
+        })
+    }
+}
+
+fn convert_one(
+    source: &Source,
+    plan: &Plan,
+    options: &Options,
+    events: &mut dyn Events,
+) -> Result<Pending, PipelineError> {
+    let started = Instant::now();
+    // What reached standard output cannot be taken back if the window has to give up, so that
+    // is sorted externally from the start.
+    let mut strategy = if plan.destination == Destination::Stdout {
+        Strategy::External
+    } else {
+        Strategy::Window
+    };
+    let mut replay = Replay::default();
+    // What an abandoned window pass already reported; the external pass meets it again.
+    let mut already = Reported::default();
+    loop {
+        let opened = replay.open(
+            source,
+            &options.temp_dir,
+            strategy == Strategy::Window && source.input == Input::Stdin,
+        )?;
+        let reader = ChatReader::new(
+            opened.reader,
+            source.display.clone(),
+            ReaderOptions {
+                max_record_bytes: options.max_record_size,
+                ..ReaderOptions::default()
+            },
+        )?;
+        let mut pending = Pending {
+            files: Vec::new(),
+            stdout: None,
+            datasets: Vec::new(),
+            rejects: None,
+            summary: Summary::default(),
+            display: source.display.clone(),
+            elapsed: Duration::ZERO,
+        };
+        let mut outputs = open_outputs(source, plan, options, &mut pending)?;
+        let rejects = if options.on_error == OnError::Skip {
+            let path = plan.rejects_path(source);
+            let file = AtomicFile::create(&path).map_err(|error| {
+                PipelineError::io(
+                    format!(
+                        "cannot create the rejects file `{}`",
+                        escape_for_terminal(&path.display().to_string(), 200)
+                    ),
+                    error,
+                )
+            })?;
+            let hash = HashHandle::default();
+            let writer =
+                BufWriter::new(hash.wrap(file.writer().map_err(|error| {
+                    PipelineError::io("cannot create the rejects file", error)
+                })?));
+            pending.rejects = Some((file, hash));
+            Some(writer)
+        } else {
+            None
+        };
+        events.started(source, opened.size);
+        let mut observer = Relay {
+            events: &mut *events,
+            rejects,
+            already,
+            seen: Reported::default(),
+        };
+        let context = ExportContext {
+            source: source.name.clone(),
+            tool_version: options.tool_version.clone(),
+            generated_at: options.generated_at,
+        };
+        let run_options = RunOptions {
+            on_error: options.on_error,
+            order: OrderOptions {
+                memory_budget: options.sort_memory,
+                temp_dir: Some(options.temp_dir.clone()),
+            },
+            strategy: Some(strategy),
+        };
+        let outcome = export::run(reader, &context, &mut outputs, &mut observer, &run_options);
+        drop(outputs);
+        let Relay { rejects, seen, .. } = observer;
+        events.finished();
+        match outcome? {
+            Outcome::NeedsExternalSort => {
+                events.reading_again(source);
+                strategy = Strategy::External;
+                already = seen;
+            }
+            Outcome::Done(summary) => {
+                if let Some(mut writer) = rejects {
+                    writer.flush().map_err(|error| {
+                        PipelineError::io("cannot write the rejects file", error)
+                    })?;
+                }
+                pending.summary = summary;
+                pending.elapsed = started.elapsed();
+                return Ok(pending);
+            }
+        }
+    }
+}
+
+/// Opens every planned output of `source`, recording the files in `pending`.
+fn open_outputs<'a>(
+    source: &Source,
+    plan: &Plan,
+    options: &Options,
+    pending: &mut Pending,
+) -> Result<Vec<Output<'a>>, PipelineError> {
+    let mut outputs = Vec::with_capacity(plan.formats.len());
+    for &format in &plan.formats {
+        if format == Format::Parquet
+            && let Some(root) = plan.dataset_root()
+        {
+            let dataset = Dataset::new(root.to_owned(), options.formats.parquet.clone());
+            outputs.push(Output {
+                name: format.name().to_owned(),
+                exporter: Box::new(dataset.exporter()),
+            });
+            pending.datasets.push(dataset);
+            continue;
+        }
+        let hash = HashHandle::default();
+        let writer: Box<dyn Write + Send> = match plan.path(format, source) {
+            None => {
+                pending.stdout = Some((format, hash.clone()));
+                Box::new(BufWriter::with_capacity(256 << 10, hash.wrap(io::stdout())))
+            }
+            Some(path) => {
+                let file = AtomicFile::create(&path).map_err(|error| {
+                    PipelineError::io(
+                        format!(
+                            "cannot create an output file beside `{}`",
+                            escape_for_terminal(&path.display().to_string(), 200)
+                        ),
+                        error,
+                    )
+                })?;
+                let streaming: StreamingFile = file
+                    .writer()
+                    .map_err(|error| PipelineError::io("cannot create an output file", error))?;
+                let writer = BackgroundWriter::new(hash.wrap(streaming));
+                pending.files.push(OutputFile {
+                    format,
+                    file,
+                    hash: hash.clone(),
+                });
+                Box::new(writer)
+            }
+        };
+        outputs.push(Output {
+            name: format.name().to_owned(),
+            exporter: exporter(format, writer, &options.formats),
+        });
+    }
+    Ok(outputs)
+}
+
+/// Turns the core's run events into the caller's [`Events`] and the rejects file, telling
+/// nothing twice across passes.
+struct Relay<'e> {
+    events: &'e mut dyn Events,
+    rejects: Option<BufWriter<crate::hash::Hashing<StreamingFile>>>,
+    /// What an abandoned earlier pass over the same input told: not told again. That pass met
+    /// the same reader errors first (input order) and released a prefix of the same ordered
+    /// messages (duplicates and conflicts), so counting each kind is enough.
+    already: Reported,
+    seen: Reported,
+}
+
+/// How many rejects and warnings a pass told, by where they come from.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reported {
+    /// Records the reader rejected, in input order.
+    read: u64,
+    /// Duplicate warnings and conflicting duplicates, in output order.
+    released: u64,
+}
+
+impl Relay<'_> {
+    /// Counts one report; whether it is new (not told by an earlier pass).
+    fn is_new(&mut self, released: bool) -> bool {
+        let (seen, already) = if released {
+            (&mut self.seen.released, self.already.released)
+        } else {
+            (&mut self.seen.read, self.already.read)
+        };
+        *seen += 1;
+        *seen > already
+    }
+}
+
+impl Observer for Relay<'_> {
+    fn rejected(&mut self, error: &RecordError) -> Result<(), ExportError> {
+        if let Some(writer) = &mut self.rejects {
+            serde_json::to_writer(&mut *writer, &error.to_reject()).map_err(io::Error::from)?;
+            writer.write_all(b"\n")?;
+        }
+        let released = matches!(error.kind, RecordErrorKind::ConflictingDuplicate { .. });
+        if self.is_new(released) {
+            self.events.rejected(error);
+        }
+        Ok(())
+    }
+
+    fn warning(&mut self, warning: &Warning) {
+        if self.is_new(true) {
+            self.events.warning(warning);
+        }
+    }
+
+    fn progress(&mut self, bytes_read: u64) {
+        self.events.progress(bytes_read);
+    }
+}

@@ -1,0 +1,45 @@
+//! What can stop a conversion.
+
+use std::io;
+
+use chatdump_core::error::ReadError;
+use chatdump_core::export::RunError;
+
+/// An error that stops a conversion. Nothing of it was put in place.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The conversion was asked for something that cannot be done (the CLI's exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be opened, created, written or moved; the text says which, escaped.
+    #[error("{what}")]
+    Io {
+        /// What was being done, naming the file.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The input could not be read, or has a bad record (in fail mode).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The run failed: reading, ordering or writing an output.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl PipelineError {
+    /// An I/O error with what was being done.
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Whether this is a usage error (the CLI's exit status 2).
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_))
+    }
+}

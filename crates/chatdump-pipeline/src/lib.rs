@@ -1,0 +1,55 @@
+//! `chatdump-pipeline`: the one conversion pipeline every entry point calls (`chatdump
+//! convert`, `export`, `serve` and `export --all`).
+//!
+//! A conversion is:
+//! - [`Source`]s: re-openable inputs (a path is opened again; standard input is copied to a
+//!   spool file in the caller's temporary directory as it is read), so no caller ever sees that
+//!   an out-of-order dump needed a second pass to be sorted;
+//! - a [`Plan`]: the [`Format`]s and their [`Destination`] (a file, a directory, standard
+//!   output), Parquet optionally as a partitioned dataset, the rejects file; every file is named
+//!   by [`Source::stem`], and a session's stem by [`chatdump_core::stem::session_file_stem`];
+//! - [`Options`]: on-error mode, record-size cap, sort memory, temporary directory, the formats'
+//!   options;
+//! - the result: one [`Converted`] per source (the counts, and every output with its path,
+//!   length and SHA-256), or a [`PipelineError`].
+//!
+//! [`convert`] owns the atomic commit of every output (nothing is put in place unless every
+//! input converted), the rejects file, the de-duplication of warnings across passes, and
+//! partitioned datasets. It never prints, exits, or reads the clock or the environment.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use chatdump_pipeline::{Destination, Format, NoEvents, Options, Plan, Source, convert};
+//!
+//! let sources = [Source::path(Path::new("chat.csv"))];
+//! let plan = Plan::new(&[Format::Jsonl, Format::Html], Destination::Directory("out".into()));
+//! let options = Options::new("/tmp".into(), "0.1.0");
+//! let converted = convert(&sources, &plan, &options, &mut NoEvents)?;
+//! println!("{} messages", converted[0].summary.messages);
+//! # Ok::<(), chatdump_pipeline::PipelineError>(())
+//! ```
+
+// Libraries never print or exit: they return errors and report through their caller's
+// observer (ARCHITECTURE.md, invariants).
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests may use the system temporary directory and the clock"
+    )
+)]
+
+mod convert;
+mod error;
+mod format;
+mod hash;
+mod input;
+mod plan;
+
+pub use chatdump_core::export::{OnError, Summary, Warning};
+pub use convert::{Converted, Events, NoEvents, Options, Written, convert};
+pub use error::PipelineError;
+pub use format::{Format, FormatOptions};
+pub use input::{Input, Source, session_stem};
+pub use plan::{Destination, Plan};
