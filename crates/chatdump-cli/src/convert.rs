@@ -497,14 +497,8 @@ impl Observer for CliObserver<'_> {
     }
 
     fn warning(&mut self, warning: &Warning) {
-        let text = match warning {
-            Warning::Duplicate { id, first, second } => format!(
-                "line {}: identical duplicate of the message on line {} (id `{}`), written once",
-                second.line,
-                first.line,
-                escape_for_terminal(id, 80)
-            ),
-        };
+        // Already escaped for the terminal.
+        let text = warning.to_string();
         if self.is_new(true) {
             self.progress.suspend(|| self.reporter.warning(&text));
         }
