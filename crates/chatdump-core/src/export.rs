@@ -469,15 +469,7 @@ pub fn run<R: Read + Send>(
         for warning in sink.tallies.warnings(&extra_columns) {
             sink.observer.warning(&warning);
         }
-        let summary = &sink.summary;
-        if summary.messages + summary.rejected + summary.duplicates != records_read {
-            return Err(RunError::CountMismatch {
-                records: records_read,
-                messages: summary.messages,
-                rejected: summary.rejected,
-                duplicates: summary.duplicates,
-            });
-        }
+        check_accounting(&sink.summary, records_read)?;
         for output in sink.outputs.iter_mut() {
             output
                 .exporter
@@ -489,6 +481,20 @@ pub fn run<R: Read + Send>(
         summary.bytes = bytes_read;
         summary.spilled_runs = spilled_runs;
         Ok(Outcome::Done(summary))
+    })
+}
+
+/// Every record read must be written, rejected or dropped as a duplicate: anything else is a
+/// bug that lost (or invented) records, and the run must not succeed.
+fn check_accounting(summary: &Summary, records_read: u64) -> Result<(), RunError> {
+    if summary.messages + summary.rejected + summary.duplicates == records_read {
+        return Ok(());
+    }
+    Err(RunError::CountMismatch {
+        records: records_read,
+        messages: summary.messages,
+        rejected: summary.rejected,
+        duplicates: summary.duplicates,
     })
 }
 
@@ -680,5 +686,31 @@ impl Sink<'_, '_> {
             self.reuse(spent);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_not_accounted_for_are_an_internal_error() {
+        let summary = Summary {
+            messages: 2,
+            rejected: 1,
+            duplicates: 1,
+            ..Summary::default()
+        };
+        assert!(check_accounting(&summary, 4).is_ok());
+        for records in [3, 5] {
+            let error = check_accounting(&summary, records).unwrap_err();
+            assert!(matches!(error, RunError::CountMismatch { .. }), "{error}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "internal error: {records} record(s) read but 2 written + 1 rejected + 1 duplicate(s) dropped; the outputs are discarded (please report this)"
+                )
+            );
+        }
     }
 }
