@@ -409,6 +409,8 @@ fn corrupt(random: &mut Random, fields: &mut Vec<Vec<u8>>) {
 #[test]
 fn skip_mode_accounts_for_every_record_and_keeps_every_intact_one() {
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    let mut duplicates_seen = 0;
     for round in 0..150 {
         let mut dump = Vec::new();
         dump.extend_from_slice(HEADER.as_bytes());
@@ -461,6 +463,14 @@ fn skip_mode_accounts_for_every_record_and_keeps_every_intact_one() {
         let converted = convert(&dump, OnError::Skip, &options);
         let summary = &converted.summary;
         let context = format!("round {round}: {summary:?}");
+        kinds_seen.extend(
+            converted
+                .log
+                .rejects
+                .iter()
+                .map(|reject| reject.kind.code()),
+        );
+        duplicates_seen += summary.duplicates;
         assert_eq!(summary.records, records, "{context}");
         assert_eq!(
             summary.messages + summary.rejected + summary.duplicates,
@@ -480,4 +490,18 @@ fn skip_mode_accounts_for_every_record_and_keeps_every_intact_one() {
             assert_eq!(written, expected, "{context}");
         }
     }
+    // Every kind of damage was tried.
+    assert_eq!(
+        kinds_seen.into_iter().collect::<Vec<_>>(),
+        [
+            "empty_value",
+            "invalid_timestamp",
+            "invalid_utf8",
+            "ragged_row",
+            "stray_quote",
+            "text_after_quote",
+            "unterminated_quote"
+        ]
+    );
+    assert!(duplicates_seen > 10, "{duplicates_seen}");
 }
