@@ -203,3 +203,24 @@ fn transcript_headers_list_every_session_and_meeting() {
         "{html}"
     );
 }
+
+#[test]
+fn transcript_headers_count_the_messages_of_ids_beyond_ten() {
+    // Twelve sessions: the header names ten, and counts the messages of the others.
+    let mut input = vec![HEADER.to_owned()];
+    for n in 0..12_u32 {
+        input.push(format!(
+            "m{n},p,sess-{n:02},mt,Ann,false,false,TEXT_MESSAGE,hi,2024-05-14T09:00:{n:02}Z"
+        ));
+    }
+    input.push("m12,p,sess-11,mt,Ann,false,false,TEXT_MESSAGE,hi,2024-05-14T09:00:12Z".to_owned());
+    let run = Chatdump::new(["convert", "-", "--format", "md", "--output", "-"])
+        .stdin(input.join("\n"))
+        .run();
+    let names: Vec<String> = (0..10).map(|n| format!("sess-{n:02}")).collect();
+    let expected = format!(
+        "| **Sessions** | {} (and others in 3 more messages) |\n",
+        names.join(", ")
+    );
+    assert!(run.success().contains(&expected), "{}", run.stdout_text());
+}

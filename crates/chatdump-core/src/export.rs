@@ -152,7 +152,7 @@ impl fmt::Display for Warning {
             ),
             Self::UnnamedColumn { column, messages } => write!(
                 f,
-                "column {column} has no name: kept in `extra` under the key `` for the {messages} message(s) where it is not empty"
+                "column {column} has no name: its value is kept in `extra` under an empty key in the {messages} message(s) where it is not empty"
             ),
             Self::UnknownPayloadType { name, messages } => write!(
                 f,
@@ -164,11 +164,11 @@ impl fmt::Display for Warning {
                 ids,
                 more_messages,
             } => {
-                let distinct = ids.len() + usize::from(*more_messages > 0);
+                let more = if *more_messages > 0 { "more than " } else { "" };
                 write!(
                     f,
-                    "the dump holds {}{distinct} different `{column}` values: ",
-                    if *more_messages > 0 { "more than " } else { "" }
+                    "the dump holds {more}{} different `{column}` values: ",
+                    ids.len()
                 )?;
                 for (index, (id, messages)) in ids.iter().enumerate() {
                     if index > 0 {
