@@ -224,3 +224,42 @@ fn transcript_headers_count_the_messages_of_ids_beyond_ten() {
     );
     assert!(run.success().contains(&expected), "{}", run.stdout_text());
 }
+
+#[test]
+fn whole_input_warnings_come_once_when_the_dump_is_read_twice() {
+    // In reverse order with a tiny sort memory: the window gives up and the file is read again
+    // with the external sort. The warnings about the whole input still come once each.
+    let dir = temp_dir();
+    let input = dir.path().join("reversed.csv");
+    let mut lines = vec![format!("{HEADER},room")];
+    for n in (0..60_u32).rev() {
+        let session = if n < 30 { "s1" } else { "s2" };
+        lines.push(format!(
+            "m{n:02},p,{session},mt,Ann,false,false,TEXT_MESSAGE,{},2024-05-14T09:{n:02}:00Z,r",
+            "long text ".repeat(40)
+        ));
+    }
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        input.to_str().unwrap(),
+        "--sort-memory",
+        "4KiB",
+        "--temp-dir",
+        dir.path().to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.success();
+    assert!(run.stderr.contains("reading it again"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr_lines("warning: "),
+        [
+            "warning: column `room` is not one of the ten documented columns: its values are kept in each message's `extra`",
+            "warning: the dump holds 2 different `sessionId` values: `s1` (30 message(s)), `s2` (30 message(s))",
+        ]
+    );
+}
