@@ -370,11 +370,14 @@ fn failed_run_leaves_the_output_directory_untouched() {
     fs::write(out.join("notes.txt"), "keep me").unwrap();
     let before = tree(dir.path());
     for extra in [&[][..], &["--on-error", "skip"][..]] {
-        // A bad boolean fails in fail mode; an unterminated quote fails even in skip mode.
-        let fixture = if extra.is_empty() {
-            "error-bad-boolean.csv"
+        // A bad boolean fails in fail mode; a record over the size limit fails even in skip mode.
+        let (fixture, extra) = if extra.is_empty() {
+            ("error-bad-boolean.csv", extra)
         } else {
-            "error-unterminated-quote-crlf.csv"
+            (
+                "error-unterminated-quote-crlf.csv",
+                &["--on-error", "skip", "--max-record-size", "120"][..],
+            )
         };
         let mut args = vec!["convert", fixture, "--output", out.to_str().unwrap()];
         args.extend_from_slice(extra);

@@ -81,16 +81,6 @@ fn unterminated_quote_in_a_crlf_file_after_a_multiline_field() {
 }
 
 #[test]
-fn unterminated_quote_stops_even_in_skip_mode() {
-    // The record boundaries are lost after an unterminated quote: nothing can be skipped to.
-    assert_fails(
-        "error-unterminated-quote-crlf.csv",
-        &["--on-error", "skip"],
-        "error: `error-unterminated-quote-crlf.csv` line 5, column `payload`: a quoted field is never closed (the input ends inside quotes): `never closed,2024-05-14T09:00:03.000Z\\r\\nm4,p-ann,sess-1,meet-1,Ann,false,false,T…`",
-    );
-}
-
-#[test]
 fn invalid_utf8_after_a_blank_line() {
     assert_fails(
         "error-invalid-utf8.csv",

@@ -177,15 +177,8 @@ impl Events for CliEvents<'_> {
     }
 
     fn warning(&mut self, warning: &Warning) {
-        let text = match warning {
-            Warning::Duplicate { id, first, second } => format!(
-                "line {}: identical duplicate of the message on line {} (id `{}`), written once",
-                second.line,
-                first.line,
-                escape_for_terminal(id, 80)
-            ),
-        };
-        self.warn(&text);
+        // `Warning`'s `Display` escapes every value from the dump for the terminal.
+        self.warn(&warning.to_string());
     }
 
     fn finished(&mut self) {

@@ -102,11 +102,13 @@ pub enum RecordErrorKind {
 }
 
 impl RecordErrorKind {
-    /// Whether reading can go on after this error (in skip mode). After an oversized record or
-    /// an unterminated quote the record boundaries are lost, so those stop the run.
+    /// Whether reading can go on after this error (in skip mode). After an oversized record the
+    /// record boundaries are lost, so that stops the run. An unterminated quote runs to the end
+    /// of the input (a download cut inside a field): the records before it are whole, and the
+    /// tail is rejected as one record, after which there is nothing left to read.
     #[must_use]
     pub fn is_recoverable(&self) -> bool {
-        !matches!(self, Self::TooLarge { .. } | Self::UnterminatedQuote)
+        !matches!(self, Self::TooLarge { .. })
     }
 
     /// A short machine-readable name, used in the rejects file.

@@ -6,15 +6,17 @@
 //! formats are written in one pass over the input.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::io::{self, Read};
 use std::sync::mpsc;
 
 use jiff::Timestamp;
 
 use crate::error::{ReadError, RecordError, RecordErrorKind};
-use crate::model::{Message, Position};
+use crate::escape::escape_for_terminal;
+use crate::model::{Message, PayloadType, Position};
 use crate::order::{Dedup, OrderError, OrderOptions, Orderer, Pushed, Strategy, Verdict};
-use crate::reader::ChatReader;
+use crate::reader::{ChatReader, is_blank_name};
 
 /// What every exporter is told before the first message.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +72,10 @@ pub enum OnError {
 }
 
 /// Something that happened during a run that is worth telling the user.
+///
+/// Its `Display` form is the text to show, with every value from the dump already escaped for a
+/// terminal. [`Warning::Duplicate`] comes as it happens; the others are about the whole input and
+/// come once each, at the end of a run that read it all, in a fixed order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
     /// An identical duplicate record was dropped.
@@ -81,6 +87,127 @@ pub enum Warning {
         /// Where the dropped copy is.
         second: Position,
     },
+    /// A column outside the documented ten; its values are kept in each message's `extra`.
+    UnknownColumn {
+        /// The column name as written in the header.
+        name: String,
+    },
+    /// A column with a blank name (every line ending with a comma) whose values are all empty:
+    /// left out of the output.
+    EmptyColumnDropped {
+        /// The column's position in the header, from 1.
+        column: usize,
+    },
+    /// A column with a blank name that holds values in some records: kept in `extra`, under its
+    /// blank name, in the messages where it is not empty.
+    UnnamedColumn {
+        /// The column's position in the header, from 1.
+        column: usize,
+        /// Messages written with a value in it.
+        messages: u64,
+    },
+    /// Messages whose `payloadType` is none of the three known ones; they are written with their
+    /// payload as is, and the transcripts render them generically.
+    UnknownPayloadType {
+        /// The payload type as written.
+        name: String,
+        /// Messages written with it.
+        messages: u64,
+    },
+    /// The dump holds more than one value of `sessionId` or `meetingId`.
+    SeveralIds {
+        /// `sessionId` or `meetingId`.
+        column: &'static str,
+        /// The values, in first-seen order, with the number of messages written with each (at
+        /// most [`MAX_COUNTED_IDS`]).
+        ids: Vec<(String, u64)>,
+        /// Messages written with values beyond those.
+        more_messages: u64,
+    },
+}
+
+/// How many distinct `sessionId`s, `meetingId`s or unknown `payloadType`s a run counts; values
+/// beyond these are counted together, so memory does not grow with a hostile input.
+pub const MAX_COUNTED_IDS: usize = 16;
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |value: &str| escape_for_terminal(value, 80);
+        match self {
+            Self::Duplicate { id, first, second } => write!(
+                f,
+                "line {}: identical duplicate of the message on line {} (id `{}`), written once",
+                second.line,
+                first.line,
+                shown(id)
+            ),
+            Self::UnknownColumn { name } => write!(
+                f,
+                "column `{}` is not one of the ten documented columns: its values are kept in each message's `extra`",
+                shown(name)
+            ),
+            Self::EmptyColumnDropped { column } => write!(
+                f,
+                "column {column} has no name and no value on any line (every line ends with a comma?): left out"
+            ),
+            Self::UnnamedColumn { column, messages } => write!(
+                f,
+                "column {column} has no name: its value is kept in `extra` under an empty key in the {messages} message(s) where it is not empty"
+            ),
+            Self::UnknownPayloadType { name, messages } => write!(
+                f,
+                "{messages} message(s) with payloadType `{}`, which is not TEXT_MESSAGE, IMAGE_MESSAGE or FILE_MESSAGE: written with their payload as is and rendered generically in transcripts",
+                shown(name)
+            ),
+            Self::SeveralIds {
+                column,
+                ids,
+                more_messages,
+            } => {
+                let more = if *more_messages > 0 { "more than " } else { "" };
+                write!(
+                    f,
+                    "the dump holds {more}{} different `{column}` values: ",
+                    ids.len()
+                )?;
+                for (index, (id, messages)) in ids.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "`{}` ({messages} message(s))", shown(id))?;
+                }
+                if *more_messages > 0 {
+                    write!(f, ", others ({more_messages} message(s))")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Counts of distinct values, in first-seen order, up to [`MAX_COUNTED_IDS`].
+#[derive(Debug, Default)]
+struct Tally {
+    counts: Vec<(String, u64)>,
+    more: u64,
+}
+
+impl Tally {
+    fn add(&mut self, value: &str) {
+        // A dump normally has one session and one meeting: the last value seen is checked first.
+        if let Some((_, count)) = self
+            .counts
+            .iter_mut()
+            .rev()
+            .find(|(known, _)| known == value)
+        {
+            *count += 1;
+        } else if self.counts.len() < MAX_COUNTED_IDS {
+            self.counts.push((value.to_owned(), 1));
+        } else {
+            self.more += 1;
+        }
+    }
 }
 
 /// Receives what a run reports as it goes. The CLI turns it into a rejects file, warnings on
@@ -166,6 +293,21 @@ pub enum RunError {
     /// Spilling sorted runs failed.
     #[error("cannot spill sorted messages to a temporary file")]
     Spill(#[source] io::Error),
+    /// A bug: the records read are not all accounted for as written, rejected or dropped as
+    /// duplicates. The outputs must not be committed.
+    #[error(
+        "internal error: {records} record(s) read but {messages} written + {rejected} rejected + {duplicates} duplicate(s) dropped; the outputs are discarded (please report this)"
+    )]
+    CountMismatch {
+        /// Records read.
+        records: u64,
+        /// Messages written.
+        messages: u64,
+        /// Records rejected.
+        rejected: u64,
+        /// Duplicates dropped.
+        duplicates: u64,
+    },
 }
 
 /// A named exporter, as [`run`] takes them: the name is used in errors.
@@ -274,6 +416,10 @@ pub fn run<R: Read + Send>(
             .map_err(|source| export_error(output, source))?;
     }
     let file = reader.file().to_owned();
+    let extra_columns: Vec<(usize, String)> = reader
+        .extra_columns()
+        .map(|(index, name)| (index + 1, name.to_owned()))
+        .collect();
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
         // Unbounded, but only ever holds messages that were read: at most the window plus the
@@ -291,6 +437,7 @@ pub fn run<R: Read + Send>(
             recycle,
             spent: Vec::with_capacity(BATCH_MESSAGES),
             empty: Vec::new(),
+            tallies: Tallies::default(),
         };
         let (mut records_read, mut bytes_read) = (0, 0);
         for mut batch in receiver {
@@ -319,6 +466,10 @@ pub fn run<R: Read + Send>(
         orderer
             .finish(&mut |message| sink.release(message))
             .map_err(order_error)?;
+        for warning in sink.tallies.warnings(&extra_columns) {
+            sink.observer.warning(&warning);
+        }
+        check_accounting(&sink.summary, records_read)?;
         for output in sink.outputs.iter_mut() {
             output
                 .exporter
@@ -330,6 +481,20 @@ pub fn run<R: Read + Send>(
         summary.bytes = bytes_read;
         summary.spilled_runs = spilled_runs;
         Ok(Outcome::Done(summary))
+    })
+}
+
+/// Every record read must be written, rejected or dropped as a duplicate: anything else is a
+/// bug that lost (or invented) records, and the run must not succeed.
+fn check_accounting(summary: &Summary, records_read: u64) -> Result<(), RunError> {
+    if summary.messages + summary.rejected + summary.duplicates == records_read {
+        return Ok(());
+    }
+    Err(RunError::CountMismatch {
+        records: records_read,
+        messages: summary.messages,
+        rejected: summary.rejected,
+        duplicates: summary.duplicates,
     })
 }
 
@@ -347,6 +512,73 @@ fn order_error(error: OrderError<RunError>) -> RunError {
     }
 }
 
+/// What a run counts about the messages it writes, for the warnings about the whole input.
+#[derive(Debug, Default)]
+struct Tallies {
+    sessions: Tally,
+    meetings: Tally,
+    payload_types: Tally,
+    /// Messages with a value in a blank-named column (the reader leaves empty ones out), by name.
+    unnamed: Tally,
+}
+
+impl Tallies {
+    fn add(&mut self, message: &Message) {
+        self.sessions.add(&message.session_id);
+        self.meetings.add(&message.meeting_id);
+        if let PayloadType::Other(name) = &message.payload_type {
+            self.payload_types.add(name);
+        }
+        for (name, _) in &message.extra {
+            if is_blank_name(name) {
+                self.unnamed.add(name);
+            }
+        }
+    }
+
+    /// The warnings about the whole input, in a fixed order: columns (header order), payload
+    /// types (first-seen order), then session and meeting ids.
+    fn warnings(&self, extra_columns: &[(usize, String)]) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        for (column, name) in extra_columns {
+            if !is_blank_name(name) {
+                warnings.push(Warning::UnknownColumn { name: name.clone() });
+                continue;
+            }
+            let messages = self
+                .unnamed
+                .counts
+                .iter()
+                .find(|(known, _)| known == name)
+                .map_or(0, |(_, count)| *count);
+            warnings.push(if messages == 0 {
+                Warning::EmptyColumnDropped { column: *column }
+            } else {
+                Warning::UnnamedColumn {
+                    column: *column,
+                    messages,
+                }
+            });
+        }
+        for (name, messages) in &self.payload_types.counts {
+            warnings.push(Warning::UnknownPayloadType {
+                name: name.clone(),
+                messages: *messages,
+            });
+        }
+        for (column, tally) in [("sessionId", &self.sessions), ("meetingId", &self.meetings)] {
+            if tally.counts.len() > 1 {
+                warnings.push(Warning::SeveralIds {
+                    column,
+                    ids: tally.counts.clone(),
+                    more_messages: tally.more,
+                });
+            }
+        }
+        warnings
+    }
+}
+
 /// Where ordered messages go: duplicate check, then every exporter.
 struct Sink<'o, 'a> {
     outputs: &'o mut [Output<'a>],
@@ -361,6 +593,7 @@ struct Sink<'o, 'a> {
     spent: Spent,
     /// Emptied batches, to collect spent messages in.
     empty: Vec<Spent>,
+    tallies: Tallies,
 }
 
 /// Messages holding more than this are not reused: recycled strings keep their capacity, and a
@@ -448,9 +681,36 @@ impl Sink<'_, '_> {
                 .map_err(|source| export_error(output, source))?;
         }
         self.summary.messages += 1;
+        self.tallies.add(&message);
         if let Some(spent) = self.dedup.kept(message) {
             self.reuse(spent);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_not_accounted_for_are_an_internal_error() {
+        let summary = Summary {
+            messages: 2,
+            rejected: 1,
+            duplicates: 1,
+            ..Summary::default()
+        };
+        assert!(check_accounting(&summary, 4).is_ok());
+        for records in [3, 5] {
+            let error = check_accounting(&summary, records).unwrap_err();
+            assert!(matches!(error, RunError::CountMismatch { .. }), "{error}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "internal error: {records} record(s) read but 2 written + 1 rejected + 1 duplicate(s) dropped; the outputs are discarded (please report this)"
+                )
+            );
+        }
     }
 }

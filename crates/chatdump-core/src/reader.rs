@@ -169,6 +169,15 @@ impl<R: Read> ChatReader<R> {
         &self.header
     }
 
+    /// The columns beyond the documented ten, in header order, as (index in the header from 0,
+    /// name); their values go to [`Message::extra`]. An empty value of a column whose name is
+    /// blank is left out of `extra` (see [`is_blank_name`]).
+    pub fn extra_columns(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.extra_columns
+            .iter()
+            .map(|&index| (index, self.header[index].as_str()))
+    }
+
     /// How many data records have been read so far, good or bad.
     #[must_use]
     pub fn records_read(&self) -> u64 {
@@ -275,9 +284,12 @@ impl<R: Read> ChatReader<R> {
                 return None;
             }
             Err(error) => {
-                self.done = true;
-                if matches!(error, ReadError::Record(_)) {
-                    self.records += 1;
+                match &error {
+                    ReadError::Record(record) => {
+                        self.records += 1;
+                        self.done = !record.kind.is_recoverable();
+                    }
+                    _ => self.done = true,
                 }
                 return Some(Err(error));
             }
@@ -372,6 +384,11 @@ impl<R: Read> ChatReader<R> {
                     bytes,
                 )
             })?;
+            // A column with no name (every line ending with a comma) holds nothing but empty
+            // values: those are left out, so only a real value makes it an extra column.
+            if value.is_empty() && is_blank(&self.header[index]) {
+                continue;
+            }
             message
                 .extra
                 .push((self.header[index].clone(), value.to_owned()));
@@ -498,6 +515,10 @@ impl<R: Read> ChatReader<R> {
         let mut has_quote = false;
         let mut out_len = 0;
         let mut ends_len = 0;
+        // Fields of a record with more than `MAX_FIELDS`: they are read to the record's end (so
+        // reading resumes at the next record) but not kept; only their number is.
+        let mut dropped_fields = 0;
+        let mut first_field = String::new();
         loop {
             let (result, read, written, ended) = self.core.read_record(
                 &self.buf[self.pos..self.len],
@@ -529,23 +550,34 @@ impl<R: Read> ChatReader<R> {
                     self.out.resize(grown, 0);
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {
-                    if self.ends.len() >= MAX_FIELDS {
+                    if self.ends.len() < MAX_FIELDS {
+                        self.ends.resize(self.ends.len() * 2, 0);
+                    } else {
+                        // Far too many fields: forget their ends (the bytes stay in `out`, under
+                        // the record-size limit) and go on to the end of the record.
+                        if dropped_fields == 0 {
+                            first_field = excerpt(&self.out[..self.ends[0]]);
+                        }
+                        dropped_fields += ends_len;
+                        ends_len = 0;
+                    }
+                }
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => {
+                    if matches!(result, csv_core::ReadRecordResult::End) && ends_len == 0 {
+                        return Ok(None);
+                    }
+                    if dropped_fields > 0 {
+                        // Rejected alone: the reader is at the next record.
                         return Err(ReadError::Record(RecordError {
                             file: self.file.clone(),
                             position,
                             column: None,
                             kind: RecordErrorKind::Ragged {
                                 expected: self.header.len().max(COLUMNS.len()),
-                                found: MAX_FIELDS + 1,
+                                found: dropped_fields + ends_len,
                             },
-                            excerpt: String::new(),
+                            excerpt: first_field,
                         }));
-                    }
-                    self.ends.resize(self.ends.len() * 2, 0);
-                }
-                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => {
-                    if matches!(result, csv_core::ReadRecordResult::End) && ends_len == 0 {
-                        return Ok(None);
                     }
                     if has_quote {
                         self.spill
@@ -713,6 +745,13 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// Whether a column name is blank (empty or white space): such a column's empty values are left
+/// out of [`Message::extra`].
+#[must_use]
+pub fn is_blank_name(name: &str) -> bool {
+    is_blank(name)
+}
+
 /// Whether `value` is empty or all white space. A value starting with a visible ASCII character
 /// (nearly every one) is answered without `trim`, which decodes characters from both ends.
 fn is_blank(value: &str) -> bool {
@@ -743,7 +782,29 @@ pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
     if value.contains('[') {
         return None;
     }
-    value.parse().ok()
+    parse_with_offset(value)
+}
+
+/// Parses an RFC 3339 / ISO 8601 timestamp with an offset within ±23:59:59, as RFC 3339
+/// requires (jiff's `Timestamp` parser accepts up to ±25:59:59): one parse into jiff's
+/// pieces, whose offset is then checked.
+fn parse_with_offset(value: &str) -> Option<Timestamp> {
+    use jiff::fmt::temporal::{DateTimeParser, PiecesOffset};
+    const DAY_SECONDS: i32 = 24 * 60 * 60;
+    static PARSER: DateTimeParser = DateTimeParser::new();
+    let pieces = PARSER.parse_pieces(value).ok()?;
+    let offset = match pieces.offset()? {
+        PiecesOffset::Zulu => jiff::tz::Offset::UTC,
+        PiecesOffset::Numeric(numeric) => numeric.offset(),
+        // A kind of offset newer versions of jiff may add: refused rather than guessed.
+        _ => return None,
+    };
+    if offset.seconds().abs() >= DAY_SECONDS {
+        return None;
+    }
+    offset
+        .to_timestamp(pieces.date().to_datetime(pieces.time()?))
+        .ok()
 }
 
 /// The shape nearly every dump uses, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, parsed without the
@@ -830,6 +891,64 @@ mod tests {
         }
     }
 
+    /// The one-parse path agrees with jiff's `Timestamp` parser on every string whose offset is
+    /// within a day, and refuses the others.
+    #[test]
+    fn offsets_parse_as_jiff_does_within_a_day() {
+        let mut checked = 0;
+        for date in [
+            "2024-05-14",
+            "2024-02-29",
+            "1970-01-01",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
+            for separator in ["T", " ", "t"] {
+                for time in [
+                    "09:00:04",
+                    "23:59:60",
+                    "00:00:00.5",
+                    "12:30:15.123456789",
+                    "09:00",
+                ] {
+                    for offset in [
+                        "Z",
+                        "z",
+                        "+00",
+                        "-00",
+                        "+00:00",
+                        "-00:00",
+                        "+0530",
+                        "+05:30",
+                        "-09:30",
+                        "+23:59",
+                        "-23:59",
+                        "+23:59:59",
+                        "+24:00",
+                        "-24:00",
+                        "+25:59",
+                        "+26:00",
+                        "+2400",
+                        "+24",
+                        "",
+                        "+5",
+                        "+05:3",
+                    ] {
+                        let value = format!("{date}{separator}{time}{offset}");
+                        let jiff = value.parse::<Timestamp>().ok();
+                        let within = !["+24", "-24", "+25", "+26"]
+                            .iter()
+                            .any(|far| offset.starts_with(far));
+                        let expected = jiff.filter(|_| within);
+                        assert_eq!(parse_with_offset(&value), expected, "{value}");
+                        checked += usize::from(expected.is_some());
+                    }
+                }
+            }
+        }
+        assert!(checked > 500, "only {checked} accepted");
+    }
+
     #[test]
     fn timestamps() {
         let ms = |value: &str| parse_timestamp(value).map(Timestamp::as_millisecond);
@@ -841,6 +960,10 @@ mod tests {
         assert_eq!(ms("1715677204112"), expected);
         assert_eq!(ms("1715677204.112"), expected);
         assert_eq!(ms("1715677204"), Some(1_715_677_204_000));
+        // The widest offsets RFC 3339 allows.
+        assert_eq!(ms("2024-05-14T09:00:04.112+00:00"), expected);
+        assert_eq!(ms("2024-05-15T08:59:04.112+23:59"), expected);
+        assert_eq!(ms("2024-05-13T09:01:04.112-23:59"), expected);
         assert_eq!(
             parse_timestamp("2024-05-14T09:00:04.123456789Z").map(Timestamp::subsec_nanosecond),
             Some(123_456_789)
@@ -853,6 +976,11 @@ mod tests {
             "2024-13-14T09:00:04Z",
             "2024-05-14T09:00:04Z[UTC]",
             "1.2.3",
+            "2024-05-14T09:00:04+24:00",
+            "2024-05-14T09:00:04-24:00",
+            "2024-05-14T09:00:04.112+25:59",
+            "2024-05-14 09:00:04-2400",
+            "2024-05-14T09:00:04+24",
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }

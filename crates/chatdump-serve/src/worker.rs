@@ -246,7 +246,7 @@ impl Events for LogWarnings {
     }
 
     fn warning(&mut self, warning: &chatdump_pipeline::Warning) {
-        tracing::warn!(job = self.job, warning = ?warning, "conversion warning");
+        tracing::warn!(job = self.job, warning = %warning, "conversion warning");
     }
 }
 

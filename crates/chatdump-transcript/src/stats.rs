@@ -16,8 +16,9 @@ pub const MAX_PARTICIPANT_IDS: usize = 20;
 pub struct DistinctIds {
     /// The values kept, in first-seen order.
     pub values: Vec<String>,
-    /// How many more distinct values there were (approximate: values beyond the cap are not
-    /// remembered, so a repeated one is counted again).
+    /// How many messages carried a value beyond those kept. Not how many more distinct values
+    /// there were: values beyond the cap are not remembered (memory stays bounded), so a
+    /// repeated one is counted again.
     pub more: u64,
 }
 
