@@ -565,23 +565,29 @@ fn sample_transcripts_have_what_the_issue_asks_for() {
 }
 
 /// `examples/` holds the sample's transcripts so a visitor can open one without building
-/// anything. This test fails when they are stale, after writing the fresh ones in place (commit
-/// them).
+/// anything. This test fails when they are stale; with `CHATDUMP_UPDATE_EXAMPLES=1` it writes
+/// the fresh ones in place instead (commit them), and only then.
 #[test]
 fn example_transcripts_are_up_to_date() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let update = std::env::var_os("CHATDUMP_UPDATE_EXAMPLES").is_some_and(|value| value == "1");
     let mut stale = Vec::new();
     for (format, extension) in [("md", "md"), ("html", "html")] {
         let fresh = transcript("sample-chat-dump.csv", format, &[]);
         let path = examples.join(format!("sample-chat-dump.{extension}"));
         if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
-            fs::write(&path, &fresh).expect("write the example");
-            stale.push(path.display().to_string());
+            if update {
+                fs::write(&path, &fresh).expect("write the example");
+                eprintln!("rewrote {} (commit it)", path.display());
+            } else {
+                stale.push(path.display().to_string());
+            }
         }
     }
     assert!(
         stale.is_empty(),
-        "regenerated stale examples (commit them): {stale:?}"
+        "stale examples: {stale:?}; run `CHATDUMP_UPDATE_EXAMPLES=1 cargo test -p chatdump-cli \
+         --test it example_transcripts` to rewrite them, then commit them"
     );
 }
 
