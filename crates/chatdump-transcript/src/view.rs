@@ -271,10 +271,11 @@ pub fn pin_context(pin: PinView) -> Value {
     }
 }
 
-/// Generated groups for tests that compare a direct writer ([`crate::Flavour::direct_group`])
+/// Generated groups (behind the `test-support` feature) for tests that compare a direct writer ([`crate::Flavour::direct_group`])
 /// with its template: every message kind, missing and empty optional values, and text made of
 /// the characters escaping cares about (HTML and Markdown specials, line ends, tabs, bidi
 /// controls, non-ASCII). The same `seed` gives the same groups.
+#[cfg(feature = "test-support")]
 #[must_use]
 pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
     let mut random = Random(seed);
@@ -282,6 +283,7 @@ pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
 }
 
 /// Generated pinned entries, like [`generated_groups`].
+#[cfg(feature = "test-support")]
 #[must_use]
 pub fn generated_pins(seed: u64, count: usize) -> Vec<PinView> {
     let mut random = Random(seed);
@@ -298,8 +300,10 @@ pub fn generated_pins(seed: u64, count: usize) -> Vec<PinView> {
 }
 
 /// `SplitMix64`: deterministic and good enough to vary test data.
+#[cfg(feature = "test-support")]
 struct Random(u64);
 
+#[cfg(feature = "test-support")]
 impl Random {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
