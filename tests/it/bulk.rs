@@ -5,6 +5,10 @@
 //! `DuckDB` reads the dataset back. Its `httpfs` extension is downloaded on first use, which the
 //! tests cannot do (no network), so the objects are downloaded with chatdump's own object-store
 //! client and `DuckDB` reads the copy (`read_parquet(..., hive_partitioning = true)`).
+//!
+//! Every test here needs `python3` with `DuckDB` (and moto, or Azurite and the Azure SDK): they run
+//! under the `test-tools` feature, which `scripts/test` turns on after installing them; a plain
+//! `cargo test` lists them as ignored.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -254,6 +258,10 @@ fn ids(problems: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs moto and duckdb (python3): run scripts/test"
+)]
 fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     let started = Instant::now();
     let moto = Moto::start();
@@ -557,6 +565,10 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb: run scripts/test"
+)]
 fn export_all_filters_and_live_sessions_into_a_local_directory() {
     let server = api_server();
     let mut spec = OrgSpec {
@@ -754,6 +766,10 @@ impl Azurite {
 /// `az://` goes to a real Azure Blob Storage API: the dataset, its manifest and the run's
 /// idempotence are the same as on S3, read back with Microsoft's SDK and loaded with `DuckDB`.
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs Azurite (npm) and the Azure SDK and duckdb (python3): run scripts/test"
+)]
 fn export_all_to_azure_blob_storage_on_azurite() {
     let azurite = Azurite::start();
     azurite.sdk("create", &["chats"]);

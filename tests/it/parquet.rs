@@ -1,5 +1,8 @@
 //! Parquet output: read back by DuckDB and pyarrow (through `python3`), compared value by value
 //! with the JSONL of the same input; partitioned datasets; writer settings; byte-identical runs.
+//!
+//! The tests that need `python3` with duckdb and pyarrow run under the `test-tools` feature, which
+//! `scripts/test` turns on after installing them; a plain `cargo test` lists them as ignored.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -152,11 +155,19 @@ fn assert_reads_like_jsonl(fixture: &str, rows: u64) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb and pyarrow: run scripts/test"
+)]
 fn sample_reads_back_in_duckdb_and_pyarrow_equal_to_jsonl() {
     assert_reads_like_jsonl("sample-chat-dump.csv", 30);
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb and pyarrow: run scripts/test"
+)]
 fn hostile_text_reads_back_in_duckdb_and_pyarrow_equal_to_jsonl() {
     // Emoji, RTL and bidi controls, C0 controls and DEL, CRLF inside a value, 2000-character
     // messages, a reply, a JSON file payload, an unknown payload type, an extra column.
@@ -198,6 +209,10 @@ print(json.dumps({
 "#;
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb and pyarrow: run scripts/test"
+)]
 fn schema_and_settings_snapshot() {
     let dir = temp_dir();
     let (parquet, _) = convert_both("sample-chat-dump.csv", dir.path(), &[]);
@@ -285,6 +300,10 @@ print(json.dumps({
 "#;
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with pyarrow: run scripts/test"
+)]
 fn compression_and_row_group_size_flags() {
     let dir = temp_dir();
     // The codecs of the first row group's columns: under snappy, `id` and `created_at` are
@@ -407,6 +426,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb: run scripts/test"
+)]
 fn partitioned_dataset_reads_in_duckdb_and_reexport_replaces() {
     let dir = temp_dir();
     let root = dir.path().join("dataset");

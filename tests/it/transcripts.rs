@@ -565,23 +565,29 @@ fn sample_transcripts_have_what_the_issue_asks_for() {
 }
 
 /// `examples/` holds the sample's transcripts so a visitor can open one without building
-/// anything. This test fails when they are stale, after writing the fresh ones in place (commit
-/// them).
+/// anything. This test fails when they are stale; with `CHATDUMP_UPDATE_EXAMPLES=1` it writes
+/// the fresh ones in place instead (commit them), and only then.
 #[test]
 fn example_transcripts_are_up_to_date() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let update = std::env::var_os("CHATDUMP_UPDATE_EXAMPLES").is_some_and(|value| value == "1");
     let mut stale = Vec::new();
     for (format, extension) in [("md", "md"), ("html", "html")] {
         let fresh = transcript("sample-chat-dump.csv", format, &[]);
         let path = examples.join(format!("sample-chat-dump.{extension}"));
         if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
-            fs::write(&path, &fresh).expect("write the example");
-            stale.push(path.display().to_string());
+            if update {
+                fs::write(&path, &fresh).expect("write the example");
+                eprintln!("rewrote {} (commit it)", path.display());
+            } else {
+                stale.push(path.display().to_string());
+            }
         }
     }
     assert!(
         stale.is_empty(),
-        "regenerated stale examples (commit them): {stale:?}"
+        "stale examples: {stale:?}; run `CHATDUMP_UPDATE_EXAMPLES=1 cargo test -p chatdump-cli \
+         --test it example_transcripts` to rewrite them, then commit them"
     );
 }
 
@@ -767,6 +773,88 @@ fn fast_path_reusing_buffers_agrees_with_the_templates() {
                 fast == engine,
                 "{format} {extra:?}: the fast path differs from the templates"
             );
+        }
+    }
+}
+
+/// The bidirectional controls: embeddings, overrides and isolates, and the three marks.
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+];
+
+/// `hostile-controls.csv` puts ESC, CSI (U+009B), DEL, CR and every bidirectional control in
+/// every field that reaches a transcript (ids, session and meeting ids, display name, text,
+/// quoted text, HTML character references that decode to controls, link title, code-fence info
+/// string, image and file links, file name, payload type, payload, an extra column) and in the
+/// input's file name. No transcript, in either format, on the fast path or through the template
+/// engine, may carry a raw control character other than tab and line feed; a Markdown one no
+/// bidirectional control either (it cannot isolate them, so it shows them as `[U+202E]`).
+#[test]
+fn controls_and_bidi_never_reach_a_transcript_raw() {
+    let dir = temp_dir();
+    let input = dir.path().join("dump\u{1b}[31m\u{9b}\u{202e}\u{200f}.csv");
+    fs::write(
+        &input,
+        crate::support::fixture_bytes("hostile-controls.csv"),
+    )
+    .unwrap();
+    let templates = dir.path().join("templates");
+    fs::create_dir(&templates).unwrap();
+    let defaults = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
+    for entry in fs::read_dir(&defaults).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, templates.join(path.file_name().unwrap())).unwrap();
+    }
+    for format in ["md", "html"] {
+        for extra in [
+            &[][..],
+            &["--templates".as_ref(), templates.as_os_str()][..],
+        ] {
+            let mut args = vec![
+                "convert".as_ref(),
+                input.as_os_str(),
+                "--format".as_ref(),
+                format.as_ref(),
+                "--output".as_ref(),
+                "-".as_ref(),
+            ];
+            args.extend_from_slice(extra);
+            let text = Chatdump::new(&args).run().success().to_owned();
+            let context = |index: usize| {
+                let start = text.floor_char_boundary(index.saturating_sub(80));
+                let end = text.ceil_char_boundary((index + 80).min(text.len()));
+                text[start..end].to_owned()
+            };
+            for (index, c) in text.char_indices() {
+                assert!(
+                    !c.is_control() || c == '\n' || c == '\t',
+                    "{format} {extra:?}: control {c:?} in output: {:?}",
+                    context(index)
+                );
+                if format == "md" {
+                    assert!(
+                        !BIDI_CONTROLS.contains(&c),
+                        "{format} {extra:?}: bidi control {c:?} in output: {:?}",
+                        context(index)
+                    );
+                }
+            }
+            // Shown, not dropped: every message is there, the controls as pictures.
+            for id in ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10"] {
+                assert!(text.contains(&format!("msg-{id}")), "{format}: {id}");
+            }
+            assert!(text.contains('␛') && text.contains('␡'), "{format}");
+            // Names, ids, file names and URLs shown as text have their bidi controls shown in
+            // both formats: they are never meant to be reordered.
+            for expected in [
+                "U+202E",  // names, ids
+                "U+200F",  // the mark in a name
+                "dp.exe",  // the file name
+                "gnp.exe", // the image link (percent-encoded where it is a link target)
+            ] {
+                assert!(text.contains(expected), "{format}: missing {expected:?}");
+            }
         }
     }
 }

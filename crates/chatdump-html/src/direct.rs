@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use chatdump_transcript::minijinja::HtmlEscape;
 use chatdump_transcript::stats::Kind;
-use chatdump_transcript::text::anchor_into;
+use chatdump_transcript::text::{anchor_into, clean_value};
 use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
 use chatdump_transcript::writer::color;
 use chatdump_transcript::zone::{TimeLabels, day_label};
@@ -209,7 +209,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             out.push_str(
                 "\n<p class=\"other\"><span class=\"muted\">Message of type</span> <code>",
             );
-            escaped(out, m.payload_type.as_str());
+            escaped(out, &clean_value(m.payload_type.as_str()));
             out.push_str("</code></p><pre class=\"payload\">");
             escaped_or_none(out, m.payload.as_ref());
             out.push_str("</pre>");

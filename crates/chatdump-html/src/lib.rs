@@ -96,7 +96,11 @@ const DEFAULTS: &[(&str, &str)] = &[
 ///   the page's own script and stylesheet allowed by their SHA-256 hashes and nothing else,
 ///   `connect-src 'none'`, and `img-src https:` only when remote images are allowed (else
 ///   `'none'`). An injected script could not run, and nothing can phone home.
-/// - Names and message text are isolated for bidirectional text (`<bdi>`, `dir="auto"`).
+/// - Message text is isolated for bidirectional text (`dir="auto"`); names, ids, payload types
+///   and URLs shown as text show their bidirectional controls as `[U+202E]` (names are in
+///   `<bdi>` too), so none can pass for another.
+/// - No control character but tab and line feed reaches the page, not even from a character
+///   reference such as `&#27;`: they are shown as Unicode control pictures (`␛`).
 ///
 /// Speed: the default group and pinned templates are also written out in Rust (`direct.rs`),
 /// used while they are not overridden; see [`TranscriptWriter`], *Templates and the fast path*.

@@ -1,8 +1,10 @@
 //! Message text to HTML: the one function that owns the pulldown-cmark options, and the event
 //! filter that makes hostile Markdown inert.
 
-use chatdump_transcript::text::{UrlPolicy, safe_url};
-use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, html};
+use std::borrow::Cow;
+
+use chatdump_transcript::text::{UrlPolicy, clean_controls, safe_url};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, html};
 
 /// Message text longer than this (in bytes) is shown as escaped plain text instead of being
 /// parsed as Markdown, so no single message can make rendering slow.
@@ -16,6 +18,8 @@ fn options() -> Options {
 
 /// Renders message text as HTML.
 ///
+/// - Control characters other than tab and line feed, written or made by a character reference
+///   (`&#27;`), are shown as Unicode control pictures (see [`clean_controls`]).
 /// - Raw HTML (`Event::Html`, `Event::InlineHtml`) is turned into text, so it is escaped and
 ///   shown, never passed through.
 /// - Every link keeps its target only when the scheme is `http`, `https` or `mailto` (see
@@ -41,6 +45,9 @@ pub fn render_text(text: &str) -> String {
 
 /// [`render_text`], appending to `out`.
 pub fn render_text_into(text: &str, out: &mut String) {
+    // The writer cleans text before it gets here; a library caller may not have, and every
+    // path below must agree with the parser's, which cleans what it decodes.
+    let text = &*clean_controls(text);
     if text.len() > MAX_MARKDOWN_BYTES {
         out.push_str("<p class=\"plain\">");
         escape_html(text, out);
@@ -62,16 +69,61 @@ pub fn render_text_into(text: &str, out: &mut String) {
     render_with_parser(text, out);
 }
 
-/// Renders with pulldown-cmark and the event [`Filter`]: the definition of [`render_text`],
-/// which the shortcuts before it must agree with.
+/// Renders with pulldown-cmark and the event [`Filter`]: after [`clean_controls`], the
+/// definition of [`render_text`], which the shortcuts before it must agree with.
 fn render_with_parser(text: &str, out: &mut String) {
     let mut filter = Filter::default();
     let mut events = Vec::new();
-    for event in Parser::new_ext(text, options()) {
+    for event in Parser::new_ext(text, options()).map(clean_event) {
         filter.push(event, &mut events);
     }
     filter.flush_text(&mut events);
     html::push_html(out, events.into_iter());
+}
+
+/// Cleans what the parser made of the text again, as the text itself was cleaned: character
+/// references decode to any character (`&#27;` is ESC, `&#13;` a carriage return), in text,
+/// link and image titles and code-fence info strings, so without this a dump could still put a
+/// raw control character in the page.
+fn clean_event(event: Event<'_>) -> Event<'_> {
+    match event {
+        Event::Text(text) => Event::Text(cleaned(text)),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title: cleaned(title),
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title: cleaned(title),
+            id,
+        }),
+        Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(cleaned(info))))
+        }
+        other => other,
+    }
+}
+
+/// `text` with [`clean_controls`], unchanged (not copied) when it has no control character.
+fn cleaned(text: CowStr<'_>) -> CowStr<'_> {
+    let clean = match clean_controls(&text) {
+        Cow::Owned(clean) => Some(clean),
+        Cow::Borrowed(_) => None,
+    };
+    clean.map_or(text, CowStr::from)
 }
 
 /// Whether `text` is one line with nothing Markdown would act on, so escaping gives the same
@@ -363,6 +415,22 @@ fn memchr_http(bytes: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Character references that decode to control characters come out as control pictures,
+    /// in text, link titles and code-fence info strings alike.
+    #[test]
+    fn character_references_cannot_make_controls() {
+        let html = render_text(
+            "a &#27;[31m &#x9B; &#127; &#13; &#0;\n\n[l](https://x.example \"t&#27;\")\n\n```x&#27;\n&#27;\n```",
+        );
+        assert!(
+            !html.chars().any(|c| c.is_control() && c != '\n'),
+            "{html:?}"
+        );
+        assert!(html.contains("a ␛[31m � ␡ \n"), "{html:?}");
+        assert!(html.contains("title=\"t␛\""), "{html:?}");
+        assert!(html.contains("language-x␛"), "{html:?}");
+    }
+
     #[test]
     fn hostile_markdown_is_inert() {
         for input in [
@@ -485,7 +553,7 @@ mod tests {
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let mut parsed = String::new();
-            render_with_parser(&text, &mut parsed);
+            render_with_parser(&clean_controls(&text), &mut parsed);
             if is_plain(&text) {
                 plain += 1;
                 let parsed = parsed.replace('"', "&quot;").replace('\'', "&#39;");

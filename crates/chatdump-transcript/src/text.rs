@@ -13,8 +13,9 @@ pub const NO_NAME: &str = "(no name)";
 ///   (`ESC` becomes `␛`), DEL becomes `␡` and C1 controls become `�`, so a transcript printed with
 ///   `cat` cannot recolour or move the cursor of a terminal, and NUL never reaches a parser.
 ///
-/// Bidirectional controls are kept: HTML isolates them (`<bdi>`, `dir="auto"`); Markdown shows
-/// them visibly with [`visible_bidi`].
+/// Bidirectional controls are kept: HTML isolates message text (`dir="auto"`); Markdown shows
+/// them visibly with [`visible_bidi`], and names, ids and URLs shown as text show them in both
+/// formats ([`display_name`], [`clean_value`]).
 ///
 /// ```
 /// use chatdump_transcript::text::clean_controls;
@@ -111,16 +112,41 @@ pub fn display_name_cow(name: &str) -> Cow<'_, str> {
     })
 }
 
-/// Whether `c` is a bidirectional embedding, override or isolate control: the characters that
-/// can make text display in an order other than the one it is stored in (Trojan Source,
-/// CVE-2021-42574).
+/// Whether `c` is a bidirectional control: an embedding, override or isolate (LRE, RLE, PDF,
+/// LRO, RLO, LRI, RLI, FSI, PDI), the characters that can make text display in an order other
+/// than the one it is stored in (Trojan Source, CVE-2021-42574), or one of the invisible marks
+/// (LRM, RLM, ALM), which cannot reorder a line but change how the punctuation and numbers
+/// around them are placed and make two names that look the same differ.
 #[must_use]
 pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    )
 }
 
-/// Replaces bidirectional controls with a visible marker such as `[U+202E]`, for formats that
-/// cannot isolate text (Markdown).
+/// A value that is never meant to hold controls or right-to-left text shown as it is (ids,
+/// payload types, URLs shown as text): [`clean_controls`], then [`visible_bidi`], so a link
+/// or an id cannot pass for another one in either format.
+///
+/// ```
+/// use chatdump_transcript::text::clean_value;
+/// assert_eq!(clean_value("https://x.example/\u{202e}gnp.exe\u{1b}"), "https://x.example/[U+202E]gnp.exe␛");
+/// ```
+#[must_use]
+pub fn clean_value(text: &str) -> Cow<'_, str> {
+    match clean_controls(text) {
+        Cow::Borrowed(text) => visible_bidi(text),
+        Cow::Owned(text) => match visible_bidi(&text) {
+            Cow::Borrowed(_) => Cow::Owned(text),
+            Cow::Owned(shown) => Cow::Owned(shown),
+        },
+    }
+}
+
+/// Replaces bidirectional controls (see [`is_bidi_control`]) with a visible marker such as
+/// `[U+202E]`, for formats that cannot isolate text (Markdown), and for names, ids and URLs in
+/// every format.
 ///
 /// ```
 /// use chatdump_transcript::text::visible_bidi;
@@ -272,7 +298,8 @@ mod tests {
     fn shortcuts_agree_with_the_full_rules() {
         let pieces = [
             "a", "é", " ", "\n", "\t", "\r", "\u{0}", "\u{1b}", "\u{7f}", "\u{80}", "\u{9f}",
-            "\u{a0}", "\u{c2}", "\u{100}", "\u{202e}", "\u{2066}", "\u{3000}", "😅", "田",
+            "\u{a0}", "\u{c2}", "\u{100}", "\u{202e}", "\u{2066}", "\u{200f}", "\u{61c}",
+            "\u{3000}", "😅", "田",
         ];
         let mut seed = 11_u64;
         for _ in 0..100_000 {

@@ -15,7 +15,7 @@ use minijinja::context;
 use minijinja::value::{Enumerator, Object, Value};
 
 use crate::stats::Kind;
-use crate::text::{anchor, clean_controls};
+use crate::text::{anchor, clean_value};
 use crate::writer::color;
 use crate::zone::{TimeLabels, Zone, day_label};
 
@@ -61,7 +61,7 @@ pub struct GroupView {
     /// The display name, on one line (`group.name`; `group.color` is [`color`] of it).
     pub name: String,
     /// The participant id of the first message, as in the dump (`group.participant_id` is it
-    /// with [`clean_controls`]).
+    /// with [`clean_value`]).
     pub participant_id: String,
     /// When the first message was sent (`group.datetime` is [`format_utc`] of it,
     /// `group.time` [`Zone::short_time_label`]).
@@ -74,12 +74,12 @@ pub struct GroupView {
 /// computed from; the comments say how.
 #[derive(Debug, Clone)]
 pub struct MessageView {
-    /// The message id as in the dump (`m.id` is it with [`clean_controls`], `m.anchor`
+    /// The message id as in the dump (`m.id` is it with [`clean_value`], `m.anchor`
     /// [`anchor`] of it).
     pub id: String,
     /// The display name, on one line (`m.name`).
     pub name: String,
-    /// The participant id as in the dump (`m.participant_id` is it with [`clean_controls`]).
+    /// The participant id as in the dump (`m.participant_id` is it with [`clean_value`]).
     pub participant_id: String,
     /// When it was sent (`m.datetime` is [`format_utc`] of it; `m.time` and `m.date_time` are
     /// [`Zone::time_and_date_time_labels`]).
@@ -173,10 +173,10 @@ impl Object for MessageObject {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let view = &self.view;
         Some(match key.as_str()? {
-            "id" => Value::from(clean_controls(&view.id)),
+            "id" => Value::from(clean_value(&view.id)),
             "anchor" => Value::from_safe_string(anchor(&view.id)),
             "name" => Value::from(view.name.as_str()),
-            "participant_id" => Value::from(clean_controls(&view.participant_id)),
+            "participant_id" => Value::from(clean_value(&view.participant_id)),
             "datetime" => Value::from(format_utc(view.at)),
             "time" => Value::from(self.time.as_str()),
             "date_time" => Value::from(self.date_time.as_str()),
@@ -184,7 +184,7 @@ impl Object for MessageObject {
             "edited" => Value::from(view.edited),
             "kind" => Value::from(view.kind.as_str()),
             "reply" => Value::from(view.kind == Kind::Reply),
-            "payload_type" => Value::from(view.payload_type.as_str()),
+            "payload_type" => Value::from(clean_value(view.payload_type.as_str())),
             "text" => view.text.as_ref().map_or(Value::from(()), |body| {
                 Value::from_safe_string((self.render_text)(body))
             }),
@@ -246,7 +246,7 @@ pub fn group_context(
         day => day,
         group => context! {
             name => group.name.as_str(),
-            participant_id => clean_controls(&group.participant_id),
+            participant_id => clean_value(&group.participant_id),
             color => color(&group.name),
             datetime => format_utc(group.at),
             time => zone.short_time_label(group.at),
@@ -271,10 +271,11 @@ pub fn pin_context(pin: PinView) -> Value {
     }
 }
 
-/// Generated groups for tests that compare a direct writer ([`crate::Flavour::direct_group`])
+/// Generated groups (behind the `test-support` feature) for tests that compare a direct writer ([`crate::Flavour::direct_group`])
 /// with its template: every message kind, missing and empty optional values, and text made of
 /// the characters escaping cares about (HTML and Markdown specials, line ends, tabs, bidi
 /// controls, non-ASCII). The same `seed` gives the same groups.
+#[cfg(feature = "test-support")]
 #[must_use]
 pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
     let mut random = Random(seed);
@@ -282,6 +283,7 @@ pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
 }
 
 /// Generated pinned entries, like [`generated_groups`].
+#[cfg(feature = "test-support")]
 #[must_use]
 pub fn generated_pins(seed: u64, count: usize) -> Vec<PinView> {
     let mut random = Random(seed);
@@ -298,8 +300,10 @@ pub fn generated_pins(seed: u64, count: usize) -> Vec<PinView> {
 }
 
 /// `SplitMix64`: deterministic and good enough to vary test data.
+#[cfg(feature = "test-support")]
 struct Random(u64);
 
+#[cfg(feature = "test-support")]
 impl Random {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -19,7 +19,8 @@ use minijinja::{Environment, context};
 use crate::stats::{Kind, Seen, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates, render_page};
 use crate::text::{
-    UrlPolicy, anchor, clean_controls, display_name, display_name_cow, excerpt, safe_url,
+    UrlPolicy, anchor, clean_controls, clean_value, display_name, display_name_cow, excerpt,
+    safe_url,
 };
 use crate::view::{
     DirectGroup, GroupView, MessageView, PinView, RenderFn, WritePinFn, group_context, pin_context,
@@ -518,7 +519,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                 if self.options.remote_images {
                     image_src = safe_url(raw, UrlPolicy::Image);
                 }
-                url_text = Some(clean_controls(raw));
+                url_text = Some(clean_value(raw));
             }
             Body::File {
                 url: raw,
@@ -527,7 +528,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             } => {
                 view.kind = Kind::File;
                 url = safe_url(raw, UrlPolicy::Link);
-                url_text = Some(clean_controls(raw));
+                url_text = Some(clean_value(raw));
                 file_name = name.as_deref().map(display_name);
                 file_size = size.map(human_size);
                 file_size_bytes = *size;
@@ -562,7 +563,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             }
         };
         let pin = PinView {
-            id: clean_controls(&message.id).into_owned(),
+            id: clean_value(&message.id).into_owned(),
             anchor: anchor(&message.id),
             name: name.to_owned(),
             datetime: format_utc(message.created_at),
@@ -617,7 +618,7 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
                         .ids
                         .values
                         .iter()
-                        .map(|id| clean_controls(id).into_owned())
+                        .map(|id| clean_value(id).into_owned())
                         .collect::<Vec<_>>(),
                     more_ids => participant.ids.more,
                     rejoined => participant.ids.values.len() > 1,
@@ -638,11 +639,11 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             .collect();
         let transcript = context! {
             title => "Chat transcript",
-            meeting_id => stats.meeting_ids.values.first().map(|id| clean_controls(id).into_owned()),
-            meeting_ids => stats.meeting_ids.values.iter().map(|id| clean_controls(id).into_owned()).collect::<Vec<_>>(),
+            meeting_id => stats.meeting_ids.values.first().map(|id| clean_value(id).into_owned()),
+            meeting_ids => stats.meeting_ids.values.iter().map(|id| clean_value(id).into_owned()).collect::<Vec<_>>(),
             more_meeting_ids => stats.meeting_ids.more,
-            session_id => stats.session_ids.values.first().map(|id| clean_controls(id).into_owned()),
-            session_ids => stats.session_ids.values.iter().map(|id| clean_controls(id).into_owned()).collect::<Vec<_>>(),
+            session_id => stats.session_ids.values.first().map(|id| clean_value(id).into_owned()),
+            session_ids => stats.session_ids.values.iter().map(|id| clean_value(id).into_owned()).collect::<Vec<_>>(),
             more_session_ids => stats.session_ids.more,
             start => moment(stats.first),
             end => moment(stats.last),
