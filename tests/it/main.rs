@@ -9,6 +9,7 @@ mod jsonl_flavors;
 mod ordering;
 mod parquet;
 mod reader_errors;
+mod reliability_files;
 mod serve;
 mod support;
 mod transcripts;
