@@ -10,6 +10,7 @@ mod fetch;
 mod formats;
 mod report;
 mod serve;
+mod signals;
 
 use std::io;
 use std::process::ExitCode;
@@ -33,14 +34,9 @@ impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // An interrupted run must leave no partial output: remove every temporary file, then exit
-    // as a shell expects after SIGINT (128 + 2).
     // `serve` handles these signals itself: it stops gracefully and requeues running jobs.
     if !matches!(cli.command, Command::Serve(_)) {
-        let _ = ctrlc::set_handler(|| {
-            chatdump_core::output::remove_pending_files();
-            std::process::exit(130);
-        });
+        signals::exit_cleanly_on_interrupt();
     }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let mut reporter = Reporter::new(cli.quiet, cli.verbose, no_color);
