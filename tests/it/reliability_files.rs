@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::{CHATDUMP, temp_dir};
 
@@ -161,4 +161,81 @@ fn external_sort_of_a_reversed_dump_stays_within_few_files_and_its_budget() {
         0,
         "spilled runs left behind"
     );
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A random number below `bound`, different in every test run.
+fn random_below(bound: u64) -> u64 {
+    use std::hash::{BuildHasher as _, RandomState};
+    RandomState::new().hash_one(Instant::now()) % bound
+}
+
+#[test]
+fn a_run_removes_the_temporaries_that_killed_runs_left() {
+    let dir = temp_dir();
+    let input = dir.path().join("large.csv");
+    write_dump(&input, 200_000, false);
+    let output = dir.path().join("out");
+    fs::create_dir(&output).unwrap();
+    let convert = || {
+        let mut command = Command::new(CHATDUMP);
+        command
+            .args(["-q", "convert"])
+            .arg(&input)
+            .args(["--format", "jsonl,md", "--output"])
+            .arg(&output)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    for round in 0..3 {
+        let before = names(&output);
+        let mut child = convert().spawn().expect("start chatdump");
+        // Wait until this run made its own temporaries, then kill it at a random point.
+        let started = Instant::now();
+        while names(&output).iter().all(|name| before.contains(name)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no temporary output appeared"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "chatdump ended before it was killed"
+            );
+            sleep(Duration::from_millis(2));
+        }
+        sleep(Duration::from_millis(random_below(300)));
+        child.kill().expect("SIGKILL chatdump");
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            None,
+            "round {round}: chatdump was not killed"
+        );
+        let left = names(&output);
+        assert!(
+            !left.is_empty()
+                && left.iter().all(|name| {
+                    name.starts_with('.')
+                        && Path::new(name).extension().is_some_and(|ext| ext == "tmp")
+                }),
+            "round {round}: a killed run leaves only its temporaries: {left:?}"
+        );
+    }
+    let run = convert().output().expect("run chatdump");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(names(&output), ["large.jsonl", "large.md"]);
 }
