@@ -14,6 +14,7 @@ mod jsonl_flavors;
 mod ordering;
 mod parquet;
 mod reader_errors;
+mod reliability_files;
 mod reliability_reader;
 mod serve;
 mod support;

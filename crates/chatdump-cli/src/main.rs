@@ -13,6 +13,7 @@ mod commands;
 mod exit;
 mod report;
 mod setup;
+mod signals;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -25,14 +26,11 @@ use crate::report::Reporter;
 fn main() -> ExitCode {
     let arguments: Vec<OsString> = std::env::args_os().collect();
     let cli = Cli::parse_from(&arguments);
-    // An interrupted run must leave no partial output: remove every temporary file, then exit
-    // as a shell expects after SIGINT (128 + 2).
+    // An interrupted run must leave no partial output: temporary files are removed, then the
+    // process exits with 128 + the signal's number.
     // `serve` handles these signals itself: it stops gracefully and requeues running jobs.
     if !matches!(cli.command, Command::Serve(_)) {
-        let _ = ctrlc::set_handler(|| {
-            chatdump_core::output::remove_pending_files();
-            std::process::exit(130);
-        });
+        signals::exit_cleanly_on_interrupt();
     }
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
     let mut reporter = Reporter::new(cli.quiet, cli.verbose, no_color);

@@ -10,8 +10,12 @@
 //!   placed: the window reports [`Pushed::TooLate`] and the caller starts again with
 //!   [`Strategy::External`] (the CLI does this by re-reading the input file).
 //! - [`Strategy::External`] is an external merge sort: messages are collected up to the budget,
-//!   each full buffer is sorted and spilled to a temporary file as a run, and the runs are
-//!   merged at the end. Input that fits in the budget never touches the disk.
+//!   each full buffer is sorted and appended as a run to one temporary file, and the runs are
+//!   merged at the end. Input that fits in the budget never touches the disk. The merge reads at
+//!   most [`MERGE_FAN_IN`] runs at once (each through a [`RUN_READ_BUFFER`]-byte buffer); with
+//!   more runs than that it merges them in groups into a second temporary file, as many passes
+//!   as needed, so memory stays within the budget plus about 1 MiB of read buffers and at most
+//!   two temporary files are open, whatever the input size.
 //!
 //! Either way, identical duplicates (same `created_at`, same `id`, same content) end up next to
 //! each other and are dropped by [`Dedup`].
@@ -19,14 +23,26 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Seek, Write};
-use std::path::PathBuf;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use crate::model::Message;
 
 /// The default memory budget for ordering: 4 MiB of messages (about 8,000 typical messages in the
 /// reorder window: hours of a busy meeting's chat).
 pub const DEFAULT_MEMORY_BUDGET: usize = 4 << 20;
+
+/// The most sorted runs the external sort merges at once. More runs are merged in groups of
+/// this many first, in as many passes as needed.
+pub const MERGE_FAN_IN: usize = 128;
+
+/// The read buffer of each run being merged: [`MERGE_FAN_IN`] of them are 1 MiB, the fixed
+/// allowance of the merge beyond the memory budget.
+pub const RUN_READ_BUFFER: usize = 8 << 10;
+
+/// The write buffer of the temporary file that holds the runs.
+const RUN_WRITE_BUFFER: usize = 64 << 10;
 
 /// How to put messages in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +114,10 @@ pub struct Orderer {
     buffer: Vec<Box<Message>>,
     bytes: usize,
     last_released: Option<(jiff::Timestamp, String, u64)>,
-    runs: Vec<File>,
+    /// The spilled runs, created at the first spill.
+    runs: Option<RunFile>,
+    /// [`MERGE_FAN_IN`], smaller in tests.
+    fan_in: usize,
 }
 
 impl Orderer {
@@ -112,14 +131,15 @@ impl Orderer {
             buffer: Vec::new(),
             bytes: 0,
             last_released: None,
-            runs: Vec::new(),
+            runs: None,
+            fan_in: MERGE_FAN_IN,
         }
     }
 
     /// How many sorted runs were spilled to temporary files.
     #[must_use]
     pub fn spilled_runs(&self) -> usize {
-        self.runs.len()
+        self.runs.as_ref().map_or(0, |runs| runs.runs.len())
     }
 
     /// Adds a message; messages that are ready leave through `release`, in order.
@@ -187,17 +207,16 @@ impl Orderer {
 
     fn spill(&mut self) -> io::Result<()> {
         sort(&mut self.buffer);
-        let mut file = crate::temp::temp_file(self.options.temp_dir.as_deref())?;
-        {
-            let mut writer = BufWriter::with_capacity(256 << 10, &mut file);
-            for message in self.buffer.drain(..) {
-                serde_json::to_writer(&mut writer, &message)?;
-                writer.write_all(b"\n")?;
-            }
-            writer.flush()?;
+        let runs = match &mut self.runs {
+            Some(runs) => runs,
+            None => self
+                .runs
+                .insert(RunFile::create(self.options.temp_dir.as_deref())?),
+        };
+        for message in self.buffer.drain(..) {
+            runs.write(&message)?;
         }
-        file.rewind()?;
-        self.runs.push(file);
+        runs.end_run();
         self.bytes = 0;
         Ok(())
     }
@@ -214,19 +233,23 @@ impl Orderer {
                 }
                 Ok(())
             }
-            Strategy::External if self.runs.is_empty() => {
-                sort(&mut self.buffer);
-                for message in self.buffer.drain(..) {
-                    release(message).map_err(OrderError::Release)?;
+            Strategy::External => match self.runs.take() {
+                None => {
+                    sort(&mut self.buffer);
+                    for message in self.buffer.drain(..) {
+                        release(message).map_err(OrderError::Release)?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Strategy::External => {
-                if !self.buffer.is_empty() {
-                    self.spill().map_err(OrderError::Spill)?;
+                Some(runs) => {
+                    self.runs = Some(runs);
+                    if !self.buffer.is_empty() {
+                        self.spill().map_err(OrderError::Spill)?;
+                    }
+                    let runs = self.runs.take().expect("spilled runs exist");
+                    merge(runs, self.fan_in, self.options.temp_dir.as_deref(), release)
                 }
-                merge(std::mem::take(&mut self.runs), release)
-            }
+            },
         }
     }
 }
@@ -235,37 +258,179 @@ fn sort(messages: &mut [Box<Message>]) {
     messages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 }
 
-type RunReader =
-    serde_json::StreamDeserializer<'static, serde_json::de::IoRead<BufReader<File>>, Message>;
+/// Sorted runs, one after the other in one temporary file (unnamed: nothing is left behind,
+/// whatever happens to the process).
+struct RunFile {
+    writer: BufWriter<File>,
+    /// Bytes written so far.
+    written: u64,
+    /// Where the current run starts.
+    run_start: u64,
+    /// The byte range of each complete run.
+    runs: Vec<Range<u64>>,
+}
 
-fn next_from(run: &mut RunReader) -> io::Result<Option<Box<Message>>> {
+impl RunFile {
+    fn create(temp_dir: Option<&Path>) -> io::Result<Self> {
+        let file = crate::temp::temp_file(temp_dir)?;
+        Ok(Self {
+            writer: BufWriter::with_capacity(RUN_WRITE_BUFFER, file),
+            written: 0,
+            run_start: 0,
+            runs: Vec::new(),
+        })
+    }
+
+    /// Appends `message` to the current run.
+    fn write(&mut self, message: &Message) -> io::Result<()> {
+        let mut counting = Counting {
+            inner: &mut self.writer,
+            count: 0,
+        };
+        serde_json::to_writer(&mut counting, message)?;
+        counting.write_all(b"\n")?;
+        self.written += counting.count;
+        Ok(())
+    }
+
+    /// Ends the current run (an empty one is not kept).
+    fn end_run(&mut self) {
+        if self.written > self.run_start {
+            self.runs.push(self.run_start..self.written);
+        }
+        self.run_start = self.written;
+    }
+
+    /// The file, flushed, and its runs.
+    fn finish(self) -> io::Result<(File, Vec<Range<u64>>)> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        Ok((file, self.runs))
+    }
+}
+
+/// A writer that counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(data)?;
+        self.count += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads the bytes `range` of a file shared with other readers, each at its own position
+/// (positioned reads: no file descriptor per run).
+struct RangeReader<'a> {
+    file: &'a File,
+    range: Range<u64>,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let left = self.range.end - self.range.start;
+        let wanted = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        if wanted == 0 {
+            return Ok(0);
+        }
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_at(
+            self.file,
+            &mut buffer[..wanted],
+            self.range.start,
+        )?;
+        #[cfg(windows)]
+        let read = std::os::windows::fs::FileExt::seek_read(
+            self.file,
+            &mut buffer[..wanted],
+            self.range.start,
+        )?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a spilled run is shorter than written",
+            ));
+        }
+        self.range.start += read as u64;
+        Ok(read)
+    }
+}
+
+type RunReader<'a> = serde_json::StreamDeserializer<
+    'static,
+    serde_json::de::IoRead<BufReader<RangeReader<'a>>>,
+    Message,
+>;
+
+fn next_from(run: &mut RunReader<'_>) -> io::Result<Option<Box<Message>>> {
     run.next()
         .transpose()
         .map(|message| message.map(Box::new))
         .map_err(io::Error::other)
 }
 
-/// Merges sorted runs, releasing messages in order.
+/// Merges all the runs, releasing messages in order: in groups of `fan_in` into a new file
+/// while there are more runs than that, then the last ones into `release`.
 fn merge<E>(
-    runs: Vec<File>,
+    runs: RunFile,
+    fan_in: usize,
+    temp_dir: Option<&Path>,
     release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
 ) -> Result<(), OrderError<E>> {
-    // Small per-run buffers: the number of runs grows with the input, the budget does not.
-    let mut readers: Vec<RunReader> = runs
-        .into_iter()
-        .map(|file| {
-            serde_json::Deserializer::from_reader(BufReader::with_capacity(32 << 10, file))
+    let (mut file, mut ranges) = runs.finish().map_err(OrderError::Spill)?;
+    while ranges.len() > fan_in {
+        let mut next = RunFile::create(temp_dir).map_err(OrderError::Spill)?;
+        for group in ranges.chunks(fan_in) {
+            merge_group(&file, group, &mut |message: Box<Message>| {
+                next.write(&message).map_err(OrderError::Spill)
+            })?;
+            next.end_run();
+        }
+        // The previous pass's file is closed (and so freed) here.
+        (file, ranges) = next.finish().map_err(OrderError::Spill)?;
+    }
+    merge_group(&file, &ranges, &mut |message: Box<Message>| {
+        release(message).map_err(OrderError::Release)
+    })
+}
+
+/// Merges the sorted runs at `ranges` of `file` into `sink`.
+fn merge_group<E>(
+    file: &File,
+    ranges: &[Range<u64>],
+    sink: &mut impl FnMut(Box<Message>) -> Result<(), OrderError<E>>,
+) -> Result<(), OrderError<E>> {
+    let mut readers: Vec<RunReader<'_>> = ranges
+        .iter()
+        .map(|range| {
+            let reader = RangeReader {
+                file,
+                range: range.clone(),
+            };
+            serde_json::Deserializer::from_reader(BufReader::with_capacity(RUN_READ_BUFFER, reader))
                 .into_iter::<Message>()
         })
         .collect();
-    let mut heads = BinaryHeap::new();
+    let mut heads = BinaryHeap::with_capacity(readers.len());
     for (index, reader) in readers.iter_mut().enumerate() {
         if let Some(message) = next_from(reader).map_err(OrderError::Spill)? {
             heads.push(Reverse((Ordered(message), index)));
         }
     }
     while let Some(Reverse((Ordered(message), index))) = heads.pop() {
-        release(message).map_err(OrderError::Release)?;
+        sink(message)?;
         if let Some(next) = next_from(&mut readers[index]).map_err(OrderError::Spill)? {
             heads.push(Reverse((Ordered(next), index)));
         }
@@ -364,6 +529,15 @@ mod tests {
         budget: usize,
         input: &[(i64, &str)],
     ) -> (Vec<String>, bool, usize) {
+        order_with_fan_in(strategy, budget, MERGE_FAN_IN, input)
+    }
+
+    fn order_with_fan_in(
+        strategy: Strategy,
+        budget: usize,
+        fan_in: usize,
+        input: &[(i64, &str)],
+    ) -> (Vec<String>, bool, usize) {
         let mut orderer = Orderer::new(
             strategy,
             OrderOptions {
@@ -371,6 +545,7 @@ mod tests {
                 temp_dir: None,
             },
         );
+        orderer.fan_in = fan_in;
         let mut out = Vec::new();
         let mut release = |m: Box<Message>| -> Result<(), ()> {
             out.push(format!("{}{}", m.created_at.as_second(), m.id));
@@ -423,6 +598,29 @@ mod tests {
             let (second, id) = text.split_at(text.len() - 3);
             (second.parse::<i64>().unwrap(), id.to_owned())
         });
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn external_sort_merges_many_runs_in_passes() {
+        let one = message(0, "a", 0).approximate_size();
+        // Two messages a run: about 1,500 runs merged four at a time, so five passes merge
+        // groups (the last group of a pass smaller) before the last merge; equal timestamps keep
+        // their id order.
+        let count = 3_000;
+        let input: Vec<(i64, String)> = (0..count)
+            .map(|i| (((count - i) * 7919) % 997, format!("{i:05}")))
+            .collect();
+        let borrowed: Vec<(i64, &str)> = input.iter().map(|(s, id)| (*s, id.as_str())).collect();
+        let (out, late, runs) = order_with_fan_in(Strategy::External, one, 4, &borrowed);
+        assert!(!late);
+        assert!(
+            runs > 4_usize.pow(5),
+            "expected more than 4^5 runs, got {runs}"
+        );
+        let mut expected: Vec<(i64, String)> = input.clone();
+        expected.sort();
+        let expected: Vec<String> = expected.iter().map(|(s, id)| format!("{s}{id}")).collect();
         assert_eq!(out, expected);
     }
 }

@@ -26,12 +26,124 @@ pub fn remove_pending_files() {
     }
 }
 
+/// The random characters in a temporary file's name (`.<name>.XXXXXX.tmp`).
+const TEMP_RANDOM_CHARS: usize = 6;
+
+/// Whether `file_name` is the name of one of `target_name`'s temporary files:
+/// `.<target_name>.` then [`TEMP_RANDOM_CHARS`] ASCII letters or digits, then `.tmp`.
+fn is_temporary_of(file_name: &str, target_name: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(target_name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|random| {
+            random.len() == TEMP_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// Removes the temporary files of `target_name` in `dir` that no live [`AtomicFile`] holds:
+/// those a killed run left behind (SIGKILL, the OOM killer). Each live one is locked
+/// (`flock`) by the process writing it, so a file whose lock can be taken is not in use.
+/// Linux only: elsewhere nothing is removed.
+/// Best effort: a file that cannot be opened, locked or removed is left alone.
+#[cfg(target_os = "linux")]
+fn remove_stale_temporaries(dir: &Path, target_name: &str) {
+    use rustix::fs::{Mode, OFlags};
+
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name
+            .to_str()
+            .is_some_and(|name| is_temporary_of(name, target_name))
+        {
+            continue;
+        }
+        let path = entry.path();
+        // Never through a symbolic link, never blocking on a FIFO; regular files only.
+        let Ok(fd) = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let file = File::from(fd);
+        if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+            continue;
+        }
+        // In use (or the file system cannot tell): keep it.
+        if try_lock(&file) != Lock::Held {
+            continue;
+        }
+        if is_at(&file, &path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn remove_stale_temporaries(_dir: &Path, _target_name: &str) {}
+
+/// What an attempt to lock a file found.
+#[derive(Debug, PartialEq, Eq)]
+enum Lock {
+    /// The lock is ours now (until the file is closed).
+    Held,
+    /// Another open file holds it.
+    Busy,
+    /// The file system (or the platform) has no such locks.
+    Unsupported,
+}
+
+/// Takes an exclusive advisory lock on `file` (`flock`, not waiting), on its open file
+/// description: another `open` of the same file, in this process or another, cannot take it.
+#[cfg(target_os = "linux")]
+fn try_lock(file: &File) -> Lock {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Lock::Held,
+        Err(rustix::io::Errno::WOULDBLOCK) => Lock::Busy,
+        Err(_) => Lock::Unsupported,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn try_lock(_file: &File) -> Lock {
+    Lock::Unsupported
+}
+
+/// Whether `path` names `file` (the same inode on the same device), not another file put there
+/// since it was opened, or nothing.
+fn is_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
 /// A file that appears at its target path only when [`AtomicFile::commit`] is called.
 ///
 /// The data goes to a hidden temporary file in the target's directory (so the final rename is
-/// atomic on the same file system). Dropping an `AtomicFile` without committing deletes the
-/// temporary file, leaving the target exactly as it was; so does [`remove_pending_files`] when
-/// the process is interrupted.
+/// atomic on the same file system), `.<name>.XXXXXX.tmp`. Dropping an `AtomicFile` without
+/// committing deletes the temporary file, leaving the target exactly as it was; so does
+/// [`remove_pending_files`] when the process is interrupted.
+///
+/// A process killed outright (SIGKILL) cannot remove its temporary files. Every `AtomicFile`
+/// holds an advisory lock on its temporary file while it lives, and [`AtomicFile::create`]
+/// removes the temporary files of the same target that nobody holds: the next run into the same
+/// directory cleans up after the killed one, and never touches a file another run is writing.
 #[derive(Debug)]
 pub struct AtomicFile {
     /// `None` only after `commit` took it.
@@ -40,7 +152,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Creates the temporary file beside `target`.
+    /// Creates the temporary file beside `target`, locked, after removing the temporary files
+    /// of `target` that no live `AtomicFile` holds (left by a killed process).
     pub fn create(target: impl Into<PathBuf>) -> io::Result<Self> {
         let target = target.into();
         let dir = match target.parent() {
@@ -51,19 +164,46 @@ impl AtomicFile {
             || "output".into(),
             |name| name.to_string_lossy().into_owned(),
         );
+        remove_stale_temporaries(&dir, &name);
         let prefix = format!(".{name}.");
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
+        builder
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .rand_bytes(TEMP_RANDOM_CHARS);
         // Outputs are ordinary files, readable like any other the user creates (tempfile's
         // default is owner-only).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let temp = builder.tempfile_in(&dir)?;
+        let temp = Self::create_locked(&builder, &dir)?;
         pending().insert(temp.path().to_path_buf());
         Ok(Self {
             temp: Some(temp),
             target,
         })
+    }
+
+    /// Creates a temporary file and locks it. Another run's clean-up may open the file between
+    /// its creation and the lock and remove it: then the lock fails, or the name no longer
+    /// leads to the file, and another one is made. On a file system without locks the file is
+    /// used unlocked (clean-ups cannot lock it either, so they leave it alone).
+    fn create_locked(builder: &tempfile::Builder<'_, '_>, dir: &Path) -> io::Result<NamedTempFile> {
+        let mut attempts = 0;
+        loop {
+            let temp = builder.tempfile_in(dir)?;
+            match try_lock(temp.as_file()) {
+                Lock::Held if is_at(temp.as_file(), temp.path()) => return Ok(temp),
+                Lock::Unsupported => return Ok(temp),
+                Lock::Held | Lock::Busy => {}
+            }
+            attempts += 1;
+            if attempts == 10 {
+                return Err(io::Error::other(format!(
+                    "cannot create a temporary file in `{}` that another process does not remove",
+                    dir.display()
+                )));
+            }
+        }
     }
 
     fn temp(&self) -> &NamedTempFile {
@@ -404,6 +544,7 @@ impl std::fmt::Debug for BackgroundWriter {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::io::Write;
 
     use super::*;
@@ -464,6 +605,63 @@ mod tests {
         drop(writer);
         file.commit().unwrap();
         assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), expected);
+    }
+
+    #[test]
+    fn temporary_names_are_recognised_exactly() {
+        assert!(is_temporary_of(".out.jsonl.a1B2c3.tmp", "out.jsonl"));
+        for other in [
+            ".out.jsonl.a1B2c.tmp",
+            ".out.jsonl.a1B2c34.tmp",
+            ".out.jsonl.a1-2c3.tmp",
+            "out.jsonl.a1B2c3.tmp",
+            ".out.jsonl.a1B2c3.tmpx",
+            ".out.jsonlx.a1B2c3.tmp",
+            ".other.jsonl.a1B2c3.tmp",
+            ".out.jsonl.tmp",
+        ] {
+            assert!(!is_temporary_of(other, "out.jsonl"), "{other}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn create_removes_only_stale_temporaries_of_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.jsonl");
+        // A live AtomicFile of the same target: locked, so kept.
+        let live = AtomicFile::create(&target).unwrap();
+        let live_path = live.temp_path().to_path_buf();
+        // What a killed run leaves: an unlocked temporary file.
+        let stale = dir.path().join(".out.jsonl.Zz9Yy8.tmp");
+        fs::write(&stale, b"partial").unwrap();
+        // Not chatdump's temporaries of this target: kept.
+        let kept = [
+            ".out.jsonl.tmp",
+            ".other.jsonl.Zz9Yy8.tmp",
+            "out.jsonl.Zz9Yy8.tmp",
+            ".out.jsonl.Zz9Yy8x.tmp",
+        ];
+        for name in kept {
+            fs::write(dir.path().join(name), b"keep").unwrap();
+        }
+        // A symbolic link with a temporary's name is never followed.
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"outside").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join(".out.jsonl.Link00.tmp")).unwrap();
+
+        let second = AtomicFile::create(&target).unwrap();
+        assert!(!stale.exists(), "the stale temporary was not removed");
+        assert!(live_path.exists(), "a live temporary was removed");
+        for name in kept {
+            assert!(dir.path().join(name).exists(), "{name} was removed");
+        }
+        assert_eq!(fs::read(&outside).unwrap(), b"outside");
+        // The second file is locked too: a third create leaves both.
+        let second_path = second.temp_path().to_path_buf();
+        let third = AtomicFile::create(&target).unwrap();
+        assert!(live_path.exists() && second_path.exists());
+        drop((live, second, third));
     }
 
     #[test]

@@ -39,9 +39,12 @@ pub enum KeyError {
     /// The PEM body is not base64.
     #[error("the PEM block is not valid base64")]
     Base64,
-    /// The DER is not an RSA `SubjectPublicKeyInfo`.
+    /// The DER is not an RSA `SubjectPublicKeyInfo` (or `RSAPublicKey`).
     #[error("the key is not an RSA public key (SubjectPublicKeyInfo): {0}")]
     NotRsa(&'static str),
+    /// The RSA modulus is outside the sizes that are verified.
+    #[error("the RSA key has {0} bits; 2048 to 8192 are supported")]
+    KeySize(usize),
     /// The key document could not be fetched.
     #[error("cannot fetch the public key from `{url}`: {reason}")]
     Fetch {
@@ -84,7 +87,10 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// Reads a PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1) block.
+    /// Reads a PEM `PUBLIC KEY` (SPKI) or `RSA PUBLIC KEY` (PKCS#1) block. The key must be
+    /// well-formed DER with nothing after it, and its modulus 2048 to 8192 bits, the sizes
+    /// [`PublicKey::verifies`] accepts: a damaged key is an error here, not a signature that
+    /// never matches.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let (label, der) = pem_block(pem)?;
         let rsa_der = if label == "RSA PUBLIC KEY" {
@@ -92,6 +98,7 @@ impl PublicKey {
         } else {
             spki_to_rsa(&der)?.to_vec()
         };
+        check_rsa_public_key(&rsa_der)?;
         Ok(Self {
             rsa_der: rsa_der.into(),
         })
@@ -142,9 +149,17 @@ fn der_element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), KeyError> {
         }
         let (bytes, after) = rest.split_at(count);
         rest = after;
-        bytes
+        // DER: the shortest form, so that one key has one encoding.
+        if bytes[0] == 0 {
+            return Err(KeyError::NotRsa("bad DER length"));
+        }
+        let length = bytes
             .iter()
-            .fold(0usize, |length, byte| (length << 8) | usize::from(*byte))
+            .fold(0usize, |length, byte| (length << 8) | usize::from(*byte));
+        if length < 0x80 {
+            return Err(KeyError::NotRsa("bad DER length"));
+        }
+        length
     };
     if rest.len() < length {
         return Err(KeyError::NotRsa("truncated DER"));
@@ -158,23 +173,79 @@ fn spki_to_rsa(der: &[u8]) -> Result<&[u8], KeyError> {
     const SEQUENCE: u8 = 0x30;
     const OBJECT_IDENTIFIER: u8 = 0x06;
     const BIT_STRING: u8 = 0x03;
-    let (tag, spki, _) = der_element(der)?;
+    let (tag, spki, after) = der_element(der)?;
     if tag != SEQUENCE {
         return Err(KeyError::NotRsa("not a DER sequence"));
+    }
+    if !after.is_empty() {
+        return Err(KeyError::NotRsa("data after the key"));
     }
     let (tag, algorithm, rest) = der_element(spki)?;
     if tag != SEQUENCE {
         return Err(KeyError::NotRsa("no algorithm identifier"));
     }
-    let (tag, oid, _) = der_element(algorithm)?;
+    let (tag, oid, parameters) = der_element(algorithm)?;
     if tag != OBJECT_IDENTIFIER || oid != RSA_ENCRYPTION_OID {
         return Err(KeyError::NotRsa("the algorithm is not rsaEncryption"));
     }
-    let (tag, bits, _) = der_element(rest)?;
+    // rsaEncryption's parameters are NULL (RFC 3279), which some encoders leave out.
+    if !matches!(parameters, [] | [0x05, 0x00]) {
+        return Err(KeyError::NotRsa("bad rsaEncryption parameters"));
+    }
+    let (tag, bits, after) = der_element(rest)?;
+    if !after.is_empty() {
+        return Err(KeyError::NotRsa("data after the public key bit string"));
+    }
     match bits.split_first() {
         Some((0, key)) if tag == BIT_STRING => Ok(key),
         _ => Err(KeyError::NotRsa("bad public key bit string")),
     }
+}
+
+/// Checks that `der` is an `RSAPublicKey` (PKCS#1: a sequence of two positive integers, the
+/// modulus and the public exponent, and nothing else) whose modulus has 2048 to 8192 bits.
+fn check_rsa_public_key(der: &[u8]) -> Result<(), KeyError> {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    let (tag, key, after) = der_element(der)?;
+    if tag != SEQUENCE {
+        return Err(KeyError::NotRsa("the RSA key is not a DER sequence"));
+    }
+    if !after.is_empty() {
+        return Err(KeyError::NotRsa("data after the RSA key"));
+    }
+    let (tag, modulus, rest) = der_element(key)?;
+    if tag != INTEGER {
+        return Err(KeyError::NotRsa("no RSA modulus"));
+    }
+    let (tag, exponent, rest) = der_element(rest)?;
+    if tag != INTEGER || !rest.is_empty() {
+        return Err(KeyError::NotRsa("no RSA public exponent"));
+    }
+    let bits = positive_integer_bits(modulus).ok_or(KeyError::NotRsa(
+        "the RSA modulus is not a positive integer",
+    ))?;
+    positive_integer_bits(exponent).ok_or(KeyError::NotRsa(
+        "the RSA exponent is not a positive integer",
+    ))?;
+    if !(2048..=8192).contains(&bits) {
+        return Err(KeyError::KeySize(bits));
+    }
+    Ok(())
+}
+
+/// The bit length of a DER INTEGER's content, when it is positive and minimally encoded.
+fn positive_integer_bits(content: &[u8]) -> Option<usize> {
+    let (&first, rest) = content.split_first()?;
+    if first & 0x80 != 0 {
+        return None;
+    }
+    let digits = if first == 0 { rest } else { content };
+    let (&top, _) = digits.split_first()?;
+    if top == 0 || (first == 0 && top & 0x80 == 0) {
+        return None;
+    }
+    Some(digits.len() * 8 - top.leading_zeros() as usize)
 }
 
 /// The PEM in a key document: the provider's JSON envelope (`data.publicKey`, or a few other
@@ -397,6 +468,124 @@ mod tests {
             PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
                 .is_err()
         );
+    }
+
+    /// The DER of the test key, SPKI and PKCS#1, and its signature of `hello`.
+    fn test_key_material() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (_, spki) = pem_block(TEST_PEM).unwrap();
+        let pkcs1 = spki_to_rsa(&spki).unwrap().to_vec();
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(include_str!("../../../tests/fixtures/webhook/test-only-hello.sig.b64").trim())
+            .unwrap();
+        (spki, pkcs1, signature)
+    }
+
+    fn armor(label: &str, der: &[u8]) -> String {
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )
+    }
+
+    #[test]
+    fn reads_pkcs1_pem_and_refuses_small_keys() {
+        let (_, pkcs1, signature) = test_key_material();
+        let key = PublicKey::from_pem(&armor("RSA PUBLIC KEY", &pkcs1)).unwrap();
+        assert!(key.verifies(b"hello", &signature));
+        // A 1024-bit modulus (ring would refuse every signature): an error when loaded.
+        let mut small = vec![0x30, 0x81, 0x89, 0x02, 0x81, 0x81, 0x00, 0xc0];
+        small.extend(std::iter::repeat_n(0x55, 127));
+        small.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert!(matches!(
+            PublicKey::from_pem(&armor("RSA PUBLIC KEY", &small)),
+            Err(KeyError::KeySize(1024))
+        ));
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_key_is_an_error() {
+        let (spki, pkcs1, _) = test_key_material();
+        for length in 0..spki.len() {
+            let pem = armor("PUBLIC KEY", &spki[..length]);
+            assert!(PublicKey::from_pem(&pem).is_err(), "SPKI cut at {length}");
+        }
+        for length in 0..pkcs1.len() {
+            let pem = armor("RSA PUBLIC KEY", &pkcs1[..length]);
+            assert!(PublicKey::from_pem(&pem).is_err(), "PKCS#1 cut at {length}");
+        }
+        // The PEM text cut anywhere: an error unless only the line end after it went.
+        let complete = TEST_PEM.trim_end().len();
+        for length in 0..TEST_PEM.len() {
+            let result = PublicKey::from_pem(&TEST_PEM[..length]);
+            assert_eq!(result.is_ok(), length >= complete, "PEM cut at {length}");
+        }
+        // Data after the key is refused too.
+        let mut longer = spki.clone();
+        longer.push(0);
+        assert!(PublicKey::from_pem(&armor("PUBLIC KEY", &longer)).is_err());
+    }
+
+    /// Property test: random bytes, random DER under either label, and random damage to a valid
+    /// key never panic; random material is refused, and no damaged key that still loads
+    /// verifies the genuine signature.
+    #[test]
+    fn random_and_damaged_key_material_is_an_error_never_a_panic() {
+        let (spki, pkcs1, signature) = test_key_material();
+        let mut rng = fastrand::Rng::with_seed(0x5eed_c0de);
+        for _ in 0..3_000 {
+            let length = rng.usize(0..600);
+            let bytes: Vec<u8> = std::iter::repeat_with(|| rng.u8(..)).take(length).collect();
+            assert!(PublicKey::from_pem(&String::from_utf8_lossy(&bytes)).is_err());
+            let _ = spki_to_rsa(&bytes);
+            let _ = check_rsa_public_key(&bytes);
+            assert!(PublicKey::from_pem(&armor("PUBLIC KEY", &bytes)).is_err());
+            assert!(PublicKey::from_pem(&armor("RSA PUBLIC KEY", &bytes)).is_err());
+            // Random DER-looking input: a sequence tag and a length, then random bytes.
+            let mut der = vec![0x30, rng.u8(..)];
+            der.extend_from_slice(&bytes);
+            assert!(PublicKey::from_pem(&armor("PUBLIC KEY", &der)).is_err());
+            assert!(PublicKey::from_pem(&armor("RSA PUBLIC KEY", &der)).is_err());
+
+            // A valid key with one to three bytes changed, dropped or inserted.
+            for (label, valid) in [("PUBLIC KEY", &spki), ("RSA PUBLIC KEY", &pkcs1)] {
+                let mut damaged = valid.clone();
+                for _ in 0..rng.usize(1..=3) {
+                    let at = rng.usize(0..damaged.len());
+                    match rng.u8(0..3) {
+                        0 => damaged[at] ^= rng.u8(1..),
+                        1 => {
+                            damaged.remove(at);
+                        }
+                        _ => damaged.insert(at, rng.u8(..)),
+                    }
+                }
+                if damaged == *valid {
+                    continue;
+                }
+                if let Ok(key) = PublicKey::from_pem(&armor(label, &damaged)) {
+                    assert!(
+                        !key.verifies(b"hello", &signature),
+                        "{label}: {damaged:02x?}"
+                    );
+                }
+            }
+
+            // The PEM text with random characters (multi-byte ones too) put in or replaced.
+            let mut text: Vec<char> = TEST_PEM.chars().collect();
+            let at = rng.usize(0..text.len());
+            let junk =
+                ['-', '=', '\n', ' ', 'A', '/', '\u{e9}', '\u{1F600}', '\0'][rng.usize(0..9)];
+            if rng.bool() {
+                text[at] = junk;
+            } else {
+                text.insert(at, junk);
+            }
+            let text: String = text.into_iter().collect();
+            if let Ok(key) = PublicKey::from_pem(&text) {
+                // Whitespace is skipped in the base64: the same key, which still verifies.
+                let _ = key.verifies(b"hello", &signature);
+            }
+        }
     }
 
     #[tokio::test]
