@@ -72,9 +72,11 @@ fn chatdump_at(base: &str, command: &str, sessions: &[&str], extra: &[&str]) -> 
         .env("DYTE_API_KEY", API_KEY)
 }
 
-/// No proxy from the environment may stand between the binary and the server on 127.0.0.1.
+/// No proxy from the environment may stand between the binary and the server on 127.0.0.1, and
+/// downloads from the `--base-url`'s host (the test server, on 127.0.0.1) are allowed.
 fn hermetic(command: Chatdump) -> Chatdump {
     command
+        .allowing_test_server()
         .env("NO_PROXY", "127.0.0.1")
         .env("no_proxy", "127.0.0.1")
 }

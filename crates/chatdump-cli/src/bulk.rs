@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chatdump_api::sessions::SessionQuery;
 use chatdump_bulk::{BulkObserver, CompactOptions, Event, ExportOptions, Report, Store};
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::sessions::SessionQuery;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::UsageError;
-use crate::args_api::{ExportArgs, ProviderArg};
+use crate::args_api::ExportArgs;
 use crate::report::Reporter;
 
 /// Some sessions failed (or the listing stopped early): exit status 3.
@@ -268,10 +268,7 @@ pub(crate) fn run_export_all(args: &ExportArgs, reporter: &mut Reporter) -> anyh
         }),
     };
     options.concurrency = usize::from(bulk.concurrency);
-    options.requests_per_minute = bulk.rate_limit.unwrap_or(match args.api.provider {
-        ProviderArg::Dyte => 1500,
-        ProviderArg::Realtimekit => 200,
-    });
+    options.requests_per_minute = bulk.rate_limit;
     options.with_participants = bulk.with_participants;
     options.retry_skipped = bulk.retry_skipped;
     options.parquet = args.convert.output_options.parquet_options();

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chatdump_api::allow::{DownloadPolicy, HostPattern};
+use chatdump_api::{Secret, Url, redact_url};
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::{Secret, Url, redact_url};
-use chatdump_serve::allow::HostPattern;
 use chatdump_serve::signature::{KeySource, PublicKey};
 use chatdump_serve::store::utc_time;
-use chatdump_serve::{DownloadPolicy, ExportRequest, JobStatus, ServeOptions, Store};
+use chatdump_serve::{ExportRequest, JobStatus, ServeOptions, Store};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory as _, Parser as _, ValueEnum};
 
 use crate::UsageError;
-use crate::args_api::{ApiArgs, ProviderArg, parse_duration};
+use crate::args_api::{ApiArgs, parse_duration};
 use crate::cli::{Cli, Command, ConvertArgs};
 use crate::convert;
 use crate::formats;
@@ -38,9 +38,6 @@ Examples:
     --public-key-url https://api.realtime.cloudflare.com/.well-known/webhooks.json
   chatdump serve --output out/ --public-key dyte-webhook.pem --provider dyte
   chatdump jobs --output /var/lib/chatdump --status failed";
-
-/// The provider's public-key document for Cloudflare `RealtimeKit`.
-const REALTIMEKIT_KEY_URL: &str = "https://api.realtime.cloudflare.com/.well-known/webhooks.json";
 
 /// How `chatdump serve` logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -260,10 +257,7 @@ fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     let url = args
         .public_key_url
         .clone()
-        .unwrap_or_else(|| match args.api.provider {
-            ProviderArg::Dyte => "https://api.dyte.io/.well-known/webhooks.json".to_owned(),
-            ProviderArg::Realtimekit => REALTIMEKIT_KEY_URL.to_owned(),
-        });
+        .unwrap_or_else(|| args.api.provider.provider().webhook_key_url().to_owned());
     let parsed: Url = url.parse().map_err(|_| {
         UsageError(format!(
             "--public-key-url `{}` is not a URL",
@@ -423,7 +417,7 @@ pub(crate) fn run_serve(args: &ServeArgs, quiet: bool, verbose: bool) -> anyhow:
         args.listen,
         output.clone(),
         key,
-        chatdump_serve::Clock::new(jiff::Timestamp::now),
+        chatdump_core::time::Clock::new(jiff::Timestamp::now),
     );
     if let Some(state) = &args.state {
         options.state.clone_from(state);

@@ -10,12 +10,12 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use chatdump_core::fetch::redact_url;
+use chatdump_api::redact_url;
 use chatdump_core::output::AtomicFile;
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
 
-use crate::allow::DownloadPolicy;
+use chatdump_api::allow::DownloadPolicy;
 
 /// Why a direct download failed. Messages show links redacted.
 #[derive(Debug, thiserror::Error)]
@@ -75,24 +75,21 @@ pub enum LinkError {
 }
 
 /// An HTTP client for delivery links: redirects are followed (up to 5) only while each target
-/// passes `policy`.
+/// passes `policy`, and no connection goes to an internal address (checked after DNS
+/// resolution; the policy's plain-http test hosts excepted).
 pub fn client(
     policy: &DownloadPolicy,
     connect_timeout: Duration,
     read_timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {
+    let guard = policy.address_guard();
     let policy = policy.clone();
-    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= 5 {
-            attempt.error("too many redirects")
-        } else if let Err(refused) = policy.check_url(attempt.url()) {
-            attempt.error(format!("redirect refused: {refused}"))
-        } else {
-            attempt.follow()
-        }
+    let redirects = guard.redirect_policy(5, move |url| {
+        policy.check_url(url).map_err(|refused| refused.to_string())
     });
     reqwest::Client::builder()
         .redirect(redirects)
+        .dns_resolver(guard.resolver())
         .connect_timeout(connect_timeout)
         .read_timeout(read_timeout)
         .user_agent(concat!("chatdump-serve/", env!("CARGO_PKG_VERSION")))
