@@ -6,16 +6,15 @@
 //! a [`LinkError`]; the worker then asks the Chat Replay API for a fresh link when it can, which
 //! has its own retries and resume logic.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use chatdump_api::allow::DownloadPolicy;
 use chatdump_api::redact_url;
 use chatdump_core::output::AtomicFile;
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
-
-use chatdump_api::allow::DownloadPolicy;
+use tokio::io::AsyncWriteExt as _;
 
 /// Why a direct download failed. Messages show links redacted.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +144,16 @@ pub async fn download(
     if expected.is_some_and(|length| length > limit) {
         return Err(LinkError::TooLarge { url: shown, limit });
     }
-    let mut file = AtomicFile::create(target).map_err(write_error)?;
+    // File system calls run on the blocking pool, never on the executor.
+    let owned = target.to_path_buf();
+    let (file, handle) = blocking(move || {
+        let file = AtomicFile::create(owned)?;
+        let handle = file.reopen()?;
+        Ok((file, handle))
+    })
+    .await
+    .map_err(write_error)?;
+    let mut handle = tokio::fs::File::from_std(handle);
     let mut received = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(|error| LinkError::Network {
         url: shown.clone(),
@@ -155,7 +163,7 @@ pub async fn download(
         if received > limit {
             return Err(LinkError::TooLarge { url: shown, limit });
         }
-        file.file_mut().write_all(&chunk).map_err(write_error)?;
+        handle.write_all(&chunk).await.map_err(write_error)?;
     }
     if received == 0 || expected.is_some_and(|length| length != received) {
         return Err(LinkError::Incomplete {
@@ -164,6 +172,17 @@ pub async fn download(
             expected: expected.unwrap_or(0),
         });
     }
-    file.commit().map_err(write_error)?;
+    handle.flush().await.map_err(write_error)?;
+    drop(handle);
+    blocking(move || file.commit()).await.map_err(write_error)?;
     Ok(received)
+}
+
+/// Runs a file system call on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
