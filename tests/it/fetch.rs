@@ -1141,3 +1141,35 @@ fn a_redirect_to_a_private_address_is_refused() {
     assert_eq!(server.requests_for(Route::Download, session).len(), 2);
     assert_dir_holds(dir.path(), Some(session));
 }
+
+/// The help pages repeat the providers' defaults as prose; they must say what
+/// `chatdump_api::Provider` holds (the one place the defaults are written in code).
+#[test]
+fn help_states_the_providers_defaults() {
+    use chatdump_api::Provider;
+    let help = |args: &[&str]| {
+        let run = Chatdump::new(args).run();
+        run.assert_code(0);
+        run.stdout_text()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let export = help(&["export", "--help"]);
+    let serve = help(&["serve", "--help"]);
+    for provider in [Provider::Dyte, Provider::RealtimeKit] {
+        assert!(export.contains(provider.default_base_url()), "{export}");
+        assert!(export.contains(provider.secret_variable()), "{export}");
+        for variable in provider.id_variables() {
+            assert!(export.contains(variable), "{export}");
+        }
+        assert!(
+            export.contains(&format!(
+                "{} for {provider}",
+                provider.default_requests_per_minute()
+            )),
+            "{export}"
+        );
+        assert!(serve.contains(provider.webhook_key_url()), "{serve}");
+    }
+}
