@@ -24,7 +24,8 @@ Examples:
   chatdump export --provider realtimekit --session-id ID --format md --output out/
   # try it without an account: run `chatdump-testserver`, then
   DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key chatdump export \\
-    --base-url http://127.0.0.1:8787/v2 --session-id demo --output out/
+    --base-url http://127.0.0.1:8787/v2 --allow-private-download-host 127.0.0.1:8787 \\
+    --session-id demo --output out/
 
 Exit status: 0 every session done, 1 a data, I/O or network error (or every session failed),
 2 usage error, 3 some sessions failed and others succeeded.";
