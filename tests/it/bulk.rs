@@ -156,6 +156,7 @@ fn chatdump(args: &[&str], moto: Option<&Moto>) -> Chatdump {
         all.extend_from_slice(FAST);
     }
     let mut command = Chatdump::new(all)
+        .allowing_test_server()
         .env("DYTE_ORG_ID", ORG_ID)
         .env("DYTE_API_KEY", API_KEY)
         .env("NO_PROXY", "127.0.0.1")

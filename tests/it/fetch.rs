@@ -72,9 +72,11 @@ fn chatdump_at(base: &str, command: &str, sessions: &[&str], extra: &[&str]) -> 
         .env("DYTE_API_KEY", API_KEY)
 }
 
-/// No proxy from the environment may stand between the binary and the server on 127.0.0.1.
+/// No proxy from the environment may stand between the binary and the server on 127.0.0.1, and
+/// downloads from the `--base-url`'s host (the test server, on 127.0.0.1) are allowed.
 fn hermetic(command: Chatdump) -> Chatdump {
     command
+        .allowing_test_server()
         .env("NO_PROXY", "127.0.0.1")
         .env("no_proxy", "127.0.0.1")
 }
@@ -1004,4 +1006,170 @@ fn quiet_failure_prints_only_the_error() {
     );
     assert!(run.stdout.is_empty());
     assert_no_secrets(&run, &server);
+}
+
+/// `chatdump COMMAND --base-url ... --session-id SESSION --output DIR FAST... EXTRA...` with
+/// Dyte credentials, but without `--allow-private-download-host` for the test server.
+fn unguarded(server: &Server, command: &str, session: &str, dir: &Path, extra: &[&str]) -> Run {
+    let base = server.dyte_base_url();
+    let out = dir.display().to_string();
+    let mut args = vec![
+        command,
+        "--base-url",
+        &base,
+        "--session-id",
+        session,
+        "--output",
+        &out,
+    ];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    Chatdump::new(args)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run()
+}
+
+/// The refusal names the host and the address, and shows neither the link's path nor its query.
+#[track_caller]
+fn assert_refused(run: &Run, server: &Server, expected: &str) {
+    run.assert_code(1);
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    for leak in ["X-Amz", "?", "/storage/", "chat-dumps"] {
+        assert!(!run.stderr.contains(leak), "`{leak}` in: {}", run.stderr);
+    }
+    assert_no_secrets(run, server);
+}
+
+#[test]
+fn a_link_to_a_loopback_address_is_refused_without_the_flag() {
+    let server = server();
+    for command in ["fetch", "export"] {
+        let dir = temp_dir();
+        let session = format!("ok--guard-{command}");
+        let run = unguarded(&server, command, &session, dir.path(), &[]);
+        assert_refused(
+            &run,
+            &server,
+            "the download link's host `127.0.0.1` is a loopback address (127.0.0.1)",
+        );
+        // Refused before any request reached the storage, and not retried.
+        assert!(server.requests_for(Route::Download, &session).is_empty());
+        assert_eq!(server.requests_for(Route::DyteApi, &session).len(), 1);
+        assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+    }
+    // Another port of an allowed address is still refused.
+    let dir = temp_dir();
+    let other_port = format!("127.0.0.1:{}", server.addr().port().wrapping_add(1).max(1));
+    let run = unguarded(
+        &server,
+        "fetch",
+        "ok--guard-port",
+        dir.path(),
+        &["--allow-private-download-host", &other_port],
+    );
+    assert_refused(&run, &server, "host `127.0.0.1` is a loopback address");
+    // A value that is not HOST:PORT is a usage error.
+    let run = unguarded(
+        &server,
+        "fetch",
+        "ok--guard-usage",
+        dir.path(),
+        &["--allow-private-download-host", "127.0.0.1"],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("--allow-private-download-host: `127.0.0.1` is not HOST:PORT"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_host_name_resolving_to_a_private_address_is_refused() {
+    let server = server();
+    let dir = temp_dir();
+    // The test server is allowed by address; `localhost` is a name that resolves to loopback.
+    let run = fetch_into(&server, "link-localhost--guard", dir.path(), &[]);
+    assert_refused(
+        &run,
+        &server,
+        "the download link's host `localhost` resolves to a loopback address",
+    );
+    assert!(
+        server
+            .requests_for(Route::Download, "link-localhost--guard")
+            .is_empty()
+    );
+    assert_eq!(
+        server
+            .requests_for(Route::DyteApi, "link-localhost--guard")
+            .len(),
+        1
+    );
+    assert!(tree(dir.path()).is_empty());
+}
+
+#[test]
+fn a_redirect_to_a_private_address_is_refused() {
+    let server = server();
+    let dir = temp_dir();
+    let session = "redirect-localhost--guard";
+    let run = fetch_into(&server, session, dir.path(), &[]);
+    assert_refused(
+        &run,
+        &server,
+        "the download link's host `localhost` resolves to a loopback address",
+    );
+    // The allowed first hop was asked; the redirect's target never was.
+    assert_eq!(server.requests_for(Route::Download, session).len(), 1);
+    assert!(tree(dir.path()).is_empty());
+
+    // Allowed explicitly, the redirect is followed.
+    let session = "redirect-localhost--allowed";
+    let localhost = format!("localhost:{}", server.addr().port());
+    let run = fetch_into(
+        &server,
+        session,
+        dir.path(),
+        &["--allow-private-download-host", &localhost],
+    );
+    run.assert_code(0);
+    assert_eq!(server.requests_for(Route::Download, session).len(), 2);
+    assert_dir_holds(dir.path(), Some(session));
+}
+
+/// The help pages repeat the providers' defaults as prose; they must say what
+/// `chatdump_api::Provider` holds (the one place the defaults are written in code).
+#[test]
+fn help_states_the_providers_defaults() {
+    use chatdump_api::Provider;
+    let help = |args: &[&str]| {
+        let run = Chatdump::new(args).run();
+        run.assert_code(0);
+        run.stdout_text()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let export = help(&["export", "--help"]);
+    let serve = help(&["serve", "--help"]);
+    for provider in [Provider::Dyte, Provider::RealtimeKit] {
+        assert!(export.contains(provider.default_base_url()), "{export}");
+        assert!(export.contains(provider.secret_variable()), "{export}");
+        for variable in provider.id_variables() {
+            assert!(export.contains(variable), "{export}");
+        }
+        assert!(
+            export.contains(&format!(
+                "{} for {provider}",
+                provider.default_requests_per_minute()
+            )),
+            "{export}"
+        );
+        assert!(serve.contains(provider.webhook_key_url()), "{serve}");
+    }
 }

@@ -198,6 +198,7 @@ impl Receiver {
             command
                 .args(["--base-url", &server.dyte_base_url()])
                 .args(["--allow-insecure-download-host", &server.addr().to_string()])
+                .args(["--allow-private-download-host", &server.addr().to_string()])
                 .env("DYTE_ORG_ID", ORG_ID)
                 .env("DYTE_API_KEY", API_KEY);
         }

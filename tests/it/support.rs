@@ -51,6 +51,12 @@ pub(crate) fn temp_dir() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
+/// `HOST:PORT` of an `http://HOST:PORT/...` URL.
+pub(crate) fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or_default().to_owned()
+}
+
 /// One invocation of `chatdump`, built up like a `Command`.
 pub(crate) struct Chatdump {
     args: Vec<OsString>,
@@ -74,6 +80,22 @@ impl Chatdump {
             env: Vec::new(),
             stdin: None,
         }
+    }
+
+    /// Allows downloads from the host of the `--base-url` among the arguments (the local test
+    /// server on 127.0.0.1, whose links point at itself): appends
+    /// `--allow-private-download-host HOST:PORT`. Without `--base-url`, changes nothing.
+    pub(crate) fn allowing_test_server(mut self) -> Self {
+        let base = self
+            .args
+            .windows(2)
+            .find(|pair| pair[0] == "--base-url")
+            .map(|pair| pair[1].to_string_lossy().into_owned());
+        if let Some(base) = base {
+            self.args.push("--allow-private-download-host".into());
+            self.args.push(host_port(&base).into());
+        }
+        self
     }
 
     /// Sets an environment variable for the run.

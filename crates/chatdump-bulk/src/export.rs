@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chatdump_api::sessions::{Participant, Session, SessionQuery};
+use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::error::error_chain;
-use chatdump_core::fetch::sessions::{Participant, Session, SessionQuery};
-use chatdump_core::fetch::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
 use chatdump_pipeline::{Destination, Format, NoEvents, Plan, Source};
 use futures_util::StreamExt as _;
@@ -35,8 +35,9 @@ pub struct ExportOptions {
     pub query: SessionQuery,
     /// Sessions in flight at once (at least 1).
     pub concurrency: usize,
-    /// API calls started per minute, at most (0: no limit).
-    pub requests_per_minute: u32,
+    /// API calls started per minute, at most (0: no limit). `None`: the provider's default
+    /// ([`Provider::default_requests_per_minute`](chatdump_api::Provider::default_requests_per_minute)).
+    pub requests_per_minute: Option<u32>,
     /// Items per listing page.
     pub per_page: u32,
     /// Join each session's participants (`user_id`, `custom_participant_id`).
@@ -56,14 +57,14 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
-    /// Defaults: 4 sessions at once, 1,500 calls a minute (below Dyte's documented 2,000 per
-    /// minute per IP), pages of 100, a checkpoint every 50 sessions.
+    /// Defaults: 4 sessions at once, the provider's default rate limit, pages of 100, a
+    /// checkpoint every 50 sessions.
     #[must_use]
     pub fn new(now: Timestamp, temp_dir: PathBuf) -> Self {
         Self {
             query: SessionQuery::default(),
             concurrency: 4,
-            requests_per_minute: 1500,
+            requests_per_minute: None,
             per_page: DEFAULT_PER_PAGE,
             with_participants: false,
             retry_skipped: false,
@@ -173,7 +174,10 @@ pub async fn export_all(
 ) -> Result<Report, BulkError> {
     crate::compact::recover(&store).await?;
     let mut manifest = Manifest::load(&store).await?;
-    let limiter = Arc::new(RateLimiter::per_minute(options.requests_per_minute));
+    let per_minute = options
+        .requests_per_minute
+        .unwrap_or_else(|| fetcher.api().provider().default_requests_per_minute());
+    let limiter = Arc::new(RateLimiter::per_minute(per_minute));
     let context = Context {
         fetcher: Arc::clone(&fetcher),
         store: store.clone(),
@@ -471,8 +475,11 @@ struct PauseOnRateLimit<'l>(&'l RateLimiter);
 
 impl FetchObserver for PauseOnRateLimit<'_> {
     fn event(&mut self, event: &FetchEvent) {
-        if let FetchEvent::Retrying { reason, delay, .. } = event
-            && reason.contains("HTTP 429")
+        if let FetchEvent::Retrying {
+            status: Some(429),
+            delay,
+            ..
+        } = event
         {
             self.0.pause(*delay);
         }
@@ -568,4 +575,39 @@ fn convert(
         );
     }
     Ok((messages, files))
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn retrying(status: Option<u16>, reason: &str) -> FetchEvent {
+        FetchEvent::Retrying {
+            what: "API request",
+            attempt: 1,
+            delay: Duration::from_secs(30),
+            status,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether `event` paused the limiter: the next slot is then far away.
+    async fn pauses(event: &FetchEvent) -> bool {
+        let limiter = RateLimiter::per_minute(0);
+        PauseOnRateLimit(&limiter).event(event);
+        tokio::time::timeout(Duration::from_millis(200), limiter.acquire())
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn a_429_status_pauses_every_task() {
+        assert!(pauses(&retrying(Some(429), "rate limited")).await);
+        // The status decides, not the text: an API message that mentions "HTTP 429" in a 503
+        // is not a rate limit, and neither is a connection error.
+        assert!(!pauses(&retrying(Some(503), "HTTP 503: see HTTP 429 docs")).await);
+        assert!(!pauses(&retrying(None, "the connection failed: HTTP 429")).await);
+    }
 }

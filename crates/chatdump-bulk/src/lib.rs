@@ -16,7 +16,7 @@
 //! time, the object-store settings and an observer in.
 //!
 //! ```no_run
-//! # async fn demo(fetcher: std::sync::Arc<chatdump_core::fetch::Fetcher>) -> Result<(), chatdump_bulk::BulkError> {
+//! # async fn demo(fetcher: std::sync::Arc<chatdump_api::Fetcher>) -> Result<(), chatdump_bulk::BulkError> {
 //! use chatdump_bulk::{ExportOptions, Quiet, Store, export_all};
 //! let store = Store::open("s3://warehouse/chat", &[("AWS_REGION".into(), "eu-west-1".into())])?;
 //! let options = ExportOptions::new(jiff::Timestamp::UNIX_EPOCH, std::env::temp_dir());
@@ -44,7 +44,7 @@ mod store;
 
 use std::io;
 
-use chatdump_core::fetch::FetchError;
+use chatdump_api::FetchError;
 
 pub use compact::{
     CompactOptions, CompactReport, DEFAULT_TARGET_SIZE, DayReport, compact, recover,

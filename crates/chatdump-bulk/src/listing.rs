@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatdump_core::fetch::FetchError;
-use chatdump_core::fetch::sessions::{Page, Paging};
+use chatdump_api::FetchError;
+use chatdump_api::sessions::{Page, Paging};
 use futures_util::future::BoxFuture;
 use std::sync::Mutex;
 

@@ -91,7 +91,7 @@ impl Store {
         let (inner, prefix): (Arc<dyn ObjectStore>, Path) = match scheme.as_deref() {
             None => local(LocalPath::new(location))?,
             Some("file") => {
-                let url: chatdump_core::fetch::Url = location
+                let url: chatdump_api::Url = location
                     .parse()
                     .map_err(|error| location_error(format!("not a URL ({error})")))?;
                 let dir = url
@@ -103,7 +103,7 @@ impl Store {
                 // The HTTP client needs a TLS crypto provider: ring, as for the API client. `Err`
                 // means one is installed already, which is all that is needed.
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let url: chatdump_core::fetch::Url = location
+                let url: chatdump_api::Url = location
                     .parse()
                     .map_err(|error| location_error(format!("not a URL ({error})")))?;
                 let prefix = Path::from_url_path(url.path())

@@ -7,13 +7,11 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use chatdump_api::{Api, FetchOptions, Fetcher, Provider, RetryPolicy, Secret, Url, redact_url};
 use chatdump_bulk::Store;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::export::OnError;
-use chatdump_core::fetch::{
-    Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, REALTIMEKIT_BASE_URL, RetryPolicy, Secret,
-    Url, redact_url,
-};
+use chatdump_core::time::Clock;
 use chatdump_jsonl::Flavor;
 use chatdump_parquet::ParquetOptions;
 use chatdump_pipeline::{Destination, Format, FormatOptions, Options, Plan};
@@ -107,10 +105,7 @@ fn transcript_options(args: &TranscriptArgs, temp_dir: &Path) -> TranscriptOptio
 /// The API client when credentials are configured (a key file, or the provider's environment
 /// variable set and not empty), `None` otherwise; for commands where the API is optional.
 pub(crate) fn optional_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>> {
-    let secret_variable = match args.provider {
-        ProviderArg::Dyte => "DYTE_API_KEY",
-        ProviderArg::Realtimekit => "CLOUDFLARE_API_TOKEN",
-    };
+    let secret_variable = args.provider.provider().secret_variable();
     let configured = args.api_key_file.is_some()
         || std::env::var(secret_variable).is_ok_and(|value| !value.trim().is_empty());
     if configured {
@@ -122,10 +117,8 @@ pub(crate) fn optional_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>
 
 /// The API client, from flags, the environment and the key file.
 pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
-    let (default_base, secret_variable) = match args.provider {
-        ProviderArg::Dyte => (DYTE_BASE_URL, "DYTE_API_KEY"),
-        ProviderArg::Realtimekit => (REALTIMEKIT_BASE_URL, "CLOUDFLARE_API_TOKEN"),
-    };
+    let provider = args.provider.provider();
+    let (default_base, secret_variable) = (provider.default_base_url(), provider.secret_variable());
     let base_text = args.base_url.as_deref().unwrap_or(default_base);
     let base: Url = base_text.parse().map_err(|_| {
         UsageError(format!(
@@ -140,10 +133,7 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
         ))
         .into());
     }
-    let what = match args.provider {
-        ProviderArg::Dyte => "API key",
-        ProviderArg::Realtimekit => "API token",
-    };
+    let what = provider.secret_name();
     let secret =
         secret_from(args.api_key_file.as_deref(), secret_variable, what)?.ok_or_else(|| {
             UsageError(format!(
@@ -165,16 +155,25 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     let api = match args.provider {
         ProviderArg::Dyte => Api::Dyte {
             base,
-            org_id: required(&args.org_id, "organization id (--org-id or DYTE_ORG_ID)")?,
+            org_id: required(
+                &args.org_id,
+                &format!("organization id (--org-id or {})", Provider::DYTE_ORG_ID),
+            )?,
             api_key: secret,
         },
         ProviderArg::Realtimekit => Api::RealtimeKit {
             base,
             account_id: required(
                 &args.account_id,
-                "account id (--account-id or CLOUDFLARE_ACCOUNT_ID)",
+                &format!(
+                    "account id (--account-id or {})",
+                    Provider::CLOUDFLARE_ACCOUNT_ID
+                ),
             )?,
-            app_id: required(&args.app_id, "app id (--app-id or REALTIMEKIT_APP_ID)")?,
+            app_id: required(
+                &args.app_id,
+                &format!("app id (--app-id or {})", Provider::REALTIMEKIT_APP_ID),
+            )?,
             api_token: secret,
         },
     };
@@ -190,6 +189,12 @@ pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     options.connect_timeout = network.connect_timeout;
     options.read_timeout = network.read_timeout;
     options.max_link_refreshes = network.link_refreshes;
+    for host_port in &network.allow_private_download_hosts {
+        options.download_guard = options
+            .download_guard
+            .allow(host_port)
+            .map_err(|reason| UsageError(format!("--allow-private-download-host: {reason}")))?;
+    }
     Ok(Fetcher::new(api, options)?)
 }
 

@@ -40,8 +40,6 @@
 pub mod error;
 pub mod escape;
 pub mod export;
-#[cfg(feature = "fetch")]
-pub mod fetch;
 pub mod model;
 pub mod order;
 pub mod output;

@@ -1,6 +1,34 @@
 //! Timestamp formatting shared by every output, so they all agree to the digit.
 
+use std::fmt;
+use std::sync::Arc;
+
 use jiff::Timestamp;
+
+/// The caller's wall clock: the one seam through which library code reads the time (to compare
+/// a download link's expiry, read `Retry-After` dates, stamp jobs). Binaries pass
+/// `Clock::new(jiff::Timestamp::now)`; tests pass a fixed or scripted time.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    /// A clock that calls `now` for the current time.
+    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The current time, as the caller's function says.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
 
 /// The number of fractional digits a timestamp needs: 3 (milliseconds) unless it has
 /// sub-millisecond digits, then 6 or 9.

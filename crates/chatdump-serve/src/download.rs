@@ -6,16 +6,15 @@
 //! a [`LinkError`]; the worker then asks the Chat Replay API for a fresh link when it can, which
 //! has its own retries and resume logic.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use chatdump_core::fetch::redact_url;
+use chatdump_api::allow::DownloadPolicy;
+use chatdump_api::redact_url;
 use chatdump_core::output::AtomicFile;
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
-
-use crate::allow::DownloadPolicy;
+use tokio::io::AsyncWriteExt as _;
 
 /// Why a direct download failed. Messages show links redacted.
 #[derive(Debug, thiserror::Error)]
@@ -75,24 +74,21 @@ pub enum LinkError {
 }
 
 /// An HTTP client for delivery links: redirects are followed (up to 5) only while each target
-/// passes `policy`.
+/// passes `policy`, and no connection goes to an internal address (checked after DNS
+/// resolution; the policy's plain-http test hosts excepted).
 pub fn client(
     policy: &DownloadPolicy,
     connect_timeout: Duration,
     read_timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {
+    let guard = policy.address_guard();
     let policy = policy.clone();
-    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= 5 {
-            attempt.error("too many redirects")
-        } else if let Err(refused) = policy.check_url(attempt.url()) {
-            attempt.error(format!("redirect refused: {refused}"))
-        } else {
-            attempt.follow()
-        }
+    let redirects = guard.redirect_policy(5, move |url| {
+        policy.check_url(url).map_err(|refused| refused.to_string())
     });
     reqwest::Client::builder()
         .redirect(redirects)
+        .dns_resolver(guard.resolver())
         .connect_timeout(connect_timeout)
         .read_timeout(read_timeout)
         .user_agent(concat!("chatdump-serve/", env!("CARGO_PKG_VERSION")))
@@ -148,7 +144,16 @@ pub async fn download(
     if expected.is_some_and(|length| length > limit) {
         return Err(LinkError::TooLarge { url: shown, limit });
     }
-    let mut file = AtomicFile::create(target).map_err(write_error)?;
+    // File system calls run on the blocking pool, never on the executor.
+    let owned = target.to_path_buf();
+    let (file, handle) = blocking(move || {
+        let file = AtomicFile::create(owned)?;
+        let handle = file.reopen()?;
+        Ok((file, handle))
+    })
+    .await
+    .map_err(write_error)?;
+    let mut handle = tokio::fs::File::from_std(handle);
     let mut received = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(|error| LinkError::Network {
         url: shown.clone(),
@@ -158,7 +163,7 @@ pub async fn download(
         if received > limit {
             return Err(LinkError::TooLarge { url: shown, limit });
         }
-        file.file_mut().write_all(&chunk).map_err(write_error)?;
+        handle.write_all(&chunk).await.map_err(write_error)?;
     }
     if received == 0 || expected.is_some_and(|length| length != received) {
         return Err(LinkError::Incomplete {
@@ -167,6 +172,17 @@ pub async fn download(
             expected: expected.unwrap_or(0),
         });
     }
-    file.commit().map_err(write_error)?;
+    handle.flush().await.map_err(write_error)?;
+    drop(handle);
+    blocking(move || file.commit()).await.map_err(write_error)?;
     Ok(received)
+}
+
+/// Runs a file system call on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }

@@ -13,7 +13,7 @@
 //! - the worker pool: downloads the delivery's link only when the
 //!   [`DownloadPolicy`] allows it (https, allowed storage hosts; anything else is refused to
 //!   prevent SSRF), else asks the Chat Replay API for a fresh link through
-//!   [`chatdump_core::fetch::Fetcher`], then converts the dump with the one conversion pipeline
+//!   [`chatdump_api::Fetcher`], then converts the dump with the one conversion pipeline
 //!   ([`chatdump_pipeline::convert`], as `chatdump export` does) into [`Conversion`]'s formats. Failures are retried with backoff
 //!   and finally recorded as failed with their reason; jobs left running by a killed process
 //!   are queued again on start.
@@ -23,7 +23,8 @@
 //!
 //! ```no_run
 //! use chatdump_pipeline::{Format, Options};
-//! use chatdump_serve::{Clock, Conversion, ServeOptions, signature::{KeySource, PublicKey}};
+//! use chatdump_core::time::Clock;
+//! use chatdump_serve::{Conversion, ServeOptions, signature::{KeySource, PublicKey}};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = PublicKey::from_pem(&std::fs::read_to_string("webhook-public.pem")?)?;
@@ -55,7 +56,6 @@
     )
 )]
 
-pub mod allow;
 pub mod download;
 pub mod payload;
 pub mod server;
@@ -63,43 +63,19 @@ pub mod signature;
 pub mod store;
 mod worker;
 
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chatdump_core::fetch::Fetcher;
+use chatdump_api::Fetcher;
+use chatdump_core::time::Clock;
 use chatdump_pipeline::Format;
-use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 
-pub use allow::DownloadPolicy;
+use chatdump_api::allow::DownloadPolicy;
 pub use store::{Job, JobStatus, Store};
-
-/// The caller's wall clock; the library reads the time only through it.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
-
-impl Clock {
-    /// A clock that calls `now` (the CLI passes `jiff::Timestamp::now`).
-    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
-        Self(Arc::new(now))
-    }
-
-    /// The current time.
-    #[must_use]
-    pub fn now(&self) -> Timestamp {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
 
 /// What the receiver converts every dump into: the formats and the pipeline's options, exactly
 /// as `chatdump export` would with the same flags.
@@ -148,7 +124,7 @@ pub struct ServeOptions {
     pub limits: server::Limits,
     /// The bearer token `GET /jobs` requires; `None` (the default) turns the endpoint off
     /// (404).
-    pub jobs_token: Option<chatdump_core::fetch::Secret>,
+    pub jobs_token: Option<chatdump_api::Secret>,
     /// The wall clock.
     pub clock: Clock,
 }

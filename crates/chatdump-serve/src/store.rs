@@ -154,9 +154,9 @@ impl Job {
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
         let link = self.download_url.as_deref().map(|link| {
-            link.parse::<chatdump_core::fetch::Url>().map_or_else(
+            link.parse::<chatdump_api::Url>().map_or_else(
                 |_| "<not a URL>".to_owned(),
-                |url| chatdump_core::fetch::redact_url(&url),
+                |url| chatdump_api::redact_url(&url),
             )
         });
         serde_json::json!({

@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chatdump_api::{FetchEvent, FetchObserver, Fetcher, redact_url};
 use chatdump_core::error::error_chain;
-use chatdump_core::fetch::{FetchEvent, FetchObserver, Fetcher, redact_url};
+use chatdump_core::time::Clock;
 use chatdump_pipeline::{Destination, Events, Plan, Source};
 use tokio::sync::{Notify, watch};
 
+use crate::ServeOptions;
 use crate::download::{self, LinkError};
 use crate::store::{Job, Store, StoreError};
-use crate::{Clock, ServeOptions};
 
 /// What the workers share.
 pub(crate) struct Context {
@@ -166,17 +167,10 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
             )));
         };
         tracing::info!(job = job.id, session = %job.session_id, reason = %link_problem, "asking the Chat Replay API for a fresh link");
-        // `Fetcher::fetch_to` takes a `&mut dyn FetchObserver` (not `Send`), so its future
-        // cannot move between runtime threads: drive it on a blocking thread of its own.
-        let fetcher = Arc::clone(fetcher);
-        let (session, target, id) = (job.session_id.clone(), dump.clone(), job.id);
-        let runtime = tokio::runtime::Handle::current();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut observer = LogEvents { job: id };
-            runtime.block_on(fetcher.fetch_to(&session, &target, &mut observer))
-        })
-        .await
-        .map_err(|_| Failure::retry("the fetch panicked"))?;
+        let mut observer = LogEvents { job: job.id };
+        let outcome = fetcher
+            .fetch_to(&job.session_id, &dump, &mut observer)
+            .await;
         match outcome {
             Ok(result) => {
                 tracing::info!(

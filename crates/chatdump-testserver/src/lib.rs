@@ -464,7 +464,10 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
         Scenario::RevokedLinkAlways => (now, 0, now + SignedDuration::from_secs(ttl)),
         _ => (now, ttl, now + SignedDuration::from_secs(ttl)),
     };
-    let url = sign_link(shared, session, signed_at, valid_for, count);
+    let mut url = sign_link(shared, session, signed_at, valid_for, count);
+    if scenario == Scenario::LinkLocalhost {
+        url = url.replacen("//127.0.0.1:", "//localhost:", 1);
+    }
     lock(&shared.links).push(url.clone());
     let camel = scenario == Scenario::CamelCase;
     // Dyte's webhook spelling (space, microseconds) on the Dyte route; Cloudflare's on theirs.
@@ -612,6 +615,22 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
     let count = shared.count(Route::Download, session);
     let first = count == 1;
     let scenario = Scenario::for_session(session);
+    let asked_by_address = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| host.starts_with("127.0.0.1:"));
+    if scenario == Scenario::RedirectLocalhost && asked_by_address {
+        let target = format!(
+            "{}{uri}",
+            shared.base.replacen("//127.0.0.1:", "//localhost:", 1)
+        );
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::FOUND;
+        if let Ok(value) = HeaderValue::from_str(&target) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return response;
+    }
     match scenario {
         Scenario::Download500Once if first => {
             return s3_error(

@@ -19,7 +19,8 @@ Serves the Dyte and RealtimeKit chat routes and a storage for their download lin
 Credentials it accepts: DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key (dyte), or
 CLOUDFLARE_ACCOUNT_ID=demo-account REALTIMEKIT_APP_ID=demo-app CLOUDFLARE_API_TOKEN=demo-token
 (realtimekit). The part of a session id before `--` picks a fault to inject; any other id is
-served normally.";
+served normally. Its links point at ADDR, a loopback address: pass chatdump
+`--allow-private-download-host ADDR` to download from it.";
 
 fn main() -> ExitCode {
     let mut addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8787));

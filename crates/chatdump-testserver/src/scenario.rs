@@ -64,11 +64,16 @@ pub enum Scenario {
     EmptyBody,
     /// The object is encrypted with SSE-KMS: its `ETag` looks like an MD5 but is not one.
     KmsEtag,
+    /// The link names the host `localhost` (which resolves to a loopback address) in place of
+    /// `127.0.0.1`.
+    LinkLocalhost,
+    /// The storage, asked at `127.0.0.1`, redirects (302) to the same link at `localhost`.
+    RedirectLocalhost,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(&'static str, Self); 28] = [
+    pub const ALL: [(&'static str, Self); 30] = [
         ("ok", Self::Normal),
         ("api-500-once", Self::Api500Once),
         ("api-429-once", Self::Api429Once),
@@ -97,6 +102,8 @@ impl Scenario {
         ("stall-once", Self::StallOnce),
         ("empty-body", Self::EmptyBody),
         ("kms-etag", Self::KmsEtag),
+        ("link-localhost", Self::LinkLocalhost),
+        ("redirect-localhost", Self::RedirectLocalhost),
     ];
 
     /// The scenario a session id selects.

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chatdump_api::Provider;
 use clap::{Args, ValueEnum};
 
 use super::values::parse_duration;
@@ -24,7 +25,8 @@ Examples:
   chatdump export --provider realtimekit --session-id ID --format md --output out/
   # try it without an account: run `chatdump-testserver`, then
   DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key chatdump export \\
-    --base-url http://127.0.0.1:8787/v2 --session-id demo --output out/
+    --base-url http://127.0.0.1:8787/v2 --allow-private-download-host 127.0.0.1:8787 \\
+    --session-id demo --output out/
 
 Exit status: 0 every session done, 1 a data, I/O or network error (or every session failed),
 2 usage error, 3 some sessions failed and others succeeded.";
@@ -39,6 +41,16 @@ pub(crate) enum ProviderArg {
     Realtimekit,
 }
 
+impl ProviderArg {
+    /// The library's provider: its routes, defaults and credential variables.
+    pub(crate) fn provider(self) -> Provider {
+        match self {
+            Self::Dyte => Provider::Dyte,
+            Self::Realtimekit => Provider::RealtimeKit,
+        }
+    }
+}
+
 /// Where to fetch from, with which credentials, and the network knobs.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Chat Replay API")]
@@ -51,13 +63,13 @@ pub(crate) struct ApiArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
     /// The Dyte organization id.
-    #[arg(long, value_name = "ID", env = "DYTE_ORG_ID", hide_env_values = true)]
+    #[arg(long, value_name = "ID", env = Provider::DYTE_ORG_ID, hide_env_values = true)]
     pub(crate) org_id: Option<String>,
     /// The Cloudflare account id.
     #[arg(
         long,
         value_name = "ID",
-        env = "CLOUDFLARE_ACCOUNT_ID",
+        env = Provider::CLOUDFLARE_ACCOUNT_ID,
         hide_env_values = true
     )]
     pub(crate) account_id: Option<String>,
@@ -65,7 +77,7 @@ pub(crate) struct ApiArgs {
     #[arg(
         long,
         value_name = "ID",
-        env = "REALTIMEKIT_APP_ID",
+        env = Provider::REALTIMEKIT_APP_ID,
         hide_env_values = true
     )]
     pub(crate) app_id: Option<String>,
@@ -107,6 +119,12 @@ pub(crate) struct NetworkArgs {
     /// Fresh download links asked for when one expires or the storage refuses it.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub(crate) link_refreshes: u32,
+    /// Allow download links (and their redirects) to reach this internal address: loopback,
+    /// private, link-local (the cloud metadata address), unique-local (`fc00::/7`) and the like are
+    /// refused by default, after DNS resolution. An IP address is allowed on that port only; a
+    /// host name's addresses are all allowed. Repeatable. The `--base-url` host needs no flag.
+    #[arg(long = "allow-private-download-host", value_name = "HOST:PORT")]
+    pub(crate) allow_private_download_hosts: Vec<String>,
 }
 
 /// `chatdump fetch`.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chatdump_api::sessions::SessionQuery;
 use chatdump_bulk::{BulkObserver, Event, ExportOptions, Report};
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::sessions::SessionQuery;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 
-use crate::args::{ExportArgs, FormatArg, ProviderArg, SessionStatusArg};
+use crate::args::{ExportArgs, FormatArg, SessionStatusArg};
 use crate::exit::{SomeFailed, UsageError};
 use crate::report::Reporter;
 use crate::setup;
@@ -140,10 +140,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
         }),
     };
     options.concurrency = usize::from(bulk.concurrency);
-    options.requests_per_minute = bulk.rate_limit.unwrap_or(match args.api.provider {
-        ProviderArg::Dyte => 1500,
-        ProviderArg::Realtimekit => 200,
-    });
+    options.requests_per_minute = bulk.rate_limit;
     options.with_participants = bulk.with_participants;
     options.retry_skipped = bulk.retry_skipped;
     options.parquet = setup::parquet_options(&args.conversion.output_options);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
+use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetched, Fetcher};
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::{FetchError, FetchEvent, FetchObserver, Fetched, Fetcher};
 use chatdump_pipeline::session_stem;
 use indicatif::ProgressBar;
 
@@ -248,6 +248,7 @@ impl FetchObserver for CliFetchObserver<'_> {
                 attempt,
                 delay,
                 reason,
+                ..
             } => self.say(
                 &format!(
                     "session `{session}`: {what} attempt {attempt} failed ({}); retrying in {:.1} s",

@@ -8,20 +8,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chatdump_api::allow::{DownloadPolicy, HostPattern};
+use chatdump_api::{Secret, Url, redact_url};
 use chatdump_core::escape::escape_for_terminal;
-use chatdump_core::fetch::{Secret, Url, redact_url};
-use chatdump_serve::allow::HostPattern;
 use chatdump_serve::signature::{KeySource, PublicKey};
-use chatdump_serve::{Conversion, DownloadPolicy, ServeOptions};
+use chatdump_serve::{Conversion, ServeOptions};
 use clap::parser::ValueSource;
 use clap::{CommandFactory as _, Parser as _};
 
-use crate::args::{Cli, Command, LogFormat, ProviderArg, ServeArgs};
+use crate::args::{Cli, Command, LogFormat, ServeArgs};
 use crate::exit::UsageError;
 use crate::setup;
-
-/// The provider's public-key document for Cloudflare `RealtimeKit`.
-const REALTIMEKIT_KEY_URL: &str = "https://api.realtime.cloudflare.com/.well-known/webhooks.json";
 
 /// Installs the log subscriber: `RUST_LOG`, else `info` (`warn` with `--quiet`, `debug` with
 /// `--verbose`).
@@ -58,10 +55,7 @@ fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     let url = args
         .public_key_url
         .clone()
-        .unwrap_or_else(|| match args.api.provider {
-            ProviderArg::Dyte => "https://api.dyte.io/.well-known/webhooks.json".to_owned(),
-            ProviderArg::Realtimekit => REALTIMEKIT_KEY_URL.to_owned(),
-        });
+        .unwrap_or_else(|| args.api.provider.provider().webhook_key_url().to_owned());
     let parsed: Url = url.parse().map_err(|_| {
         UsageError(format!(
             "--public-key-url `{}` is not a URL",
@@ -221,7 +215,7 @@ pub(crate) fn run(
         output.clone(),
         conversion,
         key,
-        chatdump_serve::Clock::new(jiff::Timestamp::now),
+        chatdump_core::time::Clock::new(jiff::Timestamp::now),
     );
     if let Some(state) = &args.state {
         options.state.clone_from(state);

@@ -1,7 +1,6 @@
 //! One download attempt: stream the body to disk, resume or restart, and check what arrived.
 
-use std::fs::File;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, SeekFrom};
 use std::time::Duration;
 
 use md5::{Digest, Md5};
@@ -9,11 +8,14 @@ use reqwest::header::{
     ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MATCH, RANGE, RETRY_AFTER,
 };
 use reqwest::{RequestBuilder, Response, Url};
+use tokio::fs::File;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
-use crate::escape::escape_for_terminal;
+use chatdump_core::escape::escape_for_terminal;
 
-use super::redact::scrub;
-use super::{FetchEvent, FetchObserver, FetchOptions, retry};
+use crate::guard::PrivateAddress;
+use crate::redact::scrub;
+use crate::{FetchEvent, FetchObserver, FetchOptions, retry};
 
 const X_AMZ_SSE: reqwest::header::HeaderName =
     reqwest::header::HeaderName::from_static("x-amz-server-side-encryption");
@@ -78,6 +80,9 @@ pub enum DownloadError {
     /// An answer larger than allowed (API answers only).
     #[error("the answer is larger than {0} bytes")]
     TooLarge(u64),
+    /// The link, or a redirect, leads to an internal address.
+    #[error(transparent)]
+    Refused(Box<PrivateAddress>),
 }
 
 /// What one attempt ended with, when it did not succeed.
@@ -117,9 +122,10 @@ impl DownloadState {
         self.received
     }
 
-    fn restart(&mut self, file: &mut File) -> Result<(), Failure> {
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+    async fn restart(&mut self, file: &mut File) -> Result<(), Failure> {
+        file.set_len(0).await.map_err(Failure::Write)?;
+        file.seek(SeekFrom::Start(0))
+            .await
             .map_err(Failure::Write)?;
         *self = Self::default();
         Ok(())
@@ -147,7 +153,10 @@ pub(crate) async fn send(
         Ok(Err(error)) if error.is_connect() && error.is_timeout() => {
             Err(DownloadError::ConnectTimeout(options.connect_timeout))
         }
-        Ok(Err(error)) => Err(DownloadError::Network(scrub(error))),
+        Ok(Err(error)) => Err(match PrivateAddress::find(&error) {
+            Some(refused) => DownloadError::Refused(Box::new(refused.clone())),
+            None => DownloadError::Network(scrub(error)),
+        }),
         Ok(Ok(response)) => Ok(response),
     }
 }
@@ -203,25 +212,32 @@ fn storage_message(body: &[u8]) -> Option<String> {
         let end = text[start..].find("</Message>")? + start;
         Some(escape_for_terminal(&text[start..end], 120))
     };
-    xml().or_else(|| super::api::error_body_message(body))
+    xml().or_else(|| crate::api::error_body_message(body))
 }
 
 /// One attempt at downloading `url` into `file`, resuming from what `state` says is on disk when
-/// the server allows it. The `Authorization` header is never sent here.
+/// the server allows it. The `Authorization` header is never sent here. `client` is the download
+/// client, whose resolver and redirect policy apply the [`AddressGuard`](crate::guard::AddressGuard);
+/// an IP-literal link is checked here first. The file is a `tokio::fs::File`: its writes run on
+/// the blocking pool, never on the executor.
 pub(crate) async fn attempt(
     client: &reqwest::Client,
     url: &Url,
     file: &mut File,
     state: &mut DownloadState,
     options: &FetchOptions,
-    observer: &mut dyn FetchObserver,
+    observer: &mut (dyn FetchObserver + Send),
 ) -> Result<(), Failure> {
+    options
+        .download_guard
+        .check_url(url)
+        .map_err(|refused| Failure::Fatal(DownloadError::Refused(Box::new(refused))))?;
     let resume = state.received > 0 && state.ranges && state.etag.is_some();
     if state.received > 0 && !resume {
         observer.event(&FetchEvent::Restarting {
             reason: "the server does not support resuming".into(),
         });
-        state.restart(file)?;
+        state.restart(file).await?;
     }
     let mut request = client.get(url.clone());
     if resume && let Some(etag) = &state.etag {
@@ -232,12 +248,13 @@ pub(crate) async fn attempt(
             .header(RANGE, format!("bytes={}-", state.received))
             .header(IF_MATCH, etag.as_str());
     }
-    let mut response = send(request, options)
-        .await
-        .map_err(|cause| Failure::Retry {
+    let mut response = send(request, options).await.map_err(|cause| match cause {
+        DownloadError::Refused(_) => Failure::Fatal(cause),
+        cause => Failure::Retry {
             cause,
             retry_after: None,
-        })?;
+        },
+    })?;
     let status = response.status().as_u16();
     let retry_after = header(&response, &RETRY_AFTER)
         .and_then(|value| retry::parse_retry_after(value, options.clock.now()));
@@ -245,7 +262,7 @@ pub(crate) async fn attempt(
         200 => {
             if state.received > 0 {
                 // The range was ignored: the full body follows, so start over.
-                state.restart(file)?;
+                state.restart(file).await?;
             }
             state.total = header(&response, &CONTENT_LENGTH).and_then(|value| value.parse().ok());
             state.etag = header(&response, &ETAG)
@@ -271,7 +288,7 @@ pub(crate) async fn attempt(
                         offset: state.received,
                         content_range: escape_for_terminal(content_range, 80),
                     };
-                    state.restart(file)?;
+                    state.restart(file).await?;
                     return Err(Failure::Retry {
                         cause,
                         retry_after: None,
@@ -284,7 +301,7 @@ pub(crate) async fn attempt(
             observer.event(&FetchEvent::Restarting {
                 reason: format!("the server answered HTTP {status} to the range request"),
             });
-            state.restart(file)?;
+            state.restart(file).await?;
             return Err(Failure::Retry {
                 cause: DownloadError::Status {
                     status,
@@ -324,7 +341,7 @@ pub(crate) async fn attempt(
             }
             Ok(None) => break,
             Ok(Some(bytes)) => {
-                file.write_all(&bytes).map_err(Failure::Write)?;
+                file.write_all(&bytes).await.map_err(Failure::Write)?;
                 state.md5.update(&bytes);
                 state.received += bytes.len() as u64;
                 observer.progress(state.received);
@@ -365,14 +382,14 @@ pub(crate) async fn attempt(
                 expected,
                 actual,
             };
-            state.restart(file)?;
+            state.restart(file).await?;
             return Err(Failure::Retry {
                 cause,
                 retry_after: None,
             });
         }
     }
-    file.flush().map_err(Failure::Write)?;
+    file.flush().await.map_err(Failure::Write)?;
     Ok(())
 }
 

@@ -54,7 +54,7 @@ pub const REDACTED: &str = "<redacted>";
 /// fragment is dropped. Parameter names stay, so the kind of link is still recognisable.
 ///
 /// ```
-/// use chatdump_core::fetch::redact_url;
+/// use chatdump_api::redact_url;
 /// let url = "https://bucket.s3.amazonaws.com/dump.csv?X-Amz-Signature=abc123&X-Amz-Expires=900"
 ///     .parse()
 ///     .unwrap();

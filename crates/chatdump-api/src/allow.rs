@@ -15,6 +15,8 @@ use std::fmt;
 
 use reqwest::Url;
 
+use crate::guard::AddressGuard;
+
 /// The default allowed hosts: the AWS S3 endpoint forms (global, regional, dualstack,
 /// virtual-hosted and path-style).
 pub const DEFAULT_ALLOWED_HOSTS: &[&str] = &[
@@ -171,6 +173,20 @@ impl DownloadPolicy {
     pub fn allow_insecure(mut self, host_port: impl Into<String>) -> Self {
         self.insecure.push(host_port.into().to_ascii_lowercase());
         self
+    }
+
+    /// The [`AddressGuard`] for a client that follows these links: every internal address is
+    /// refused after resolution, except the plain-http `host:port`s allowed for tests.
+    #[must_use]
+    pub fn address_guard(&self) -> AddressGuard {
+        let mut guard = AddressGuard::new();
+        for host_port in &self.insecure {
+            // An entry that is not HOST:PORT matches no URL in `check_url` either.
+            if let Ok(allowed) = guard.clone().allow(host_port) {
+                guard = allowed;
+            }
+        }
+        guard
     }
 
     /// The allowed host patterns.

@@ -6,15 +6,13 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 
-use crate::escape::escape_for_terminal;
-use crate::reader::parse_timestamp;
+use chatdump_core::escape::escape_for_terminal;
+use chatdump_core::reader::parse_timestamp;
 
-use super::redact::Secret;
-
-/// The Dyte REST API root.
-pub const DYTE_BASE_URL: &str = "https://api.dyte.io/v2";
-/// The Cloudflare API root (`RealtimeKit` routes live under `accounts/{account}/realtime/kit/{app}`).
-pub const REALTIMEKIT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+use crate::provider::Provider;
+#[cfg(doc)]
+use crate::provider::{DYTE_BASE_URL, REALTIMEKIT_BASE_URL};
+use crate::redact::Secret;
 
 /// Which API to call, where, and with which credentials.
 #[derive(Debug, Clone)]
@@ -69,15 +67,12 @@ impl Api {
         Ok(value)
     }
 
-    /// Where the credentials come from, for error messages.
-    pub(crate) fn credentials_hint(&self) -> &'static str {
+    /// The provider these routes and credentials belong to.
+    #[must_use]
+    pub fn provider(&self) -> Provider {
         match self {
-            Self::Dyte { .. } => {
-                "check the organization id and API key (`DYTE_ORG_ID`, `DYTE_API_KEY`)"
-            }
-            Self::RealtimeKit { .. } => {
-                "check the account id, app id and API token (`CLOUDFLARE_ACCOUNT_ID`, `REALTIMEKIT_APP_ID`, `CLOUDFLARE_API_TOKEN`); the token needs the Realtime or Realtime Admin permission"
-            }
+            Self::Dyte { .. } => Provider::Dyte,
+            Self::RealtimeKit { .. } => Provider::RealtimeKit,
         }
     }
 }
@@ -270,7 +265,7 @@ mod tests {
             "http://127.0.0.1:1/v2/sessions/a%2Fb%20c/chat"
         );
         let rtk = Api::RealtimeKit {
-            base: REALTIMEKIT_BASE_URL.parse().unwrap(),
+            base: Provider::RealtimeKit.default_base_url().parse().unwrap(),
             account_id: "acc".into(),
             app_id: "app".into(),
             api_token: Secret::new("t"),

@@ -26,7 +26,8 @@
 //! [`Fetcher`] must be used inside a tokio runtime with the time driver enabled.
 //!
 //! ```no_run
-//! use chatdump_core::fetch::{Api, Clock, DYTE_BASE_URL, FetchOptions, Fetcher, IgnoreEvents, Secret};
+//! use chatdump_core::time::Clock;
+//! use chatdump_api::{Api, DYTE_BASE_URL, FetchOptions, Fetcher, IgnoreEvents, Secret};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let api = Api::Dyte {
@@ -43,8 +44,11 @@
 //! # }
 //! ```
 
+pub mod allow;
 mod api;
 mod download;
+pub mod guard;
+mod provider;
 mod redact;
 mod retry;
 pub mod sessions;
@@ -52,46 +56,27 @@ pub mod sessions;
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use chatdump_core::time::Clock;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use tokio::time::Instant;
 
-pub use api::{Api, DYTE_BASE_URL, REALTIMEKIT_BASE_URL};
+pub use api::Api;
+pub use provider::{DYTE_BASE_URL, Provider, REALTIMEKIT_BASE_URL};
 pub use redact::{REDACTED, Secret, redact_url};
 pub use reqwest::Url;
 pub use retry::RetryPolicy;
 
-use crate::output::AtomicFile;
 use api::{Answer, Link};
+use chatdump_core::output::AtomicFile;
 use download::{DownloadState, Failure};
+use guard::AddressGuard;
 use retry::GiveUp;
 
 /// The largest API answer read (a chat-link answer is a few hundred bytes).
 const MAX_API_BODY: usize = 1 << 20;
-
-/// The caller's wall clock. The library reads the time only through this seam.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
-
-impl Clock {
-    /// A clock that calls `now` for the current time (the CLI passes `jiff::Timestamp::now`).
-    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
-        Self(Arc::new(now))
-    }
-
-    fn now(&self) -> Timestamp {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
 
 /// How a [`Fetcher`] behaves on a bad network.
 #[derive(Debug, Clone)]
@@ -112,6 +97,9 @@ pub struct FetchOptions {
     pub user_agent: String,
     /// The wall clock.
     pub clock: Clock,
+    /// Which internal addresses a download link may lead to (by default none). The API root is
+    /// not guarded: it is the caller's own configuration.
+    pub download_guard: AddressGuard,
 }
 
 impl FetchOptions {
@@ -128,6 +116,7 @@ impl FetchOptions {
             expiry_margin: Duration::from_secs(10),
             user_agent: concat!("chatdump/", env!("CARGO_PKG_VERSION")).to_owned(),
             clock,
+            download_guard: AddressGuard::new(),
         }
     }
 }
@@ -157,6 +146,8 @@ pub enum FetchEvent {
         attempt: u32,
         /// The wait before the next attempt.
         delay: Duration,
+        /// The HTTP status of the failed attempt, when the server answered one.
+        status: Option<u16>,
         /// What went wrong.
         reason: String,
     },
@@ -270,7 +261,7 @@ pub enum FetchError {
         /// The API's own message.
         message: Option<String>,
         /// Which credentials to check.
-        hint: &'static str,
+        hint: String,
     },
     /// HTTP 404 from the API.
     #[error(
@@ -349,6 +340,9 @@ pub enum FetchError {
         /// The storage's own message.
         message: Option<String>,
     },
+    /// The download link, or one of its redirects, leads to an internal address.
+    #[error(transparent)]
+    InternalAddress(Box<guard::PrivateAddress>),
     /// Writing the dump to disk failed.
     #[error("cannot write `{path}`")]
     Write {
@@ -368,12 +362,39 @@ impl FetchError {
     pub fn is_credentials(&self) -> bool {
         matches!(self, Self::Unauthorized { .. } | Self::BadCredentials)
     }
+
+    /// The HTTP status behind the error, when a server answered one (the API's, or the
+    /// storage's for a failed download).
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Unauthorized { status, .. } | Self::Status { status, .. } => Some(*status),
+            Self::NotFound { .. } => Some(404),
+            Self::RateLimited { .. } => Some(429),
+            Self::LinkRefused { .. } => Some(403),
+            Self::Download { source, .. } | Self::Unreachable { source, .. } => source.status(),
+            _ => None,
+        }
+    }
 }
 
-/// Fetches chat dumps: one HTTP client, one API and its credentials.
+impl DownloadError {
+    /// The HTTP status, when the failure was an error status.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Fetches chat dumps: one API and its credentials, an HTTP client for the API and one for the
+/// download links (which applies the [`AddressGuard`]).
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
+    download_client: reqwest::Client,
     api: Api,
     options: FetchOptions,
 }
@@ -386,14 +407,23 @@ impl Fetcher {
         let _ = rustls::crypto::ring::default_provider().install_default();
         api.authorization()
             .map_err(|_| FetchError::BadCredentials)?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .user_agent(options.user_agent.clone())
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .user_agent(options.user_agent.clone())
+        };
+        let client = builder()
+            .build()
+            .map_err(|error| FetchError::Client(error.without_url()))?;
+        let download_client = builder()
+            .dns_resolver(options.download_guard.resolver())
+            .redirect(options.download_guard.redirect_policy(10, |_| Ok(())))
             .build()
             .map_err(|error| FetchError::Client(error.without_url()))?;
         Ok(Self {
             client,
+            download_client,
             api,
             options,
         })
@@ -407,19 +437,28 @@ impl Fetcher {
 
     /// Fetches the chat dump of `session_id` into `target` (whose directory must exist). On any
     /// error `target` is left as it was.
+    ///
+    /// The future is `Send`; file system calls run on tokio's blocking pool.
     pub async fn fetch_to(
         &self,
         session_id: &str,
         target: &Path,
-        observer: &mut dyn FetchObserver,
+        observer: &mut (dyn FetchObserver + Send),
     ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
         let write_error = |source: io::Error| FetchError::Write {
-            path: crate::escape::escape_for_terminal(&target.display().to_string(), 200),
+            path: chatdump_core::escape::escape_for_terminal(&target.display().to_string(), 200),
             source,
         };
-        let file = AtomicFile::create(target).map_err(write_error)?;
-        let mut handle = file.reopen().map_err(write_error)?;
+        let owned = target.to_path_buf();
+        let (file, handle) = blocking(move || {
+            let file = AtomicFile::create(owned)?;
+            let handle = file.reopen()?;
+            Ok((file, handle))
+        })
+        .await
+        .map_err(write_error)?;
+        let mut handle = tokio::fs::File::from_std(handle);
         let mut fetched = Fetched::default();
         let mut link = self
             .request_link(session_id, started, observer, &mut fetched)
@@ -436,7 +475,10 @@ impl Fetcher {
                 && expires.duration_since(self.options.clock.now()) <= margin
             {
                 observer.event(&FetchEvent::RefreshingLink {
-                    reason: format!("the link expires at {}", crate::time::format_utc(expires)),
+                    reason: format!(
+                        "the link expires at {}",
+                        chatdump_core::time::format_utc(expires)
+                    ),
                 });
                 fetched.link_refreshes += 1;
                 link = self
@@ -446,7 +488,7 @@ impl Fetcher {
             }
             let shown = redact_url(&link.url);
             let result = download::attempt(
-                &self.client,
+                &self.download_client,
                 &link.url,
                 &mut handle,
                 &mut state,
@@ -475,6 +517,9 @@ impl Fetcher {
                         .request_link(session_id, started, observer, &mut fetched)
                         .await?;
                 }
+                Err(Failure::Fatal(DownloadError::Refused(refused))) => {
+                    return Err(FetchError::InternalAddress(refused));
+                }
                 Err(Failure::Fatal(source)) => {
                     return Err(FetchError::Download {
                         url: shown,
@@ -501,7 +546,8 @@ impl Fetcher {
                                 what: "download",
                                 attempt: failed_attempts,
                                 delay,
-                                reason: crate::error::error_chain(&cause),
+                                status: cause.status(),
+                                reason: chatdump_core::error::error_chain(&cause),
                             });
                             fetched.download_retries += 1;
                             tokio::time::sleep(delay).await;
@@ -512,7 +558,7 @@ impl Fetcher {
         }
         fetched.bytes = state.received();
         drop(handle);
-        file.commit().map_err(write_error)?;
+        blocking(move || file.commit()).await.map_err(write_error)?;
         Ok(fetched)
     }
 
@@ -529,7 +575,7 @@ impl Fetcher {
         &self,
         session_id: &str,
         started: Instant,
-        observer: &mut dyn FetchObserver,
+        observer: &mut (dyn FetchObserver + Send),
         fetched: &mut Fetched,
     ) -> Result<Link, FetchError> {
         let url = self.api.chat_url(session_id);
@@ -549,7 +595,7 @@ impl Fetcher {
                 Ok(link)
             }
             Answer::Refused(message) => Err(FetchError::Refused {
-                session: crate::escape::escape_for_terminal(session_id, 80),
+                session: chatdump_core::escape::escape_for_terminal(session_id, 80),
                 message,
             }),
             Answer::Malformed(reason) => Err(FetchError::Malformed { url: shown, reason }),
@@ -615,12 +661,12 @@ impl Fetcher {
                                 return Err(FetchError::Unauthorized {
                                     status,
                                     message: api::error_body_message(&body),
-                                    hint: self.api.credentials_hint(),
+                                    hint: self.api.provider().credentials_hint(),
                                 });
                             }
                             (404, Ok(body)) if session.is_some() => {
                                 return Err(FetchError::NotFound {
-                                    session: crate::escape::escape_for_terminal(
+                                    session: chatdump_core::escape::escape_for_terminal(
                                         session.unwrap_or_default(),
                                         80,
                                     ),
@@ -660,7 +706,8 @@ impl Fetcher {
                         what: "API request",
                         attempt: failed_attempts,
                         delay,
-                        reason: crate::error::error_chain(&cause),
+                        status: cause.status(),
+                        reason: chatdump_core::error::error_chain(&cause),
                     });
                     tokio::time::sleep(delay).await;
                 }
@@ -686,6 +733,15 @@ impl Fetcher {
     }
 }
 
+/// Runs a file system call on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+}
+
 /// A failed API call worth retrying: the cause, the server's `Retry-After`, and the status and
 /// message when the API answered.
 type Retryable = (
@@ -693,3 +749,41 @@ type Retryable = (
     Option<Duration>,
     Option<(u16, Option<String>)>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(value: T) -> T {
+        value
+    }
+
+    /// The fetch futures can be awaited on a multi-thread runtime (the webhook receiver's
+    /// workers do so); this does not compile when one of them holds something that is not
+    /// `Send` across an `.await`.
+    #[test]
+    fn futures_are_send() {
+        let api = Api::Dyte {
+            base: "http://127.0.0.1:9/v2".parse().unwrap(),
+            org_id: "o".into(),
+            api_key: Secret::new("k"),
+        };
+        let fetcher = Fetcher::new(
+            api,
+            FetchOptions::new(Clock::new(|| "2026-01-01T00:00:00Z".parse().unwrap())),
+        )
+        .unwrap();
+        let mut observer = IgnoreEvents;
+        drop(assert_send(fetcher.fetch_to(
+            "s",
+            Path::new("unused.csv"),
+            &mut observer,
+        )));
+        drop(assert_send(fetcher.sessions_page(
+            &sessions::SessionQuery::default(),
+            1,
+            10,
+        )));
+        drop(assert_send(fetcher.participants_page("s", 1, 10)));
+    }
+}

@@ -15,9 +15,9 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::api::{self, Api};
-use super::{FetchError, Fetcher, IgnoreEvents, redact_url};
-use crate::reader::parse_timestamp;
+use crate::api::{self, Api};
+use crate::{FetchError, Fetcher, IgnoreEvents, redact_url};
+use chatdump_core::reader::parse_timestamp;
 
 /// Which sessions to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,10 +114,10 @@ impl Api {
             pairs.append_pair("sort_by", "createdAt");
             pairs.append_pair("sort_order", "ASC");
             if let Some(since) = query.since {
-                pairs.append_pair("start_time", &crate::time::format_utc(since));
+                pairs.append_pair("start_time", &chatdump_core::time::format_utc(since));
             }
             if let Some(until) = query.until {
-                pairs.append_pair("end_time", &crate::time::format_utc(until));
+                pairs.append_pair("end_time", &chatdump_core::time::format_utc(until));
             }
             if let Some(meeting) = &query.meeting_id {
                 pairs.append_pair("associated_id", meeting);
@@ -296,7 +296,7 @@ pub fn parse_participants(value: &Value) -> Result<Page<Participant>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::Secret;
+    use crate::Secret;
 
     #[test]
     fn paging_anywhere_or_nowhere() {
