@@ -1,4 +1,4 @@
-//! `--jsonl-flavor`: each search-index flavour's shape, checked rule by rule, and snapshotted.
+//! `--jsonl-flavor`: each search-index flavor's shape, checked rule by rule, and snapshotted.
 
 use serde_json::Value;
 
@@ -77,7 +77,7 @@ fn elasticsearch_needs_a_valid_index() {
         run.assert_code(2);
         assert!(run.stdout.is_empty(), "{args:?}");
     }
-    // `opensearch` is the same flavour.
+    // `opensearch` is the same flavor.
     assert_eq!(
         flavor("sample-chat-dump.csv", "opensearch", &["--index", "chat"]),
         flavor(
@@ -162,7 +162,7 @@ fn typesense_shape() {
 }
 
 #[test]
-fn flavours_are_byte_identical_between_runs() {
+fn flavors_are_byte_identical_between_runs() {
     for name in ["meilisearch", "typesense"] {
         assert_eq!(
             flavor("hostile-text.csv", name, &[]),

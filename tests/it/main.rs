@@ -6,6 +6,7 @@
 )]
 
 mod bulk;
+mod cli;
 mod convert;
 mod fetch;
 mod html_browser;
@@ -17,5 +18,6 @@ mod reader_errors;
 mod reliability_files;
 mod reliability_reader;
 mod serve;
+mod stems;
 mod support;
 mod transcripts;

@@ -117,8 +117,19 @@ fn deliver(address: SocketAddr, body: &[u8], uuid: &str) -> (u16, String) {
 fn link_for(server: &Server, session: &str) -> (String, String) {
     let authorization =
         base64::engine::general_purpose::STANDARD.encode(format!("{ORG_ID}:{API_KEY}"));
+    // The id is one path segment: every byte but letters, digits, `-` and `_` percent-encoded.
+    let segment: String = session
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_') {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect();
     let head = format!(
-        "GET /v2/sessions/{session}/chat HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {authorization}\r\nConnection: close\r\n\r\n",
+        "GET /v2/sessions/{segment}/chat HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {authorization}\r\nConnection: close\r\n\r\n",
         server.addr()
     );
     let (status, body) = http(server.addr(), &head, b"");
@@ -1281,4 +1292,21 @@ fn a_dyte_signature_over_the_reserialised_json_is_accepted_and_a_realtimekit_one
         ],
     );
     assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn a_hostile_session_id_is_named_by_the_stem_rule() {
+    let server = test_server(MESSAGES, Duration::ZERO);
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), Some(&server), &[]);
+    // The same id as `stems::HOSTILE`: `convert`, `export` and `export --all` name its files alike.
+    let session = "ok--../évil id/x.y";
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "uuid-hostile");
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    let stem = chatdump_core::stem::session_file_stem(session).expect("a stem");
+    let expected: Vec<PathBuf> = ["csv", "jsonl", "md"]
+        .iter()
+        .map(|extension| PathBuf::from(format!("{stem}.{extension}")))
+        .collect();
+    assert_eq!(outputs(root.path()), expected);
 }

@@ -250,7 +250,7 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
-    use chatdump_transcript::{Flavour as _, TranscriptOptions, Zone, load_templates};
+    use chatdump_transcript::{Flavor as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
     use crate::{Html, render_text};

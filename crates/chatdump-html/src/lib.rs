@@ -44,7 +44,7 @@ use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use chatdump_transcript::minijinja::value::Value;
 use chatdump_transcript::{
-    DirectGroup, Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
+    DirectGroup, Flavor, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
 };
 use sha2::{Digest, Sha256};
 
@@ -136,11 +136,11 @@ impl<W: Write> Exporter for HtmlWriter<W> {
     }
 }
 
-/// The HTML [`Flavour`].
+/// The HTML [`Flavor`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Html;
 
-impl Flavour for Html {
+impl Flavor for Html {
     const PAGE: &'static str = "transcript.html.jinja";
     const GROUP: &'static str = "group.html.jinja";
     const PINNED: &'static str = "pinned.html.jinja";

@@ -1,4 +1,4 @@
-//! JSONL flavours that search indexes ingest as they are: Elasticsearch/OpenSearch `_bulk`,
+//! JSONL flavors that search indexes ingest as they are: Elasticsearch/OpenSearch `_bulk`,
 //! Meilisearch and Typesense. See [`Flavor`] for the shape of each.
 
 use std::borrow::Cow;

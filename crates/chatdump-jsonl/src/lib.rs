@@ -211,7 +211,7 @@ impl Serialize for Extra<'_> {
 /// payload, which for most text messages is the very same string as `text`, is escaped once and
 /// copied: on a million-message dump that is a sixth of the output.
 ///
-/// `names` chooses the names of the three id-like fields and `id` the document id, so flavours
+/// `names` chooses the names of the three id-like fields and `id` the document id, so flavors
 /// that rename or map them (Meilisearch) share this one writer.
 fn write_line(
     line: &mut Vec<u8>,

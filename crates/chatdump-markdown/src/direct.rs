@@ -170,7 +170,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     out.push_str("\n\n");
 }
 
-/// `m.quoted` as the Markdown flavour renders it: a blockquote.
+/// `m.quoted` as the Markdown flavor renders it: a blockquote.
 pub(crate) fn write_quoted(text: &str, out: &mut String) {
     out.push_str("> ");
     escape_lines_into(text, "> ", out);
@@ -194,7 +194,7 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
-    use chatdump_transcript::{Flavour as _, TranscriptOptions, Zone, load_templates};
+    use chatdump_transcript::{Flavor as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
     use crate::Markdown;

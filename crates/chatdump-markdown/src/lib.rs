@@ -1,4 +1,4 @@
-//! Markdown transcript output for chatdump: GitHub-flavoured Markdown with YAML front matter,
+//! Markdown transcript output for chatdump: GitHub-flavored Markdown with YAML front matter,
 //! readable raw and in any viewer, in which no message or name can create markup.
 //!
 //! See [`MarkdownWriter`] for the layout and the escaping guarantees.
@@ -46,7 +46,7 @@ use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
 use chatdump_transcript::text::visible_bidi;
 use chatdump_transcript::{
-    DirectGroup, Flavour, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
+    DirectGroup, Flavor, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
 };
 
 /// The default templates, embedded from the top-level `templates/` directory.
@@ -120,11 +120,11 @@ impl<W: Write> Exporter for MarkdownWriter<W> {
     }
 }
 
-/// The Markdown [`Flavour`].
+/// The Markdown [`Flavor`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Markdown;
 
-impl Flavour for Markdown {
+impl Flavor for Markdown {
     const PAGE: &'static str = "transcript.md.jinja";
     const GROUP: &'static str = "group.md.jinja";
     const PINNED: &'static str = "pinned.md.jinja";

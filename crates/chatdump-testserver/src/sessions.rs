@@ -86,6 +86,9 @@ pub struct OrgSpec {
     pub broken: bool,
     /// `ended`: `1` shows every session as `ENDED` (the live ones have ended since).
     pub all_ended: bool,
+    /// `hostile`: `1` gives the sessions without a fault ids with `/`, `..`, a space, a dot and
+    /// a non-ASCII letter (`s00000/../évil id.x`), to test how every entry point names files.
+    pub hostile: bool,
 }
 
 impl Default for OrgSpec {
@@ -98,6 +101,7 @@ impl Default for OrgSpec {
             faults: false,
             broken: false,
             all_ended: false,
+            hostile: false,
         }
     }
 }
@@ -136,6 +140,7 @@ impl OrgSpec {
                 "faults" => spec.faults = value == "1",
                 "broken" => spec.broken = value == "1",
                 "ended" => spec.all_ended = value == "1",
+                "hostile" => spec.hostile = value == "1",
                 _ => return Err(format!("unknown key `{key}`")),
             }
         }
@@ -151,13 +156,14 @@ impl OrgSpec {
             PagingPlacement::Absent => "none",
         };
         format!(
-            "n={},first={},paging={paging},max={},faults={},broken={},ended={}",
+            "n={},first={},paging={paging},max={},faults={},broken={},ended={},hostile={}",
             self.sessions,
             self.first_page,
             self.max_per_page,
             u8::from(self.faults),
             u8::from(self.broken),
-            u8::from(self.all_ended)
+            u8::from(self.all_ended),
+            u8::from(self.hostile)
         )
     }
 
@@ -186,6 +192,7 @@ impl OrgSpec {
         };
         match fault {
             Some(fault) => format!("{fault}--s{index:05}"),
+            None if self.hostile => format!("s{index:05}/../évil id.x"),
             None => format!("s{index:05}-0f4c2d1e"),
         }
     }

@@ -12,9 +12,9 @@
 //!   person, adds day separators, renders the body and the pinned list to temporary files while
 //!   messages stream past, and writes the page (header first) in `finish`.
 //!
-//! A format supplies a [`Flavour`]: its templates and how message text is rendered, and may
+//! A format supplies a [`Flavor`]: its templates and how message text is rendered, and may
 //! supply the default group and pinned templates written out in Rust
-//! ([`Flavour::direct_group`], [`Flavour::direct_pin`]). Those are used only while the user has
+//! ([`Flavor::direct_group`], [`Flavor::direct_pin`]). Those are used only while the user has
 //! not overridden the template by name (`--templates DIR`); the templates remain the
 //! specification, and each format's tests render the same [`view`]s both ways and require the
 //! same bytes.
@@ -49,5 +49,5 @@ pub mod zone;
 pub use minijinja;
 pub use templates::{TemplateError, Templates};
 pub use view::{DirectGroup, RenderFn, WritePinFn};
-pub use writer::{Flavour, TranscriptOptions, TranscriptWriter, load_templates};
+pub use writer::{Flavor, TranscriptOptions, TranscriptWriter, load_templates};
 pub use zone::{Zone, ZoneError};

@@ -2,7 +2,7 @@
 //! message (`m` in `{% for m in group.messages %}`) and one pinned entry (`pin`), as plain
 //! structs. The template path wraps them in minijinja values, computing
 //! each value from the fields as the field docs say ([`group_context`],
-//! [`pin_context`]); a format's direct writers ([`crate::Flavour::direct_group`]) read the same
+//! [`pin_context`]); a format's direct writers ([`crate::Flavor::direct_group`]) read the same
 //! structs, so both paths render from the very same data.
 
 use std::sync::Arc;
@@ -271,7 +271,7 @@ pub fn pin_context(pin: PinView) -> Value {
     }
 }
 
-/// Generated groups (behind the `test-support` feature) for tests that compare a direct writer ([`crate::Flavour::direct_group`])
+/// Generated groups (behind the `test-support` feature) for tests that compare a direct writer ([`crate::Flavor::direct_group`])
 /// with its template: every message kind, missing and empty optional values, and text made of
 /// the characters escaping cares about (HTML and Markdown specials, line ends, tabs, bidi
 /// controls, non-ASCII). The same `seed` gives the same groups.

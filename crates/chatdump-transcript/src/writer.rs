@@ -65,7 +65,7 @@ impl Default for TranscriptOptions {
 }
 
 /// What differs between the Markdown and the HTML transcript.
-pub trait Flavour {
+pub trait Flavor {
     /// The page template (`transcript.html.jinja`).
     const PAGE: &'static str;
     /// The template of one group of messages.
@@ -90,7 +90,7 @@ pub trait Flavour {
     /// when a template reads `m.text`, on the thread that renders groups.
     fn text_renderer(&self) -> RenderFn;
 
-    /// The default group template ([`Flavour::GROUP`]) written out in Rust, if the format has
+    /// The default group template ([`Flavor::GROUP`]) written out in Rust, if the format has
     /// one. It must write exactly what the default template renders for every [`GroupView`]
     /// (the format's tests compare the two); it is used only while the user has not overridden
     /// that template, and skips the template engine, most of a transcript's cost.
@@ -98,8 +98,8 @@ pub trait Flavour {
         None
     }
 
-    /// The default pinned template ([`Flavour::PINNED`]) written out in Rust, like
-    /// [`Flavour::direct_group`].
+    /// The default pinned template ([`Flavor::PINNED`]) written out in Rust, like
+    /// [`Flavor::direct_group`].
     fn direct_pin(&self) -> Option<WritePinFn> {
         None
     }
@@ -429,7 +429,7 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
     }
 }
 
-/// A transcript exporter: give it a [`Flavour`] and a writer.
+/// A transcript exporter: give it a [`Flavor`] and a writer.
 ///
 /// Memory: with the default group template, one message view and about five buffers of 256 KiB
 /// (the text being written and those the [`BackgroundWriter`] holds); with an overridden one, the group being collected (at most
@@ -443,15 +443,15 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 ///
 /// The templates are the specification of the output. When the user has not overridden the
 /// group or pinned template by name, the format's Rust version of that default template
-/// ([`Flavour::direct_group`], [`Flavour::direct_pin`]) writes the same bytes without the
+/// ([`Flavor::direct_group`], [`Flavor::direct_pin`]) writes the same bytes without the
 /// template engine, from the same [`GroupView`]s and [`MessageView`]s, message by message on the
 /// exporter's thread (no rendering thread, no views handed over); the page template always goes through minijinja
 /// (it is rendered once). Each format's tests render generated groups both ways, and the
 /// integration tests convert every fixture with the defaults and with a `--templates`
 /// directory holding copies of them, requiring identical output, so the two cannot drift.
-pub struct TranscriptWriter<W: Write, F: Flavour> {
+pub struct TranscriptWriter<W: Write, F: Flavor> {
     out: Option<W>,
-    flavour: F,
+    flavor: F,
     options: TranscriptOptions,
     context: ExportContext,
     stats: Statistics,
@@ -459,12 +459,12 @@ pub struct TranscriptWriter<W: Write, F: Flavour> {
     running: Option<Running>,
 }
 
-impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
-    /// Creates a writer of `flavour` over `out`.
-    pub fn new(out: W, flavour: F, options: TranscriptOptions) -> Self {
+impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
+    /// Creates a writer of `flavor` over `out`.
+    pub fn new(out: W, flavor: F, options: TranscriptOptions) -> Self {
         Self {
             out: Some(out),
-            flavour,
+            flavor,
             options,
             context: ExportContext::default(),
             stats: Statistics::default(),
@@ -670,25 +670,25 @@ impl<W: Write, F: Flavour> TranscriptWriter<W, F> {
             ("participants", Value::from(participants)),
             ("timeline", timeline_value(&self.timeline, zone)),
         ];
-        ctx.extend(self.flavour.page_variables(templates, &self.options)?);
+        ctx.extend(self.flavor.page_variables(templates, &self.options)?);
         Ok(ctx.into_iter().collect())
     }
 }
 
-/// The templates of `flavour` as a transcript renders them: the defaults, overridden from
+/// The templates of `flavor` as a transcript renders them: the defaults, overridden from
 /// [`TranscriptOptions::templates`], with the format's filters and the globals `remote_images`
 /// and `timezone`. The page, group and pinned templates are checked to exist and compile.
-pub fn load_templates<F: Flavour>(
-    flavour: &F,
+pub fn load_templates<F: Flavor>(
+    flavor: &F,
     options: &TranscriptOptions,
 ) -> Result<Templates, ExportError> {
     let mut templates = Templates::load(
-        flavour.defaults(),
+        flavor.defaults(),
         options.templates.as_deref(),
-        flavour.markdown_escape(),
+        flavor.markdown_escape(),
     )
     .map_err(ExportError::format)?;
-    flavour.configure(&mut templates.environment);
+    flavor.configure(&mut templates.environment);
     templates
         .environment
         .add_global("remote_images", options.remote_images);
@@ -773,13 +773,13 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
     }
 }
 
-impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
+impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.context = context.clone();
-        let templates = load_templates(&self.flavour, &self.options)?;
+        let templates = load_templates(&self.flavor, &self.options)?;
         // The default group and pinned templates have Rust versions that write the same bytes
         // faster; a template the user overrode goes through minijinja.
-        let body = match self.flavour.direct_group() {
+        let body = match self.flavor.direct_group() {
             Some(group) if templates.is_default(F::GROUP) => {
                 // An unnamed temporary file, written through one handle and read back
                 // through the other (they share the file and its offset).
@@ -807,8 +807,8 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
                         environment: templates.environment.clone(),
                         name: F::GROUP,
                         zone: self.options.zone.clone(),
-                        render_text: self.flavour.text_renderer(),
-                        render_quoted: self.flavour.quoted_renderer(),
+                        render_text: self.flavor.text_renderer(),
+                        render_quoted: self.flavor.quoted_renderer(),
                     },
                     Spool::new(self.options.temp_dir.as_deref())?,
                 )?,
@@ -816,7 +816,7 @@ impl<W: Write, F: Flavour> Exporter for TranscriptWriter<W, F> {
             },
         };
         let direct_pin = self
-            .flavour
+            .flavor
             .direct_pin()
             .filter(|_| templates.is_default(F::PINNED));
         self.running = Some(Running {

@@ -1,0 +1,119 @@
+//! The command line itself: completions and the manual page, case-insensitive values, and
+//! outputs that name their input by file name only.
+
+use crate::support::{Chatdump, fixtures_dir, temp_dir};
+
+#[test]
+fn completions_and_the_manual_page_are_generated_for_every_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef chatdump"),
+        ("fish", "complete -c chatdump"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer"),
+    ] {
+        let run = Chatdump::new(["completions", shell]).run();
+        let script = run.success();
+        assert!(script.contains(marker), "{shell}: {script:.300}");
+        for command in ["convert", "export", "serve", "compact"] {
+            assert!(script.contains(command), "{shell} lacks `{command}`");
+        }
+    }
+    let run = Chatdump::new(["man"]).run();
+    let page = run.success();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH chatdump"),
+        "{page:.300}"
+    );
+    for section in [
+        "chatdump\\-convert",
+        "chatdump\\-export",
+        "\\-\\-partition\\-by",
+    ] {
+        assert!(page.contains(section), "the manual lacks `{section}`");
+    }
+}
+
+#[test]
+fn enum_values_are_case_insensitive() {
+    let dir = temp_dir();
+    let sample = fixtures_dir().join("sample-chat-dump.csv");
+    let out = dir.path().join("out");
+    Chatdump::new([
+        "convert",
+        sample.to_str().unwrap(),
+        "--format",
+        "JSONL,Md",
+        "--on-error",
+        "SKIP",
+        "--jsonl-flavor",
+        "Plain",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run()
+    .success();
+    assert!(out.join("sample-chat-dump.jsonl").is_file());
+    assert!(out.join("sample-chat-dump.md").is_file());
+    // `--status` takes the API's own spelling; `--all` accepts `--format parquet` (what it
+    // writes) and refuses other formats as a usage error (2), before any network call.
+    let refused = Chatdump::new([
+        "export",
+        "--all",
+        "--status",
+        "ENDED",
+        "--format",
+        "jsonl",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    refused.assert_code(2);
+    assert!(
+        refused.stderr.contains("may only be `parquet`"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn outputs_name_their_input_by_file_name_only() {
+    let sample = std::fs::read(fixtures_dir().join("sample-chat-dump.csv")).unwrap();
+    let work = temp_dir();
+    let mut outputs = Vec::new();
+    for place in ["home/user/Downloads/board-meeting", "elsewhere"] {
+        let dir = work.path().join(place);
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("chat.csv");
+        std::fs::write(&input, &sample).unwrap();
+        let out = dir.join("out");
+        Chatdump::new([
+            "convert",
+            input.to_str().unwrap(),
+            "--format",
+            "md,html,parquet",
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+        let files: Vec<Vec<u8>> = ["md", "html", "parquet"]
+            .iter()
+            .map(|extension| std::fs::read(out.join(format!("chat.{extension}"))).unwrap())
+            .collect();
+        let markdown = String::from_utf8(files[0].clone()).unwrap();
+        assert!(markdown.contains("source: \"chat.csv\""), "{markdown:.400}");
+        for file in &files {
+            let text = String::from_utf8_lossy(file);
+            assert!(
+                !text.contains("Downloads"),
+                "a directory leaked into an output"
+            );
+        }
+        outputs.push(files);
+    }
+    assert!(
+        outputs[0] == outputs[1],
+        "the same dump from two places differs"
+    );
+}
