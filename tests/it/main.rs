@@ -2,6 +2,7 @@
 
 mod bulk;
 mod convert;
+mod docs;
 mod fetch;
 mod html_browser;
 mod interrupt;
