@@ -8,6 +8,7 @@
 mod bulk;
 mod cli;
 mod convert;
+mod docs;
 mod fetch;
 mod html_browser;
 mod interrupt;

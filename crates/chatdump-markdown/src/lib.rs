@@ -74,7 +74,7 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// `generated_at` when the caller set it), a summary table, the pinned messages linked to where
 /// they appear, the messages grouped into runs from the same person under a heading per day, and
 /// the participants table. Templates: `transcript.md.jinja`, `group.md.jinja` and
-/// `pinned.md.jinja` (see the README for the variables each receives).
+/// `pinned.md.jinja` (see `docs/templates.md` for the variables each receives).
 ///
 /// # Escaping
 ///

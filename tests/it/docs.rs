@@ -1,0 +1,369 @@
+//! The schemas written in `docs/` against what the code writes. Each schema is a Markdown table
+//! under a `<!-- schema: NAME -->` marker; the names in the first cell of each row (every `code`
+//! span) must be exactly the fields chatdump writes, in the same order: nothing documented that
+//! is not written, nothing written that is not documented.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::support::{Chatdump, convert_to_stdout, temp_dir};
+
+/// The sample every schema is checked on (in `tests/fixtures/`).
+const SAMPLE: &str = "sample-chat-dump.csv";
+
+/// A page of the manual, relative to `docs/`.
+fn page(name: &str) -> String {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(name);
+    fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+}
+
+/// One row of a documented table.
+#[derive(Debug)]
+struct Row {
+    /// The names in the first cell: every `code` span, in order.
+    names: Vec<String>,
+    /// Every cell, the first included, trimmed (`\|` unescaped).
+    cells: Vec<String>,
+}
+
+/// The `code` spans of a cell.
+fn code_spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The rows of the table that follows `<!-- schema: NAME -->` on the page (header and separator
+/// left out). The marker must be there exactly once, directly followed by the table.
+#[track_caller]
+fn table(page_name: &str, schema: &str) -> Vec<Row> {
+    let text = page(page_name);
+    let marker = format!("<!-- schema: {schema} -->");
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == marker)
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(
+        starts.len(),
+        1,
+        "`{marker}` must be on docs/{page_name} exactly once"
+    );
+    let body: Vec<&str> = lines[starts[0] + 1..]
+        .iter()
+        .take_while(|line| line.starts_with('|'))
+        .copied()
+        .collect();
+    assert!(
+        body.len() > 2 && body[1].starts_with("|---"),
+        "`{marker}` on docs/{page_name} is not followed by a Markdown table"
+    );
+    body[2..]
+        .iter()
+        .map(|line| {
+            let cells: Vec<String> = line
+                .trim()
+                .trim_matches('|')
+                .replace("\\|", "\u{0}")
+                .split('|')
+                .map(|cell| cell.trim().replace('\u{0}', "|"))
+                .collect();
+            let names = code_spans(&cells[0]);
+            assert!(
+                !names.is_empty(),
+                "a row without a `name` on docs/{page_name}: {line}"
+            );
+            Row { names, cells }
+        })
+        .collect()
+}
+
+/// Every name of a documented table, in order.
+#[track_caller]
+fn documented(page_name: &str, schema: &str) -> Vec<String> {
+    table(page_name, schema)
+        .into_iter()
+        .flat_map(|row| row.names)
+        .collect()
+}
+
+/// The keys of a JSON object, in the order they are written.
+#[track_caller]
+fn keys(json: &str) -> Vec<String> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct KeysVisitor;
+            impl<'de> Visitor<'de> for KeysVisitor {
+                type Value = Keys;
+                fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                    formatter.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((key, IgnoredAny)) = map.next_entry::<String, IgnoredAny>()? {
+                        keys.push(key);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            deserializer.deserialize_map(KeysVisitor)
+        }
+    }
+    serde_json::from_str::<Keys>(json)
+        .unwrap_or_else(|error| panic!("not a JSON object ({error}): {json}"))
+        .0
+}
+
+/// Asserts that every line of `jsonl` has exactly the keys `expected`, in that order.
+#[track_caller]
+fn assert_every_line(jsonl: &str, expected: &[String], what: &str) {
+    assert!(!jsonl.trim().is_empty(), "{what}: no lines written");
+    for line in jsonl.lines() {
+        assert_eq!(
+            keys(line),
+            expected,
+            "{what}: written keys (left) against the documented ones (right)"
+        );
+    }
+}
+
+#[test]
+fn jsonl_fields_are_the_documented_ones_in_order() {
+    let expected = documented("formats/jsonl.md", "jsonl");
+    assert_every_line(&convert_to_stdout(SAMPLE, &[]), &expected, "plain JSONL");
+    assert_every_line(
+        &convert_to_stdout(SAMPLE, &["--jsonl-flavor", "typesense"]),
+        &expected,
+        "Typesense JSONL",
+    );
+}
+
+#[test]
+fn elasticsearch_bulk_lines_are_the_documented_action_then_the_plain_document() {
+    let action_rows = table("formats/jsonl.md", "jsonl-elasticsearch-action");
+    let action: Vec<String> = action_rows
+        .iter()
+        .flat_map(|row| row.names.clone())
+        .collect();
+    let document = documented("formats/jsonl.md", "jsonl");
+    let written = convert_to_stdout(
+        SAMPLE,
+        &["--jsonl-flavor", "elasticsearch", "--index", "chat"],
+    );
+    let lines: Vec<&str> = written.lines().collect();
+    assert!(!lines.is_empty() && lines.len() % 2 == 0, "{written}");
+    for pair in lines.chunks(2) {
+        assert_eq!(keys(pair[0]), action, "the action line");
+        // The table's meaning cell spells the action's own object, as JSON; its keys are
+        // compared as written (`{"index":` then the object, then `}`).
+        let inner = pair[0]
+            .strip_prefix("{\"index\":")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("not an index action: {}", pair[0]));
+        assert_eq!(
+            keys(inner),
+            keys(&code_spans(&action_rows[0].cells[2])[0]),
+            "the action object"
+        );
+        assert_eq!(keys(pair[1]), document, "the document line");
+    }
+}
+
+#[test]
+fn meilisearch_documents_rename_exactly_the_documented_ids() {
+    let plain = documented("formats/jsonl.md", "jsonl");
+    let renamed = table("formats/jsonl.md", "jsonl-meilisearch-renamed");
+    // Each renamed row says which plain field it replaces (the first `code` span of its meaning);
+    // a row naming no plain field keeps its own name (`id`).
+    let expected: Vec<String> = plain
+        .iter()
+        .map(|field| {
+            renamed
+                .iter()
+                .find(|row| code_spans(&row.cells[2]).first() == Some(field))
+                .map_or_else(|| field.clone(), |row| row.names[0].clone())
+        })
+        .collect();
+    assert!(
+        renamed.iter().all(|row| expected.contains(&row.names[0])),
+        "every documented Meilisearch field is in the document: {expected:?}"
+    );
+    assert_eq!(
+        expected
+            .iter()
+            .filter(|name| name.contains("id"))
+            .collect::<Vec<_>>(),
+        ["id"],
+        "Meilisearch takes exactly one attribute whose name contains `id`"
+    );
+    assert_every_line(
+        &convert_to_stdout(SAMPLE, &["--jsonl-flavor", "meilisearch"]),
+        &expected,
+        "Meilisearch JSONL",
+    );
+}
+
+/// Asserts that the documented Parquet rows match `fields`: names in order, Arrow types and
+/// nullability.
+#[track_caller]
+fn assert_parquet_columns(rows: &[Row], fields: &[(String, String, bool)]) {
+    let documented: Vec<(String, String, bool)> = rows
+        .iter()
+        .flat_map(|row| {
+            let arrow_type = code_spans(&row.cells[1]).join(" ");
+            let nullable = match row.cells[3].as_str() {
+                "yes" => true,
+                "no" => false,
+                other => panic!(
+                    "the `null` cell of {:?} is `{other}`, not yes or no",
+                    row.names
+                ),
+            };
+            row.names
+                .iter()
+                .map(move |name| (name.clone(), arrow_type.clone(), nullable))
+        })
+        .collect();
+    assert_eq!(
+        fields, documented,
+        "the writer's Arrow schema (left) against docs/formats/parquet.md (right)"
+    );
+}
+
+/// `(name, Arrow type, nullable)` of every field of an Arrow schema; the type as arrow-rs's
+/// `DataType` displays it, which is how the docs spell it.
+macro_rules! arrow_fields {
+    ($schema:expr) => {
+        $schema
+            .fields()
+            .iter()
+            .map(|field| {
+                (
+                    field.name().clone(),
+                    field.data_type().to_string(),
+                    field.is_nullable(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+#[test]
+fn parquet_columns_are_the_documented_ones() {
+    let version_1 = table("formats/parquet.md", "parquet");
+    assert_parquet_columns(&version_1, &arrow_fields!(chatdump_parquet::schema()));
+    let mut version_2 = version_1;
+    version_2.extend(table("formats/parquet.md", "parquet-v2-added"));
+    assert_parquet_columns(
+        &version_2,
+        &arrow_fields!(chatdump_parquet::schema_with_participants()),
+    );
+}
+
+#[test]
+fn parquet_columns_are_the_jsonl_fields_but_created_at_ms() {
+    // The Parquet page says the columns are the JSONL fields under the same names, but for
+    // `created_at_ms`: keep the two tables from drifting apart.
+    let mut jsonl = documented("formats/jsonl.md", "jsonl");
+    jsonl.retain(|field| field != "created_at_ms");
+    assert_eq!(documented("formats/parquet.md", "parquet"), jsonl);
+}
+
+#[test]
+fn rejects_file_fields_are_the_documented_ones() {
+    let dir = temp_dir();
+    let rejects = dir.path().join("rejects.jsonl");
+    Chatdump::new([
+        "convert".as_ref(),
+        "skip-mode-mixed.csv".as_ref(),
+        "--on-error".as_ref(),
+        "skip".as_ref(),
+        "--rejects".as_ref(),
+        rejects.as_os_str(),
+        "--output".as_ref(),
+        dir.path().join("out.jsonl").as_os_str(),
+    ])
+    .run()
+    .assert_code(0);
+    let written = fs::read_to_string(&rejects).expect("the rejects file");
+    assert_every_line(
+        &written,
+        &documented("commands/convert.md", "rejects"),
+        "rejects file",
+    );
+}
+
+#[test]
+fn bulk_manifest_fields_are_the_documented_ones() {
+    let output = chatdump_bulk::OutputFile {
+        path: "date=2024-05-14/s.parquet".into(),
+        bytes: 1,
+        sha256: "00".into(),
+    };
+    // Every optional field set, so that none is left out of the serialised line.
+    let record = chatdump_bulk::SessionRecord {
+        session_id: "s".into(),
+        meeting_id: Some("m".into()),
+        session_status: Some("ENDED".into()),
+        status: chatdump_bulk::Status::Failed,
+        reason: Some("why".into()),
+        messages: 1,
+        outputs: vec![output.clone()],
+        participants: false,
+        attempts: 1,
+        at: "2024-05-14T00:00:00Z".into(),
+    };
+    let line = serde_json::to_string(&record).expect("serialise");
+    assert_eq!(
+        keys(&line),
+        documented("commands/export-all.md", "manifest-session")
+    );
+    let line = serde_json::to_string(&output).expect("serialise");
+    assert_eq!(
+        keys(&line),
+        documented("commands/export-all.md", "manifest-output")
+    );
+}
+
+#[test]
+fn bulk_report_fields_are_the_documented_ones() {
+    let report = chatdump_bulk::Report {
+        listing_error: Some("why".into()),
+        ..chatdump_bulk::Report::default()
+    };
+    let json = serde_json::to_string(&report).expect("serialise");
+    assert_eq!(
+        keys(&json),
+        documented("commands/export-all.md", "bulk-report")
+    );
+}
+
+#[test]
+fn markdown_front_matter_keys_are_the_documented_ones() {
+    let written = Chatdump::new(["convert", SAMPLE, "--format", "md", "--output", "-"])
+        .run()
+        .success()
+        .to_owned();
+    let front_matter: Vec<String> = written
+        .lines()
+        .skip(1)
+        .take_while(|line| *line != "---")
+        .map(|line| line.split(':').next().expect("a key").to_owned())
+        .collect();
+    assert!(written.starts_with("---\n"), "{written}");
+    assert_eq!(
+        front_matter,
+        documented("formats/markdown.md", "markdown-front-matter")
+    );
+}
