@@ -124,6 +124,33 @@ fn stdin_is_sorted_externally_with_spilled_runs() {
 }
 
 #[test]
+fn stdin_to_a_file_is_read_again_from_its_copy_when_the_window_gives_up() {
+    let dir = temp_dir();
+    let spool_dir = dir.path().join("tmp");
+    std::fs::create_dir(&spool_dir).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        "-",
+        "--sort-memory",
+        "4KiB",
+        "--temp-dir",
+        spool_dir.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .stdin(fixture_bytes("out-of-order-beyond-window.csv"))
+    .run();
+    run.success();
+    // The window pass over standard input gave up; the second pass read the copy it kept.
+    assert!(run.stderr.contains(REREAD_NOTE), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), sorted_expectation());
+    // The copy and the spilled runs were unnamed files: nothing is left in the temp dir.
+    assert_eq!(std::fs::read_dir(&spool_dir).unwrap().count(), 0);
+}
+
+#[test]
 fn identical_duplicates_are_written_once_with_a_warning() {
     let run = Chatdump::new(["convert", "duplicates-identical.csv", "--output", "-"]).run();
     let output = run.success();
