@@ -264,7 +264,6 @@ fn ids(problems: &serde_json::Value) -> Vec<String> {
     ignore = "needs moto and duckdb (python3): run scripts/test"
 )]
 fn export_all_to_s3_killed_resumed_idempotent_compacted() {
-    let started = Instant::now();
     let moto = Moto::start();
     moto.create_bucket(BUCKET);
     let server = api_server();
@@ -559,11 +558,6 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
     run(&healed).assert_code(0);
     assert_eq!(report(&report_path)["exported"], 0);
     assert_eq!(objects(&store), objects_after);
-    assert!(
-        started.elapsed() < Duration::from_secs(90),
-        "the bulk test took {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]

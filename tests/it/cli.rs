@@ -117,3 +117,59 @@ fn outputs_name_their_input_by_file_name_only() {
         "the same dump from two places differs"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_completions_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatdump"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run chatdump");
+    // Close the pipe before anything is read (as `| head` does once it has its lines): every
+    // write fails with a broken pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        output.status.code().is_some_and(|code| code == 0),
+        "{:?}: {stderr}",
+        output.status
+    );
+}
+
+#[test]
+fn warnings_about_the_whole_dump_are_shown_past_the_warning_limit() {
+    let work = temp_dir();
+    let input = work.path().join("dump.csv");
+    let mut csv = String::from(
+        "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt,mood\n",
+    );
+    for index in 0..12 {
+        // Twelve records with a bad timestamp: twelve skipped-record warnings.
+        csv.push_str(&format!(
+            "bad{index},p1,s1,m1,Ann,false,false,TEXT_MESSAGE,hi,yesterday,calm\n"
+        ));
+    }
+    csv.push_str("ok1,p1,s1,m1,Ann,false,false,TEXT_MESSAGE,hi,2024-05-14T09:00:04.112Z,calm\n");
+    std::fs::write(&input, csv).unwrap();
+    let run = Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--output",
+        work.path().join("out/").to_str().unwrap(),
+    ])
+    .run();
+    run.success();
+    let skipped = run.stderr_lines("warning: skipped");
+    assert_eq!(skipped.len(), 10, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`mood`"),
+        "the unknown-column warning is missing past the limit:\n{}",
+        run.stderr
+    );
+}

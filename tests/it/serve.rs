@@ -1310,3 +1310,48 @@ fn a_hostile_session_id_is_named_by_the_stem_rule() {
         .collect();
     assert_eq!(outputs(root.path()), expected);
 }
+
+#[test]
+fn with_partition_by_date_the_job_reports_the_files_it_wrote() {
+    let server = test_server(MESSAGES, Duration::ZERO);
+    let root = temp_dir();
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &["--format", "parquet", "--partition-by", "date"],
+    );
+    let session = "ok--partitioned";
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "uuid-part");
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    let reported: Vec<PathBuf> = job["outputs"]
+        .as_array()
+        .expect("the job lists its outputs")
+        .iter()
+        .map(|path| PathBuf::from(path.as_str().unwrap()))
+        .collect();
+    // Every file reported exists, and every file written is reported.
+    for path in &reported {
+        assert!(
+            path.is_file(),
+            "reported but not written: {}",
+            path.display()
+        );
+    }
+    let written: Vec<PathBuf> = outputs(root.path())
+        .into_iter()
+        .map(|relative| root.path().join(relative))
+        .filter(|path| path.is_file())
+        .collect();
+    let mut sorted = reported.clone();
+    sorted.sort();
+    assert_eq!(sorted, written, "{job}");
+    assert!(
+        reported
+            .iter()
+            .any(|path| path.to_string_lossy().contains("/date=")
+                && path
+                    .to_string_lossy()
+                    .ends_with(&format!("{session}.parquet"))),
+        "{reported:?}"
+    );
+}

@@ -68,6 +68,18 @@ impl Reporter {
         }
     }
 
+    /// Prints a warning that comes once per run, whatever the limit (it is still counted).
+    pub(crate) fn warning_always(&mut self, text: &str) {
+        self.warnings += 1;
+        if !self.quiet {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: {text}",
+                self.label("warning", "1;33")
+            );
+        }
+    }
+
     /// Prints an informational line unless quiet.
     pub(crate) fn info(&self, text: &str) {
         if !self.quiet {
@@ -177,8 +189,16 @@ impl Events for CliEvents<'_> {
     }
 
     fn warning(&mut self, warning: &Warning) {
-        // `Warning`'s `Display` escapes every value from the dump for the terminal.
-        self.warn(&warning.to_string());
+        // `Warning`'s `Display` escapes every value from the dump for the terminal. A duplicate
+        // can come once per record, so it counts towards the limit; the warnings about the whole
+        // dump come once each and are always shown.
+        let text = warning.to_string();
+        if let Warning::Duplicate { .. } = warning {
+            self.warn(&text);
+        } else {
+            let reporter = &mut *self.reporter;
+            self.bar.suspend(|| reporter.warning_always(&text));
+        }
     }
 
     fn finished(&mut self) {

@@ -61,29 +61,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///
 /// # Schema (version 1)
 ///
-/// Every line has every field, in this order; absent values are `null`.
-///
-/// | field | type | meaning |
-/// |---|---|---|
-/// | `schema_version` | integer | always `1` for this schema |
-/// | `id` | string | the chat message id |
-/// | `session_id` | string | the session id |
-/// | `meeting_id` | string | the meeting id |
-/// | `participant_id` | string | the sender's peer id (new on every join) |
-/// | `display_name` | string | the sender's display name |
-/// | `pinned` | boolean | pinned |
-/// | `edited` | boolean | edited |
-/// | `created_at` | string | RFC 3339 UTC with milliseconds (`2024-05-14T09:00:04.112Z`), more digits only when the dump had them |
-/// | `created_at_ms` | integer | the same instant in epoch milliseconds |
-/// | `payload_type` | string | `TEXT_MESSAGE`, `IMAGE_MESSAGE`, `FILE_MESSAGE` or any other value, verbatim |
-/// | `kind` | string | `text`, `image`, `file` or `other` |
-/// | `text` | string or null | text messages: the text (the reply, for a reply) |
-/// | `quoted_text` | string or null | replies: the quoted text |
-/// | `url` | string or null | image and file messages: the URL |
-/// | `file_name` | string or null | file messages: the original file name, when known |
-/// | `file_size` | integer or null | file messages: the size in bytes, when known |
-/// | `payload` | string | the raw payload, verbatim |
-/// | `extra` | object | columns beyond the documented ten, name to string value (`{}` when none) |
+/// Every line has every field, in one fixed order; absent values are `null`. The fields, their
+/// types and meanings are documented once, in `docs/formats/jsonl.md` (a test checks that page
+/// against what this writer writes).
 ///
 /// Strings are JSON-escaped by `serde_json` (control characters as `\uXXXX`; everything else as
 /// UTF-8), so every line is one physical line.

@@ -29,26 +29,9 @@ const QUEUE_BATCHES: usize = 1;
 /// The same fields, under the same names and with the same values, as a JSONL line (minus
 /// `created_at_ms`, which `created_at` already carries exactly).
 ///
-/// | column | Arrow type | Parquet type | nullable | dictionary | meaning |
-/// |---|---|---|---|---|---|
-/// | `schema_version` | `Int32` | `INT32` | no | yes | always `1` for this schema |
-/// | `id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | no | the chat message id |
-/// | `session_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the session id |
-/// | `meeting_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the meeting id |
-/// | `participant_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the sender's peer id |
-/// | `display_name` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | the sender's display name |
-/// | `pinned` | `Boolean` | `BOOLEAN` | no | — | pinned |
-/// | `edited` | `Boolean` | `BOOLEAN` | no | — | edited |
-/// | `created_at` | `Timestamp(Microsecond, "UTC")` | `INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true)` | no | no | when the message was sent (sub-microsecond digits are dropped) |
-/// | `payload_type` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | `TEXT_MESSAGE`, `IMAGE_MESSAGE`, `FILE_MESSAGE` or any other value, verbatim |
-/// | `kind` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | `text`, `image`, `file` or `other` |
-/// | `text` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | text messages: the text (the reply, for a reply) |
-/// | `quoted_text` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | replies: the quoted text |
-/// | `url` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | image and file messages: the URL |
-/// | `file_name` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | no | file messages: the file name, when known |
-/// | `file_size` | `Int64` | `INT64` | yes | no | file messages: the size in bytes, when known |
-/// | `payload` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | no | the raw payload, verbatim |
-/// | `extra` | `Utf8` | `BYTE_ARRAY` (`STRING`) | no | yes | columns beyond the documented ten, as a JSON object text (`{}` when none) |
+/// The columns, their Arrow and Parquet types, nullability, dictionaries and meanings are
+/// documented once, in `docs/formats/parquet.md` (a test checks that page against
+/// [`crate::schema`]).
 ///
 /// The footer carries the key-value metadata `chatdump.schema_version`, `chatdump.tool_version`
 /// and `chatdump.source` (see [`crate::metadata_keys`]), plus the Arrow schema (`ARROW:schema`)
@@ -60,10 +43,9 @@ const QUEUE_BATCHES: usize = 1;
 /// With [`ParquetOptions::participants`] set (bulk export: `chatdump export --all`), files carry
 /// two more columns after `extra`, and `schema_version` is `2` (column and footer):
 ///
-/// | column | Arrow type | Parquet type | nullable | dictionary | meaning |
-/// |---|---|---|---|---|---|
-/// | `user_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | yes | the sender's user id, from the session's participants |
-/// | `custom_participant_id` | `Utf8` | `BYTE_ARRAY` (`STRING`) | yes | yes | the organisation's own id for the sender |
+/// `user_id` (the sender's user id, from the session's participants) and
+/// `custom_participant_id` (the organisation's own id for the sender), both nullable
+/// dictionary strings (see `docs/formats/parquet.md`).
 ///
 /// Both are looked up by `participant_id` and are null when the participant is not in the map
 /// (an empty map, when enrichment is off, makes them null everywhere).

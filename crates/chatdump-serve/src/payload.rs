@@ -84,12 +84,16 @@ pub fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
     false
 }
 
-/// Whether `id` is accepted as a session id: 1 to 128 bytes, no control character. Session
-/// ids are UUIDs; anything else is still named safely on disk by the one stem rule
-/// ([`chatdump_core::stem::session_file_stem`]: no path, no dot, reversible).
+/// Whether `id` is accepted as a session id: 1 to 128 bytes, no control character, and a file
+/// stem by the one stem rule ([`chatdump_core::stem::session_file_stem`]: no path, no dot,
+/// reversible; at most 200 bytes, so an id of many escaped bytes is refused here, with a 400,
+/// rather than failing its job later). Session ids are UUIDs.
 #[must_use]
 pub fn is_safe_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.chars().any(char::is_control)
+        && chatdump_core::stem::session_file_stem(id).is_some()
 }
 
 fn string_field(
@@ -222,7 +226,16 @@ mod tests {
         let quoted = format!(r#"{{"event":"x","s":"{}"}}"#, "[".repeat(100));
         assert_eq!(parse(quoted.as_bytes()), Ok(Delivery::Other("x".into())));
         let long = format!("\"{}\"", "x".repeat(129));
-        for session in [r#""""#, r#""a\u001bb""#, long.as_str(), "1", "null"] {
+        // 100 bytes, but 300 once every `/` is escaped: no file name.
+        let escaped = format!("\"{}\"", "/".repeat(100));
+        for session in [
+            r#""""#,
+            r#""a\u001bb""#,
+            long.as_str(),
+            escaped.as_str(),
+            "1",
+            "null",
+        ] {
             let body = format!(r#"{{"event":"meeting.chatSynced","sessionId":{session}}}"#);
             assert!(parse(body.as_bytes()).is_err(), "{session}");
         }

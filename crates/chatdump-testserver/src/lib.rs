@@ -15,7 +15,11 @@
 //!
 //! ```no_run
 //! let server = chatdump_testserver::Server::start(chatdump_testserver::Config::default())?;
-//! println!("try: chatdump fetch --base-url {} --session-id demo", server.dyte_base_url());
+//! println!(
+//!     "try: chatdump fetch --base-url {} --allow-private-download-host {} --session-id demo",
+//!     server.dyte_base_url(),
+//!     server.addr()
+//! );
 //! # Ok::<(), std::io::Error>(())
 //! ```
 

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         };
         eprintln!(
             "chatdump-testserver listening on http://{addr}\n\
-             try:\n  DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key chatdump export --base-url http://{addr}/v2 --session-id demo --format jsonl --output out/\n\
+             try:\n  DYTE_ORG_ID=demo-org DYTE_API_KEY=demo-key chatdump export --base-url http://{addr}/v2 --allow-private-download-host {addr} --session-id demo --format jsonl --output out/\n\
              scenarios (session id prefix): {}",
             scenario_names()
         );

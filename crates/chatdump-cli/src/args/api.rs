@@ -29,7 +29,8 @@ Examples:
     --session-id demo --output out/
 
 Exit status: 0 every session done, 1 a data, I/O or network error (or every session failed),
-2 usage error, 3 some sessions failed and others succeeded.";
+2 usage error, 3 some sessions failed and others succeeded, 130 interrupted (SIGINT),
+143 terminated (SIGTERM).";
 
 /// Which Chat Replay API to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

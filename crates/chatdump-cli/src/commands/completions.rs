@@ -16,8 +16,12 @@ pub(crate) fn run(shell: Shell) -> anyhow::Result<()> {
         Shell::Powershell => Target::PowerShell,
         Shell::Elvish => Target::Elvish,
     };
+    // Generated into memory first: `clap_complete` panics on a write error, and a closed pipe
+    // (`chatdump completions bash | head`) must end quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(target, &mut Cli::command(), "chatdump", &mut script);
     let mut out = io::stdout().lock();
-    clap_complete::generate(target, &mut Cli::command(), "chatdump", &mut out);
+    out.write_all(&script)?;
     out.flush()?;
     Ok(())
 }
