@@ -2,7 +2,8 @@
 
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests run the binary as a user would: the environment, the clock and the system temporary directory are theirs"
+    clippy::print_stderr,
+    reason = "tests run the binary as a user would: the environment, the clock and the system temporary directory are theirs, and they print what they measured"
 )]
 
 mod bulk;

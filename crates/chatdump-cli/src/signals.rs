@@ -23,6 +23,10 @@ pub(crate) fn exit_cleanly_on_interrupt() {
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 chatdump_core::output::remove_pending_files();
+                #[expect(
+                    clippy::exit,
+                    reason = "the signal handler ends the process as the signal would"
+                )]
                 std::process::exit(128 + signal);
             }
         });

@@ -4,7 +4,9 @@
 
 #![allow(
     clippy::disallowed_methods,
-    reason = "a program: it reads its command line"
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a program: it reads its command line and prints"
 )]
 
 use std::fs::File;

@@ -2,8 +2,10 @@
 //! and `chatdump export` can be tried without an account.
 
 #![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
     clippy::disallowed_methods,
-    reason = "a test server plays the platform: it reads the real clock to sign and expire links"
+    reason = "a program: it prints its address and reads the real clock to sign and expire links"
 )]
 
 use std::net::SocketAddr;
