@@ -47,6 +47,7 @@
 pub mod allow;
 mod api;
 mod download;
+pub mod file;
 pub mod guard;
 mod provider;
 mod redact;
@@ -70,7 +71,6 @@ pub use reqwest::Url;
 pub use retry::RetryPolicy;
 
 use api::{Answer, Link};
-use chatdump_core::output::AtomicFile;
 use download::{DownloadState, Failure};
 use guard::AddressGuard;
 use retry::GiveUp;
@@ -450,15 +450,7 @@ impl Fetcher {
             path: chatdump_core::escape::escape_for_terminal(&target.display().to_string(), 200),
             source,
         };
-        let owned = target.to_path_buf();
-        let (file, handle) = blocking(move || {
-            let file = AtomicFile::create(owned)?;
-            let handle = file.reopen()?;
-            Ok((file, handle))
-        })
-        .await
-        .map_err(write_error)?;
-        let mut handle = tokio::fs::File::from_std(handle);
+        let (file, mut handle) = file::create(target).await.map_err(write_error)?;
         let mut fetched = Fetched::default();
         let mut link = self
             .request_link(session_id, started, observer, &mut fetched)
@@ -558,7 +550,7 @@ impl Fetcher {
         }
         fetched.bytes = state.received();
         drop(handle);
-        blocking(move || file.commit()).await.map_err(write_error)?;
+        file::commit(file).await.map_err(write_error)?;
         Ok(fetched)
     }
 
@@ -731,15 +723,6 @@ impl Fetcher {
             }
         }
     }
-}
-
-/// Runs a file system call on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
 /// A failed API call worth retrying: the cause, the server's `Retry-After`, and the status and

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use chatdump_api::allow::DownloadPolicy;
 use chatdump_api::redact_url;
-use chatdump_core::output::AtomicFile;
 use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
 use tokio::io::AsyncWriteExt as _;
@@ -145,15 +144,9 @@ pub async fn download(
         return Err(LinkError::TooLarge { url: shown, limit });
     }
     // File system calls run on the blocking pool, never on the executor.
-    let owned = target.to_path_buf();
-    let (file, handle) = blocking(move || {
-        let file = AtomicFile::create(owned)?;
-        let handle = file.reopen()?;
-        Ok((file, handle))
-    })
-    .await
-    .map_err(write_error)?;
-    let mut handle = tokio::fs::File::from_std(handle);
+    let (file, mut handle) = chatdump_api::file::create(target)
+        .await
+        .map_err(write_error)?;
     let mut received = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(|error| LinkError::Network {
         url: shown.clone(),
@@ -174,15 +167,8 @@ pub async fn download(
     }
     handle.flush().await.map_err(write_error)?;
     drop(handle);
-    blocking(move || file.commit()).await.map_err(write_error)?;
-    Ok(received)
-}
-
-/// Runs a file system call on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(call)
+    chatdump_api::file::commit(file)
         .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+        .map_err(write_error)?;
+    Ok(received)
 }
