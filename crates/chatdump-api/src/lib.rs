@@ -46,6 +46,7 @@
 
 pub mod allow;
 mod api;
+mod config;
 mod download;
 pub mod guard;
 mod provider;
@@ -64,6 +65,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use tokio::time::Instant;
 
 pub use api::Api;
+pub use config::{AccountIds, ApiConfigError, UrlError, http_url};
 pub use provider::{DYTE_BASE_URL, Provider, REALTIMEKIT_BASE_URL};
 pub use redact::{REDACTED, Secret, redact_url};
 pub use reqwest::Url;
