@@ -29,12 +29,9 @@ impl BulkObserver for Progress<'_> {
 
     fn session(&mut self, session_id: &str, event: Event, reason: Option<&str>) {
         self.bar.inc(1);
-        let id = escape_for_terminal(session_id, 80);
-        let line = match (event, reason) {
-            (Event::Failed, Some(reason)) => format!("session `{id}` failed: {reason}"),
-            (Event::Skipped, Some(reason)) => format!("session `{id}` skipped: {reason}"),
-            (Event::Exported, _) => format!("session `{id}` exported"),
-            _ => return,
+        // `Event::line` escapes the id and the reason for the terminal.
+        let Some(line) = event.line(session_id, reason) else {
+            return;
         };
         self.bar.suspend(|| self.reporter.detail(&line));
     }
