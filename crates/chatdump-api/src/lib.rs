@@ -27,14 +27,11 @@
 //!
 //! ```no_run
 //! use chatdump_core::time::Clock;
-//! use chatdump_api::{Api, DYTE_BASE_URL, FetchOptions, Fetcher, IgnoreEvents, Secret};
+//! use chatdump_api::{AccountIds, Api, FetchOptions, Fetcher, IgnoreEvents, Provider, Secret};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let api = Api::Dyte {
-//!     base: DYTE_BASE_URL.parse()?,
-//!     org_id: "my-org".into(),
-//!     api_key: Secret::new("my-key"),
-//! };
+//! let ids = AccountIds { org_id: Some("my-org"), ..AccountIds::default() };
+//! let api = Api::new(Provider::Dyte, None, ids, Some(Secret::new("my-key")))?;
 //! let fetcher = Fetcher::new(api, FetchOptions::new(Clock::new(jiff::Timestamp::now)))?;
 //! let fetched = fetcher
 //!     .fetch_to("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31", "chat.csv".as_ref(), &mut IgnoreEvents)
