@@ -429,6 +429,46 @@ fn missing_credentials_and_help_are_usage_matters_without_secrets() {
     }
 }
 
+/// The API configuration is checked by `chatdump_api::Api::new`; each of its errors is a usage
+/// error (exit 2) with the text that names what to set, and no secret.
+#[test]
+fn api_configuration_errors_are_usage_errors() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--base-url", "not a url"],
+            "error: --base-url `not a url` is not a URL",
+        ),
+        (
+            &["--base-url", "ftp://user:pw@example.com/v2?token=t"],
+            "error: --base-url `ftp://example.com/v2?token=<redacted>` is not an http or https URL",
+        ),
+        (
+            &["--org-id", " "],
+            "error: the organization id (--org-id or DYTE_ORG_ID) is missing",
+        ),
+        (
+            &["--provider", "realtimekit", "--account-id", "acc"],
+            "error: the app id (--app-id or REALTIMEKIT_APP_ID) is missing",
+        ),
+        (
+            &["--provider", "realtimekit", "--app-id", "app"],
+            "error: the account id (--account-id or CLOUDFLARE_ACCOUNT_ID) is missing",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let run = Chatdump::new([&["fetch", "--session-id", "x"], flags].concat())
+            .env("DYTE_ORG_ID", "")
+            .env("CLOUDFLARE_ACCOUNT_ID", "")
+            .env("REALTIMEKIT_APP_ID", "")
+            .env("DYTE_API_KEY", API_KEY)
+            .env("CLOUDFLARE_API_TOKEN", API_TOKEN)
+            .run();
+        run.assert_code(2);
+        assert_eq!(run.stderr.trim_end(), expected);
+        assert!(!run.stderr.contains(API_KEY) && !run.stderr.contains(API_TOKEN));
+    }
+}
+
 // Faults the client must overcome.
 
 #[test]

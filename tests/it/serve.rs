@@ -186,6 +186,63 @@ fn hermetic(command: &mut Command) {
     command.env("NO_COLOR", "1");
 }
 
+/// A bad key file is an error (1) naming the file; a bad key URL or download-host pattern is a
+/// usage error (2); none starts the receiver or creates its output directory.
+#[test]
+fn bad_key_and_download_host_settings_are_refused_at_start() {
+    let root = temp_dir();
+    let output = root.path().join("out");
+    let missing = root.path().join("missing.pem");
+    let not_a_key = fixtures_dir().join("webhook").join("test-only-private.pem");
+    let cases: [(Vec<String>, i32, String); 4] = [
+        (
+            vec!["--public-key".into(), missing.display().to_string()],
+            1,
+            format!(
+                "error: cannot read the public key `{}`: No such file or directory (os error 2)",
+                missing.display()
+            ),
+        ),
+        (
+            vec!["--public-key".into(), not_a_key.display().to_string()],
+            1,
+            format!(
+                "error: `{}` is not a usable public key: ",
+                not_a_key.display()
+            ),
+        ),
+        (
+            vec!["--public-key-url".into(), "ftp://u:pw@example.com/k?t=1".into()],
+            2,
+            "error: --public-key-url `ftp://example.com/k?t=<redacted>` is not an http or https URL"
+                .into(),
+        ),
+        (
+            vec!["--allow-download-host".into(), "*.com".into()],
+            2,
+            "error: --allow-download-host: `*.com` is too broad: name at least two fixed labels, like `*.s3.amazonaws.com`".into(),
+        ),
+    ];
+    for (flags, code, expected) in cases {
+        let mut command = Command::new(CHATDUMP);
+        hermetic(&mut command);
+        let run = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--output"])
+            .arg(&output)
+            .args(&flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(code), "{flags:?}: {stderr}");
+        assert!(stderr.starts_with(&expected), "{flags:?}: {stderr}");
+        assert!(
+            !stderr.contains("pw") && !stderr.contains("t=1"),
+            "{stderr}"
+        );
+        assert!(!output.exists());
+    }
+}
+
 impl Receiver {
     /// Starts `chatdump serve --output ROOT --listen 127.0.0.1:0 EXTRA...` and waits for it to
     /// listen. `server` adds the test server's credentials for the fallback and allows plain

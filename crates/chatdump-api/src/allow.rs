@@ -168,6 +168,23 @@ impl DownloadPolicy {
         }
     }
 
+    /// Allows https downloads from hosts matching the `patterns` given by the user, or from
+    /// the default hosts when none is given.
+    ///
+    /// # Errors
+    ///
+    /// The first pattern that [`HostPattern::parse`] refuses, and why.
+    pub fn allowing(patterns: &[impl AsRef<str>]) -> Result<Self, String> {
+        if patterns.is_empty() {
+            return Ok(Self::default());
+        }
+        let hosts = patterns
+            .iter()
+            .map(|pattern| HostPattern::parse(pattern.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(hosts))
+    }
+
     /// FOR TESTS ONLY: also allows plain `http` to exactly `host_port` (`127.0.0.1:8080`).
     #[must_use]
     pub fn allow_insecure(mut self, host_port: impl Into<String>) -> Self {
@@ -250,6 +267,28 @@ impl DownloadPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_patterns_replace_the_default_hosts() {
+        let none: [&str; 0] = [];
+        assert_eq!(
+            DownloadPolicy::allowing(&none).unwrap().hosts(),
+            DownloadPolicy::default().hosts()
+        );
+        let policy = DownloadPolicy::allowing(&["*.example.com", "files.example.org"]).unwrap();
+        let hosts: Vec<String> = policy.hosts().iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["*.example.com", "files.example.org"]);
+        assert!(policy.check("https://a.example.com/x.csv").is_ok());
+        assert!(
+            policy
+                .check("https://bucket.s3.amazonaws.com/chat.csv")
+                .is_err()
+        );
+        assert_eq!(
+            DownloadPolicy::allowing(&["files.example.org", "*.com"]).unwrap_err(),
+            "`*.com` is too broad: name at least two fixed labels, like `*.s3.amazonaws.com`"
+        );
+    }
 
     #[test]
     fn default_policy() {

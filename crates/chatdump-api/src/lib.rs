@@ -27,14 +27,11 @@
 //!
 //! ```no_run
 //! use chatdump_core::time::Clock;
-//! use chatdump_api::{Api, DYTE_BASE_URL, FetchOptions, Fetcher, IgnoreEvents, Secret};
+//! use chatdump_api::{AccountIds, Api, FetchOptions, Fetcher, IgnoreEvents, Provider, Secret};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let api = Api::Dyte {
-//!     base: DYTE_BASE_URL.parse()?,
-//!     org_id: "my-org".into(),
-//!     api_key: Secret::new("my-key"),
-//! };
+//! let ids = AccountIds { org_id: Some("my-org"), ..AccountIds::default() };
+//! let api = Api::new(Provider::Dyte, None, ids, Some(Secret::new("my-key")))?;
 //! let fetcher = Fetcher::new(api, FetchOptions::new(Clock::new(jiff::Timestamp::now)))?;
 //! let fetched = fetcher
 //!     .fetch_to("4f1c2a8e-9b3d-4e57-a1c6-2d8e0f7b9a31", "chat.csv".as_ref(), &mut IgnoreEvents)
@@ -46,6 +43,7 @@
 
 pub mod allow;
 mod api;
+mod config;
 mod download;
 pub mod file;
 pub mod guard;
@@ -65,6 +63,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use tokio::time::Instant;
 
 pub use api::Api;
+pub use config::{AccountIds, ApiConfigError, UrlError, http_url};
 pub use provider::{DYTE_BASE_URL, Provider, REALTIMEKIT_BASE_URL};
 pub use redact::{REDACTED, Secret, redact_url};
 pub use reqwest::Url;
@@ -166,6 +165,64 @@ pub enum FetchEvent {
         /// Why.
         reason: String,
     },
+}
+
+impl FetchEvent {
+    /// Whether the event is a detail, shown only on request (`-v`): the links asked for and
+    /// given, and a resumed download. Retries, fresh links and restarts are always worth
+    /// reporting.
+    #[must_use]
+    pub const fn is_detail(&self) -> bool {
+        matches!(
+            self,
+            Self::RequestingLink { .. } | Self::GotLink { .. } | Self::Resuming { .. }
+        )
+    }
+}
+
+/// One line of text, without the session; every value from outside is escaped for a terminal
+/// (URLs are redacted already).
+impl fmt::Display for FetchEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use chatdump_core::escape::escape_for_terminal;
+        match self {
+            Self::RequestingLink { url } => write!(
+                f,
+                "asking `{}` for a download link",
+                escape_for_terminal(url, 300)
+            ),
+            Self::GotLink { url, expires } => {
+                write!(f, "download link `{}`", escape_for_terminal(url, 300))?;
+                if let Some(expires) = expires {
+                    write!(f, ", expires {}", chatdump_core::time::Utc(*expires))?;
+                }
+                Ok(())
+            }
+            Self::Retrying {
+                what,
+                attempt,
+                delay,
+                reason,
+                ..
+            } => write!(
+                f,
+                "{what} attempt {attempt} failed ({}); retrying in {:.1} s",
+                escape_for_terminal(reason, 300),
+                delay.as_secs_f64()
+            ),
+            Self::RefreshingLink { reason } => write!(
+                f,
+                "asking for a fresh download link: {}",
+                escape_for_terminal(reason, 300)
+            ),
+            Self::Resuming { offset } => write!(f, "resuming the download at byte {offset}"),
+            Self::Restarting { reason } => write!(
+                f,
+                "restarting the download: {}",
+                escape_for_terminal(reason, 300)
+            ),
+        }
+    }
 }
 
 /// Receives progress and events during a fetch.
@@ -736,6 +793,69 @@ type Retryable = (
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_read_as_one_escaped_line() {
+        let cases = [
+            (
+                FetchEvent::RequestingLink {
+                    url: "https://api.example/v2/sessions/s\u{1b}[2J/chat".into(),
+                },
+                "asking `https://api.example/v2/sessions/s\\u{1b}[2J/chat` for a download link",
+                true,
+            ),
+            (
+                FetchEvent::GotLink {
+                    url: "https://storage.example/chat.csv?REDACTED".into(),
+                    expires: Some("2026-01-01T00:05:00Z".parse().unwrap()),
+                },
+                "download link `https://storage.example/chat.csv?REDACTED`, expires 2026-01-01T00:05:00.000Z",
+                true,
+            ),
+            (
+                FetchEvent::GotLink {
+                    url: "https://storage.example/chat.csv".into(),
+                    expires: None,
+                },
+                "download link `https://storage.example/chat.csv`",
+                true,
+            ),
+            (
+                FetchEvent::Retrying {
+                    what: "download",
+                    attempt: 2,
+                    delay: Duration::from_millis(1500),
+                    status: Some(503),
+                    reason: "HTTP 503\u{202e}".into(),
+                },
+                "download attempt 2 failed (HTTP 503\\u{202e}); retrying in 1.5 s",
+                false,
+            ),
+            (
+                FetchEvent::RefreshingLink {
+                    reason: "the link expired".into(),
+                },
+                "asking for a fresh download link: the link expired",
+                false,
+            ),
+            (
+                FetchEvent::Resuming { offset: 4096 },
+                "resuming the download at byte 4096",
+                true,
+            ),
+            (
+                FetchEvent::Restarting {
+                    reason: "no\nranges".into(),
+                },
+                "restarting the download: no\\nranges",
+                false,
+            ),
+        ];
+        for (event, text, detail) in cases {
+            assert_eq!(event.to_string(), text);
+            assert_eq!(event.is_detail(), detail, "{event:?}");
+        }
+    }
 
     fn assert_send<T: Send>(value: T) -> T {
         value

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chatdump_api::sessions::{Participant, Session, SessionQuery};
 use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::error::error_chain;
+use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
 use chatdump_pipeline::{Destination, Format, NoEvents, Plan, Source};
 use futures_util::StreamExt as _;
@@ -126,6 +127,23 @@ pub enum Event {
     Skipped,
     /// Failed.
     Failed,
+}
+
+impl Event {
+    /// The line reporting `session_id`'s outcome (`session `ID` failed: REASON`), every value
+    /// escaped for a terminal; `None` when there is nothing to say (a session an earlier run
+    /// finished, a skip or a failure without a reason).
+    #[must_use]
+    pub fn line(self, session_id: &str, reason: Option<&str>) -> Option<String> {
+        let id = escape_for_terminal(session_id, 80);
+        let reason = reason.map(|reason| escape_for_terminal(reason, 400));
+        match (self, reason) {
+            (Self::Failed, Some(reason)) => Some(format!("session `{id}` failed: {reason}")),
+            (Self::Skipped, Some(reason)) => Some(format!("session `{id}` skipped: {reason}")),
+            (Self::Exported, _) => Some(format!("session `{id}` exported")),
+            _ => None,
+        }
+    }
 }
 
 /// Receives progress. Called from the task driving the export.
@@ -609,5 +627,31 @@ mod rate_limit_tests {
         // is not a rate limit, and neither is a connection error.
         assert!(!pauses(&retrying(Some(503), "HTTP 503: see HTTP 429 docs")).await);
         assert!(!pauses(&retrying(None, "the connection failed: HTTP 429")).await);
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn session_lines_escape_the_id_and_the_reason() {
+        let id = "s\u{1b}[2J";
+        assert_eq!(
+            Event::Failed
+                .line(id, Some("HTTP 500: \u{202e}boom"))
+                .as_deref(),
+            Some("session `s\\u{1b}[2J` failed: HTTP 500: \\u{202e}boom")
+        );
+        assert_eq!(
+            Event::Skipped.line("s", Some("no chat\n")).as_deref(),
+            Some("session `s` skipped: no chat\\n")
+        );
+        assert_eq!(
+            Event::Exported.line("s", None).as_deref(),
+            Some("session `s` exported")
+        );
+        assert_eq!(Event::AlreadyDone.line("s", Some("no chat")), None);
+        assert_eq!(Event::Failed.line("s", None), None);
     }
 }

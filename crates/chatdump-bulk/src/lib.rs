@@ -36,6 +36,7 @@
 pub mod compact;
 mod export;
 pub mod listing;
+mod local;
 mod manifest;
 mod store;
 
@@ -49,6 +50,7 @@ pub use compact::{
 pub use export::{
     BulkObserver, DEFAULT_PER_PAGE, Event, ExportOptions, Problem, Quiet, Report, export_all,
 };
+pub use local::{RUN_DIR_PREFIX, RunDir, write_json};
 pub use manifest::{MANIFEST_PATH, MANIFEST_VERSION, Manifest, OutputFile, SessionRecord, Status};
 pub use store::{DEFAULT_PART_SIZE, Listed, Store, Uploaded};
 

@@ -7,7 +7,7 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chatdump_api::{Api, FetchOptions, Fetcher, Provider, RetryPolicy, Secret, Url, redact_url};
+use chatdump_api::{AccountIds, Api, FetchOptions, Fetcher, RetryPolicy, Secret};
 use chatdump_bulk::Store;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::export::OnError;
@@ -18,8 +18,7 @@ use chatdump_pipeline::{Destination, Format, FormatOptions, Options, Plan};
 use chatdump_transcript::TranscriptOptions;
 
 use crate::args::{
-    ApiArgs, ConversionArgs, FormatArg, JsonlFlavorArg, OnErrorArg, OutputArgs, ProviderArg,
-    TranscriptArgs,
+    ApiArgs, ConversionArgs, FormatArg, JsonlFlavorArg, OnErrorArg, OutputArgs, TranscriptArgs,
 };
 use crate::exit::UsageError;
 
@@ -118,65 +117,18 @@ pub(crate) fn optional_fetcher(args: &ApiArgs) -> anyhow::Result<Option<Fetcher>
 /// The API client, from flags, the environment and the key file.
 pub(crate) fn fetcher(args: &ApiArgs) -> anyhow::Result<Fetcher> {
     let provider = args.provider.provider();
-    let (default_base, secret_variable) = (provider.default_base_url(), provider.secret_variable());
-    let base_text = args.base_url.as_deref().unwrap_or(default_base);
-    let base: Url = base_text.parse().map_err(|_| {
-        UsageError(format!(
-            "--base-url `{}` is not a URL",
-            escape_for_terminal(base_text, 200)
-        ))
-    })?;
-    if !matches!(base.scheme(), "http" | "https") {
-        return Err(UsageError(format!(
-            "--base-url `{}` is not an http or https URL",
-            redact_url(&base)
-        ))
-        .into());
-    }
-    let what = provider.secret_name();
-    let secret =
-        secret_from(args.api_key_file.as_deref(), secret_variable, what)?.ok_or_else(|| {
-            UsageError(format!(
-                "no credentials: set {secret_variable} or pass --api-key-file"
-            ))
-        })?;
-    if secret.is_empty() {
-        return Err(UsageError(format!(
-            "the {what} is empty: set {secret_variable} or pass --api-key-file"
-        ))
-        .into());
-    }
-    let required = |value: &Option<String>, what: &str| -> anyhow::Result<String> {
-        match value.as_deref().map(str::trim) {
-            Some(value) if !value.is_empty() => Ok(value.to_owned()),
-            _ => Err(UsageError(format!("the {what} is missing")).into()),
-        }
+    let secret = secret_from(
+        args.api_key_file.as_deref(),
+        provider.secret_variable(),
+        provider.secret_name(),
+    )?;
+    let ids = AccountIds {
+        org_id: args.org_id.as_deref(),
+        account_id: args.account_id.as_deref(),
+        app_id: args.app_id.as_deref(),
     };
-    let api = match args.provider {
-        ProviderArg::Dyte => Api::Dyte {
-            base,
-            org_id: required(
-                &args.org_id,
-                &format!("organization id (--org-id or {})", Provider::DYTE_ORG_ID),
-            )?,
-            api_key: secret,
-        },
-        ProviderArg::Realtimekit => Api::RealtimeKit {
-            base,
-            account_id: required(
-                &args.account_id,
-                &format!(
-                    "account id (--account-id or {})",
-                    Provider::CLOUDFLARE_ACCOUNT_ID
-                ),
-            )?,
-            app_id: required(
-                &args.app_id,
-                &format!("app id (--app-id or {})", Provider::REALTIMEKIT_APP_ID),
-            )?,
-            api_token: secret,
-        },
-    };
+    let api = Api::new(provider, args.base_url.as_deref(), ids, secret)
+        .map_err(|error| UsageError(error.to_string()))?;
     let network = &args.network;
     let mut options = FetchOptions::new(Clock::new(jiff::Timestamp::now));
     options.retry = RetryPolicy {

@@ -8,10 +8,12 @@
 //! have rotated it), at most once per [`REFETCH_INTERVAL`] so that a flood of forged deliveries
 //! cannot turn the receiver into a request amplifier.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use chatdump_core::escape::escape_for_terminal;
 use reqwest::Url;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use tokio::sync::Mutex;
@@ -52,6 +54,30 @@ pub enum KeyError {
         url: String,
         /// What went wrong.
         reason: String,
+    },
+}
+
+/// Why a key file could not be used. The path is escaped for a terminal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The file could not be read.
+    #[error("cannot read the public key `{path}`")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds no usable key.
+    #[error("`{path}` is not a usable public key")]
+    Key {
+        /// The file.
+        path: String,
+        /// What is wrong with the key.
+        #[source]
+        source: KeyError,
     },
 }
 
@@ -101,6 +127,23 @@ impl PublicKey {
         check_rsa_public_key(&rsa_der)?;
         Ok(Self {
             rsa_der: rsa_der.into(),
+        })
+    }
+
+    /// Reads the PEM file at `path`, as [`PublicKey::from_pem`].
+    ///
+    /// # Errors
+    ///
+    /// [`KeyFileError`] naming the file when it cannot be read or holds no usable key.
+    pub fn from_pem_file(path: &Path) -> Result<Self, KeyFileError> {
+        let shown = || escape_for_terminal(&path.display().to_string(), 200);
+        let pem = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+            path: shown(),
+            source,
+        })?;
+        Self::from_pem(&pem).map_err(|source| KeyFileError::Key {
+            path: shown(),
+            source,
         })
     }
 
@@ -451,6 +494,34 @@ mod tests {
     /// A 2048-bit test-only key, and a signature of `hello` made with its private half
     /// (`openssl dgst -sha256 -sign`).
     const TEST_PEM: &str = include_str!("../../../tests/fixtures/webhook/test-only-public.pem");
+
+    #[test]
+    fn key_files_are_named_in_errors() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/webhook");
+        let key = PublicKey::from_pem_file(&fixtures.join("test-only-public.pem")).unwrap();
+        assert_eq!(key.rsa_der, PublicKey::from_pem(TEST_PEM).unwrap().rsa_der);
+        let missing = fixtures.join("missing\u{1b}[2J.pem");
+        let error = PublicKey::from_pem_file(&missing).unwrap_err();
+        assert!(matches!(error, KeyFileError::Read { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot read the public key `{}`",
+                escape_for_terminal(&missing.display().to_string(), 200)
+            )
+        );
+        assert!(error.to_string().ends_with("missing\\u{1b}[2J.pem`"));
+        let not_a_key = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let error = PublicKey::from_pem_file(&not_a_key).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("`{}` is not a usable public key", not_a_key.display())
+        );
+        let KeyFileError::Key { source, .. } = error else {
+            panic!("{error:?}")
+        };
+        assert!(matches!(source, KeyError::NoPem), "{source:?}");
+    }
 
     #[test]
     fn reads_spki_pem_and_documents() {

@@ -1,9 +1,8 @@
 //! `chatdump compact`: rewrite a day's small per-session Parquet files into large ones.
 
-use chatdump_bulk::CompactOptions;
+use chatdump_bulk::{CompactOptions, write_json};
 
 use crate::args::CompactArgs;
-use crate::commands::export_all::write_json;
 use crate::exit::UsageError;
 use crate::report::Reporter;
 use crate::setup;

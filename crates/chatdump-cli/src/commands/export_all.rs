@@ -2,13 +2,11 @@
 //! dataset, on object storage or a local directory.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chatdump_api::sessions::SessionQuery;
-use chatdump_bulk::{BulkObserver, Event, ExportOptions, Report};
+use chatdump_bulk::{BulkObserver, Event, ExportOptions, Report, RunDir, write_json};
 use chatdump_core::escape::escape_for_terminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
@@ -17,69 +15,6 @@ use crate::args::{ExportArgs, FormatArg, SessionStatusArg};
 use crate::exit::{SomeFailed, UsageError};
 use crate::report::Reporter;
 use crate::setup;
-
-/// Writes `value` as pretty JSON to `path`, atomically.
-pub(crate) fn write_json(
-    path: &std::path::Path,
-    value: &impl serde::Serialize,
-) -> anyhow::Result<()> {
-    let shown = escape_for_terminal(&path.display().to_string(), 200);
-    let file = chatdump_core::output::AtomicFile::create(path)
-        .with_context(|| format!("cannot write `{shown}`"))?;
-    let mut handle = file
-        .reopen()
-        .with_context(|| format!("cannot write `{shown}`"))?;
-    serde_json::to_writer_pretty(&mut handle, value)
-        .with_context(|| format!("cannot write `{shown}`"))?;
-    std::io::Write::write_all(&mut handle, b"\n")
-        .with_context(|| format!("cannot write `{shown}`"))?;
-    drop(handle);
-    file.commit()
-        .with_context(|| format!("cannot write `{shown}`"))
-}
-
-/// This run's temporary directory, `.chatdump-bulk-run-<pid>` in the temporary directory, removed
-/// when dropped. The sessions in flight keep their files there; a run that was killed (SIGINT
-/// exits at once, SIGKILL cannot be caught) leaves it behind, so each run first removes those of
-/// runs whose process is gone (Linux: no `/proc/<pid>`).
-struct RunDir(PathBuf);
-
-const RUN_DIR_PREFIX: &str = ".chatdump-bulk-run-";
-
-impl RunDir {
-    fn create(temp_root: &std::path::Path) -> anyhow::Result<Self> {
-        if cfg!(target_os = "linux")
-            && let Ok(entries) = std::fs::read_dir(temp_root)
-        {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let pid = name
-                    .to_str()
-                    .and_then(|name| name.strip_prefix(RUN_DIR_PREFIX))
-                    .and_then(|pid| pid.parse::<u32>().ok());
-                if let Some(pid) = pid
-                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let dir = temp_root.join(format!("{RUN_DIR_PREFIX}{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| {
-            format!(
-                "cannot create the temporary directory `{}`",
-                escape_for_terminal(&dir.display().to_string(), 200)
-            )
-        })?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Progress over sessions: a bar on a terminal, one line per problem with `-v`.
 struct Progress<'r> {
@@ -94,12 +29,9 @@ impl BulkObserver for Progress<'_> {
 
     fn session(&mut self, session_id: &str, event: Event, reason: Option<&str>) {
         self.bar.inc(1);
-        let id = escape_for_terminal(session_id, 80);
-        let line = match (event, reason) {
-            (Event::Failed, Some(reason)) => format!("session `{id}` failed: {reason}"),
-            (Event::Skipped, Some(reason)) => format!("session `{id}` skipped: {reason}"),
-            (Event::Exported, _) => format!("session `{id}` exported"),
-            _ => return,
+        // `Event::line` escapes the id and the reason for the terminal.
+        let Some(line) = event.line(session_id, reason) else {
+            return;
         };
         self.bar.suspend(|| self.reporter.detail(&line));
     }
@@ -129,7 +61,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     let fetcher = Arc::new(setup::fetcher(&args.api)?);
     let temp_root = setup::temp_dir(args.conversion.temp_dir.as_deref());
     let run_dir = RunDir::create(&temp_root)?;
-    let mut options = ExportOptions::new(Timestamp::now(), run_dir.0.clone());
+    let mut options = ExportOptions::new(Timestamp::now(), run_dir.path().to_owned());
     options.query = SessionQuery {
         since: bulk.since,
         until: bulk.until,

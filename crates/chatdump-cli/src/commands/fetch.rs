@@ -226,57 +226,11 @@ impl FetchObserver for CliFetchObserver<'_> {
     }
 
     fn event(&mut self, event: &FetchEvent) {
-        let session = &self.label;
-        match event {
-            FetchEvent::RequestingLink { url } => self.say(
-                &format!("session `{session}`: asking `{}` for a download link", escape_for_terminal(url, 300)),
-                true,
-            ),
-            FetchEvent::GotLink { url, expires } => self.say(
-                &format!(
-                    "session `{session}`: download link `{}`{}",
-                    escape_for_terminal(url, 300),
-                    expires.map_or_else(String::new, |expires| format!(
-                        ", expires {}",
-                        chatdump_core::time::format_utc(expires)
-                    ))
-                ),
-                true,
-            ),
-            FetchEvent::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-                ..
-            } => self.say(
-                &format!(
-                    "session `{session}`: {what} attempt {attempt} failed ({}); retrying in {:.1} s",
-                    escape_for_terminal(reason, 300),
-                    delay.as_secs_f64()
-                ),
-                false,
-            ),
-            FetchEvent::RefreshingLink { reason } => self.say(
-                &format!(
-                    "session `{session}`: asking for a fresh download link: {}",
-                    escape_for_terminal(reason, 300)
-                ),
-                false,
-            ),
-            FetchEvent::Resuming { offset } => self.say(
-                &format!("session `{session}`: resuming the download at byte {offset}"),
-                true,
-            ),
-            FetchEvent::Restarting { reason } => self.say(
-                &format!(
-                    "session `{session}`: restarting the download: {}",
-                    escape_for_terminal(reason, 300)
-                ),
-                false,
-            ),
-            _ => {}
-        }
+        // `FetchEvent`'s `Display` escapes every value for the terminal.
+        self.say(
+            &format!("session `{}`: {event}", self.label),
+            event.is_detail(),
+        );
     }
 }
 

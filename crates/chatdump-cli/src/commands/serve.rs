@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chatdump_api::allow::{DownloadPolicy, HostPattern};
-use chatdump_api::{Secret, Url, redact_url};
+use chatdump_api::allow::DownloadPolicy;
+use chatdump_api::{Secret, http_url};
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_serve::signature::{KeySource, PublicKey};
 use chatdump_serve::{Conversion, ServeOptions};
@@ -45,31 +45,14 @@ fn init_logging(format: LogFormat, quiet: bool, verbose: bool) {
 /// The public key source from the flags.
 fn key_source(args: &ServeArgs) -> anyhow::Result<KeySource> {
     if let Some(path) = &args.public_key {
-        let shown = escape_for_terminal(&path.display().to_string(), 200);
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the public key `{shown}`"))?;
-        let key = PublicKey::from_pem(&pem)
-            .with_context(|| format!("`{shown}` is not a usable public key"))?;
-        return Ok(KeySource::Fixed(key));
+        return Ok(KeySource::Fixed(PublicKey::from_pem_file(path)?));
     }
     let url = args
         .public_key_url
-        .clone()
-        .unwrap_or_else(|| args.api.provider.provider().webhook_key_url().to_owned());
-    let parsed: Url = url.parse().map_err(|_| {
-        UsageError(format!(
-            "--public-key-url `{}` is not a URL",
-            escape_for_terminal(&url, 200)
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(UsageError(format!(
-            "--public-key-url `{}` is not an http or https URL",
-            redact_url(&parsed)
-        ))
-        .into());
-    }
-    Ok(KeySource::Url(parsed))
+        .as_deref()
+        .unwrap_or_else(|| args.api.provider.provider().webhook_key_url());
+    let url = http_url("--public-key-url", url).map_err(|error| UsageError(error.to_string()))?;
+    Ok(KeySource::Url(url))
 }
 
 /// The `serve` arguments with the configuration file's settings added where neither a flag nor
@@ -181,19 +164,8 @@ pub(crate) fn run(
     }
     init_logging(args.log_format, quiet, verbose);
     let key = key_source(args)?;
-    let mut policy = if args.allow_download_hosts.is_empty() {
-        DownloadPolicy::default()
-    } else {
-        let patterns = args
-            .allow_download_hosts
-            .iter()
-            .map(|pattern| {
-                HostPattern::parse(pattern)
-                    .map_err(|reason| UsageError(format!("--allow-download-host: {reason}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        DownloadPolicy::new(patterns)
-    };
+    let mut policy = DownloadPolicy::allowing(&args.allow_download_hosts)
+        .map_err(|reason| UsageError(format!("--allow-download-host: {reason}")))?;
     for host in &args.allow_insecure_download_hosts {
         tracing::warn!(host = %host, "--allow-insecure-download-host is for testing only: plain http downloads allowed");
         policy = policy.allow_insecure(host.clone());
