@@ -76,7 +76,10 @@ impl HostPattern {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*'));
             if !valid {
-                return Err(format!("`{text}` is not a host pattern"));
+                return Err(format!(
+                    "`{}` is not a host pattern",
+                    chatdump_core::escape::escape_for_terminal(&text, 80)
+                ));
             }
         }
         // A pattern must pin at least the registrable domain: `*.com` or `*` would allow anything.
@@ -335,6 +338,8 @@ mod tests {
     #[test]
     fn patterns() {
         assert!(HostPattern::parse("*.com").is_err());
+        let error = HostPattern::parse("a\u{1b}[31m.example.com").unwrap_err();
+        assert!(!error.contains('\u{1b}'), "{error}");
         assert!(HostPattern::parse("*").is_err());
         assert!(HostPattern::parse("a b.com").is_err());
         let pattern = HostPattern::parse("storage.example.net").unwrap();
