@@ -432,14 +432,14 @@ impl BackgroundWriter {
                         let _ = reply.send(answer);
                     }
                 }
-                if let Err(failure) = &result {
-                    if !thread_failed.load(Ordering::Relaxed) {
-                        *thread_error
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                            Some(copy_error(failure));
-                        thread_failed.store(true, Ordering::Release);
-                    }
+                if let Err(failure) = &result
+                    && !thread_failed.load(Ordering::Relaxed)
+                {
+                    *thread_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(copy_error(failure));
+                    thread_failed.store(true, Ordering::Release);
                 }
             }
         });
