@@ -162,7 +162,10 @@ fn elasticsearch_bulk_lines_are_the_documented_action_then_the_plain_document() 
         &["--jsonl-flavor", "elasticsearch", "--index", "chat"],
     );
     let lines: Vec<&str> = written.lines().collect();
-    assert!(!lines.is_empty() && lines.len() % 2 == 0, "{written}");
+    assert!(
+        !lines.is_empty() && lines.len().is_multiple_of(2),
+        "{written}"
+    );
     for pair in lines.chunks(2) {
         assert_eq!(keys(pair[0]), action, "the action line");
         // The table's meaning cell spells the action's own object, as JSON; its keys are

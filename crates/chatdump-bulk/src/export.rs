@@ -303,7 +303,7 @@ pub async fn export_all(
                     observer.session(&record.session_id, event, reason.as_deref());
                     manifest.insert(record);
                     changed += 1;
-                    if changed % options.checkpoint_every.max(1) == 0 {
+                    if changed.is_multiple_of(options.checkpoint_every.max(1)) {
                         manifest.save(&store).await?;
                     }
                 }

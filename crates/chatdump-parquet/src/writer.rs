@@ -328,7 +328,7 @@ mod tests {
             meeting_id: "mt".into(),
             participant_id: "p".into(),
             display_name: "Ann".into(),
-            pinned: id % 2 == 0,
+            pinned: id.is_multiple_of(2),
             edited: false,
             created_at: "2024-05-14T09:00:04.112345Z".parse().unwrap(),
             payload_type: PayloadType::from_name(payload_type),
