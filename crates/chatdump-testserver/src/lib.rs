@@ -121,6 +121,8 @@ pub struct Request {
     pub range: Option<String>,
     /// The `If-Match` header.
     pub if_match: Option<String>,
+    /// The `Referer` header.
+    pub referer: Option<String>,
     /// The status answered.
     pub status: u16,
 }
@@ -161,6 +163,7 @@ impl Shared {
             authorization: headers.contains_key(header::AUTHORIZATION),
             range: text(header::RANGE),
             if_match: text(header::IF_MATCH),
+            referer: text(header::REFERER),
             status: status.as_u16(),
         });
     }
