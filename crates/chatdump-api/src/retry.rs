@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::GaveUp;
+
 /// How failed requests are retried.
 ///
 /// Connection errors, timeouts, resets mid-body, HTTP 408, 429 and 5xx are retried; other errors
@@ -72,6 +74,23 @@ impl RetryPolicy {
             return Err(GiveUp::Budget);
         }
         Ok(delay)
+    }
+
+    /// The wait before the next attempt after `failed_attempts` failed ones, `elapsed` into the
+    /// budget, honouring the server's `retry_after`; or why no further attempt is made. For retry
+    /// loops outside this crate (media downloads).
+    pub fn delay_after(
+        &self,
+        failed_attempts: u32,
+        retry_after: Option<Duration>,
+        elapsed: Duration,
+    ) -> Result<Duration, GaveUp> {
+        self.next_delay(failed_attempts, retry_after, elapsed)
+            .map_err(|give_up| match give_up {
+                GiveUp::Attempts => GaveUp::Attempts(failed_attempts),
+                GiveUp::Budget => GaveUp::Budget(self.max_total),
+                GiveUp::RetryAfterTooLong(wait) => GaveUp::RetryAfter(wait),
+            })
     }
 
     /// Full-jitter exponential backoff after `failed_attempts` failures (at least 1).
@@ -147,6 +166,30 @@ mod tests {
         assert_eq!(
             policy.next_delay(1, Some(Duration::from_secs(1)), Duration::from_secs(60)),
             Err(GiveUp::Budget)
+        );
+    }
+
+    #[test]
+    fn public_delays_say_why_they_gave_up() {
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+            max_retry_after: Duration::from_secs(2),
+            max_total: Duration::from_secs(5),
+        };
+        assert!(policy.delay_after(1, None, Duration::ZERO).is_ok());
+        assert_eq!(
+            policy.delay_after(2, None, Duration::ZERO),
+            Err(GaveUp::Attempts(2))
+        );
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(9)), Duration::ZERO),
+            Err(GaveUp::RetryAfter(Duration::from_secs(9)))
+        );
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(1)), Duration::from_secs(5)),
+            Err(GaveUp::Budget(Duration::from_secs(5)))
         );
     }
 }

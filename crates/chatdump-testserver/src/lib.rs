@@ -11,7 +11,9 @@
 //! - `GET /client/v4/accounts/{account_id}/realtime/kit/{app_id}/sessions/{session_id}/chat`
 //!   (`RealtimeKit`; `Authorization: Bearer <token>`);
 //! - `GET /storage/chat-dumps/{session_id}.csv?X-Amz-...` (the storage; refuses any
-//!   `Authorization` header, as S3 does for presigned URLs).
+//!   `Authorization` header, as S3 does for presigned URLs);
+//! - `GET /media/{name}` (the images and files a chat links to, with their faults: see
+//!   [`media`]).
 //!
 //! ```no_run
 //! let server = chatdump_testserver::Server::start(chatdump_testserver::Config::default())?;
@@ -29,6 +31,7 @@
 )]
 
 mod dump;
+pub mod media;
 mod scenario;
 pub mod sessions;
 
@@ -101,6 +104,8 @@ pub enum Route {
     RealtimeKitApi,
     /// The storage (download links).
     Download,
+    /// The media storage (`/media/{name}`; the request's session is the name).
+    Media,
 }
 
 /// One request, as the server saw it.
@@ -116,11 +121,13 @@ pub struct Request {
     pub range: Option<String>,
     /// The `If-Match` header.
     pub if_match: Option<String>,
+    /// The `Referer` header.
+    pub referer: Option<String>,
     /// The status answered.
     pub status: u16,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     config: Config,
     base: String,
     /// Keys link signatures; fixed per server.
@@ -156,6 +163,7 @@ impl Shared {
             authorization: headers.contains_key(header::AUTHORIZATION),
             range: text(header::RANGE),
             if_match: text(header::IF_MATCH),
+            referer: text(header::REFERER),
             status: status.as_u16(),
         });
     }
@@ -311,6 +319,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/storage/chat-dumps/{file}", get(download))
         .merge(sessions::routes())
+        .merge(media::routes())
         .with_state(shared)
 }
 
@@ -318,7 +327,11 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response {
     respond(status, "application/json", body.to_string())
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response
@@ -552,7 +565,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
     respond(
         status,
         "application/xml",
