@@ -41,6 +41,7 @@ pub mod model;
 pub mod order;
 pub mod output;
 pub mod reader;
+pub mod speech;
 pub mod stem;
 pub mod temp;
 pub mod time;

@@ -129,12 +129,66 @@ impl<R: Read> ChatReader<R> {
         file: impl Into<String>,
         options: ReaderOptions,
     ) -> Result<Self, ReadError> {
+        let mut reader = Self::unopened(input, file.into(), options);
+        reader.read_header()?;
+        Ok(reader)
+    }
+
+    /// A reader of another kind of CSV (the speech transcript, `crate::speech`): no header is
+    /// read or checked, a BOM is skipped, and the caller names the columns
+    /// ([`ChatReader::set_column_names`]) and reads records with [`ChatReader::next_record`].
+    pub(crate) fn headerless(
+        input: R,
+        file: impl Into<String>,
+        options: ReaderOptions,
+    ) -> Result<Self, ReadError> {
+        let mut reader = Self::unopened(input, file.into(), options);
+        reader.fill()?;
+        if reader.buf[..reader.len].starts_with(b"\xef\xbb\xbf") {
+            reader.pos = 3;
+        }
+        Ok(reader)
+    }
+
+    /// The names errors give the columns, by index.
+    pub(crate) fn set_column_names(&mut self, names: Vec<String>) {
+        self.header = names;
+    }
+
+    /// The next record's position and number of fields (read with [`ChatReader::field`]), its
+    /// quoting checked; the next record's error; or `None` at the end of the input.
+    pub(crate) fn next_record(&mut self) -> Option<Result<(Position, usize), ReadError>> {
+        if self.done {
+            return None;
+        }
+        let result = match self.read_raw_record() {
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Ok(Some(raw)) => self
+                .check_quotes(&raw)
+                .map(|()| (raw.position, raw.field_count))
+                .map_err(ReadError::Record),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &result {
+            self.done = match error {
+                ReadError::Record(record) => !record.kind.is_recoverable(),
+                _ => true,
+            };
+        }
+        self.records += 1;
+        Some(result)
+    }
+
+    fn unopened(input: R, file: String, options: ReaderOptions) -> Self {
         let buffer_bytes = options.buffer_bytes.max(16);
         // Never larger than the record limit: the limit is checked when this buffer fills up.
         let out_bytes = options.max_record_bytes.min(4096);
-        let mut reader = Self {
+        Self {
             input,
-            file: file.into(),
+            file,
             options,
             core: csv_core::ReaderBuilder::new().build(),
             buf: vec![0; buffer_bytes],
@@ -152,9 +206,7 @@ impl<R: Read> ChatReader<R> {
             extra_columns: Vec::new(),
             records: 0,
             done: false,
-        };
-        reader.read_header()?;
-        Ok(reader)
+        }
     }
 
     /// The input's display name.
@@ -442,7 +494,8 @@ impl<R: Read> ChatReader<R> {
         start..self.ends[index]
     }
 
-    fn field(&self, index: usize) -> &[u8] {
+    /// The current record's field `index` (raw bytes, unquoted).
+    pub(crate) fn field(&self, index: usize) -> &[u8] {
         &self.record()[self.bounds(index)]
     }
 
