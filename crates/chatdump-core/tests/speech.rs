@@ -142,7 +142,7 @@ fn csv_errors_name_line_field_and_value_and_reading_goes_on() {
         TranscriptFormat::Csv,
         &[
             "error: `csv-errors.csv` line 2, field `Timestamp`: not a timestamp: expected RFC 3339 / ISO 8601 with an offset (e.g. `2024-08-07T10:15:30.000Z`) or whole milliseconds from the session's start: `yesterday`",
-            "error: `csv-errors.csv` line 3: the record has 8 fields but the header has 6: `2024-08-07T10:15:30.000Z`",
+            "error: `csv-errors.csv` line 3: the record has 8 fields where a transcript record has 6: `2024-08-07T10:15:30.000Z`",
             "error: `csv-errors.csv` line 4, field `Participant Name`: a `\"` inside an unquoted field (quote the field and double the `\"`): `An\"n`",
             "error: `csv-errors.csv` line 5, field `Transcript`: the value is not valid UTF-8: `bad \u{fffd} utf8`",
             "error: `csv-errors.csv` line 6, field `Timestamp`: the value is empty",
@@ -162,6 +162,16 @@ fn csv_rejects_go_to_the_rejects_file_like_chat_records() {
     assert_eq!(
         serde_json::to_string(&error.to_reject()).unwrap(),
         r#"{"line":2,"byte_offset":88,"column":"Timestamp","error":"invalid_timestamp","reason":"not a timestamp: expected RFC 3339 / ISO 8601 with an offset (e.g. `2024-08-07T10:15:30.000Z`) or whole milliseconds from the session's start","excerpt":"yesterday"}"#
+    );
+}
+
+#[test]
+fn csv_without_header_wrong_field_count() {
+    let csv = "2024-08-07T10:15:30.000Z,peer-1,Ann,hello\n";
+    let mut reader = TranscriptReader::new(csv.as_bytes(), "short.csv", options(false)).unwrap();
+    assert_eq!(
+        render(&reader.next().unwrap()),
+        "error: `short.csv` line 1: the record has 4 fields where a transcript record has 6: `2024-08-07T10:15:30.000Z`"
     );
 }
 
@@ -585,4 +595,25 @@ fn summary_format_detection_rule() {
             "{plain:?}"
         );
     }
+}
+
+#[test]
+fn webvtt_cue_right_after_the_header_line_is_read() {
+    let vtt = "WEBVTT\n00:01.000 --> 00:02.000\nAnn: no blank line before me\n";
+    let reader = TranscriptReader::new(vtt.as_bytes(), "t.vtt", options(true)).unwrap();
+    let lines: Vec<String> = reader.map(|result| render(&result)).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"2:7#0 2024-08-07T10:15:31.000Z -> 2024-08-07T10:15:32.000Z [-|-|-|-|Ann] "no blank line before me""#
+        ]
+    );
+}
+
+#[test]
+fn csv_header_only_has_no_utterances() {
+    let csv =
+        "Timestamp,Participant ID,User ID,Custom Participant ID,Participant Name,Transcript\r\n";
+    let mut reader = TranscriptReader::new(csv.as_bytes(), "t.csv", options(false)).unwrap();
+    assert!(reader.next().is_none());
 }

@@ -141,12 +141,18 @@ impl<R: Read> CsvTranscript<R> {
         let index = self.index;
         let (position, count) = match self.reader.next_record()? {
             Ok(record) => record,
-            Err(ReadError::Record(mut error)) => {
+            Err(ReadError::Record(error)) => {
                 self.index += 1;
-                if let RecordErrorKind::Ragged { expected, .. } = &mut error.kind {
-                    *expected = self.width;
+                let mut error = UtteranceError::from_record(error);
+                if let UtteranceErrorKind::Record(RecordErrorKind::Ragged { found, .. }) =
+                    error.kind
+                {
+                    error.kind = UtteranceErrorKind::FieldCount {
+                        expected: self.width,
+                        found,
+                    };
                 }
-                return Some(Err(UtteranceError::from_record(error).into()));
+                return Some(Err(error.into()));
             }
             Err(error) => {
                 self.done = true;
@@ -203,10 +209,10 @@ impl<R: Read> CsvTranscript<R> {
             return Err(self.error(
                 position,
                 None,
-                UtteranceErrorKind::Record(RecordErrorKind::Ragged {
+                UtteranceErrorKind::FieldCount {
                     expected: self.width,
                     found: count,
-                }),
+                },
                 first,
             ));
         }

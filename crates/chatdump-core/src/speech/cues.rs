@@ -163,7 +163,7 @@ impl<R: BufRead> CueTranscript<R> {
             if self.done {
                 return None;
             }
-            let block = match self.read_block() {
+            let mut block = match self.read_block() {
                 Ok(Some(block)) => block,
                 Ok(None) => {
                     self.done = true;
@@ -175,9 +175,15 @@ impl<R: BufRead> CueTranscript<R> {
                 }
             };
             if !self.header_read {
-                // `detect` saw `WEBVTT`: the first block is the header and its metadata.
+                // `detect` saw `WEBVTT`: the first block is the header and its metadata. A cue
+                // written without the blank line after it starts at its timing line.
                 self.header_read = true;
-                continue;
+                match block.iter().position(Line::contains_arrow) {
+                    Some(timing) => {
+                        block.drain(..timing);
+                    }
+                    None => continue,
+                }
             }
             if !self.srt {
                 let first = &block[0].bytes;

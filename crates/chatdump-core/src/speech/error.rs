@@ -107,6 +107,13 @@ pub enum UtteranceErrorKind {
     /// A CSV or encoding problem the chat reader also reports (ragged record, quoting, invalid
     /// UTF-8, empty value, oversized record).
     Record(RecordErrorKind),
+    /// A CSV record without the transcript's six fields (or as many as its header has).
+    FieldCount {
+        /// Fields a record must have.
+        expected: usize,
+        /// Fields in the record.
+        found: usize,
+    },
     /// A CSV `Timestamp` that is neither an instant nor whole milliseconds.
     InvalidTimestamp,
     /// A JSON time that is not a number of seconds at least 0.
@@ -158,6 +165,7 @@ impl UtteranceErrorKind {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Record(kind) => kind.code(),
+            Self::FieldCount { .. } => "ragged_row",
             Self::InvalidTimestamp => "invalid_timestamp",
             Self::InvalidOffset => "invalid_offset",
             Self::OffsetTooLarge => "offset_too_large",
@@ -184,6 +192,9 @@ impl UtteranceErrorKind {
                 excerpt: String::new(),
             }
             .reason(),
+            Self::FieldCount { expected, found } => {
+                format!("the record has {found} fields where a transcript record has {expected}")
+            }
             Self::InvalidTimestamp => "not a timestamp: expected RFC 3339 / ISO 8601 with an offset (e.g. `2024-08-07T10:15:30.000Z`) or whole milliseconds from the session's start".into(),
             Self::InvalidOffset => {
                 "not an offset: expected seconds from the session's start, a number at least 0 (e.g. `2.5`)".into()
