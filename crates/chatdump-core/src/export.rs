@@ -3,7 +3,8 @@
 //! Every output format implements [`Exporter`]: it is told [`Exporter::begin`] once, then given
 //! each message in chronological order with [`Exporter::message`], then [`Exporter::finish`].
 //! [`run`] reads a dump once and pushes every message into any number of exporters, so several
-//! formats are written in one pass over the input.
+//! formats are written in one pass over the input; with more than one, each is written on a
+//! thread of its own.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -17,6 +18,10 @@ use crate::escape::escape_for_terminal;
 use crate::model::{Message, PayloadType, Position};
 use crate::order::{Dedup, OrderError, OrderOptions, Orderer, Pushed, Strategy, Verdict};
 use crate::reader::{ChatReader, is_blank_name};
+
+mod fanout;
+
+use fanout::FanOut;
 
 /// What every exporter is told before the first message.
 #[derive(Debug, Clone, Default)]
@@ -314,8 +319,8 @@ pub enum RunError {
 pub struct Output<'a> {
     /// The format name, for errors.
     pub name: String,
-    /// The exporter.
-    pub exporter: Box<dyn Exporter + 'a>,
+    /// The exporter. `Send`: with several outputs, each is written on a thread of its own.
+    pub exporter: Box<dyn Exporter + Send + 'a>,
 }
 
 /// Records handed from the reading thread to the exporting one, with the reader's counters.
@@ -396,7 +401,11 @@ fn read_batches<R: Read>(
 /// Reads every record of `reader`, orders them, and pushes each message into every exporter.
 ///
 /// Reading and parsing run on a second thread (scoped: it ends before `run` returns), handing
-/// messages over in small batches, so memory stays bounded.
+/// messages over in small batches, so memory stays bounded. With one output, the messages are
+/// written on the calling thread; with several, each output has a writer thread of its own (also
+/// scoped), and all of them read the same batches of messages, never copied. The first output (in
+/// the order given) whose writer fails is named in [`RunError::Export`], and stops the run: the
+/// others are not finished.
 ///
 /// With [`Strategy::Window`] (the default) the run may end in [`Outcome::NeedsExternalSort`];
 /// the caller then discards the outputs and runs again on a fresh reader with
@@ -420,15 +429,21 @@ pub fn run<R: Read + Send>(
         .extra_columns()
         .map(|(index, name)| (index + 1, name.to_owned()))
         .collect();
-    std::thread::scope(|scope| {
+    std::thread::scope(move |scope| {
         let (sender, receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
         // Unbounded, but only ever holds messages that were read: at most the window plus the
         // batches in flight.
         let (recycle, recycled) = mpsc::channel();
         scope.spawn(move || read_batches(reader, &sender, &recycled));
         let mut orderer = Orderer::new(strategy, options.order.clone());
+        let targets = if outputs.len() > 1 {
+            let batch = Vec::with_capacity(BATCH_MESSAGES);
+            Targets::Fan(FanOut::start(scope, outputs, &recycle, batch))
+        } else {
+            Targets::Inline(outputs)
+        };
         let mut sink = Sink {
-            outputs,
+            targets,
             observer,
             dedup: Dedup::default(),
             on_error: options.on_error,
@@ -470,11 +485,21 @@ pub fn run<R: Read + Send>(
             sink.observer.warning(&warning);
         }
         check_accounting(&sink.summary, records_read)?;
-        for output in sink.outputs.iter_mut() {
-            output
-                .exporter
-                .finish()
-                .map_err(|source| export_error(output, source))?;
+        match sink.targets {
+            Targets::Inline(outputs) => {
+                for output in outputs.iter_mut() {
+                    output
+                        .exporter
+                        .finish()
+                        .map_err(|source| export_error(output, source))?;
+                }
+            }
+            Targets::Fan(mut fan) => {
+                if let Some(last) = sink.dedup.take_last() {
+                    fan.push(last, Vec::new)?;
+                }
+                fan.finish()?;
+            }
         }
         let mut summary = sink.summary;
         summary.records = records_read;
@@ -579,9 +604,17 @@ impl Tallies {
     }
 }
 
+/// Where a run's ordered messages are written.
+enum Targets<'o, 'a, 'scope> {
+    /// One output (or none), written on the calling thread.
+    Inline(&'o mut [Output<'a>]),
+    /// Several outputs, each on a writer thread of its own.
+    Fan(FanOut<'scope>),
+}
+
 /// Where ordered messages go: duplicate check, then every exporter.
-struct Sink<'o, 'a> {
-    outputs: &'o mut [Output<'a>],
+struct Sink<'o, 'a, 'scope> {
+    targets: Targets<'o, 'a, 'scope>,
     observer: &'o mut dyn Observer,
     dedup: Dedup,
     on_error: OnError,
@@ -600,7 +633,7 @@ struct Sink<'o, 'a> {
 /// few long messages would otherwise make every message in circulation large.
 const REUSE_MAX_BYTES: usize = 1024;
 
-impl Sink<'_, '_> {
+impl Sink<'_, '_, '_> {
     fn reuse(&mut self, message: Box<Message>) {
         if message.approximate_size() <= REUSE_MAX_BYTES {
             self.spent.push(message);
@@ -674,16 +707,34 @@ impl Sink<'_, '_> {
                 return Err(ReadError::Record(error).into());
             }
         }
-        for output in self.outputs.iter_mut() {
-            output
-                .exporter
-                .message(&message)
-                .map_err(|source| export_error(output, source))?;
-        }
-        self.summary.messages += 1;
-        self.tallies.add(&message);
-        if let Some(spent) = self.dedup.kept(message) {
-            self.reuse(spent);
+        match &mut self.targets {
+            Targets::Inline(outputs) => {
+                for output in outputs.iter_mut() {
+                    output
+                        .exporter
+                        .message(&message)
+                        .map_err(|source| export_error(output, source))?;
+                }
+                self.summary.messages += 1;
+                self.tallies.add(&message);
+                if let Some(spent) = self.dedup.kept(message) {
+                    self.reuse(spent);
+                }
+            }
+            Targets::Fan(fan) => {
+                self.summary.messages += 1;
+                self.tallies.add(&message);
+                // The duplicate check holds on to the last message kept: the writers get each
+                // message when the next one is kept (and the last one at the end).
+                if let Some(previous) = self.dedup.kept(message) {
+                    let empty = &mut self.empty;
+                    fan.push(previous, || {
+                        empty
+                            .pop()
+                            .unwrap_or_else(|| Vec::with_capacity(BATCH_MESSAGES))
+                    })?;
+                }
+            }
         }
         Ok(())
     }

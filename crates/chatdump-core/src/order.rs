@@ -500,6 +500,11 @@ impl Dedup {
     pub fn kept(&mut self, message: Box<Message>) -> Option<Box<Message>> {
         self.previous.replace(message)
     }
+
+    /// Gives back the last message kept, forgetting it.
+    pub fn take_last(&mut self) -> Option<Box<Message>> {
+        self.previous.take()
+    }
 }
 
 #[cfg(test)]

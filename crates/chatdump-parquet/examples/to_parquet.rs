@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let reader = ChatReader::new(File::open(input)?, input.clone(), ReaderOptions::default())?;
     let out = BufWriter::with_capacity(1 << 20, File::create(output)?);
-    let exporter: Box<dyn Exporter> = match args.get(3).map(String::as_str) {
+    let exporter: Box<dyn Exporter + Send> = match args.get(3).map(String::as_str) {
         Some("inline") => Box::new(ParquetWriter::new_inline(out, ParquetOptions::default())),
         Some("null") => Box::new(Null),
         _ => Box::new(ParquetWriter::new(out, ParquetOptions::default())),

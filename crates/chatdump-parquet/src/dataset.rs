@@ -1,11 +1,10 @@
 //! Hive-partitioned datasets: `ROOT/date=YYYY-MM-DD/<session_id>.parquet`, one file per session.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
@@ -38,7 +37,8 @@ pub struct Dataset {
     root: PathBuf,
     options: ParquetOptions,
     memory: usize,
-    finished: Rc<RefCell<Pending>>,
+    /// Shared with its writer, which may run on another thread.
+    finished: Arc<Mutex<Pending>>,
 }
 
 /// What a dataset has written but not committed yet.
@@ -69,13 +69,19 @@ struct FinishedFile {
 }
 
 impl Dataset {
+    /// What was written and not committed (a writer that panicked left it consistent: each
+    /// change is one push).
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.finished.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A dataset under `root` (created when the first file is).
     pub fn new(root: impl Into<PathBuf>, options: ParquetOptions) -> Self {
         Self {
             root: root.into(),
             options,
             memory: DEFAULT_DATASET_MEMORY,
-            finished: Rc::default(),
+            finished: Arc::default(),
         }
     }
 
@@ -100,7 +106,7 @@ impl Dataset {
     /// Moves every finished file into place, deletes older copies of the same sessions under
     /// other dates, and returns the paths written.
     pub fn commit(&self) -> io::Result<Vec<PathBuf>> {
-        let finished = std::mem::take(&mut self.finished.borrow_mut().files);
+        let finished = std::mem::take(&mut self.pending().files);
         let mut written = Vec::with_capacity(finished.len());
         for file in finished {
             let target = file.file.target().to_owned();
@@ -193,7 +199,7 @@ impl DatasetWriter {
         let date_dir = date_partition(message);
         let dir = self.dataset.root.join(&date_dir);
         {
-            let mut pending = self.dataset.finished.borrow_mut();
+            let mut pending = self.dataset.pending();
             for path in [&self.dataset.root, &dir] {
                 if !path.exists() {
                     pending.created_dirs.push(path.clone());
@@ -274,7 +280,7 @@ impl Exporter for DatasetWriter {
         for mut session in self.open.drain(..) {
             session.writer.finish()?;
             drop(session.writer);
-            self.dataset.finished.borrow_mut().files.push(FinishedFile {
+            self.dataset.pending().files.push(FinishedFile {
                 file: session.file,
                 date_dir: session.date_dir,
                 file_name: session.file_name,

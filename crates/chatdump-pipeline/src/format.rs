@@ -69,7 +69,7 @@ pub(crate) fn exporter<'a>(
     format: Format,
     out: Box<dyn Write + Send>,
     options: &FormatOptions,
-) -> Box<dyn Exporter + 'a> {
+) -> Box<dyn Exporter + Send + 'a> {
     match format {
         Format::Jsonl => match &options.jsonl {
             Flavor::Plain => Box::new(chatdump_jsonl::JsonlWriter::new(out)),
