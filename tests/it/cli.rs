@@ -173,3 +173,49 @@ fn warnings_about_the_whole_dump_are_shown_past_the_warning_limit() {
         run.stderr
     );
 }
+
+#[test]
+fn verbose_lists_every_file_written_with_its_size_and_sha256() {
+    let work = temp_dir();
+    let out = work.path().join("out");
+    let sample = fixtures_dir().join("sample-chat-dump.csv");
+    let run = Chatdump::new([
+        "-v",
+        "convert",
+        sample.to_str().unwrap(),
+        "--format",
+        "jsonl,md,parquet",
+        "--partition-by",
+        "date",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .run();
+    run.success();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.trim_start().starts_with("wrote "))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", run.stderr);
+    for line in lines {
+        // `  wrote PATH (N bytes, sha256 HEX)`
+        let (path, rest) = line
+            .trim_start()
+            .trim_start_matches("wrote ")
+            .split_once(" (")
+            .unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let hex: String = digest
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            rest,
+            format!("{} bytes, sha256 {hex})", bytes.len()),
+            "{line}"
+        );
+    }
+}

@@ -87,6 +87,11 @@ impl Reporter {
         }
     }
 
+    /// Whether `-v` asked for detail (and not `-q`).
+    pub(crate) fn is_verbose(&self) -> bool {
+        self.verbose && !self.quiet
+    }
+
     /// Prints a line only with `-v`.
     pub(crate) fn detail(&self, text: &str) {
         if self.verbose && !self.quiet {
@@ -136,15 +141,18 @@ impl Reporter {
         }
         line.push_str(&format!(" in {:.2} s", converted.elapsed.as_secs_f64()));
         self.info(&line);
-        for path in converted
-            .outputs
-            .iter()
-            .filter_map(|output| output.path.as_ref())
-        {
-            self.detail(&format!(
-                "  wrote {}",
-                escape_for_terminal(&path.display().to_string(), 200)
-            ));
+        for output in &converted.outputs {
+            let Some(path) = &output.path else { continue };
+            let mut line = format!(
+                "  wrote {} ({} bytes",
+                escape_for_terminal(&path.display().to_string(), 200),
+                output.bytes
+            );
+            if let Some(sha256) = &output.sha256 {
+                line.push_str(&format!(", sha256 {sha256}"));
+            }
+            line.push(')');
+            self.detail(&line);
         }
         if summary.spilled_runs > 0 {
             self.detail(&format!(

@@ -42,6 +42,9 @@ pub struct Options {
     pub tool_version: String,
     /// When the export ran, if it should be recorded; `None` keeps outputs byte-identical.
     pub generated_at: Option<Timestamp>,
+    /// Compute every output's SHA-256 as it is written ([`Written::sha256`]). Off by default:
+    /// it costs about a CPU-second per GB of output (on the writing threads).
+    pub content_hashes: bool,
 }
 
 impl Options {
@@ -56,6 +59,7 @@ impl Options {
             formats: FormatOptions::default(),
             tool_version: tool_version.into(),
             generated_at: None,
+            content_hashes: false,
         }
     }
 }
@@ -104,8 +108,8 @@ pub struct Written {
     pub path: Option<PathBuf>,
     /// Its length.
     pub bytes: u64,
-    /// Its SHA-256, lower-case hex.
-    pub sha256: String,
+    /// Its SHA-256, lower-case hex, when [`Options::content_hashes`] asked for it.
+    pub sha256: Option<String>,
 }
 
 /// One input converted and put in place.
@@ -202,6 +206,8 @@ struct Pending {
     summary: Summary,
     display: String,
     elapsed: Duration,
+    /// Whether the dataset files are hashed when committed.
+    content_hashes: bool,
 }
 
 impl Pending {
@@ -248,7 +254,13 @@ impl Pending {
                 )
             };
             for path in dataset.commit().map_err(moved)? {
-                let (bytes, sha256) = hash_file(&path).map_err(moved)?;
+                let (bytes, sha256) = if self.content_hashes {
+                    let (bytes, sha256) = hash_file(&path).map_err(moved)?;
+                    (bytes, Some(sha256))
+                } else {
+                    let bytes = fs::metadata(&path).map_err(moved)?.len();
+                    (bytes, None)
+                };
                 outputs.push(Written {
                     format: Some(Format::Parquet),
                     path: Some(path),
@@ -320,6 +332,7 @@ fn convert_one(
             summary: Summary::default(),
             display: source.display.clone(),
             elapsed: Duration::ZERO,
+            content_hashes: options.content_hashes,
         };
         let mut outputs = open_outputs(source, plan, options, &mut pending)?;
         let rejects = if options.on_error == OnError::Skip {
@@ -333,7 +346,7 @@ fn convert_one(
                     error,
                 )
             })?;
-            let hash = HashHandle::default();
+            let hash = HashHandle::new(options.content_hashes);
             let writer =
                 BufWriter::new(hash.wrap(file.writer().map_err(|error| {
                     PipelineError::io("cannot create the rejects file", error)
@@ -407,7 +420,7 @@ fn open_outputs<'a>(
             pending.datasets.push(dataset);
             continue;
         }
-        let hash = HashHandle::default();
+        let hash = HashHandle::new(options.content_hashes);
         let writer: Box<dyn Write + Send> = match plan.path(format, source) {
             None => {
                 pending.stdout = Some((format, hash.clone()));

@@ -16,14 +16,23 @@ pub(crate) struct Hashing<W> {
 #[derive(Default)]
 pub(crate) struct HashState {
     bytes: u64,
-    hasher: Sha256,
+    /// `None` when the caller did not ask for content hashes: only the bytes are counted.
+    hasher: Option<Sha256>,
 }
 
-/// A handle on an output's running hash, read after the output is finished.
+/// A handle on an output's running count and hash, read after the output is finished.
 #[derive(Clone, Default)]
 pub(crate) struct HashHandle(Arc<Mutex<HashState>>);
 
 impl HashHandle {
+    /// A handle that counts the bytes, and hashes them when `hash` is set.
+    pub(crate) fn new(hash: bool) -> Self {
+        Self(Arc::new(Mutex::new(HashState {
+            bytes: 0,
+            hasher: hash.then(Sha256::new),
+        })))
+    }
+
     /// Wraps `inner` so that everything written through it is counted and hashed here.
     pub(crate) fn wrap<W: Write>(&self, inner: W) -> Hashing<W> {
         Hashing {
@@ -32,10 +41,11 @@ impl HashHandle {
         }
     }
 
-    /// The bytes written so far and their SHA-256, as lower-case hex.
-    pub(crate) fn finish(&self) -> (u64, String) {
+    /// The bytes written so far and, when asked for, their SHA-256 as lower-case hex.
+    pub(crate) fn finish(&self) -> (u64, Option<String>) {
         let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (state.bytes, hex(&state.hasher.clone().finalize()))
+        let sha256 = state.hasher.clone().map(|hasher| hex(&hasher.finalize()));
+        (state.bytes, sha256)
     }
 }
 
@@ -44,7 +54,9 @@ impl<W: Write> Write for Hashing<W> {
         let written = self.inner.write(buf)?;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.bytes += written as u64;
-        state.hasher.update(&buf[..written]);
+        if let Some(hasher) = &mut state.hasher {
+            hasher.update(&buf[..written]);
+        }
         Ok(written)
     }
 
@@ -77,16 +89,20 @@ mod tests {
 
     #[test]
     fn hashes_what_is_written() {
-        let handle = HashHandle::default();
+        let handle = HashHandle::new(true);
         let mut out = handle.wrap(Vec::new());
         out.write_all(b"ab").unwrap();
         out.write_all(b"c").unwrap();
         let (bytes, sha) = handle.finish();
         assert_eq!(bytes, 3);
         assert_eq!(
-            sha,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            sha.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
         assert_eq!(out.inner, b"abc");
+        // Not asked for: only counted.
+        let counted = HashHandle::new(false);
+        counted.wrap(Vec::new()).write_all(b"abc").unwrap();
+        assert_eq!(counted.finish(), (3, None));
     }
 }

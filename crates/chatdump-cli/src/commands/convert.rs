@@ -21,7 +21,10 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
         sources.len(),
     )?;
     let plan = setup::plan(conversion, destination);
-    convert_and_report(&sources, &plan, &setup::options(conversion), reporter)?;
+    let mut options = setup::options(conversion);
+    // `-v` lists every file written with its SHA-256.
+    options.content_hashes = reporter.is_verbose();
+    convert_and_report(&sources, &plan, &options, reporter)?;
     Ok(())
 }
 

@@ -41,7 +41,9 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     let sessions = sessions(&args.session_ids)?;
     let client = setup::fetcher(&args.api)?;
     let plan = setup::plan(conversion, Destination::Directory(dir.clone()));
-    let options = setup::options(conversion);
+    let mut options = setup::options(conversion);
+    // `-v` lists every file written with its SHA-256.
+    options.content_hashes = reporter.is_verbose();
     let created = !dir.exists();
     setup::create_directory(&dir)?;
     let runtime = setup::current_thread_runtime()?;
