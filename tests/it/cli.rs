@@ -207,11 +207,11 @@ fn verbose_lists_every_file_written_with_its_size_and_sha256() {
             .unwrap();
         let bytes = std::fs::read(path).unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-        let hex: String = digest
-            .as_ref()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let hex = digest.as_ref().iter().fold(String::new(), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
         assert_eq!(
             rest,
             format!("{} bytes, sha256 {hex})", bytes.len()),
