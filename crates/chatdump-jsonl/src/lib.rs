@@ -36,11 +36,14 @@ macro_rules! key {
 }
 
 mod flavor;
+mod utterance;
 
 pub use flavor::{
     Flavor, FlavorWriter, IdTooLong, MAX_ELASTICSEARCH_ID_BYTES, MAX_SEARCH_ID_BYTES, search_id,
     validate_index_name,
 };
+
+pub use utterance::{TRANSCRIPT_SCHEMA_VERSION, UtteranceWriter};
 
 use std::io::Write;
 
