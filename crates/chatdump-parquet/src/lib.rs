@@ -34,6 +34,7 @@ mod dataset;
 mod options;
 mod participants;
 mod schema;
+mod utterance;
 mod writer;
 
 pub use dataset::{DEFAULT_DATASET_MEMORY, Dataset, DatasetWriter, date_partition};
@@ -45,4 +46,5 @@ pub use participants::{ParticipantIds, Participants};
 pub use schema::{
     SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS, UTC, schema, schema_with_participants,
 };
+pub use utterance::{TRANSCRIPT_SCHEMA_VERSION, UtteranceParquetWriter, transcript_schema};
 pub use writer::ParquetWriter;

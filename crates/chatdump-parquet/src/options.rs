@@ -93,7 +93,7 @@ impl fmt::Display for Compression {
 }
 
 impl Compression {
-    fn to_parquet(self) -> ParquetCompression {
+    pub(crate) fn to_parquet(self) -> ParquetCompression {
         match self {
             Self::Snappy => ParquetCompression::SNAPPY,
             // The level was range-checked by `from_str`; an out-of-range level built by hand
@@ -142,22 +142,35 @@ pub mod metadata_keys {
     /// When the export ran; present only when the caller asked for it (never by default, so
     /// the same input gives the same bytes).
     pub const GENERATED_AT: &str = "chatdump.generated_at";
+    /// The transcript schema version (`"1"`), in speech transcript files
+    /// ([`crate::UtteranceParquetWriter`]) instead of [`SCHEMA_VERSION`].
+    pub const TRANSCRIPT_SCHEMA_VERSION: &str = "chatdump.transcript_schema_version";
 }
 
 impl ParquetOptions {
     /// The writer properties: codec, dictionary only on repeated strings, statistics, bounded
     /// row groups, Parquet format 1.0, and the chatdump key-value metadata.
     pub(crate) fn writer_properties(&self, context: &ExportContext) -> WriterProperties {
+        let version = if self.participants.is_some() {
+            SCHEMA_VERSION_PARTICIPANTS
+        } else {
+            SCHEMA_VERSION
+        };
+        let builder = self.base_properties(context, metadata_keys::SCHEMA_VERSION, version);
+        column_settings(builder, self.compression, self.participants.is_some()).build()
+    }
+
+    /// The settings every file shares, chat or transcript: bounded row groups and the footer
+    /// metadata, `version_key` = `version` first, then the tool version, the source and (only
+    /// when the caller gave it) the export time.
+    pub(crate) fn base_properties(
+        &self,
+        context: &ExportContext,
+        version_key: &str,
+        version: i32,
+    ) -> WriterPropertiesBuilder {
         let mut metadata = vec![
-            KeyValue::new(
-                metadata_keys::SCHEMA_VERSION.to_owned(),
-                if self.participants.is_some() {
-                    SCHEMA_VERSION_PARTICIPANTS
-                } else {
-                    SCHEMA_VERSION
-                }
-                .to_string(),
-            ),
+            KeyValue::new(version_key.to_owned(), version.to_string()),
             KeyValue::new(
                 metadata_keys::TOOL_VERSION.to_owned(),
                 context.tool_version.clone(),
@@ -170,11 +183,10 @@ impl ParquetOptions {
                 format_utc(generated_at),
             ));
         }
-        let builder = WriterProperties::builder()
+        WriterProperties::builder()
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(self.row_group_bytes.max(1)))
-            .set_key_value_metadata(Some(metadata));
-        column_settings(builder, self.compression, self.participants.is_some()).build()
+            .set_key_value_metadata(Some(metadata))
     }
 }
 
