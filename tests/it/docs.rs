@@ -370,3 +370,113 @@ fn markdown_front_matter_keys_are_the_documented_ones() {
         documented("formats/markdown.md", "markdown-front-matter")
     );
 }
+
+/// Utterances for the transcript schema: one with every value, one with every optional value
+/// absent.
+fn transcript_utterances() -> Vec<chatdump_core::speech::Utterance> {
+    let full = chatdump_core::speech::Utterance {
+        session_id: Some("s1".into()),
+        participant_id: Some("peer-1".into()),
+        user_id: Some("user-1".into()),
+        custom_participant_id: Some("cust-1".into()),
+        display_name: "Ann".into(),
+        start: "2024-05-14T09:00:05.250Z".parse().expect("a time"),
+        end: Some("2024-05-14T09:00:06.500Z".parse().expect("a time")),
+        text: "hello".into(),
+        position: chatdump_core::model::Position { line: 2, byte: 90 },
+        index: 0,
+    };
+    let bare = chatdump_core::speech::Utterance {
+        session_id: None,
+        participant_id: None,
+        user_id: None,
+        custom_participant_id: None,
+        end: None,
+        index: 1,
+        ..full.clone()
+    };
+    vec![full, bare]
+}
+
+#[test]
+fn transcript_fields_are_the_documented_ones_in_both_writers() {
+    let rows = table("formats/transcript.md", "transcript");
+    let nullable = |row: &Row| match row.cells[4].as_str() {
+        "yes" => true,
+        "no" => false,
+        other => panic!("the `null` cell of {:?} is `{other}`", row.names),
+    };
+
+    // JSONL: every documented field, in order, of the documented JSON type, null only where
+    // documented (and the bare utterance shows every nullable one null).
+    let mut writer = chatdump_jsonl::UtteranceWriter::new(Vec::new());
+    for utterance in transcript_utterances() {
+        writer.utterance(&utterance).expect("written");
+    }
+    let written = String::from_utf8(writer.finish().expect("finished")).expect("UTF-8");
+    let names = documented("formats/transcript.md", "transcript");
+    assert_every_line(&written, &names, "transcript JSONL");
+    let lines: Vec<serde_json::Value> = written
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    for row in &rows {
+        for name in &row.names {
+            for line in &lines {
+                let value = &line[name];
+                let fits = match row.cells[1].as_str() {
+                    "string" => value.is_string(),
+                    "integer" => value.is_i64() || value.is_u64(),
+                    other => panic!("unknown JSONL type `{other}` for `{name}`"),
+                };
+                assert!(
+                    fits || (value.is_null() && nullable(row)),
+                    "`{name}` is {value}, documented as {} (null: {})",
+                    row.cells[1],
+                    row.cells[4]
+                );
+            }
+            assert_eq!(
+                lines[1][name].is_null(),
+                nullable(row),
+                "`{name}` on an utterance without optional values"
+            );
+        }
+    }
+
+    // Parquet: the rows with an Arrow type, with that type and nullability, and nothing else.
+    let documented_columns: Vec<(String, String, bool)> = rows
+        .iter()
+        .filter(|row| !code_spans(&row.cells[2]).is_empty())
+        .flat_map(|row| {
+            let arrow_type = code_spans(&row.cells[2]).join(" ");
+            let nullable = nullable(row);
+            row.names
+                .iter()
+                .map(move |name| (name.clone(), arrow_type.clone(), nullable))
+        })
+        .collect();
+    assert_eq!(
+        arrow_fields!(chatdump_parquet::transcript_schema()),
+        documented_columns,
+        "the transcript Arrow schema (left) against docs/formats/transcript.md (right)"
+    );
+    // The rows without one are exactly the JSONL-only fields the page names.
+    let jsonl_only: Vec<&str> = rows
+        .iter()
+        .filter(|row| code_spans(&row.cells[2]).is_empty())
+        .flat_map(|row| row.names.iter().map(String::as_str))
+        .collect();
+    assert_eq!(jsonl_only, ["start_ms", "end_ms"]);
+    // And the writer writes that schema.
+    let mut writer = chatdump_parquet::UtteranceParquetWriter::new(
+        Vec::new(),
+        &chatdump_parquet::ParquetOptions::default(),
+        &chatdump_core::export::ExportContext::default(),
+    )
+    .expect("a writer");
+    for utterance in transcript_utterances() {
+        writer.utterance(&utterance).expect("written");
+    }
+    assert!(writer.finish().expect("finished").starts_with(b"PAR1"));
+}
