@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use chatdump_core::escape::{EXCERPT_CHARS, escape_for_terminal};
 use chatdump_core::export::ExportError;
 use chatdump_core::speech::Utterance;
 use chatdump_core::time::push_utc;
@@ -92,8 +91,8 @@ impl<W: Write> UtteranceWriter<W> {
 
     /// Writes one utterance as one line.
     pub fn utterance(&mut self, utterance: &Utterance) -> Result<(), ExportError> {
-        check_order(self.previous_start, utterance)?;
-        let session_id = session_id(self.session_id.as_deref(), utterance)?;
+        utterance.check_follows(self.previous_start)?;
+        let session_id = utterance.session_or(self.session_id.as_deref())?;
         self.line.clear();
         write_line(
             &mut self.line,
@@ -114,33 +113,6 @@ impl<W: Write> UtteranceWriter<W> {
     pub fn finish(mut self) -> Result<W, ExportError> {
         self.out.flush()?;
         Ok(self.out)
-    }
-}
-
-/// An utterance that starts before the previous one is an error.
-fn check_order(previous: Option<Timestamp>, utterance: &Utterance) -> Result<(), ExportError> {
-    match previous {
-        Some(previous) if utterance.start < previous => Err(ExportError::format(format!(
-            "the utterance at line {} starts at {}, before the previous one ({}): utterances must be written in time order",
-            utterance.position.line, utterance.start, previous
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The utterance's session, or the given one; an error when both are there and differ.
-fn session_id<'a>(
-    given: Option<&'a str>,
-    utterance: &'a Utterance,
-) -> Result<Option<&'a str>, ExportError> {
-    match (utterance.session_id.as_deref(), given) {
-        (Some(own), Some(given)) if own != given => Err(ExportError::format(format!(
-            "the utterance at line {} names session `{}`, not `{}`",
-            utterance.position.line,
-            escape_for_terminal(own, EXCERPT_CHARS),
-            escape_for_terminal(given, EXCERPT_CHARS)
-        ))),
-        (own, given) => Ok(own.or(given)),
     }
 }
 

@@ -7,7 +7,6 @@ use arrow::array::{
     ArrayRef, Int32Array, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chatdump_core::escape::{EXCERPT_CHARS, escape_for_terminal};
 use chatdump_core::export::{ExportContext, ExportError};
 use chatdump_core::speech::Utterance;
 use jiff::Timestamp;
@@ -156,25 +155,8 @@ impl<W: Write + Send> UtteranceParquetWriter<W> {
 
     /// Appends one utterance as one row.
     pub fn utterance(&mut self, utterance: &Utterance) -> Result<(), ExportError> {
-        if let Some(previous) = self.previous_start
-            && utterance.start < previous
-        {
-            return Err(ExportError::format(format!(
-                "the utterance at line {} starts at {}, before the previous one ({}): utterances must be written in time order",
-                utterance.position.line, utterance.start, previous
-            )));
-        }
-        let session_id = match (utterance.session_id.as_deref(), self.session_id.as_deref()) {
-            (Some(own), Some(given)) if own != given => {
-                return Err(ExportError::format(format!(
-                    "the utterance at line {} names session `{}`, not `{}`",
-                    utterance.position.line,
-                    escape_for_terminal(own, EXCERPT_CHARS),
-                    escape_for_terminal(given, EXCERPT_CHARS)
-                )));
-            }
-            (own, given) => own.or(given),
-        };
+        utterance.check_follows(self.previous_start)?;
+        let session_id = utterance.session_or(self.session_id.as_deref())?;
         let columns = &mut self.columns;
         columns.session_id.append_option(session_id);
         columns.meeting_id.append_option(self.meeting_id.as_deref());

@@ -83,6 +83,37 @@ pub struct Utterance {
     pub index: u64,
 }
 
+impl Utterance {
+    /// Checks that this utterance does not start before `previous` (the one written before it):
+    /// the transcript writers number utterances in time order.
+    pub fn check_follows(&self, previous: Option<Timestamp>) -> Result<(), crate::ExportError> {
+        match previous {
+            Some(previous) if self.start < previous => Err(crate::ExportError::format(format!(
+                "the utterance at line {} starts at {}, before the previous one ({}): utterances must be written in time order",
+                self.position.line, self.start, previous
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The session this utterance belongs to: its own when the transcript names one, else
+    /// `given` (the chat's); an error when both are there and differ.
+    pub fn session_or<'a>(
+        &'a self,
+        given: Option<&'a str>,
+    ) -> Result<Option<&'a str>, crate::ExportError> {
+        match (self.session_id.as_deref(), given) {
+            (Some(own), Some(given)) if own != given => Err(crate::ExportError::format(format!(
+                "the utterance at line {} names session `{}`, not `{}`",
+                self.position.line,
+                escape_for_terminal(own, EXCERPT_CHARS),
+                escape_for_terminal(given, EXCERPT_CHARS)
+            ))),
+            (own, given) => Ok(own.or(given)),
+        }
+    }
+}
+
 /// A transcript format, as recognised by [`detect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TranscriptFormat {
