@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chatdump_core::output::AtomicFile;
 
 /// Runs `call` on the blocking pool; a panic there resumes here.
-pub(crate) async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(call)

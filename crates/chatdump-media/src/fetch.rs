@@ -17,6 +17,9 @@ use chatdump_core::escape::escape_for_terminal;
 
 use crate::{Hasher, MediaEvent, MediaOptions, SNIFF_LEN, Shared, lock, shown};
 
+/// File system calls run on tokio's blocking pool (the api crate's helper).
+pub(crate) use chatdump_api::file::blocking;
+
 /// A body fully received.
 #[derive(Debug)]
 pub(crate) struct Downloaded {
@@ -50,15 +53,6 @@ enum Attempt {
     Final(String),
     OverBudget,
     Io(io::Error),
-}
-
-/// Runs a file system call on tokio's blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
 /// Fetches link `index`; returns the index with the outcome.
