@@ -11,7 +11,7 @@
 //! - [`Options`]: on-error mode, record-size cap, sort memory, temporary directory, the formats'
 //!   options;
 //! - the result: one [`Converted`] per source (the counts, and every output with its path,
-//!   length and SHA-256), or a [`PipelineError`].
+//!   length and, when [`Options::content_hashes`] asks, SHA-256), or a [`PipelineError`].
 //!
 //! [`convert`] owns the atomic commit of every output (nothing is put in place unless every
 //! input converted), the rejects file, the de-duplication of warnings across passes, and
