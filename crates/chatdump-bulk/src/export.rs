@@ -15,7 +15,7 @@ use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::error::error_chain;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
-use chatdump_pipeline::{Destination, Format, NoEvents, Plan, Source};
+use chatdump_pipeline::{Conversion, Format, NoEvents};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -568,31 +568,27 @@ fn convert(
         })
         .unwrap_or_default();
     options.formats.parquet.participants = Some(Arc::new(ids));
-    let source = Source::session(csv, session_id).map_err(|error| error.to_string())?;
-    let mut plan = Plan::new(
-        &[Format::Parquet],
-        Destination::Directory(out_root.to_owned()),
-    );
-    plan.partition_by_date = true;
-    let converted = chatdump_pipeline::convert(&[source], &plan, &options, &mut NoEvents)
+    let conversion = Conversion {
+        formats: vec![Format::Parquet],
+        partition_by_date: true,
+        rejects: None,
+        options,
+    };
+    let converted = conversion
+        .session(csv, session_id, out_root, &mut NoEvents)
         .map_err(|error| error_chain(&error))?;
-    let mut messages = 0;
-    let mut files = Vec::new();
-    for done in converted {
-        messages += done.summary.messages;
-        files.extend(
-            done.outputs
-                .iter()
-                .filter_map(|written| written.path.as_deref()?.strip_prefix(out_root).ok())
-                .map(|path| {
-                    path.components()
-                        .map(|part| part.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                }),
-        );
-    }
-    Ok((messages, files))
+    let files = converted
+        .outputs
+        .iter()
+        .filter_map(|written| written.path.as_deref()?.strip_prefix(out_root).ok())
+        .map(|path| {
+            path.components()
+                .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    Ok((converted.summary.messages, files))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use chatdump_core::export::OnError;
 use chatdump_core::time::Clock;
 use chatdump_jsonl::Flavor;
 use chatdump_parquet::ParquetOptions;
-use chatdump_pipeline::{Destination, Format, FormatOptions, Options, Plan};
+use chatdump_pipeline::{Conversion, Format, FormatOptions, Options};
 use chatdump_transcript::TranscriptOptions;
 
 use crate::args::{
@@ -22,32 +22,22 @@ use crate::args::{
 };
 use crate::exit::UsageError;
 
-/// The formats asked for, in the library's terms; JSONL when none is.
-pub(crate) fn formats(args: &ConversionArgs) -> Vec<Format> {
-    if args.format.is_empty() {
-        return vec![Format::Jsonl];
-    }
-    args.format
-        .iter()
-        .map(|format| match format {
-            FormatArg::Jsonl => Format::Jsonl,
-            FormatArg::Parquet => Format::Parquet,
-            FormatArg::Markdown => Format::Markdown,
-            FormatArg::Html => Format::Html,
-        })
-        .collect()
-}
-
-/// The output plan for `destination`.
-pub(crate) fn plan(args: &ConversionArgs, destination: Destination) -> Plan {
-    let mut plan = Plan::new(&formats(args), destination);
-    plan.partition_by_date = args.output_options.partition_by.is_some();
-    plan.rejects.clone_from(&args.rejects);
-    plan
-}
-
-/// The conversion options.
-pub(crate) fn options(args: &ConversionArgs) -> Options {
+/// The conversion these flags ask for: formats (JSONL when none is given), Parquet layout,
+/// rejects file and options. `-v` (`verbose`) asks for every output's SHA-256, which it prints.
+pub(crate) fn conversion(args: &ConversionArgs, verbose: bool) -> Conversion {
+    let formats = if args.format.is_empty() {
+        vec![Format::Jsonl]
+    } else {
+        args.format
+            .iter()
+            .map(|format| match format {
+                FormatArg::Jsonl => Format::Jsonl,
+                FormatArg::Parquet => Format::Parquet,
+                FormatArg::Markdown => Format::Markdown,
+                FormatArg::Html => Format::Html,
+            })
+            .collect()
+    };
     let mut options = Options::new(
         temp_dir(args.temp_dir.as_deref()),
         env!("CARGO_PKG_VERSION"),
@@ -58,12 +48,18 @@ pub(crate) fn options(args: &ConversionArgs) -> Options {
     };
     options.max_record_size = args.max_record_size;
     options.sort_memory = args.sort_memory;
+    options.content_hashes = verbose;
     options.formats = FormatOptions {
         jsonl: jsonl_flavor(&args.output_options),
         parquet: parquet_options(&args.output_options),
         transcript: transcript_options(&args.transcript, &options.temp_dir),
     };
-    options
+    Conversion {
+        formats,
+        partition_by_date: args.output_options.partition_by.is_some(),
+        rejects: args.rejects.clone(),
+        options,
+    }
 }
 
 /// `--temp-dir`, else the system's temporary directory (`$TMPDIR`, or `/tmp`).

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use chatdump_core::export::ExportError;
-use chatdump_core::speech::Utterance;
+use chatdump_core::speech::{Utterance, UtteranceSequence};
 use chatdump_core::time::push_utc;
 use jiff::Timestamp;
 
@@ -56,10 +56,7 @@ pub const TRANSCRIPT_SCHEMA_VERSION: u32 = 1;
 pub struct UtteranceWriter<W: Write> {
     out: W,
     line: Vec<u8>,
-    session_id: Option<String>,
-    meeting_id: Option<String>,
-    seq: u64,
-    previous_start: Option<Timestamp>,
+    sequence: UtteranceSequence,
 }
 
 impl<W: Write> UtteranceWriter<W> {
@@ -68,44 +65,38 @@ impl<W: Write> UtteranceWriter<W> {
         Self {
             out,
             line: Vec::with_capacity(512),
-            session_id: None,
-            meeting_id: None,
-            seq: 0,
-            previous_start: None,
+            sequence: UtteranceSequence::default(),
         }
     }
 
     /// Sets the session id written when an utterance names none (the chat's session).
     #[must_use]
     pub fn with_session_id(mut self, session_id: Option<String>) -> Self {
-        self.session_id = session_id;
+        self.sequence.session_id = session_id;
         self
     }
 
     /// Sets the meeting id written on every line (the chat's meeting).
     #[must_use]
     pub fn with_meeting_id(mut self, meeting_id: Option<String>) -> Self {
-        self.meeting_id = meeting_id;
+        self.sequence.meeting_id = meeting_id;
         self
     }
 
     /// Writes one utterance as one line.
     pub fn utterance(&mut self, utterance: &Utterance) -> Result<(), ExportError> {
-        utterance.check_follows(self.previous_start)?;
-        let session_id = utterance.session_or(self.session_id.as_deref())?;
+        let placed = self.sequence.next(utterance)?;
         self.line.clear();
         write_line(
             &mut self.line,
             utterance,
-            session_id,
-            self.meeting_id.as_deref(),
-            self.seq,
+            placed.session_id,
+            placed.meeting_id,
+            placed.seq,
         )
         .map_err(ExportError::format)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
-        self.previous_start = Some(utterance.start);
-        self.seq += 1;
         Ok(())
     }
 

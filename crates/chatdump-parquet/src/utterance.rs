@@ -8,7 +8,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chatdump_core::export::{ExportContext, ExportError};
-use chatdump_core::speech::Utterance;
+use chatdump_core::speech::{Utterance, UtteranceSequence};
 use jiff::Timestamp;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Encoding;
@@ -98,16 +98,13 @@ pub struct UtteranceParquetWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
     schema: SchemaRef,
     columns: Columns,
-    session_id: Option<String>,
-    meeting_id: Option<String>,
-    seq: i64,
-    previous_start: Option<Timestamp>,
+    sequence: UtteranceSequence,
 }
 
 impl<W: Write + Send> std::fmt::Debug for UtteranceParquetWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UtteranceParquetWriter")
-            .field("seq", &self.seq)
+            .field("utterances", &self.sequence.count())
             .finish_non_exhaustive()
     }
 }
@@ -132,34 +129,30 @@ impl<W: Write + Send> UtteranceParquetWriter<W> {
             writer,
             schema,
             columns: Columns::default(),
-            session_id: None,
-            meeting_id: None,
-            seq: 0,
-            previous_start: None,
+            sequence: UtteranceSequence::default(),
         })
     }
 
     /// Sets the session id written when an utterance names none (the chat's session).
     #[must_use]
     pub fn with_session_id(mut self, session_id: Option<String>) -> Self {
-        self.session_id = session_id;
+        self.sequence.session_id = session_id;
         self
     }
 
     /// Sets the meeting id written on every row (the chat's meeting).
     #[must_use]
     pub fn with_meeting_id(mut self, meeting_id: Option<String>) -> Self {
-        self.meeting_id = meeting_id;
+        self.sequence.meeting_id = meeting_id;
         self
     }
 
     /// Appends one utterance as one row.
     pub fn utterance(&mut self, utterance: &Utterance) -> Result<(), ExportError> {
-        utterance.check_follows(self.previous_start)?;
-        let session_id = utterance.session_or(self.session_id.as_deref())?;
+        let placed = self.sequence.next(utterance)?;
         let columns = &mut self.columns;
-        columns.session_id.append_option(session_id);
-        columns.meeting_id.append_option(self.meeting_id.as_deref());
+        columns.session_id.append_option(placed.session_id);
+        columns.meeting_id.append_option(placed.meeting_id);
         columns
             .participant_id
             .append_option(utterance.participant_id.as_deref());
@@ -173,10 +166,10 @@ impl<W: Write + Send> UtteranceParquetWriter<W> {
             .end
             .append_option(utterance.end.map(Timestamp::as_microsecond));
         columns.text.append_value(&utterance.text);
-        columns.seq.append_value(self.seq);
+        columns
+            .seq
+            .append_value(i64::try_from(placed.seq).unwrap_or(i64::MAX));
         columns.rows += 1;
-        self.seq += 1;
-        self.previous_start = Some(utterance.start);
         if columns.rows >= BATCH_ROWS {
             self.write_batch()?;
         }

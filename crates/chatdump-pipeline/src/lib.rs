@@ -37,6 +37,7 @@
     )
 )]
 
+mod conversion;
 mod convert;
 mod error;
 mod format;
@@ -45,6 +46,7 @@ mod input;
 mod plan;
 
 pub use chatdump_core::export::{OnError, Summary, Warning};
+pub use conversion::Conversion;
 pub use convert::{Converted, Events, NoEvents, Options, Written, convert};
 pub use error::PipelineError;
 pub use format::{Format, FormatOptions};

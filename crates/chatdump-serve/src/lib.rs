@@ -31,6 +31,7 @@
 //! let conversion = Conversion {
 //!     formats: vec![Format::Jsonl, Format::Html],
 //!     partition_by_date: false,
+//!     rejects: None,
 //!     options: Options::new("/var/tmp".into(), "0.1.0"),
 //! };
 //! let options = ServeOptions::new(
@@ -68,23 +69,11 @@ use std::time::Duration;
 
 use chatdump_api::Fetcher;
 use chatdump_core::time::Clock;
-use chatdump_pipeline::Format;
+pub use chatdump_pipeline::Conversion;
 use tokio::sync::{Notify, watch};
 
 use chatdump_api::allow::DownloadPolicy;
 pub use store::{Job, JobStatus, Store};
-
-/// What the receiver converts every dump into: the formats and the pipeline's options, exactly
-/// as `chatdump export` would with the same flags.
-#[derive(Debug, Clone)]
-pub struct Conversion {
-    /// The formats, each once.
-    pub formats: Vec<Format>,
-    /// Parquet as a hive-partitioned dataset under the output directory.
-    pub partition_by_date: bool,
-    /// The pipeline's options.
-    pub options: chatdump_pipeline::Options,
-}
 
 /// How the receiver runs.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chatdump_api::{FetchEvent, FetchObserver, Fetcher, redact_url};
 use chatdump_core::error::error_chain;
 use chatdump_core::time::Clock;
-use chatdump_pipeline::{Destination, Events, Plan, Source};
+use chatdump_pipeline::Events;
 use tokio::sync::{Notify, watch};
 
 use crate::ServeOptions;
@@ -205,24 +205,14 @@ fn convert(
     session_id: &str,
     job: i64,
 ) -> Result<Vec<String>, String> {
-    let source = Source::session(dump, session_id).map_err(|error| error.to_string())?;
-    let mut plan = Plan::new(
-        &conversion.formats,
-        Destination::Directory(output.to_owned()),
-    );
-    plan.partition_by_date = conversion.partition_by_date;
-    let converted = chatdump_pipeline::convert(
-        &[source],
-        &plan,
-        &conversion.options,
-        &mut LogWarnings { job },
-    )
-    .map_err(|error| error_chain(&error))?;
+    let converted = conversion
+        .session(dump, session_id, output, &mut LogWarnings { job })
+        .map_err(|error| error_chain(&error))?;
     let mut files = vec![dump.display().to_string()];
     files.extend(
         converted
+            .outputs
             .iter()
-            .flat_map(|done| &done.outputs)
             .filter_map(|written| written.path.as_ref())
             .map(|path| path.display().to_string()),
     );
@@ -343,6 +333,7 @@ mod tests {
             crate::Conversion {
                 formats: vec![chatdump_pipeline::Format::Jsonl],
                 partition_by_date: false,
+                rejects: None,
                 options: chatdump_pipeline::Options::new("tmp".into(), "test"),
             },
             crate::signature::KeySource::Fixed(key),

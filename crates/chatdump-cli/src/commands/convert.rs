@@ -14,17 +14,14 @@ pub(crate) fn run(args: &ConvertArgs, reporter: &mut Reporter) -> anyhow::Result
         .iter()
         .map(|path| Source::path(path))
         .collect();
-    let conversion = &args.conversion;
+    let conversion = setup::conversion(&args.conversion, reporter.is_verbose());
     let destination = Destination::infer(
-        &conversion.output,
-        setup::formats(conversion).len(),
+        &args.conversion.output,
+        conversion.formats.len(),
         sources.len(),
     )?;
-    let plan = setup::plan(conversion, destination);
-    let mut options = setup::options(conversion);
-    // `-v` lists every file written with its SHA-256.
-    options.content_hashes = reporter.is_verbose();
-    convert_and_report(&sources, &plan, &options, reporter)?;
+    let plan = conversion.plan(destination);
+    convert_and_report(&sources, &plan, &conversion.options, reporter)?;
     Ok(())
 }
 

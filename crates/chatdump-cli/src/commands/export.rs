@@ -40,10 +40,8 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     }
     let sessions = sessions(&args.session_ids)?;
     let client = setup::fetcher(&args.api)?;
-    let plan = setup::plan(conversion, Destination::Directory(dir.clone()));
-    let mut options = setup::options(conversion);
-    // `-v` lists every file written with its SHA-256.
-    options.content_hashes = reporter.is_verbose();
+    let conversion = setup::conversion(conversion, reporter.is_verbose());
+    let plan = conversion.plan(Destination::Directory(dir.clone()));
     let created = !dir.exists();
     setup::create_directory(&dir)?;
     let runtime = setup::current_thread_runtime()?;
@@ -76,7 +74,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
             ));
         }
         let source = Source::session(&csv, &session.id)?;
-        convert_and_report(&[source], &plan, &options, reporter)
+        convert_and_report(&[source], &plan, &conversion.options, reporter)
             .map(drop)
             .with_context(|| format!("session `{}`", session.shown()))
     });

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use chatdump_api::allow::DownloadPolicy;
 use chatdump_api::{Secret, http_url};
 use chatdump_core::escape::escape_for_terminal;
+use chatdump_serve::ServeOptions;
 use chatdump_serve::signature::{KeySource, PublicKey};
-use chatdump_serve::{Conversion, ServeOptions};
 use clap::parser::ValueSource;
 use clap::{CommandFactory as _, Parser as _};
 
@@ -177,11 +177,7 @@ pub(crate) fn run(
         );
     }
     let output = args.conversion.output.clone();
-    let conversion = Conversion {
-        formats: setup::formats(&args.conversion),
-        partition_by_date: args.conversion.output_options.partition_by.is_some(),
-        options: setup::options(&args.conversion),
-    };
+    let conversion = setup::conversion(&args.conversion, false);
     let mut options = ServeOptions::new(
         args.listen,
         output.clone(),

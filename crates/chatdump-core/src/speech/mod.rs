@@ -83,34 +83,70 @@ pub struct Utterance {
     pub index: u64,
 }
 
-impl Utterance {
-    /// Checks that this utterance does not start before `previous` (the one written before it):
-    /// the transcript writers number utterances in time order.
-    pub fn check_follows(&self, previous: Option<Timestamp>) -> Result<(), crate::ExportError> {
-        match previous {
-            Some(previous) if self.start < previous => Err(crate::ExportError::format(format!(
+/// What a transcript writer adds to each utterance, kept once for every writer: the session and
+/// meeting ids given by the caller (the chat's), and the position in time order.
+#[derive(Debug, Clone, Default)]
+pub struct UtteranceSequence {
+    /// The session id written when an utterance names none (the chat's session).
+    pub session_id: Option<String>,
+    /// The meeting id written with every utterance (the chat's meeting).
+    pub meeting_id: Option<String>,
+    next_seq: u64,
+    previous_start: Option<Timestamp>,
+}
+
+/// The ids and position [`UtteranceSequence::next`] gives an utterance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequenced<'a> {
+    /// The utterance's own session when the transcript names one, else the given one.
+    pub session_id: Option<&'a str>,
+    /// The given meeting.
+    pub meeting_id: Option<&'a str>,
+    /// The 0-based position in time order.
+    pub seq: u64,
+}
+
+impl UtteranceSequence {
+    /// Places `utterance` after the ones before it. An error when it starts before the previous
+    /// one (the writers number utterances in time order), or names a session other than the
+    /// given one.
+    pub fn next<'a>(
+        &'a mut self,
+        utterance: &'a Utterance,
+    ) -> Result<Sequenced<'a>, crate::ExportError> {
+        if let Some(previous) = self.previous_start
+            && utterance.start < previous
+        {
+            return Err(crate::ExportError::format(format!(
                 "the utterance at line {} starts at {}, before the previous one ({}): utterances must be written in time order",
-                self.position.line, self.start, previous
-            ))),
-            _ => Ok(()),
+                utterance.position.line, utterance.start, previous
+            )));
         }
+        let session_id = match (utterance.session_id.as_deref(), self.session_id.as_deref()) {
+            (Some(own), Some(given)) if own != given => {
+                return Err(crate::ExportError::format(format!(
+                    "the utterance at line {} names session `{}`, not `{}`",
+                    utterance.position.line,
+                    escape_for_terminal(own, EXCERPT_CHARS),
+                    escape_for_terminal(given, EXCERPT_CHARS)
+                )));
+            }
+            (own, given) => own.or(given),
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.previous_start = Some(utterance.start);
+        Ok(Sequenced {
+            session_id,
+            meeting_id: self.meeting_id.as_deref(),
+            seq,
+        })
     }
 
-    /// The session this utterance belongs to: its own when the transcript names one, else
-    /// `given` (the chat's); an error when both are there and differ.
-    pub fn session_or<'a>(
-        &'a self,
-        given: Option<&'a str>,
-    ) -> Result<Option<&'a str>, crate::ExportError> {
-        match (self.session_id.as_deref(), given) {
-            (Some(own), Some(given)) if own != given => Err(crate::ExportError::format(format!(
-                "the utterance at line {} names session `{}`, not `{}`",
-                self.position.line,
-                escape_for_terminal(own, EXCERPT_CHARS),
-                escape_for_terminal(given, EXCERPT_CHARS)
-            ))),
-            (own, given) => Ok(own.or(given)),
-        }
+    /// How many utterances were placed.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.next_seq
     }
 }
 
