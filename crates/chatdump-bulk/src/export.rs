@@ -575,7 +575,13 @@ fn convert(
         options,
     };
     let converted = conversion
-        .session(csv, session_id, out_root, &mut NoEvents)
+        .session(
+            csv,
+            session_id,
+            chatdump_pipeline::MeetingParts::default(),
+            out_root,
+            &mut NoEvents,
+        )
         .map_err(|error| error_chain(&error))?;
     let files = converted
         .outputs

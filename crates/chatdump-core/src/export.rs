@@ -9,7 +9,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use jiff::Timestamp;
 
@@ -18,6 +18,7 @@ use crate::escape::escape_for_terminal;
 use crate::model::{Message, PayloadType, Position};
 use crate::order::{Dedup, OrderError, OrderOptions, Orderer, Pushed, Strategy, Verdict};
 use crate::reader::{ChatReader, is_blank_name};
+use crate::speech::Speech;
 
 mod fanout;
 
@@ -33,6 +34,10 @@ pub struct ExportContext {
     /// When the export ran, if the caller wants it recorded. The library never reads the clock:
     /// leave it `None` for byte-identical output across runs.
     pub generated_at: Option<Timestamp>,
+    /// The session's speech transcript and summary (issue 18), which the Markdown and HTML
+    /// transcripts merge with the chat on one timeline; `None` for a chat alone. Other formats
+    /// ignore it (the pipeline writes utterances to outputs of their own).
+    pub speech: Option<Arc<Speech>>,
 }
 
 /// An error from an exporter.

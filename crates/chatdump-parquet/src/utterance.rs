@@ -315,6 +315,7 @@ mod tests {
             source: "t.csv".into(),
             tool_version: "0.0.0-test".into(),
             generated_at: None,
+            speech: None,
         }
     }
 

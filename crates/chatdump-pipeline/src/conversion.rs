@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::convert::{Converted, Events, Options, convert};
 use crate::error::PipelineError;
 use crate::format::Format;
-use crate::input::Source;
+use crate::input::{MeetingParts, Source};
 use crate::plan::{Destination, Plan};
 
 /// What every dump is converted into.
@@ -34,15 +34,17 @@ impl Conversion {
     }
 
     /// Converts the dump of `session_id` at `dump` into the directory `dir`, its files named by
-    /// the session's stem ([`Source::session`]).
+    /// the session's stem ([`Source::session`]), with the session's other `parts` (issue 18).
     pub fn session(
         &self,
         dump: &Path,
         session_id: &str,
+        parts: MeetingParts,
         dir: &Path,
         events: &mut dyn Events,
     ) -> Result<Converted, PipelineError> {
-        let source = Source::session(dump, session_id)?;
+        let mut source = Source::session(dump, session_id)?;
+        source.parts = parts;
         let plan = self.plan(Destination::Directory(dir.to_owned()));
         let mut converted = convert(&[source], &plan, &self.options, events)?;
         Ok(converted.remove(0))

@@ -367,6 +367,8 @@ fn convert_one(
             source: source.name.clone(),
             tool_version: options.tool_version.clone(),
             generated_at: options.generated_at,
+            // Issue 18: filled from `source.parts` once the pipeline reads them.
+            speech: None,
         };
         let run_options = RunOptions {
             on_error: options.on_error,

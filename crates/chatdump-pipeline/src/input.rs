@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::stem::session_file_stem;
+use jiff::Timestamp;
 
 use crate::error::PipelineError;
 
@@ -33,6 +34,22 @@ pub struct Source {
     pub name: String,
     /// The stem of its output files in a directory (`<stem>.jsonl`, `<stem>.rejects.jsonl`).
     pub stem: String,
+    /// The session's other parts (issue 18): speech transcript, summary, start.
+    pub parts: MeetingParts,
+}
+
+/// The parts of a meeting besides its chat, converted with it (issue 18): the speech
+/// transcript (CSV, JSON, `WebVTT` or SRT, recognised from the content), the AI summary, and the
+/// session's start, which JSON, `WebVTT` and SRT times count from. All optional: without them a
+/// conversion is of the chat alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingParts {
+    /// The speech transcript file.
+    pub transcript: Option<PathBuf>,
+    /// The summary file (plain text or Markdown).
+    pub summary: Option<PathBuf>,
+    /// The session's `started_at`; never guessed from the chat.
+    pub session_start: Option<Timestamp>,
 }
 
 impl Source {
@@ -45,6 +62,7 @@ impl Source {
                 display: "<stdin>".to_owned(),
                 name: "-".to_owned(),
                 stem: "stdin".to_owned(),
+                parts: MeetingParts::default(),
             };
         }
         Self {
@@ -58,6 +76,7 @@ impl Source {
                 || "chat".to_owned(),
                 |stem| stem.to_string_lossy().into_owned(),
             ),
+            parts: MeetingParts::default(),
         }
     }
 
@@ -70,6 +89,7 @@ impl Source {
             display: format!("{stem}.csv"),
             name: session_id.to_owned(),
             stem,
+            parts: MeetingParts::default(),
         })
     }
 }

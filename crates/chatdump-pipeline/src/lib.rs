@@ -50,5 +50,5 @@ pub use conversion::Conversion;
 pub use convert::{Converted, Events, NoEvents, Options, Written, convert};
 pub use error::PipelineError;
 pub use format::{Format, FormatOptions};
-pub use input::{Input, Source, session_stem};
+pub use input::{Input, MeetingParts, Source, session_stem};
 pub use plan::{Destination, Plan};

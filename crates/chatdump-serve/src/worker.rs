@@ -206,7 +206,13 @@ fn convert(
     job: i64,
 ) -> Result<Vec<String>, String> {
     let converted = conversion
-        .session(dump, session_id, output, &mut LogWarnings { job })
+        .session(
+            dump,
+            session_id,
+            chatdump_pipeline::MeetingParts::default(),
+            output,
+            &mut LogWarnings { job },
+        )
         .map_err(|error| error_chain(&error))?;
     let mut files = vec![dump.display().to_string()];
     files.extend(

@@ -83,6 +83,18 @@ pub struct Utterance {
     pub index: u64,
 }
 
+/// A session's speech as the Markdown and HTML transcripts merge it with the chat
+/// ([`crate::export::ExportContext::speech`]): every utterance, in time order (by `start`, then
+/// by `index`), and the summary. Held in memory: a transcript is small next to a chat (a
+/// ten-hour meeting's is a few MB), and the pipeline caps its size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Speech {
+    /// The utterances, sorted by `(start, index)`.
+    pub utterances: Vec<Utterance>,
+    /// The AI summary, when there is one.
+    pub summary: Option<Summary>,
+}
+
 /// What a transcript writer adds to each utterance, kept once for every writer: the session and
 /// meeting ids given by the caller (the chat's), and the position in time order.
 #[derive(Debug, Clone, Default)]
