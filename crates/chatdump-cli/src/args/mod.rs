@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub(crate) use api::{ApiArgs, ExportArgs, FetchArgs};
 pub(crate) use bulk::{BulkArgs, CompactArgs, SessionStatusArg};
 pub(crate) use convert::{
-    ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, OnErrorArg, OutputArgs,
+    ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, MeetingArgs, OnErrorArg, OutputArgs,
 };
 pub(crate) use serve::{JobStatusArg, JobsArgs, LogFormat, ServeArgs};
 pub(crate) use transcript::TranscriptArgs;
@@ -77,6 +77,8 @@ pub(crate) struct ConvertArgs {
     pub(crate) input: InputArgs,
     #[command(flatten)]
     pub(crate) conversion: ConversionArgs,
+    #[command(flatten)]
+    pub(crate) meeting: MeetingArgs,
 }
 
 /// `chatdump completions`.
