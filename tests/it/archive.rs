@@ -463,3 +463,49 @@ print(json.dumps({"types": types, "rows": rows}, ensure_ascii=False))
         assert_eq!(row, &expected);
     }
 }
+
+/// `examples/` holds the sample's transcript, summary and `.transcript.jsonl`, matching the
+/// bundled chat. This test fails when they are stale; with `CHATDUMP_UPDATE_EXAMPLES=1` it
+/// writes the fresh `.transcript.jsonl` in place instead (commit it).
+#[test]
+fn example_archive_is_up_to_date() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (example, fixture) in [
+        ("sample-transcript.csv", "speech/sample-transcript.csv"),
+        ("sample-summary.md", "speech/sample-summary.md"),
+    ] {
+        assert_eq!(
+            fs::read(examples.join(example)).expect("the example input"),
+            fixture_bytes(fixture),
+            "examples/{example} and tests/fixtures/{fixture} differ"
+        );
+    }
+    let dir = temp_dir();
+    Chatdump::new([
+        "convert".as_ref(),
+        examples.join("sample-chat-dump.csv").as_os_str(),
+        "--transcript".as_ref(),
+        examples.join("sample-transcript.csv").as_os_str(),
+        "--summary".as_ref(),
+        examples.join("sample-summary.md").as_os_str(),
+        "--output".as_ref(),
+        dir.path().as_os_str(),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+    ])
+    .run()
+    .assert_code(0);
+    let fresh = read(dir.path(), "sample-chat-dump.transcript.jsonl");
+    let path = examples.join("sample-chat-dump.transcript.jsonl");
+    if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
+        let update = std::env::var_os("CHATDUMP_UPDATE_EXAMPLES").is_some_and(|value| value == "1");
+        assert!(
+            update,
+            "stale example {}; run `CHATDUMP_UPDATE_EXAMPLES=1 cargo test -p chatdump-cli --test it \
+             example_archive` to rewrite it, then commit it",
+            path.display()
+        );
+        fs::write(&path, &fresh).expect("write the example");
+        eprintln!("rewrote {} (commit it)", path.display());
+    }
+}
