@@ -190,6 +190,27 @@ fn skip_mode_lists_bad_utterances_in_the_rejects_file() {
     assert!(skipped[0].contains("element 1 (line 3), field `startTime`"));
     let rejects = jsonl(&read(dir.path(), "sample-chat-dump.rejects.jsonl"));
     assert_eq!(rejects.len(), 2);
+    for reject in &rejects {
+        // The chat's rejects fields (docs/commands/convert.md), no other.
+        let mut keys: Vec<&str> = reject
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "byte_offset",
+                "column",
+                "error",
+                "excerpt",
+                "line",
+                "reason"
+            ]
+        );
+    }
     assert_eq!(rejects[0]["line"], 3);
     assert_eq!(rejects[0]["column"], "startTime");
     assert_eq!(rejects[0]["error"], "invalid_offset");
