@@ -24,6 +24,7 @@ Examples:
   chatdump convert dump.csv --format jsonl --output - | jq .text
   cat dump.csv | chatdump convert - --format md --output transcript.md
   chatdump convert dump.csv --on-error skip --output out/   # bad rows go to out/dump.rejects.jsonl
+  chatdump convert dump.csv --transcript transcript.csv --summary summary.md --format jsonl,html --output out/
 
 Exit status: 0 success, 1 data or I/O error, 2 usage error, 3 some sessions failed,
 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
