@@ -60,6 +60,10 @@ const DEFAULTS: &[(&str, &str)] = &[
         "pinned.md.jinja",
         include_str!("../../../templates/pinned.md.jinja"),
     ),
+    (
+        "speech.md.jinja",
+        include_str!("../../../templates/speech.md.jinja"),
+    ),
 ];
 
 /// Writes a Markdown transcript.
@@ -125,6 +129,7 @@ impl Flavor for Markdown {
     const PAGE: &'static str = "transcript.md.jinja";
     const GROUP: &'static str = "group.md.jinja";
     const PINNED: &'static str = "pinned.md.jinja";
+    const SPEECH: &'static str = "speech.md.jinja";
 
     fn defaults(&self) -> &'static [(&'static str, &'static str)] {
         DEFAULTS
@@ -159,10 +164,15 @@ impl Flavor for Markdown {
         Some(direct::write_pin)
     }
 
+    fn direct_speech(&self) -> Option<DirectGroup> {
+        Some(direct::SPEECH)
+    }
+
     fn page_variables(
         &self,
         _templates: &Templates,
         _options: &TranscriptOptions,
+        _speech: bool,
     ) -> Result<Vec<(&'static str, Value)>, ExportError> {
         Ok(Vec::new())
     }

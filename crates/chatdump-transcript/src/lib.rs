@@ -36,6 +36,8 @@
     )
 )]
 
+#[cfg(feature = "test-support")]
+pub mod fixture;
 pub mod stats;
 pub mod templates;
 pub mod text;
