@@ -148,3 +148,22 @@ fn templates_and_their_fast_path_agree_on_the_merged_document() {
         render(Some(merged_speech()), None)
     );
 }
+
+#[test]
+fn speech_without_chat_is_a_transcript_too() {
+    let mut writer = MarkdownWriter::new(Vec::new(), TranscriptOptions::default());
+    writer
+        .begin(&ExportContext {
+            speech: Some(Arc::new(merged_speech())),
+            ..ExportContext::default()
+        })
+        .unwrap();
+    writer.finish().unwrap();
+    let text = String::from_utf8(writer.into_inner()).unwrap();
+    assert!(!text.contains("This chat has no messages"), "{text}");
+    assert_eq!(text.matches(") · 🎙 ").count(), 8);
+    assert!(
+        text.contains("### Tuesday, 14 May 2024") && text.contains("### Wednesday, 15 May 2024")
+    );
+    assert!(text.contains("| **Participants** | 4 |"), "{text}");
+}
