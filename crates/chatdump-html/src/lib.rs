@@ -88,8 +88,12 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// each with an anchor (`#msg-ID`), a permalink on its time and `<time datetime>` with the exact
 /// instant in UTC; a search box that filters messages by text and participant as you type; and
 /// the participants table. Light and dark follow `prefers-color-scheme`; a print stylesheet
-/// hides the controls. Templates: `transcript.html.jinja`, `group.html.jinja`,
-/// `pinned.html.jinja`, `transcript.css` and `transcript.js`.
+/// hides the controls. With a speech transcript, utterances are interleaved with the messages by
+/// time in groups of class `speech`, the summary comes first (rendered like message text when it
+/// is Markdown, escaped when plain), and a filter shows everything, the chat or the speech.
+/// Templates: `transcript.html.jinja`, `group.html.jinja`, `speech.html.jinja`,
+/// `pinned.html.jinja`, `transcript.css` and `transcript.js` (with `speech.css` and `speech.js`
+/// added to them when there is speech).
 ///
 /// # Safety
 ///

@@ -74,8 +74,11 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// `timezone`, `messages`, `participants`, `pinned`, `source`, `generator`, and
 /// `generated_at` when the caller set it), a summary table, the pinned messages linked to where
 /// they appear, the messages grouped into runs from the same person under a heading per day, and
-/// the participants table. Templates: `transcript.md.jinja`, `group.md.jinja` and
-/// `pinned.md.jinja` (see `docs/templates.md` for the variables each receives).
+/// the participants table. With a speech transcript, utterances are interleaved with the
+/// messages by time, their groups headed `🎙 **Name**` and each marked `🎙`, and the summary
+/// comes first, escaped like message text. Templates: `transcript.md.jinja`, `group.md.jinja`,
+/// `speech.md.jinja` and `pinned.md.jinja` (see `docs/templates.md` for the variables each
+/// receives).
 ///
 /// # Escaping
 ///

@@ -488,6 +488,18 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 /// the statistics (bounded by the number of distinct display names) and I/O buffers. The body
 /// and the pinned list are rendered to temporary files as messages arrive and copied into the
 /// page in [`Exporter::finish`], after the header, whose counts are only known at the end.
+/// A speech transcript is read from the context's `Arc`, never copied; only the position of the
+/// next utterance to write is kept.
+///
+/// # Speech: one timeline
+///
+/// Before each message, the utterances of [`ExportContext::speech`] that start at or before it
+/// are written (so at the same instant utterances come first; among themselves they keep the
+/// transcript's `(start, index)` order); the rest after the last message. Consecutive utterances
+/// of one speaker (the participant id, else the display name) form a group under the chat's
+/// rule, rendered by [`Flavor::SPEECH`] (or [`Flavor::direct_speech`]); a message between two
+/// utterances starts new groups. Each utterance counts in the statistics (utterances, speaking
+/// time, the speaker's row) and on the timeline. The summary is the page's `summary`.
 ///
 /// # Templates and the fast path
 ///
