@@ -14,6 +14,7 @@ mod fetch;
 mod html_browser;
 mod interrupt;
 mod jsonl_flavors;
+mod media;
 mod ordering;
 mod parquet;
 mod reader_errors;

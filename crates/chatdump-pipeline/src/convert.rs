@@ -4,7 +4,10 @@
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use chatdump_core::attachment::{Attachments, MediaMode};
 
 use chatdump_core::error::{RecordError, RecordErrorKind};
 use chatdump_core::escape::escape_for_terminal;
@@ -22,6 +25,7 @@ use crate::error::PipelineError;
 use crate::format::{Format, FormatOptions, exporter};
 use crate::hash::{HashHandle, hash_file};
 use crate::input::{Input, Replay, Source};
+use crate::media::{self, FetchedMedia, MediaSettings, MediaSummary};
 use crate::plan::{Destination, Plan};
 
 /// How a conversion reads and writes.
@@ -45,6 +49,9 @@ pub struct Options {
     /// Compute every output's SHA-256 as it is written ([`Written::sha256`]). Off by default:
     /// it costs about a CPU-second per GB of output (on the writing threads).
     pub content_hashes: bool,
+    /// Fetch the images and files the chat links to (`--media`); `None` (the default) keeps
+    /// the conversion offline and its outputs those of a chat alone.
+    pub media: Option<MediaSettings>,
 }
 
 impl Options {
@@ -60,6 +67,7 @@ impl Options {
             tool_version: tool_version.into(),
             generated_at: None,
             content_hashes: false,
+            media: None,
         }
     }
 }
@@ -90,6 +98,11 @@ pub trait Events {
     /// `source` is out of order beyond the reorder window: it is read again to sort it.
     fn reading_again(&mut self, source: &Source) {
         let _ = source;
+    }
+    /// Media downloads (`--media`): `done` of `links` distinct links finished, `bytes` arrived
+    /// so far. Told a few times a second while they run.
+    fn media_progress(&mut self, links: usize, done: usize, bytes: u64) {
+        let _ = (links, done, bytes);
     }
 }
 
@@ -123,6 +136,8 @@ pub struct Converted {
     pub outputs: Vec<Written>,
     /// The time the conversion took (reading, ordering, writing).
     pub elapsed: Duration,
+    /// What the attachments came to, when `--media` asked for them.
+    pub media: Option<MediaSummary>,
 }
 
 /// Converts every source with the same plan and options, then puts every output in place.
@@ -136,13 +151,16 @@ pub fn convert(
     events: &mut dyn Events,
 ) -> Result<Vec<Converted>, PipelineError> {
     plan.check(sources, options.on_error == OnError::Skip)?;
+    if options.media.is_some() {
+        media::check(plan)?;
+    }
     let created = match &plan.destination {
         Destination::Directory(dir) => create_directory(dir)?,
         _ => None,
     };
     let mut pending = Vec::with_capacity(sources.len());
     for source in sources {
-        match convert_one(source, plan, options, events) {
+        match convert_with_media(source, plan, options, events) {
             Ok(done) => pending.push(done),
             Err(error) => {
                 // Dropped uncommitted, the outputs of the inputs that succeeded vanish.
@@ -155,6 +173,31 @@ pub fn convert(
         }
     }
     pending.into_iter().map(Pending::commit).collect()
+}
+
+/// Fetches the attachments of `source` when asked, then converts it.
+fn convert_with_media(
+    source: &Source,
+    plan: &Plan,
+    options: &Options,
+    events: &mut dyn Events,
+) -> Result<Pending, PipelineError> {
+    let mut replay = Replay::default();
+    let fetched = match &options.media {
+        Some(settings) => Some(media::fetch(
+            source,
+            plan,
+            options,
+            settings,
+            &mut replay,
+            events,
+        )?),
+        None => None,
+    };
+    let attachments = fetched.as_ref().map(|fetched| &fetched.attachments);
+    let mut pending = convert_one(source, plan, options, events, replay, attachments)?;
+    pending.media = fetched;
+    Ok(pending)
 }
 
 /// Creates `dir` if missing; returns it and the outermost directory created (`a` for a missing
@@ -208,6 +251,8 @@ struct Pending {
     elapsed: Duration,
     /// Whether the dataset files are hashed when committed.
     content_hashes: bool,
+    /// The attachments, in their temporary directory.
+    media: Option<FetchedMedia>,
 }
 
 impl Pending {
@@ -284,11 +329,13 @@ impl Pending {
                 });
             }
         }
+        let media = self.media.map(FetchedMedia::commit).transpose()?;
         Ok(Converted {
             display: self.display,
             summary: self.summary,
             outputs,
             elapsed: self.elapsed,
+            media,
         })
     }
 }
@@ -298,6 +345,8 @@ fn convert_one(
     plan: &Plan,
     options: &Options,
     events: &mut dyn Events,
+    mut replay: Replay,
+    attachments: Option<&Arc<Attachments>>,
 ) -> Result<Pending, PipelineError> {
     let started = Instant::now();
     // What reached standard output cannot be taken back if the window has to give up, so that
@@ -307,7 +356,6 @@ fn convert_one(
     } else {
         Strategy::Window
     };
-    let mut replay = Replay::default();
     // What an abandoned window pass already reported; the external pass meets it again.
     let mut already = Reported::default();
     loop {
@@ -333,6 +381,7 @@ fn convert_one(
             display: source.display.clone(),
             elapsed: Duration::ZERO,
             content_hashes: options.content_hashes,
+            media: None,
         };
         let mut outputs = open_outputs(source, plan, options, &mut pending)?;
         let rejects = if options.on_error == OnError::Skip {
@@ -369,6 +418,7 @@ fn convert_one(
             generated_at: options.generated_at,
             // Issue 18: filled from `source.parts` once the pipeline reads them.
             speech: None,
+            attachments: attachments.cloned(),
         };
         let run_options = RunOptions {
             on_error: options.on_error,
@@ -410,6 +460,18 @@ fn open_outputs<'a>(
     pending: &mut Pending,
 ) -> Result<Vec<Output<'a>>, PipelineError> {
     let mut outputs = Vec::with_capacity(plan.formats.len());
+    let embedded;
+    let formats = match &options.media {
+        Some(media) if media.mode == MediaMode::Embed => {
+            // Inlined copies only: no image is loaded from anywhere.
+            let mut formats = options.formats.clone();
+            formats.transcript.embed_images = true;
+            formats.transcript.remote_images = false;
+            embedded = formats;
+            &embedded
+        }
+        _ => &options.formats,
+    };
     for &format in &plan.formats {
         if format == Format::Parquet
             && let Some(root) = plan.dataset_root()
@@ -452,7 +514,7 @@ fn open_outputs<'a>(
         };
         outputs.push(Output {
             name: format.name().to_owned(),
-            exporter: exporter(format, writer, &options.formats),
+            exporter: exporter(format, writer, formats),
         });
     }
     Ok(outputs)

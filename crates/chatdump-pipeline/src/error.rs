@@ -26,6 +26,13 @@ pub enum PipelineError {
     /// The run failed: reading, ordering or writing an output.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// An attachment could not be fetched and `--media-required` was given; the text names
+    /// the input, the message and the reason, escaped.
+    #[error("{0}")]
+    Media(String),
+    /// Media downloads could not run at all (the HTTP client, or the media directory).
+    #[error(transparent)]
+    MediaFetch(#[from] chatdump_media::MediaError),
 }
 
 impl PipelineError {

@@ -110,6 +110,10 @@ pub struct MessageView {
     pub file_size_bytes: Option<u64>,
     /// The raw payload of another payload type, controls cleaned (`m.payload`).
     pub payload: Option<String>,
+    /// `m.url` is the stored copy of the attachment, by relative path (`--media`; `m.local`).
+    pub local: bool,
+    /// Why the attachment could not be stored, controls cleaned (`--media`; `m.unavailable`).
+    pub unavailable: Option<String>,
 }
 
 /// One entry of the pinned list (`pin`).
@@ -152,6 +156,8 @@ const FIELDS: &[&str] = &[
     "file_size",
     "file_size_bytes",
     "payload",
+    "local",
+    "unavailable",
 ];
 
 /// A message as a minijinja object: a struct rather than a map, with the costly fields (the
@@ -198,6 +204,8 @@ impl Object for MessageObject {
             "file_size" => text(view.file_size.as_ref()),
             "file_size_bytes" => Value::from(view.file_size_bytes),
             "payload" => text(view.payload.as_ref()),
+            "local" => Value::from(view.local),
+            "unavailable" => text(view.unavailable.as_ref()),
             _ => return None,
         })
     }
@@ -422,6 +430,8 @@ impl Random {
             file_size: self.optional(),
             file_size_bytes: self.flip().then(|| self.next()),
             payload: self.optional(),
+            local: self.flip(),
+            unavailable: self.optional(),
         }
     }
 
