@@ -14,7 +14,7 @@ use crate::support::{Chatdump, Run, temp_dir, tree};
 /// Every signature in the dump carries this, so a leak is easy to find.
 const SECRET: &str = "SIGSECRET";
 
-fn server() -> Server {
+pub(crate) fn server() -> Server {
     Server::start(Config {
         stall: Duration::from_secs(3),
         ..Config::default()
@@ -24,7 +24,7 @@ fn server() -> Server {
 
 /// A dump whose messages link to `/media/NAME` for each `(id, kind, name)`: `image` is an
 /// `IMAGE_MESSAGE`, `file` a `FILE_MESSAGE` with the SDK's JSON payload.
-fn dump(server: &Server, messages: &[(&str, &str, &str)]) -> String {
+pub(crate) fn dump(server: &Server, messages: &[(&str, &str, &str)]) -> String {
     let mut csv = String::from(
         "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n",
     );
@@ -53,14 +53,20 @@ fn dump(server: &Server, messages: &[(&str, &str, &str)]) -> String {
 }
 
 /// Writes `csv` as `chat.csv` in `dir`.
-fn write_dump(dir: &Path, csv: &str) -> PathBuf {
+pub(crate) fn write_dump(dir: &Path, csv: &str) -> PathBuf {
     let path = dir.join("chat.csv");
     fs::write(&path, csv).expect("write the dump");
     path
 }
 
 /// `chatdump convert INPUT -f FORMATS -o OUT --media MODE` allowed to fetch from the server.
-fn convert(server: &Server, input: &Path, out: &Path, formats: &str, extra: &[&str]) -> Run {
+pub(crate) fn convert(
+    server: &Server,
+    input: &Path,
+    out: &Path,
+    formats: &str,
+    extra: &[&str],
+) -> Run {
     let insecure = server.addr().to_string();
     let mut args = vec![
         "convert".to_owned(),
@@ -387,4 +393,121 @@ fn embed_inlines_raster_images_only() {
     assert!(!html.contains("<script>alert"), "{html}");
     // The Markdown transcript links its copies: nothing is inlined there.
     assert!(!read(&out.join("chat.md")).contains("data:"));
+}
+
+#[test]
+fn jsonl_lines_carry_the_stored_copy_or_nulls() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(
+        dir.path(),
+        &dump(
+            &server,
+            &[
+                ("png", "image", "pixel.png"),
+                ("pdf", "file", "doc.pdf"),
+                ("expired", "image", "expired.png"),
+                ("text", "text", "hello"),
+            ],
+        ),
+    );
+    let out = dir.path().join("out");
+    convert(&server, &input, &out, "jsonl", &["--media", "download"]).assert_code(0);
+    let lines = crate::support::jsonl(&read(&out.join("chat.jsonl")));
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|line| line["id"] == id)
+            .unwrap_or_else(|| panic!("no line {id}"))
+    };
+    for line in &lines {
+        assert_eq!(line["schema_version"], 2);
+    }
+    let png = by_id("png");
+    let path = png["media_path"].as_str().unwrap();
+    assert!(
+        path.starts_with("chat.media/") && path.ends_with("-pixel.png"),
+        "{path}"
+    );
+    assert_eq!(fs::read(out.join(path)).unwrap(), media_png());
+    assert_eq!(png["media_bytes"], media_png().len());
+    assert_eq!(png["media_type"], "image/png");
+    assert_eq!(png["media_sha256"].as_str().unwrap().len(), 64);
+    assert!(&path["chat.media/".len()..].starts_with(&png["media_sha256"].as_str().unwrap()[..16]));
+    // The original link stays in its field.
+    assert!(png["url"].as_str().unwrap().contains("/media/pixel.png?"));
+    assert_eq!(by_id("pdf")["media_type"], "application/pdf");
+    for id in ["expired", "text"] {
+        for field in ["media_path", "media_sha256", "media_bytes", "media_type"] {
+            assert!(by_id(id)[field].is_null(), "{id} {field}");
+        }
+    }
+    // Without --media, lines stay version 1 with no media field.
+    let plain = dir.path().join("plain");
+    convert(&server, &input, &plain, "jsonl", &[]).assert_code(0);
+    let plain = crate::support::jsonl(&read(&plain.join("chat.jsonl")));
+    assert!(
+        plain
+            .iter()
+            .all(|line| line["schema_version"] == 1 && line.get("media_path").is_none())
+    );
+}
+
+/// Reads the old (no media) and new (media) Parquet files of the same dump together with
+/// DuckDB's `union_by_name`; prints the rows as JSON.
+const UNION: &str = r#"
+import json, sys
+import duckdb
+rows = duckdb.sql(
+    f"SELECT schema_version, id, media_path, media_sha256, media_bytes, media_type "
+    f"FROM read_parquet('{sys.argv[1]}/*/chat.parquet', union_by_name = true, filename = true) "
+    f"ORDER BY filename, id"
+).fetchall()
+print(json.dumps([list(row) for row in rows]))
+"#;
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb: run scripts/test"
+)]
+fn parquet_old_and_new_files_read_together() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(
+        dir.path(),
+        &dump(
+            &server,
+            &[
+                ("a-png", "image", "pixel.png"),
+                ("b-gone", "image", "expired.png"),
+            ],
+        ),
+    );
+    let root = dir.path().join("root");
+    convert(
+        &server,
+        &input,
+        &root.join("new"),
+        "parquet",
+        &["--media", "download"],
+    )
+    .assert_code(0);
+    convert(&server, &input, &root.join("old"), "parquet", &[]).assert_code(0);
+    let output = crate::support::python3(["-c", UNION, root.to_str().unwrap()]);
+    let rows: serde_json::Value = serde_json::from_slice(&output).expect("JSON rows");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    // new/ sorts first: version 3 with the stored copy, then nulls; old/ is version 1, all null.
+    assert_eq!(rows[0][0], 3);
+    assert!(rows[0][2].as_str().unwrap().ends_with("-pixel.png"));
+    assert_eq!(rows[0][4], media_png().len());
+    assert_eq!(rows[0][5], "image/png");
+    assert_eq!(rows[1][0], 3);
+    assert!(rows[1][2].is_null());
+    for row in &rows[2..] {
+        assert_eq!(row[0], 1);
+        let row = row.as_array().unwrap();
+        assert!(row[2..].iter().all(serde_json::Value::is_null), "{row:?}");
+    }
 }
