@@ -345,6 +345,10 @@ fn bulk_manifest_fields_are_the_documented_ones() {
         participants: false,
         attempts: 1,
         at: "2024-05-14T00:00:00Z".into(),
+        media: vec![chatdump_bulk::OutputFile {
+            path: "_media/00".into(),
+            ..output.clone()
+        }],
     };
     let line = serde_json::to_string(&record).expect("serialise");
     assert_eq!(

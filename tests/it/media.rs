@@ -511,3 +511,128 @@ fn parquet_old_and_new_files_read_together() {
         assert!(row[2..].iter().all(serde_json::Value::is_null), "{row:?}");
     }
 }
+
+/// `chatdump ARGS` with the test server's demo credentials, its downloads allowed, its media
+/// allowed over plain http, and no proxy.
+fn against(server: &Server, args: &[&str]) -> Chatdump {
+    let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    all.extend([
+        "--allow-insecure-media-host".to_owned(),
+        server.addr().to_string(),
+        "--media-timeout".into(),
+        "2s".into(),
+    ]);
+    Chatdump::new(all)
+        .allowing_test_server()
+        .env("DYTE_ORG_ID", "demo-org")
+        .env("DYTE_API_KEY", "demo-key")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+}
+
+#[test]
+fn export_saves_the_session_media_beside_its_files() {
+    let server = server();
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let out_arg = format!("{}/", out.display());
+    let base = server.dyte_base_url();
+    let run = against(
+        &server,
+        &[
+            "export",
+            "--base-url",
+            &base,
+            "--session-id",
+            "media--one",
+            "-f",
+            "jsonl,html",
+            "-o",
+            &out_arg,
+            "--media",
+            "download",
+        ],
+    )
+    .run();
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("message `media-3`: attachment not saved: HTTP 403"),
+        "{}",
+        run.stderr
+    );
+    let stem = names(&out)
+        .into_iter()
+        .find_map(|name| name.strip_suffix(".media").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no media directory in {:?}", names(&out)));
+    assert_eq!(names(&out.join(format!("{stem}.media"))).len(), 3);
+    let lines = crate::support::jsonl(&read(&out.join(format!("{stem}.jsonl"))));
+    let stored: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["media_path"].as_str())
+        .collect();
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    for path in stored {
+        assert!(out.join(path).is_file(), "{path}");
+    }
+    assert!(!run.stderr.contains("media-secret"), "{}", run.stderr);
+}
+
+#[test]
+fn export_all_stores_media_once_by_content_and_a_rerun_fetches_nothing() {
+    use chatdump_testserver::sessions::{OrgSpec, bulk_base_url};
+    let server = server();
+    let spec = OrgSpec {
+        sessions: 3,
+        media: true,
+        ..OrgSpec::default()
+    };
+    let base = bulk_base_url(&server, &spec);
+    let dir = temp_dir();
+    let root = dir.path().join("store");
+    let root_arg = root.display().to_string();
+    let args = [
+        "export",
+        "--all",
+        "--base-url",
+        &base,
+        "--output",
+        &root_arg,
+        "--media",
+        "download",
+    ];
+    let run = against(&server, &args).run();
+    run.assert_code(0);
+    let media_requests = server.requests_for(Route::Media, "pixel.png").len();
+    assert_eq!(media_requests, 3, "one fetch per session");
+    // Three sessions share the same three contents: three objects under _media/.
+    let stored = names(&root.join("_media"));
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert!(stored.iter().all(|name| name.len() == 64), "{stored:?}");
+    let manifest = chatdump_bulk::Manifest::parse(
+        &fs::read(root.join(chatdump_bulk::MANIFEST_PATH)).expect("the manifest"),
+    )
+    .expect("a readable manifest");
+    assert_eq!(manifest.len(), 3);
+    for record in manifest.records() {
+        let paths: Vec<&str> = record.media.iter().map(|file| file.path.as_str()).collect();
+        assert_eq!(paths.len(), 3, "{record:?}");
+        for file in &record.media {
+            assert_eq!(file.path, format!("_media/{}", file.sha256));
+            assert_eq!(
+                fs::metadata(root.join(&file.path)).unwrap().len(),
+                file.bytes
+            );
+        }
+    }
+    // A rerun fetches nothing it already has.
+    let before = server.requests().len();
+    against(&server, &args).run().assert_code(0);
+    let media_after = server
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|request| request.route == Route::Media)
+        .count();
+    assert_eq!(media_after, 0);
+}

@@ -54,5 +54,5 @@ pub use convert::{Converted, Events, NoEvents, Options, Written, convert};
 pub use error::PipelineError;
 pub use format::{Format, FormatOptions};
 pub use input::{Input, MeetingParts, Source, session_stem};
-pub use media::{MediaLayout, MediaSettings, MediaSummary};
+pub use media::{MediaLayout, MediaSettings, MediaSummary, StoredFile};
 pub use plan::{Destination, Plan};

@@ -77,6 +77,19 @@ pub struct MediaSummary {
     pub bytes: u64,
     /// The directory they are in, once committed.
     pub dir: Option<PathBuf>,
+    /// Every file stored, once each, by path.
+    pub stored: Vec<StoredFile>,
+}
+
+/// One stored file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Its path relative to the output directory (`/`-separated), as in `media_path`.
+    pub path: String,
+    /// The SHA-256 of its bytes, lower-case hex.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// The attachments of one input, fetched but not yet in place; dropped, they vanish.
@@ -271,9 +284,17 @@ pub(crate) fn fetch(
                     }
                     file = by_content;
                 }
-                files.insert(sha256.clone(), *bytes);
+                let relative = relative_path(settings.layout, &source.stem, path, sha256);
+                files.insert(
+                    relative.clone(),
+                    StoredFile {
+                        path: relative.clone(),
+                        sha256: sha256.clone(),
+                        bytes: *bytes,
+                    },
+                );
                 Attachment::Stored(StoredAttachment {
-                    path: relative_path(settings.layout, &source.stem, path, sha256),
+                    path: relative,
                     sha256: sha256.clone(),
                     bytes: *bytes,
                     media_type: media_type.clone(),
@@ -298,7 +319,8 @@ pub(crate) fn fetch(
         attachments.insert(url, attachment);
     }
     summary.files = files.len();
-    summary.bytes = files.values().sum();
+    summary.bytes = files.values().map(|file| file.bytes).sum();
+    summary.stored = files.into_values().collect();
     if settings.required
         && let Some(first) = failures.first()
     {
