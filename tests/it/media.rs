@@ -636,3 +636,39 @@ fn export_all_stores_media_once_by_content_and_a_rerun_fetches_nothing() {
         .count();
     assert_eq!(media_after, 0);
 }
+
+#[test]
+fn nothing_stored_makes_no_directory_and_the_total_cap_is_applied() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(
+        dir.path(),
+        &dump(
+            &server,
+            &[
+                ("jpeg", "image", "photo.jpg"),
+                ("png", "image", "pixel.png"),
+            ],
+        ),
+    );
+    // URL order: photo.jpg (141 bytes) comes first and takes the total over 100 bytes; every
+    // link after it fails too, whatever its size.
+    let out = dir.path().join("out");
+    let run = convert(
+        &server,
+        &input,
+        &out,
+        "md",
+        &["--media", "download", "--media-max-total", "100"],
+    );
+    run.assert_code(0);
+    assert_eq!(
+        run.stderr
+            .matches("attachment not saved: the total media cap of 100 bytes is spent")
+            .count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(names(&out), ["chat.md"]);
+}

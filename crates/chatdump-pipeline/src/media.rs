@@ -348,7 +348,8 @@ pub(crate) fn fetch(
 }
 
 impl FetchedMedia {
-    /// Puts the files in place: replaces `<stem>.media`, or adds to `_media`.
+    /// Puts the files in place: replaces `<stem>.media`, or adds to `_media`; creates no
+    /// directory when nothing was stored.
     pub(crate) fn commit(self) -> Result<MediaSummary, PipelineError> {
         let Self {
             temp,
@@ -366,6 +367,10 @@ impl FetchedMedia {
                 error,
             )
         };
+        if summary.stored.is_empty() {
+            // Nothing stored: no directory (the temporary one goes with `temp`).
+            return Ok(summary);
+        }
         match layout {
             MediaLayout::BesideOutputs => {
                 let parent = target.parent().unwrap_or(Path::new("."));
