@@ -69,11 +69,20 @@ pub enum Scenario {
     LinkLocalhost,
     /// The storage, asked at `127.0.0.1`, redirects (302) to the same link at `localhost`.
     RedirectLocalhost,
+    /// The chat and the summary, but no speech transcript (404).
+    NoTranscript,
+    /// The chat and the transcript, but no summary (404).
+    NoSummary,
+    /// The chat alone: transcript and summary answer 404.
+    NoParts,
+    /// The transcript CSV comes without its header line, its first column milliseconds from
+    /// the session's start.
+    HeaderlessTranscript,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(&'static str, Self); 30] = [
+    pub const ALL: [(&'static str, Self); 34] = [
         ("ok", Self::Normal),
         ("api-500-once", Self::Api500Once),
         ("api-429-once", Self::Api429Once),
@@ -104,6 +113,10 @@ impl Scenario {
         ("kms-etag", Self::KmsEtag),
         ("link-localhost", Self::LinkLocalhost),
         ("redirect-localhost", Self::RedirectLocalhost),
+        ("no-transcript", Self::NoTranscript),
+        ("no-summary", Self::NoSummary),
+        ("no-parts", Self::NoParts),
+        ("headerless-transcript", Self::HeaderlessTranscript),
     ];
 
     /// The scenario a session id selects.
