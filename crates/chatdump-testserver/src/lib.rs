@@ -434,6 +434,39 @@ fn retry_after(mut response: Response, value: &str) -> Response {
     response
 }
 
+/// The API's 500 and 429 faults of `scenario` (for the request counted `first` or not).
+pub(crate) fn rate_fault(route: Route, scenario: Scenario, first: bool) -> Option<Response> {
+    match scenario {
+        Scenario::Api500Once if first => Some(json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &error_envelope(route, 500, "Internal server error"),
+        )),
+        Scenario::Api429Once
+        | Scenario::Api429Always
+        | Scenario::Api429Long
+        | Scenario::Api429Date
+            if first || matches!(scenario, Scenario::Api429Always | Scenario::Api429Long) =>
+        {
+            let response = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &error_envelope(route, 429, "Too many requests"),
+            );
+            let value = match scenario {
+                Scenario::Api429Long => "3600".to_owned(),
+                Scenario::Api429Date => {
+                    let when = Timestamp::now() + SignedDuration::from_secs(2);
+                    jiff::fmt::rfc2822::DateTimePrinter::new()
+                        .timestamp_to_rfc9110_string(&when)
+                        .unwrap_or_else(|_| "1".to_owned())
+                }
+                _ => "1".to_owned(),
+            };
+            Some(retry_after(response, &value))
+        }
+        _ => None,
+    }
+}
+
 /// What an API route hands out a link to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Served {
@@ -466,35 +499,10 @@ pub(crate) fn link_answer(
     let count = shared.count(counter, session);
     let scenario = Scenario::for_session(session);
     let first = count == 1;
+    if let Some(fault) = rate_fault(route, scenario, first) {
+        return fault;
+    }
     match scenario {
-        Scenario::Api500Once if first => {
-            return json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &error_envelope(route, 500, "Internal server error"),
-            );
-        }
-        Scenario::Api429Once
-        | Scenario::Api429Always
-        | Scenario::Api429Long
-        | Scenario::Api429Date
-            if first || matches!(scenario, Scenario::Api429Always | Scenario::Api429Long) =>
-        {
-            let response = json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &error_envelope(route, 429, "Too many requests"),
-            );
-            let value = match scenario {
-                Scenario::Api429Long => "3600".to_owned(),
-                Scenario::Api429Date => {
-                    let when = Timestamp::now() + SignedDuration::from_secs(2);
-                    jiff::fmt::rfc2822::DateTimePrinter::new()
-                        .timestamp_to_rfc9110_string(&when)
-                        .unwrap_or_else(|_| "1".to_owned())
-                }
-                _ => "1".to_owned(),
-            };
-            return retry_after(response, &value);
-        }
         Scenario::ApiBadJson => {
             return respond(
                 StatusCode::OK,

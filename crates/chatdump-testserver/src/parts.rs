@@ -323,7 +323,11 @@ fn details_answer(shared: &Shared, ask: &Ask<'_>) -> Response {
             ),
         );
     }
-    let _ = shared;
+    let first = shared.count(Route::SessionDetails, ask.session) == 1;
+    if let Some(fault) = crate::rate_fault(ask.provider, Scenario::for_session(ask.session), first)
+    {
+        return fault;
+    }
     let time = |at: Timestamp| at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let session = serde_json::json!({
         "id": ask.session,
