@@ -326,6 +326,11 @@ fn bulk_manifest_fields_are_the_documented_ones() {
         participants: false,
         attempts: 1,
         at: "2024-05-14T00:00:00Z".into(),
+        parts: vec![chatdump_bulk::PartRecord {
+            part: "transcript".into(),
+            status: chatdump_bulk::PartStatus::NotAvailable,
+            reason: Some("why".into()),
+        }],
     };
     let line = serde_json::to_string(&record).expect("serialise");
     assert_eq!(
@@ -336,6 +341,11 @@ fn bulk_manifest_fields_are_the_documented_ones() {
     assert_eq!(
         keys(&line),
         documented("commands/export-all.md", "manifest-output")
+    );
+    let line = serde_json::to_string(&record.parts[0]).expect("serialise");
+    assert_eq!(
+        keys(&line),
+        documented("commands/export-all.md", "manifest-part")
     );
 }
 

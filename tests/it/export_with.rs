@@ -4,13 +4,15 @@
 
 use std::path::Path;
 
+use chatdump_bulk::{Manifest, PartStatus, Status};
 use chatdump_core::speech::{SpeechOptions, TranscriptReader};
 use chatdump_testserver::parts::{SESSION_START, TranscriptShape, UTTERANCES, summary, transcript};
+use chatdump_testserver::sessions::{OrgSpec, bulk_base_url};
 use chatdump_testserver::{Route, Server, chat_csv};
 
 use crate::fetch::{
-    ACCOUNT_ID, API_TOKEN, APP_ID, FAST, MESSAGES, assert_no_secrets, chatdump, hermetic, server,
-    statuses,
+    ACCOUNT_ID, API_KEY, API_TOKEN, APP_ID, FAST, MESSAGES, ORG_ID, assert_no_secrets, chatdump,
+    hermetic, server, statuses,
 };
 use crate::support::{Chatdump, Run, temp_dir};
 
@@ -258,4 +260,152 @@ fn faults_on_the_parts_routes_are_overcome_like_the_chats() {
         2,
         "a short body is completed"
     );
+}
+
+/// `chatdump export --all` of `spec` into the local directory `root`, with `extra` flags.
+fn export_all(server: &Server, spec: &OrgSpec, root: &Path, extra: &[&str]) -> Run {
+    let scratch = root.with_extension("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (root, scratch) = (root.display().to_string(), scratch.display().to_string());
+    let base = bulk_base_url(server, spec);
+    let args = [
+        &[
+            "export",
+            "--all",
+            "--base-url",
+            base.as_str(),
+            "--output",
+            root.as_str(),
+            "--temp-dir",
+            scratch.as_str(),
+            "--rate-limit",
+            "0",
+            "-v",
+        ][..],
+        FAST,
+        extra,
+    ]
+    .concat();
+    hermetic(Chatdump::new(args))
+        .env("DYTE_ORG_ID", ORG_ID)
+        .env("DYTE_API_KEY", API_KEY)
+        .run()
+}
+
+fn manifest(root: &Path) -> (Vec<u8>, Manifest) {
+    let bytes = std::fs::read(root.join("_chatdump/manifest.jsonl")).unwrap();
+    let manifest = Manifest::parse(&bytes).unwrap();
+    (bytes, manifest)
+}
+
+#[test]
+fn export_all_with_parts_records_them_and_reruns_idempotently() {
+    let server = server();
+    let dir = temp_dir();
+    let root = dir.path().join("dataset");
+    let report = dir.path().join("report.json");
+    let report_arg = report.display().to_string();
+    let spec = OrgSpec {
+        sessions: 8,
+        ..OrgSpec::default()
+    };
+    let with = ["--with", "transcript,summary", "--report-json", &report_arg];
+
+    // A first run without `--with`: the chat alone, and no part asked for.
+    let run = export_all(&server, &spec, &root, &[]);
+    run.assert_code(0);
+    let ids: Vec<String> = (0..spec.sessions).map(|i| spec.session_id(i)).collect();
+    assert!(
+        ids.iter()
+            .all(|id| statuses(&server, Route::Transcript, id).is_empty())
+    );
+    let (_, before) = manifest(&root);
+    assert!(before.records().all(|record| record.parts.is_empty()));
+
+    // With `--with`: every session is exported again, with its parts.
+    let run = export_all(&server, &spec, &root, &with);
+    run.assert_code(0);
+    assert_no_secrets(&run, &server);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["exported"], 8, "{json}");
+    // Session i has no transcript when i % 4 == 3, no summary when i % 3 == 2.
+    let missing = json["parts_not_available"].as_array().unwrap();
+    let mut listed: Vec<(String, String)> = missing
+        .iter()
+        .map(|problem| {
+            let reason = problem["reason"].as_str().unwrap();
+            let part = reason.split(' ').nth(1).unwrap().to_owned();
+            (problem["session_id"].as_str().unwrap().to_owned(), part)
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            (ids[2].clone(), "summary".to_owned()),
+            (ids[3].clone(), "transcript".to_owned()),
+            (ids[5].clone(), "summary".to_owned()),
+            (ids[7].clone(), "transcript".to_owned()),
+        ]
+    );
+    assert!(
+        run.stderr
+            .contains("note: 4 meeting parts asked for with --with were not available"),
+        "{}",
+        run.stderr
+    );
+    let (bytes, after) = manifest(&root);
+    for (index, id) in ids.iter().enumerate() {
+        let record = after.get(id).unwrap();
+        assert_eq!(record.status, Status::Exported, "{id}");
+        assert_eq!(record.attempts, 2, "{id}");
+        let status = |part: &str| {
+            record
+                .parts
+                .iter()
+                .find(|done| done.part == part)
+                .map(|done| done.status)
+        };
+        let expect = |available: bool| {
+            Some(if available {
+                PartStatus::Available
+            } else {
+                PartStatus::NotAvailable
+            })
+        };
+        assert_eq!(status("transcript"), expect(index % 4 != 3), "{id}");
+        assert_eq!(status("summary"), expect(index % 3 != 2), "{id}");
+        // The session's start was asked for only with a transcript to place.
+        assert_eq!(
+            statuses(&server, Route::SessionDetails, id).len(),
+            usize::from(index % 4 != 3),
+            "{id}"
+        );
+        // Chat files stay in the chat dataset; anything else is in a `_` dataset.
+        for output in &record.outputs {
+            let chat = output.path.starts_with("date=") && output.path.ends_with(".parquet");
+            let part = output.path.starts_with("_transcripts/date=")
+                || output.path.starts_with("_summaries/date=");
+            assert!(chat || part, "{}", output.path);
+        }
+    }
+    // Nothing but the chat dataset, the manifest and the parts' datasets under the root.
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("date=")
+                || ["_chatdump", "_transcripts", "_summaries"].contains(&name.as_str()),
+            "{name}"
+        );
+    }
+
+    // A re-run changes nothing and fetches nothing.
+    let requests = server.requests().len();
+    let run = export_all(&server, &spec, &root, &with);
+    run.assert_code(0);
+    assert_eq!(manifest(&root).0, bytes);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["already_exported"], 8, "{json}");
+    let new = &server.requests()[requests..];
+    assert!(new.is_empty(), "{new:?}");
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chatdump_api::sessions::{Participant, Session, SessionQuery};
-use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
+use chatdump_api::{FetchError, FetchEvent, FetchObserver, FetchedParts, Fetcher, PartsRequest};
 use chatdump_core::error::error_chain;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::BulkError;
 use crate::listing::{FetchPage, Lister, RateLimiter};
-use crate::manifest::{Manifest, OutputFile, SessionRecord, Status};
+use crate::manifest::{Manifest, OutputFile, PartRecord, PartStatus, SessionRecord, Status};
 use crate::store::Store;
 
 /// Sessions per listing page asked for.
@@ -55,6 +55,8 @@ pub struct ExportOptions {
     pub tool_version: String,
     /// The manifest is written after this many sessions change, and at the end.
     pub checkpoint_every: usize,
+    /// The meeting parts fetched and converted with each chat (`--with`; issue 18).
+    pub parts: PartsRequest,
 }
 
 impl ExportOptions {
@@ -74,6 +76,7 @@ impl ExportOptions {
             now,
             tool_version: String::new(),
             checkpoint_every: 50,
+            parts: PartsRequest::default(),
         }
     }
 }
@@ -106,6 +109,9 @@ pub struct Report {
     pub bytes_written: u64,
     /// Why the listing stopped early, if it did (the sessions listed before were processed).
     pub listing_error: Option<String>,
+    /// Meeting parts asked for (`--with`) that sessions exported by this run did not have
+    /// (HTTP 404), with why: those sessions' chat was exported without them.
+    pub parts_not_available: Vec<Problem>,
 }
 
 impl Report {
@@ -252,7 +258,16 @@ pub async fn export_all(
                         let unenriched = options.with_participants
                             && !record.participants
                             && record.status == Status::Exported;
-                        (was_live || unenriched)
+                        // A part now asked for that the record does not mention (or, with
+                        // `--retry-skipped`, one the platform had not got).
+                        let parts_wanted = options.parts.names().iter().any(|part| {
+                            !record.parts.iter().any(|done| {
+                                done.part == *part
+                                    && (done.status == PartStatus::Available
+                                        || !options.retry_skipped)
+                            })
+                        }) && record.status == Status::Exported;
+                        (was_live || unenriched || parts_wanted)
                             && !record
                                 .outputs
                                 .iter()
@@ -281,6 +296,16 @@ pub async fn export_all(
                     let event = match record.status {
                         Status::Exported => {
                             report.exported += 1;
+                            for part in &record.parts {
+                                if let (PartStatus::NotAvailable, Some(reason)) =
+                                    (part.status, &part.reason)
+                                {
+                                    report.parts_not_available.push(Problem {
+                                        session_id: record.session_id.clone(),
+                                        reason: reason.clone(),
+                                    });
+                                }
+                            }
                             report.messages_written += record.messages;
                             report.bytes_written += bytes;
                             Event::Exported
@@ -386,6 +411,10 @@ async fn export_session(
         participants: options.with_participants,
         attempts,
         at: options.now.to_string(),
+        parts: previous
+            .as_ref()
+            .map(|record| record.parts.clone())
+            .unwrap_or_default(),
     };
     let failed = |reason: String| Done::Record {
         record: record(Status::Failed, Some(reason)),
@@ -415,6 +444,30 @@ async fn export_session(
         }
         Err(error) => return failed(error_chain(&error)),
     }
+    let fetched_parts = if options.parts.any() {
+        // One slot of the rate limit per API call: the parts' links and the session's start.
+        for _ in 0..=options.parts.names().len() {
+            context.limiter.acquire().await;
+        }
+        match context
+            .fetcher
+            .fetch_parts(
+                &session.id,
+                &options.parts,
+                scratch.path(),
+                "dump",
+                None,
+                &mut PauseOnRateLimit(&context.limiter),
+            )
+            .await
+        {
+            Ok(parts) => parts,
+            Err(error) if error.is_credentials() => return Done::Fatal(error),
+            Err(error) => return failed(error_chain(&error)),
+        }
+    } else {
+        FetchedParts::default()
+    };
     let participants = if options.with_participants {
         match participants(context, &session.id).await {
             Ok(participants) => Some(participants),
@@ -430,6 +483,11 @@ async fn export_session(
         let out_root = out_root.clone();
         let parquet = options.parquet.clone();
         let session_id = session.id.clone();
+        let parts = chatdump_pipeline::MeetingParts {
+            transcript: fetched_parts.transcript.clone(),
+            summary: fetched_parts.summary.clone(),
+            session_start: fetched_parts.session_start,
+        };
         let mut pipeline = chatdump_pipeline::Options::new(
             scratch.path().to_owned(),
             options.tool_version.clone(),
@@ -442,6 +500,7 @@ async fn export_session(
                 &out_root,
                 pipeline,
                 participants.as_ref(),
+                parts,
             )
         })
         .await
@@ -453,13 +512,17 @@ async fn export_session(
     };
     let mut outputs = Vec::with_capacity(files.len());
     let mut bytes = 0;
+    let day = fetched_parts
+        .session_start
+        .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date());
     for relative in files {
         let local = out_root.join(&relative);
-        match context.store.upload_file(&local, &relative).await {
+        let path = dataset_path(&relative, day);
+        match context.store.upload_file(&local, &path).await {
             Ok(uploaded) => {
                 bytes += uploaded.bytes;
                 outputs.push(OutputFile {
-                    path: relative,
+                    path,
                     bytes: uploaded.bytes,
                     sha256: uploaded.sha256,
                 });
@@ -485,7 +548,58 @@ async fn export_session(
     let mut record = record(Status::Exported, None);
     record.messages = messages;
     record.outputs = outputs;
+    record.parts = part_records(options.parts, &fetched_parts);
     Done::Record { record, bytes }
+}
+
+/// The manifest's account of the parts asked for.
+fn part_records(request: PartsRequest, fetched: &FetchedParts) -> Vec<PartRecord> {
+    request
+        .names()
+        .into_iter()
+        .map(|part| {
+            let missing = fetched
+                .not_available
+                .iter()
+                .find(|missing| missing.part == part);
+            PartRecord {
+                part: part.to_owned(),
+                status: if missing.is_some() {
+                    PartStatus::NotAvailable
+                } else {
+                    PartStatus::Available
+                },
+                reason: missing.map(ToString::to_string),
+            }
+        })
+        .collect()
+}
+
+/// Where a converted file goes in the store: the chat's files where the pipeline put them
+/// (`date=D/<stem>.parquet`); a speech transcript's (`*.transcript.*`) under `_transcripts/`
+/// and a summary's (`*.summary.*`) under `_summaries/`, each partitioned by the day of its own
+/// `date=` directory, else of `day` (the session's start), so that they form datasets of their
+/// own that engines reading the chat dataset never see (a leading `_` hides a directory from
+/// Spark's partition discovery, Hive and Trino, and `_transcripts/date=D/x.parquet` matches no
+/// `*/*.parquet` glob).
+fn dataset_path(relative: &str, day: Option<jiff::civil::Date>) -> String {
+    let (dir, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+    let prefix = if name.contains(".transcript.") {
+        "_transcripts"
+    } else if name.contains(".summary.") {
+        "_summaries"
+    } else {
+        return relative.to_owned();
+    };
+    let partition = dir
+        .split('/')
+        .find(|part| part.starts_with("date="))
+        .map(str::to_owned)
+        .or_else(|| day.map(|day| format!("date={day}")));
+    match partition {
+        Some(partition) => format!("{prefix}/{partition}/{name}"),
+        None => format!("{prefix}/{name}"),
+    }
 }
 
 /// Passes a 429's wait on to every task: the API's limit is per IP, not per session.
@@ -548,6 +662,7 @@ fn convert(
     out_root: &Path,
     mut options: chatdump_pipeline::Options,
     participants: Option<&HashMap<String, Participant>>,
+    parts: chatdump_pipeline::MeetingParts,
 ) -> Result<(u64, Vec<String>), String> {
     // Bulk datasets always use schema version 2: the participant columns are null when
     // enrichment is off, so every file of the dataset has the same columns.
@@ -575,13 +690,7 @@ fn convert(
         options,
     };
     let converted = conversion
-        .session(
-            csv,
-            session_id,
-            chatdump_pipeline::MeetingParts::default(),
-            out_root,
-            &mut NoEvents,
-        )
+        .session(csv, session_id, parts, out_root, &mut NoEvents)
         .map_err(|error| error_chain(&error))?;
     let files = converted
         .outputs
@@ -629,6 +738,70 @@ mod rate_limit_tests {
         // is not a rate limit, and neither is a connection error.
         assert!(!pauses(&retrying(Some(503), "HTTP 503: see HTTP 429 docs")).await);
         assert!(!pauses(&retrying(None, "the connection failed: HTTP 429")).await);
+    }
+}
+
+#[cfg(test)]
+mod dataset_tests {
+    use super::*;
+
+    #[test]
+    fn parts_go_to_datasets_of_their_own() {
+        let day = Some(jiff::civil::date(2024, 5, 13));
+        assert_eq!(
+            dataset_path("date=2024-05-14/s1.parquet", day),
+            "date=2024-05-14/s1.parquet"
+        );
+        assert_eq!(
+            dataset_path("date=2024-05-14/s1.transcript.parquet", day),
+            "_transcripts/date=2024-05-14/s1.transcript.parquet"
+        );
+        assert_eq!(
+            dataset_path("s1.transcript.parquet", day),
+            "_transcripts/date=2024-05-13/s1.transcript.parquet"
+        );
+        assert_eq!(
+            dataset_path("s1.summary.md", day),
+            "_summaries/date=2024-05-13/s1.summary.md"
+        );
+        assert_eq!(
+            dataset_path("s1.summary.txt", None),
+            "_summaries/s1.summary.txt"
+        );
+        // A session whose id says `transcript` is still a chat file.
+        assert_eq!(
+            dataset_path("date=2024-05-14/transcript.parquet", day),
+            "date=2024-05-14/transcript.parquet"
+        );
+    }
+
+    #[test]
+    fn the_manifest_says_which_part_was_missing() {
+        let request = PartsRequest {
+            transcript: true,
+            summary: true,
+            transcript_format: None,
+        };
+        let fetched = FetchedParts {
+            not_available: vec![chatdump_api::NotAvailable {
+                part: "summary",
+                session: "s".into(),
+                message: None,
+            }],
+            ..FetchedParts::default()
+        };
+        let records = part_records(request, &fetched);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].status, PartStatus::Available);
+        assert_eq!(records[1].part, "summary");
+        assert_eq!(records[1].status, PartStatus::NotAvailable);
+        assert!(
+            records[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("no summary for session `s` (HTTP 404)")
+        );
     }
 }
 
