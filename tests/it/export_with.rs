@@ -120,7 +120,7 @@ fn every_transcript_format_is_fetched_and_anchored_on_the_session_start() {
         let source = out.join(format!("{session}.transcript.source.{format}"));
         assert_eq!(std::fs::read(&source).unwrap(), transcript(shape, start));
         assert_eq!(
-            std::fs::read(out.join(format!("{session}.summary.source.txt"))).unwrap(),
+            std::fs::read(out.join(format!("{session}.summary.source"))).unwrap(),
             summary()
         );
         let read = utterances(&source);
@@ -138,6 +138,18 @@ fn every_transcript_format_is_fetched_and_anchored_on_the_session_start() {
         }
         // The session's start was asked for once.
         assert_eq!(statuses(&server, Route::SessionDetails, &session), [200]);
+        // The pipeline wrote the utterances, on the clock, and the summary.
+        assert_transcript_output(
+            &out,
+            &session,
+            matches!(shape, TranscriptShape::Csv | TranscriptShape::Json),
+            shape != TranscriptShape::Csv,
+        );
+        assert!(
+            std::fs::read_to_string(out.join(format!("{session}.summary.md")))
+                .unwrap()
+                .contains("# Meeting summary")
+        );
     }
 
     // Dyte: no format is sent; a headerless CSV counts milliseconds from the start.
@@ -155,6 +167,29 @@ fn every_transcript_format_is_fetched_and_anchored_on_the_session_start() {
     let read = utterances(&source);
     assert_eq!(read.len(), UTTERANCES);
     assert_eq!(read[2].1, "2024-05-14T08:59:49Z");
+    assert_transcript_output(&out, session, true, false);
+}
+
+/// `<session>.transcript.jsonl` holds every utterance of the session, on the clock from the
+/// session's start, with the chat's peer ids (when the format carries them: CSV, JSON).
+#[track_caller]
+fn assert_transcript_output(out: &Path, session: &str, with_ids: bool, with_end: bool) {
+    let text = std::fs::read_to_string(out.join(format!("{session}.transcript.jsonl"))).unwrap();
+    let lines = crate::support::jsonl(&text);
+    assert_eq!(lines.len(), UTTERANCES, "{session}");
+    let chat = String::from_utf8(chat_csv(session, 8)).unwrap();
+    for line in &lines {
+        assert_eq!(line["session_id"], session, "{line}");
+    }
+    assert_eq!(lines[1]["start"], "2024-05-14T08:59:39.500Z", "{session}");
+    if with_end {
+        assert_eq!(lines[1]["end"], "2024-05-14T08:59:43.750Z", "{session}");
+    }
+    assert_eq!(lines[1]["display_name"], "José Álvarez", "{session}");
+    if with_ids {
+        let peer = lines[1]["participant_id"].as_str().unwrap();
+        assert!(chat.contains(peer), "{peer}");
+    }
 }
 
 #[test]
@@ -183,10 +218,10 @@ fn a_missing_part_still_exports_the_chat_with_a_note() {
         run.stderr
     );
     // What was there was fetched; what was not left no file behind.
-    assert!(out.join("no-transcript--a.summary.source.txt").is_file());
+    assert!(out.join("no-transcript--a.summary.source").is_file());
     assert!(!out.join("no-transcript--a.transcript.source.csv").exists());
     assert!(out.join("no-summary--b.transcript.source.csv").is_file());
-    assert!(!out.join("no-summary--b.summary.source.txt").exists());
+    assert!(!out.join("no-summary--b.summary.source").exists());
     // Without a transcript the session's start is not asked for.
     assert!(statuses(&server, Route::SessionDetails, "no-parts--c").is_empty());
     // Each 404 asked once: a missing part is not retried.
@@ -222,7 +257,7 @@ fn faults_on_the_parts_routes_are_overcome_like_the_chats() {
             "{session}"
         );
         assert_eq!(
-            std::fs::read(out.join(format!("{session}.summary.source.txt"))).unwrap(),
+            std::fs::read(out.join(format!("{session}.summary.source"))).unwrap(),
             summary(),
             "{session}"
         );
@@ -381,6 +416,18 @@ fn export_all_with_parts_records_them_and_reruns_idempotently() {
             usize::from(index % 4 != 3),
             "{id}"
         );
+        // The parts' files, in datasets of their own.
+        let stem = chatdump_core::stem::session_file_stem(id).unwrap();
+        let has = |path: &str| record.outputs.iter().any(|output| output.path == path);
+        let transcript = format!("_transcripts/date=2024-05-14/{stem}.transcript.parquet");
+        let summary = format!("_summaries/date=2024-05-14/{stem}.summary.md");
+        assert_eq!(has(&transcript), index % 4 != 3, "{id}");
+        assert_eq!(has(&summary), index % 3 != 2, "{id}");
+        assert_eq!(root.join(&transcript).is_file(), index % 4 != 3, "{id}");
+        if index % 3 != 2 {
+            let text = std::fs::read_to_string(root.join(&summary)).unwrap();
+            assert!(text.contains("# Meeting summary"), "{text}");
+        }
         // Chat files stay in the chat dataset; anything else is in a `_` dataset.
         for output in &record.outputs {
             let chat = output.path.starts_with("date=") && output.path.ends_with(".parquet");
@@ -408,4 +455,40 @@ fn export_all_with_parts_records_them_and_reruns_idempotently() {
     assert_eq!(json["already_exported"], 8, "{json}");
     let new = &server.requests()[requests..];
     assert!(new.is_empty(), "{new:?}");
+}
+
+/// DuckDB reads the chat dataset with the usual glob and finds only chat rows, and reads the
+/// utterances as a hive-partitioned dataset of their own.
+#[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs python3 with duckdb (scripts/test installs it)"
+)]
+fn duckdb_reads_the_chat_and_the_transcripts_as_separate_datasets() {
+    let server = server();
+    let dir = temp_dir();
+    let root = dir.path().join("dataset");
+    let spec = OrgSpec {
+        sessions: 4,
+        ..OrgSpec::default()
+    };
+    export_all(&server, &spec, &root, &["--with", "transcript,summary"]).assert_code(0);
+    let script = r#"
+import sys, duckdb
+root = sys.argv[1]
+con = duckdb.connect()
+chat = con.execute("SELECT count(*), count(DISTINCT session_id) FROM read_parquet(?, hive_partitioning = true)", [root + "/*/*.parquet"]).fetchone()
+speech = con.execute("SELECT count(*), count(DISTINCT session_id), min(date)::VARCHAR, min(start)::VARCHAR FROM read_parquet(?, hive_partitioning = true)", [root + "/_transcripts/*/*.parquet"]).fetchone()
+print(chat[0], chat[1], speech[0], speech[1], speech[2], speech[3])
+"#;
+    let output = crate::support::python3(["-c".as_ref(), script.as_ref(), root.as_os_str()]);
+    // Session 3 has no transcript: 3 sessions of 12 utterances.
+    assert_eq!(
+        String::from_utf8_lossy(&output).trim(),
+        format!(
+            "{} 4 {} 3 2024-05-14 2024-05-14 00:00:00+00",
+            4 * MESSAGES,
+            3 * UTTERANCES
+        )
+    );
 }

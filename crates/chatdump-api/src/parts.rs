@@ -269,7 +269,8 @@ impl Fetcher {
     }
 
     /// Fetches the parts `request` asks for into `dir`, as `<stem>.transcript.source.<ext>` and
-    /// `<stem>.summary.source.txt`, and, with a transcript, the session's start (unless
+    /// `<stem>.summary.source` (no `.md` or `.txt`: whether the summary is Markdown is for its
+    /// reader to tell from the content), and, with a transcript, the session's start (unless
     /// `known_start` gives it, as a session listing does). A part the API has not got is listed
     /// in [`FetchedParts::not_available`]; any other failure is an error (files already fetched
     /// are left in `dir` for the caller to remove with it).
@@ -318,7 +319,7 @@ impl Fetcher {
             }
         }
         if request.summary {
-            let target = dir.join(format!("{stem}.summary.source.txt"));
+            let target = dir.join(format!("{stem}.summary.source"));
             match self
                 .fetch_part_to(session_id, Part::Summary, &target, observer)
                 .await?

@@ -15,7 +15,7 @@ use chatdump_api::{FetchError, FetchEvent, FetchObserver, FetchedParts, Fetcher,
 use chatdump_core::error::error_chain;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
-use chatdump_pipeline::{Conversion, Format, NoEvents};
+use chatdump_pipeline::{Conversion, Format, MeetingParts, NoEvents, Part};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -483,7 +483,8 @@ async fn export_session(
         let out_root = out_root.clone();
         let parquet = options.parquet.clone();
         let session_id = session.id.clone();
-        let parts = chatdump_pipeline::MeetingParts {
+        let parts_root = scratch.path().join("parts");
+        let parts = MeetingParts {
             transcript: fetched_parts.transcript.clone(),
             summary: fetched_parts.summary.clone(),
             session_start: fetched_parts.session_start,
@@ -497,7 +498,7 @@ async fn export_session(
             convert(
                 &csv,
                 &session_id,
-                &out_root,
+                [&out_root, &parts_root],
                 pipeline,
                 participants.as_ref(),
                 parts,
@@ -512,12 +513,7 @@ async fn export_session(
     };
     let mut outputs = Vec::with_capacity(files.len());
     let mut bytes = 0;
-    let day = fetched_parts
-        .session_start
-        .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date());
-    for relative in files {
-        let local = out_root.join(&relative);
-        let path = dataset_path(&relative, day);
+    for (local, path) in files {
         match context.store.upload_file(&local, &path).await {
             Ok(uploaded) => {
                 bytes += uploaded.bytes;
@@ -575,31 +571,21 @@ fn part_records(request: PartsRequest, fetched: &FetchedParts) -> Vec<PartRecord
         .collect()
 }
 
-/// Where a converted file goes in the store: the chat's files where the pipeline put them
-/// (`date=D/<stem>.parquet`); a speech transcript's (`*.transcript.*`) under `_transcripts/`
-/// and a summary's (`*.summary.*`) under `_summaries/`, each partitioned by the day of its own
-/// `date=` directory, else of `day` (the session's start), so that they form datasets of their
-/// own that engines reading the chat dataset never see (a leading `_` hides a directory from
-/// Spark's partition discovery, Hive and Trino, and `_transcripts/date=D/x.parquet` matches no
-/// `*/*.parquet` glob).
-fn dataset_path(relative: &str, day: Option<jiff::civil::Date>) -> String {
-    let (dir, name) = relative.rsplit_once('/').unwrap_or(("", relative));
-    let prefix = if name.contains(".transcript.") {
-        "_transcripts"
-    } else if name.contains(".summary.") {
-        "_summaries"
-    } else {
-        return relative.to_owned();
+/// Where a meeting part's file goes in the store: a speech transcript's under `_transcripts/`,
+/// a summary's under `_summaries/`, each partitioned by `day` (the session's start, else its
+/// chat's first day), so that they form datasets of their own that engines reading the chat
+/// dataset never see (a leading `_` hides a directory from Spark's partition discovery, Hive
+/// and Trino, and `_transcripts/date=D/x.parquet` matches no `*/*.parquet` glob).
+fn part_path(part: Part, name: &str, day: Option<&str>) -> Option<String> {
+    let prefix = match part {
+        Part::Transcript => "_transcripts",
+        Part::Summary => "_summaries",
+        Part::Chat | Part::Rejects => return None,
     };
-    let partition = dir
-        .split('/')
-        .find(|part| part.starts_with("date="))
-        .map(str::to_owned)
-        .or_else(|| day.map(|day| format!("date={day}")));
-    match partition {
-        Some(partition) => format!("{prefix}/{partition}/{name}"),
+    Some(match day {
+        Some(day) => format!("{prefix}/date={day}/{name}"),
         None => format!("{prefix}/{name}"),
-    }
+    })
 }
 
 /// Passes a 429's wait on to every task: the API's limit is per IP, not per session.
@@ -653,17 +639,26 @@ async fn participants(
     }
 }
 
-/// Converts one session's CSV into a dataset under `out_root` with the one pipeline (so the
+/// A converted file: where it is, and where it goes in the store.
+type Upload = (PathBuf, String);
+
+/// Converts one session's CSV into a dataset under `roots[0]` with the one pipeline (so the
 /// files are byte for byte those of `chatdump convert --partition-by date`); returns the
-/// messages written and the files' paths relative to `out_root`.
+/// messages written and the files with their paths in the store.
+///
+/// With meeting parts, those are converted too, in a second pass into `roots[1]`: the pipeline
+/// keeps a transcript out of a partitioned dataset (its Parquet file would be read as chat), so
+/// they are converted with the chat (which they are checked against) without partitioning, and
+/// only their own files are kept, for `_transcripts/` and `_summaries/` ([`part_path`]).
 fn convert(
     csv: &Path,
     session_id: &str,
-    out_root: &Path,
+    roots: [&Path; 2],
     mut options: chatdump_pipeline::Options,
     participants: Option<&HashMap<String, Participant>>,
-    parts: chatdump_pipeline::MeetingParts,
-) -> Result<(u64, Vec<String>), String> {
+    parts: MeetingParts,
+) -> Result<(u64, Vec<Upload>), String> {
+    let [out_root, parts_root] = roots;
     // Bulk datasets always use schema version 2: the participant columns are null when
     // enrichment is off, so every file of the dataset has the same columns.
     let ids: Participants = participants
@@ -683,26 +678,62 @@ fn convert(
         })
         .unwrap_or_default();
     options.formats.parquet.participants = Some(Arc::new(ids));
-    let conversion = Conversion {
+    let mut conversion = Conversion {
         formats: vec![Format::Parquet],
         partition_by_date: true,
         rejects: None,
         options,
     };
     let converted = conversion
-        .session(csv, session_id, parts, out_root, &mut NoEvents)
+        .session(
+            csv,
+            session_id,
+            MeetingParts::default(),
+            out_root,
+            &mut NoEvents,
+        )
         .map_err(|error| error_chain(&error))?;
-    let files = converted
+    let mut files: Vec<Upload> = converted
         .outputs
         .iter()
-        .filter_map(|written| written.path.as_deref()?.strip_prefix(out_root).ok())
-        .map(|path| {
-            path.components()
+        .filter_map(|written| {
+            let local = written.path.clone()?;
+            let relative = local.strip_prefix(out_root).ok()?;
+            let path = relative
+                .components()
                 .map(|part| part.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
-                .join("/")
+                .join("/");
+            Some((local, path))
         })
         .collect();
+    if parts.transcript.is_some() || parts.summary.is_some() {
+        // The day: the session's start, else the chat's first (its first partition).
+        let day = parts
+            .session_start
+            .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date().to_string())
+            .or_else(|| {
+                files
+                    .iter()
+                    .filter_map(|(_, path)| path.strip_prefix("date=")?.split('/').next())
+                    .min()
+                    .map(str::to_owned)
+            });
+        conversion.partition_by_date = false;
+        let converted = conversion
+            .session(csv, session_id, parts, parts_root, &mut NoEvents)
+            .map_err(|error| error_chain(&error))?;
+        for written in converted.outputs {
+            let Some(local) = written.path else { continue };
+            let name = local
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Some(path) = part_path(written.part, &name, day.as_deref()) {
+                files.push((local, path));
+            }
+        }
+    }
     Ok((converted.summary.messages, files))
 }
 
@@ -747,32 +778,22 @@ mod dataset_tests {
 
     #[test]
     fn parts_go_to_datasets_of_their_own() {
-        let day = Some(jiff::civil::date(2024, 5, 13));
+        let day = Some("2024-05-13");
         assert_eq!(
-            dataset_path("date=2024-05-14/s1.parquet", day),
-            "date=2024-05-14/s1.parquet"
+            part_path(Part::Transcript, "s1.transcript.parquet", day).as_deref(),
+            Some("_transcripts/date=2024-05-13/s1.transcript.parquet")
         );
         assert_eq!(
-            dataset_path("date=2024-05-14/s1.transcript.parquet", day),
-            "_transcripts/date=2024-05-14/s1.transcript.parquet"
+            part_path(Part::Summary, "s1.summary.md", day).as_deref(),
+            Some("_summaries/date=2024-05-13/s1.summary.md")
         );
         assert_eq!(
-            dataset_path("s1.transcript.parquet", day),
-            "_transcripts/date=2024-05-13/s1.transcript.parquet"
+            part_path(Part::Summary, "s1.summary.txt", None).as_deref(),
+            Some("_summaries/s1.summary.txt")
         );
-        assert_eq!(
-            dataset_path("s1.summary.md", day),
-            "_summaries/date=2024-05-13/s1.summary.md"
-        );
-        assert_eq!(
-            dataset_path("s1.summary.txt", None),
-            "_summaries/s1.summary.txt"
-        );
-        // A session whose id says `transcript` is still a chat file.
-        assert_eq!(
-            dataset_path("date=2024-05-14/transcript.parquet", day),
-            "date=2024-05-14/transcript.parquet"
-        );
+        // The chat's files (kept from the first pass) and rejects are not parts' files.
+        assert_eq!(part_path(Part::Chat, "s1.parquet", day), None);
+        assert_eq!(part_path(Part::Rejects, "s1.rejects.jsonl", day), None);
     }
 
     #[test]
