@@ -682,10 +682,10 @@ type Upload = (PathBuf, String);
 /// files are byte for byte those of `chatdump convert --partition-by date`); returns the
 /// messages written and the files with their paths in the store.
 ///
-/// With meeting parts, those are converted too, in a second pass into `roots[1]`: the pipeline
-/// keeps a transcript out of a partitioned dataset (its Parquet file would be read as chat), so
-/// they are converted with the chat (which they are checked against) without partitioning, and
-/// only their own files are kept, for `_transcripts/` and `_summaries/` ([`part_path`]).
+/// With meeting parts, those are converted in the same pass, their files written into `roots[1]`
+/// ([`chatdump_pipeline::Plan::parts_dir`], outside the dataset: a transcript's Parquet file
+/// there would be read as chat), for `_transcripts/` and `_summaries/` in the store
+/// ([`part_path`]).
 fn convert(
     csv: &Path,
     session_id: &str,
@@ -714,20 +714,21 @@ fn convert(
         })
         .unwrap_or_default();
     options.formats.parquet.participants = Some(Arc::new(ids));
-    let mut conversion = Conversion {
+    let has_parts = parts.transcript.is_some() || parts.summary.is_some();
+    // The day of the part files: the session's start, else the chat's first (its first
+    // partition).
+    let start_day = parts
+        .session_start
+        .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date().to_string());
+    let conversion = Conversion {
         formats: vec![Format::Parquet],
         partition_by_date: true,
         rejects: None,
+        parts_dir: has_parts.then(|| parts_root.to_owned()),
         options,
     };
     let converted = conversion
-        .session(
-            csv,
-            session_id,
-            MeetingParts::default(),
-            out_root,
-            &mut NoEvents,
-        )
+        .session(csv, session_id, parts, out_root, &mut NoEvents)
         .map_err(|error| error_chain(&error))?;
     let media = converted
         .media
@@ -736,6 +737,7 @@ fn convert(
     let mut files: Vec<Upload> = converted
         .outputs
         .iter()
+        .filter(|written| written.part == Part::Chat)
         .filter_map(|written| {
             let local = written.path.clone()?;
             let relative = local.strip_prefix(out_root).ok()?;
@@ -747,33 +749,21 @@ fn convert(
             Some((local, path))
         })
         .collect();
-    if parts.transcript.is_some() || parts.summary.is_some() {
-        // The day: the session's start, else the chat's first (its first partition).
-        let day = parts
-            .session_start
-            .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date().to_string())
-            .or_else(|| {
-                files
-                    .iter()
-                    .filter_map(|(_, path)| path.strip_prefix("date=")?.split('/').next())
-                    .min()
-                    .map(str::to_owned)
-            });
-        conversion.partition_by_date = false;
-        // The attachments came with the chat's pass.
-        conversion.options.media = None;
-        let converted = conversion
-            .session(csv, session_id, parts, parts_root, &mut NoEvents)
-            .map_err(|error| error_chain(&error))?;
-        for written in converted.outputs {
-            let Some(local) = written.path else { continue };
-            let name = local
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if let Some(path) = part_path(written.part, &name, day.as_deref()) {
-                files.push((local, path));
-            }
+    let day = start_day.or_else(|| {
+        files
+            .iter()
+            .filter_map(|(_, path)| path.strip_prefix("date=")?.split('/').next())
+            .min()
+            .map(str::to_owned)
+    });
+    for written in &converted.outputs {
+        let Some(local) = &written.path else { continue };
+        let name = local
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(path) = part_path(written.part, &name, day.as_deref()) {
+            files.push((local.clone(), path));
         }
     }
     Ok((converted.summary.messages, files, media))

@@ -60,6 +60,7 @@ pub(crate) fn conversion(args: &ConversionArgs, verbose: bool) -> Conversion {
         formats,
         partition_by_date: args.output_options.partition_by.is_some(),
         rejects: args.rejects.clone(),
+        parts_dir: None,
         options,
     }
 }

@@ -19,6 +19,8 @@ pub struct Conversion {
     pub partition_by_date: bool,
     /// Where skip mode lists rejected records; default `<stem>.rejects.jsonl` beside the outputs.
     pub rejects: Option<PathBuf>,
+    /// Where a session's other parts go instead of beside its outputs ([`Plan::parts_dir`]).
+    pub parts_dir: Option<PathBuf>,
     /// The pipeline's options.
     pub options: Options,
 }
@@ -30,6 +32,7 @@ impl Conversion {
         let mut plan = Plan::new(&self.formats, destination);
         plan.partition_by_date = self.partition_by_date;
         plan.rejects.clone_from(&self.rejects);
+        plan.parts_dir.clone_from(&self.parts_dir);
         plan
     }
 

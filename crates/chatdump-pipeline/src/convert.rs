@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use crate::error::PipelineError;
 use crate::format::{Format, FormatOptions, exporter};
 use crate::hash::{HashHandle, hash_file};
-use crate::input::{Input, Replay, Source};
+use crate::input::{Input, MeetingParts, Replay, Source};
 use crate::media::{self, FetchedMedia, MediaSettings, MediaSummary};
 use crate::plan::{Destination, Plan};
 use crate::speech::{self, ChatIds, Part, PartFile, Probe, SpeechCounts};
@@ -169,10 +169,28 @@ pub fn convert(
     if options.media.is_some() {
         media::check(plan)?;
     }
-    let created = match &plan.destination {
-        Destination::Directory(dir) => create_directory(dir)?,
-        _ => None,
-    };
+    let mut created = Vec::new();
+    let mut dirs = Vec::new();
+    if let Destination::Directory(dir) = &plan.destination {
+        dirs.push(dir);
+    }
+    if let Some(dir) = &plan.parts_dir
+        && plan.destination != Destination::Stdout
+        && sources
+            .iter()
+            .any(|source| source.parts != MeetingParts::default())
+    {
+        dirs.push(dir);
+    }
+    for dir in dirs {
+        match create_directory(dir) {
+            Ok(made) => created.extend(made),
+            Err(error) => {
+                remove_all_created(&created);
+                return Err(error);
+            }
+        }
+    }
     let mut pending = Vec::with_capacity(sources.len());
     for source in sources {
         match convert_with_media(source, plan, options, events) {
@@ -180,9 +198,7 @@ pub fn convert(
             Err(error) => {
                 // Dropped uncommitted, the outputs of the inputs that succeeded vanish.
                 drop(pending);
-                if let Some((dir, outermost)) = created {
-                    remove_created(&dir, &outermost);
-                }
+                remove_all_created(&created);
                 return Err(error);
             }
         }
@@ -236,6 +252,13 @@ fn create_directory(dir: &Path) -> Result<Option<(PathBuf, PathBuf)>, PipelineEr
         )
     })?;
     Ok(outermost.map(|outermost| (dir.to_owned(), outermost)))
+}
+
+/// Removes the directories [`create_directory`] made, latest first, if they are still empty.
+fn remove_all_created(created: &[(PathBuf, PathBuf)]) {
+    for (dir, outermost) in created.iter().rev() {
+        remove_created(dir, outermost);
+    }
 }
 
 /// Removes the directories [`create_directory`] made, if they are still empty.

@@ -60,6 +60,11 @@ pub struct Plan {
     /// Where skip mode lists rejected records; default `<stem>.rejects.jsonl` beside the
     /// outputs.
     pub rejects: Option<PathBuf>,
+    /// Where a source's other parts go (`<stem>.transcript.jsonl` / `.parquet`,
+    /// `<stem>.summary.*`) instead of beside the outputs; created when missing. With a
+    /// partitioned dataset it is what lets a transcript be converted with the chat in one pass:
+    /// it must then lie outside the dataset's directory.
+    pub parts_dir: Option<PathBuf>,
 }
 
 impl Plan {
@@ -77,6 +82,7 @@ impl Plan {
             destination,
             partition_by_date: false,
             rejects: None,
+            parts_dir: None,
         }
     }
 
@@ -211,6 +217,7 @@ impl Plan {
             if parts.transcript.is_some()
                 && self.partition_by_date
                 && self.formats.contains(&Format::Parquet)
+                && !self.parts_dir_outside_the_dataset()
             {
                 return usage(
                     "--partition-by date with a transcript: the transcript's Parquet file would be read as part of the chat's dataset; convert the transcript in a run without --partition-by".into(),
@@ -218,6 +225,21 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// Whether the parts have a directory of their own, outside the dataset's (a `_`-prefixed
+    /// directory inside it is outside too: Spark, Hive and Trino skip such names).
+    fn parts_dir_outside_the_dataset(&self) -> bool {
+        let (Some(parts), Some(root)) = (&self.parts_dir, self.dataset_root()) else {
+            return false;
+        };
+        match parts.strip_prefix(root) {
+            Err(_) => true,
+            Ok(inside) => inside
+                .components()
+                .next()
+                .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with('_')),
+        }
     }
 
     /// The root of the partitioned dataset, when Parquet is written as one.

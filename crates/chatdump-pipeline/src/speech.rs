@@ -433,6 +433,11 @@ fn write_error(path: &Path, error: ExportError) -> PipelineError {
 /// standard output.
 pub(crate) fn part_path(plan: &Plan, source: &Source, suffix: &str) -> Option<PathBuf> {
     let name = format!("{}.{suffix}", source.stem);
+    if let Some(dir) = &plan.parts_dir
+        && plan.destination != crate::plan::Destination::Stdout
+    {
+        return Some(dir.join(name));
+    }
     match &plan.destination {
         crate::plan::Destination::Stdout => None,
         crate::plan::Destination::Directory(dir) => Some(dir.join(name)),

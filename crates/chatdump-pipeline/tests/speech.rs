@@ -165,6 +165,7 @@ fn a_transcript_with_a_chat_of_several_sessions_is_an_error() {
         formats: vec![Format::Jsonl],
         partition_by_date: false,
         rejects: None,
+        parts_dir: None,
         options: options(temp.path()),
     };
     let out = temp.path().join("out");
@@ -209,4 +210,49 @@ fn a_transcript_larger_than_the_cap_is_an_error() {
     // Exactly the cap is accepted.
     options.max_transcript_size = TRANSCRIPT.len() as u64;
     convert(&[source], &plan, &options, &mut NoEvents).unwrap();
+}
+
+/// A partitioned dataset takes a transcript in the same pass only when its files go to a
+/// directory of their own outside the dataset ([`Plan::parts_dir`]); the dataset then holds the
+/// chat alone.
+#[test]
+fn a_partitioned_dataset_takes_a_transcript_only_with_a_parts_directory_outside_it() {
+    let temp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let chat = temp.path().join("chat.csv");
+    fs::write(&chat, dump(10, None)).unwrap();
+    let transcript = temp.path().join("t.csv");
+    fs::write(&transcript, TRANSCRIPT).unwrap();
+    let mut source = Source::session(&chat, "s1").unwrap();
+    source.parts.transcript = Some(transcript);
+    let dataset = temp.path().join("dataset");
+    let mut plan = Plan::new(&[Format::Parquet], Destination::Directory(dataset.clone()));
+    plan.partition_by_date = true;
+    let options = options(temp.path());
+    for parts_dir in [None, Some(dataset.join("transcripts"))] {
+        plan.parts_dir = parts_dir;
+        let error = convert(&[source.clone()], &plan, &options, &mut NoEvents).unwrap_err();
+        assert!(matches!(error, PipelineError::Usage(_)), "{error:?}");
+        assert!(!dataset.exists(), "nothing written");
+    }
+    for parts_dir in [temp.path().join("parts"), dataset.join("_transcripts")] {
+        plan.parts_dir = Some(parts_dir.clone());
+        let converted = convert(&[source.clone()], &plan, &options, &mut NoEvents).unwrap();
+        let transcript = converted[0]
+            .outputs
+            .iter()
+            .find(|written| written.part == Part::Transcript)
+            .and_then(|written| written.path.clone())
+            .expect("the transcript's Parquet file");
+        assert_eq!(transcript, parts_dir.join("s1.transcript.parquet"));
+        assert!(transcript.is_file());
+        let chat_files: Vec<_> = converted[0]
+            .outputs
+            .iter()
+            .filter(|written| written.part == Part::Chat)
+            .filter_map(|written| written.path.clone())
+            .collect();
+        assert_eq!(chat_files.len(), 1, "{chat_files:?}");
+        assert!(chat_files[0].starts_with(dataset.join("date=2024-05-14")));
+        fs::remove_dir_all(&dataset).unwrap();
+    }
 }

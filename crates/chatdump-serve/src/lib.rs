@@ -32,6 +32,7 @@
 //!     formats: vec![Format::Jsonl, Format::Html],
 //!     partition_by_date: false,
 //!     rejects: None,
+//!     parts_dir: None,
 //!     options: Options::new("/var/tmp".into(), "0.1.0"),
 //! };
 //! let options = ServeOptions::new(

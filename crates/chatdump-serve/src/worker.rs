@@ -340,6 +340,7 @@ mod tests {
                 formats: vec![chatdump_pipeline::Format::Jsonl],
                 partition_by_date: false,
                 rejects: None,
+                parts_dir: None,
                 options: chatdump_pipeline::Options::new("tmp".into(), "test"),
             },
             crate::signature::KeySource::Fixed(key),
