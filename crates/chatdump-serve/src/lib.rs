@@ -55,6 +55,7 @@
 )]
 
 pub mod download;
+pub mod parts;
 pub mod payload;
 pub mod server;
 pub mod signature;
