@@ -1700,6 +1700,22 @@ fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_la
         }
         // The links' signatures stay out of the log.
         assert!(!receiver.log().contains("part-signature-secret"));
+        // `chatdump jobs` names each job's part.
+        let table = Command::new(CHATDUMP)
+            .args(["jobs", "--output"])
+            .arg(root.path())
+            .output()
+            .unwrap();
+        let table = String::from_utf8(table.stdout).unwrap();
+        for part in ["chat", "transcript", "summary"] {
+            assert!(
+                table
+                    .lines()
+                    .any(|line| line.contains(session) && line.contains(&format!("  {part}  "))),
+                "{part}: {table}"
+            );
+        }
+        assert!(table.contains("total: 3 done"), "{table}");
         trees.push(files);
     }
     assert_eq!(
