@@ -6,6 +6,7 @@
     reason = "tests run the binary as a user would: the environment, the clock and the system temporary directory are theirs, and they print what they measured"
 )]
 
+mod archive;
 mod bulk;
 mod cli;
 mod convert;

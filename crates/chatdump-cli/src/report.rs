@@ -139,6 +139,9 @@ impl Reporter {
         if summary.duplicates > 0 {
             line.push_str(&format!(", {} duplicates dropped", summary.duplicates));
         }
+        if let Some(speech) = &converted.speech {
+            line.push_str(&speech_summary(speech));
+        }
         line.push_str(&format!(" in {:.2} s", converted.elapsed.as_secs_f64()));
         self.info(&line);
         for output in &converted.outputs {
@@ -161,6 +164,22 @@ impl Reporter {
             ));
         }
     }
+}
+
+/// The meeting's other parts in a summary line: `, 12 utterances (1 rejected), a summary`.
+fn speech_summary(speech: &chatdump_pipeline::SpeechCounts) -> String {
+    let mut text = String::new();
+    if speech.transcript {
+        let plural = if speech.utterances == 1 { "" } else { "s" };
+        text.push_str(&format!(", {} utterance{plural}", speech.utterances));
+        if speech.rejected > 0 {
+            text.push_str(&format!(" ({} rejected)", speech.rejected));
+        }
+    }
+    if speech.summary {
+        text.push_str(", a summary");
+    }
+    text
 }
 
 /// A conversion's events on the terminal: a progress bar, skipped records and warnings.
@@ -193,6 +212,11 @@ impl Events for CliEvents<'_> {
     }
 
     fn rejected(&mut self, error: &RecordError) {
+        self.warn(&format!("skipped: {error}"));
+    }
+
+    fn rejected_utterance(&mut self, error: &chatdump_core::speech::UtteranceError) {
+        // `UtteranceError`'s `Display` escapes the file name and the value for the terminal.
         self.warn(&format!("skipped: {error}"));
     }
 

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatdump_core::error::{RecordError, RecordErrorKind};
@@ -15,6 +16,7 @@ use chatdump_core::export::{
 use chatdump_core::order::{OrderOptions, Strategy};
 use chatdump_core::output::{AtomicFile, BackgroundWriter, StreamingFile};
 use chatdump_core::reader::{ChatReader, ReaderOptions};
+use chatdump_core::speech::UtteranceError;
 use chatdump_parquet::Dataset;
 use jiff::Timestamp;
 
@@ -23,6 +25,7 @@ use crate::format::{Format, FormatOptions, exporter};
 use crate::hash::{HashHandle, hash_file};
 use crate::input::{Input, Replay, Source};
 use crate::plan::{Destination, Plan};
+use crate::speech::{self, ChatIds, Part, PartFile, Probe, SpeechCounts};
 
 /// How a conversion reads and writes.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct Options {
     /// Compute every output's SHA-256 as it is written ([`Written::sha256`]). Off by default:
     /// it costs about a CPU-second per GB of output (on the writing threads).
     pub content_hashes: bool,
+    /// The largest speech transcript accepted, in bytes (issue 18); larger is an error.
+    pub max_transcript_size: u64,
 }
 
 impl Options {
@@ -60,6 +65,7 @@ impl Options {
             tool_version: tool_version.into(),
             generated_at: None,
             content_hashes: false,
+            max_transcript_size: speech::DEFAULT_MAX_TRANSCRIPT_BYTES,
         }
     }
 }
@@ -91,6 +97,11 @@ pub trait Events {
     fn reading_again(&mut self, source: &Source) {
         let _ = source;
     }
+    /// An utterance of the speech transcript was skipped (skip mode); it is also in the
+    /// rejects file. Told once, when the transcript is read (before the chat).
+    fn rejected_utterance(&mut self, error: &UtteranceError) {
+        let _ = error;
+    }
 }
 
 /// Events nobody listens to.
@@ -102,7 +113,7 @@ impl Events for NoEvents {}
 /// One file a conversion wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
-    /// Its format; `None` for the rejects file.
+    /// Its format; `None` for the rejects file and the summary.
     pub format: Option<Format>,
     /// Where it is; `None` for standard output.
     pub path: Option<PathBuf>,
@@ -110,6 +121,8 @@ pub struct Written {
     pub bytes: u64,
     /// Its SHA-256, lower-case hex, when [`Options::content_hashes`] asked for it.
     pub sha256: Option<String>,
+    /// What it holds: the chat, the speech transcript, the summary or the rejects.
+    pub part: Part,
 }
 
 /// One input converted and put in place.
@@ -119,10 +132,13 @@ pub struct Converted {
     pub display: String,
     /// The counts.
     pub summary: Summary,
-    /// Every output written, in plan order; then the rejects file when it lists any record.
+    /// Every output written, in plan order; then the speech transcript's (JSONL, Parquet)
+    /// and the summary; then the rejects file when it lists any record.
     pub outputs: Vec<Written>,
     /// The time the conversion took (reading, ordering, writing).
     pub elapsed: Duration,
+    /// The meeting's other parts read with the chat, when there were any (issue 18).
+    pub speech: Option<SpeechCounts>,
 }
 
 /// Converts every source with the same plan and options, then puts every output in place.
@@ -208,6 +224,9 @@ struct Pending {
     elapsed: Duration,
     /// Whether the dataset files are hashed when committed.
     content_hashes: bool,
+    /// The meeting's parts' outputs (issue 18).
+    parts: Vec<PartFile>,
+    speech: Option<SpeechCounts>,
 }
 
 impl Pending {
@@ -221,6 +240,7 @@ impl Pending {
                 path: None,
                 bytes,
                 sha256,
+                part: Part::Chat,
             });
         }
         for OutputFile { format, file, hash } in self.files {
@@ -240,6 +260,7 @@ impl Pending {
                 path: Some(target),
                 bytes,
                 sha256,
+                part: Part::Chat,
             });
         }
         for dataset in self.datasets {
@@ -266,21 +287,50 @@ impl Pending {
                     path: Some(path),
                     bytes,
                     sha256,
+                    part: Part::Chat,
                 });
             }
+        }
+        for PartFile {
+            part,
+            format,
+            file,
+            hash,
+        } in self.parts
+        {
+            let target = file.target().to_owned();
+            file.commit().map_err(|error| {
+                PipelineError::io(
+                    format!(
+                        "cannot move the output into place at `{}`",
+                        escape_for_terminal(&target.display().to_string(), 200)
+                    ),
+                    error,
+                )
+            })?;
+            let (bytes, sha256) = hash.finish();
+            outputs.push(Written {
+                format,
+                path: Some(target),
+                bytes,
+                sha256,
+                part,
+            });
         }
         if let Some((file, hash)) = self.rejects {
             let target = file.target().to_owned();
             file.commit().map_err(|error| {
                 PipelineError::io("cannot move the rejects file into place", error)
             })?;
-            if self.summary.rejected > 0 {
+            let utterances_rejected = self.speech.map_or(0, |speech| speech.rejected);
+            if self.summary.rejected + utterances_rejected > 0 {
                 let (bytes, sha256) = hash.finish();
                 outputs.push(Written {
                     format: None,
                     path: Some(target),
                     bytes,
                     sha256,
+                    part: Part::Rejects,
                 });
             }
         }
@@ -289,6 +339,7 @@ impl Pending {
             summary: self.summary,
             outputs,
             elapsed: self.elapsed,
+            speech: self.speech,
         })
     }
 }
@@ -300,6 +351,9 @@ fn convert_one(
     events: &mut dyn Events,
 ) -> Result<Pending, PipelineError> {
     let started = Instant::now();
+    // The meeting's other parts, read once before the chat: the Markdown and HTML transcripts
+    // merge them with it.
+    let parts = speech::read(&source.parts, options, events)?;
     // What reached standard output cannot be taken back if the window has to give up, so that
     // is sorted externally from the start.
     let mut strategy = if plan.destination == Destination::Stdout {
@@ -333,8 +387,18 @@ fn convert_one(
             display: source.display.clone(),
             elapsed: Duration::ZERO,
             content_hashes: options.content_hashes,
+            parts: Vec::new(),
+            speech: parts.as_ref().map(speech::Parts::counts),
         };
+        // Declared before the outputs that borrow it.
+        let mut ids = ChatIds::default();
         let mut outputs = open_outputs(source, plan, options, &mut pending)?;
+        if parts.is_some() {
+            outputs.push(Output {
+                name: "session check".to_owned(),
+                exporter: Box::new(Probe(&mut ids)),
+            });
+        }
         let rejects = if options.on_error == OnError::Skip {
             let path = plan.rejects_path(source);
             let file = AtomicFile::create(&path).map_err(|error| {
@@ -367,8 +431,7 @@ fn convert_one(
             source: source.name.clone(),
             tool_version: options.tool_version.clone(),
             generated_at: options.generated_at,
-            // Issue 18: filled from `source.parts` once the pipeline reads them.
-            speech: None,
+            speech: parts.as_ref().map(|parts| Arc::clone(&parts.speech)),
         };
         let run_options = RunOptions {
             on_error: options.on_error,
@@ -389,7 +452,15 @@ fn convert_one(
                 already = seen;
             }
             Outcome::Done(summary) => {
+                if let Some(parts) = &parts {
+                    pending.parts = speech::write(parts, &ids, source, plan, options, &context)?;
+                }
                 if let Some(mut writer) = rejects {
+                    if let Some(parts) = &parts {
+                        parts.write_rejects(&mut writer).map_err(|error| {
+                            PipelineError::io("cannot write the rejects file", error)
+                        })?;
+                    }
                     writer.flush().map_err(|error| {
                         PipelineError::io("cannot write the rejects file", error)
                     })?;

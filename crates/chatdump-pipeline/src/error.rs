@@ -4,6 +4,7 @@ use std::io;
 
 use chatdump_core::error::ReadError;
 use chatdump_core::export::RunError;
+use chatdump_core::speech::{SpeechError, SummaryError};
 
 /// An error that stops a conversion. Nothing of it was put in place.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,16 @@ pub enum PipelineError {
     /// The run failed: reading, ordering or writing an output.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The speech transcript could not be read, has a bad utterance (in fail mode), or names
+    /// another session than the chat's (issue 18).
+    #[error(transparent)]
+    Speech(#[from] SpeechError),
+    /// The summary could not be read.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// The meeting's parts do not go with the chat, or are too large; the text says why.
+    #[error("{0}")]
+    Parts(String),
 }
 
 impl PipelineError {

@@ -8,6 +8,11 @@
 //! - a [`Plan`]: the [`Format`]s and their [`Destination`] (a file, a directory, standard
 //!   output), Parquet optionally as a partitioned dataset, the rejects file; every file is named
 //!   by [`Source::stem`], and a session's stem by [`chatdump_core::stem::session_file_stem`];
+//! - a source's [`MeetingParts`] (issue 18): the speech transcript and the summary, read before
+//!   the chat, merged into the Markdown and HTML transcripts ([`chatdump_core::export::ExportContext::speech`]),
+//!   and written to outputs of their own beside the chat's: `<stem>.transcript.jsonl` (with
+//!   JSONL), `<stem>.transcript.parquet` (with Parquet), `<stem>.summary.md` or `.txt`; bad
+//!   utterances go to the same rejects file in skip mode, after the chat's records;
 //! - [`Options`]: on-error mode, record-size cap, sort memory, temporary directory, the formats'
 //!   options;
 //! - the result: one [`Converted`] per source (the counts, and every output with its path,
@@ -44,6 +49,7 @@ mod format;
 mod hash;
 mod input;
 mod plan;
+mod speech;
 
 pub use chatdump_core::export::{OnError, Summary, Warning};
 pub use conversion::Conversion;
@@ -52,3 +58,4 @@ pub use error::PipelineError;
 pub use format::{Format, FormatOptions};
 pub use input::{Input, MeetingParts, Source, session_stem};
 pub use plan::{Destination, Plan};
+pub use speech::{DEFAULT_MAX_TRANSCRIPT_BYTES, Part, SpeechCounts};

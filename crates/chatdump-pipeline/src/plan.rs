@@ -112,10 +112,19 @@ impl Plan {
         {
             return usage("`-` (standard input) can be given only once".into());
         }
+        self.check_parts(sources)?;
         if let Destination::Directory(_) = self.destination {
             let mut stems = HashSet::new();
             for source in sources {
-                if !stems.insert(source.stem.as_str()) {
+                // A source's parts take the stems `<stem>.transcript` and `<stem>.summary`.
+                let parts = [
+                    source.parts.transcript.as_ref().map(|_| "transcript"),
+                    source.parts.summary.as_ref().map(|_| "summary"),
+                ];
+                for part in parts.into_iter().flatten() {
+                    stems.insert(format!("{}.{part}", source.stem));
+                }
+                if !stems.insert(source.stem.clone()) {
                     return usage(format!(
                         "two inputs would write the same output files (`{}.*`): convert them separately",
                         escape_for_terminal(&source.stem, 80)
@@ -148,6 +157,64 @@ impl Plan {
                     ));
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks where the meeting's parts (issue 18) can go: with standard output, only into
+    /// the one Markdown or HTML document; not beside a partitioned Parquet dataset (the
+    /// transcript's Parquet file would be taken for part of the chat's dataset); never onto the
+    /// output file itself.
+    fn check_parts(&self, sources: &[Source]) -> Result<(), PipelineError> {
+        let usage = |text: String| Err(PipelineError::Usage(text));
+        for source in sources {
+            let parts = &source.parts;
+            if parts.transcript.is_none() && parts.summary.is_none() {
+                continue;
+            }
+            match &self.destination {
+                Destination::Stdout => {
+                    if let Some(format) = self
+                        .formats
+                        .iter()
+                        .find(|format| !matches!(format, Format::Markdown | Format::Html))
+                    {
+                        return usage(format!(
+                            "with `--output -`, a transcript or summary is merged into a Markdown or HTML document only; {} writes them to files of their own (`{}.transcript.{}`, `{}.summary.md`): give an output directory",
+                            format.name(),
+                            escape_for_terminal(&source.stem, 80),
+                            format.extension(),
+                            escape_for_terminal(&source.stem, 80),
+                        ));
+                    }
+                }
+                Destination::File(path) => {
+                    let taken = [
+                        "transcript.jsonl",
+                        "transcript.parquet",
+                        "summary.md",
+                        "summary.txt",
+                    ]
+                    .into_iter()
+                    .filter_map(|suffix| crate::speech::part_path(self, source, suffix))
+                    .any(|part| part == *path);
+                    if taken {
+                        return usage(format!(
+                            "`{}` is where the transcript or summary goes: name the output file otherwise",
+                            escape_for_terminal(&path.display().to_string(), 200)
+                        ));
+                    }
+                }
+                Destination::Directory(_) => {}
+            }
+            if parts.transcript.is_some()
+                && self.partition_by_date
+                && self.formats.contains(&Format::Parquet)
+            {
+                return usage(
+                    "--partition-by date with a transcript: the transcript's Parquet file would be read as part of the chat's dataset; convert the transcript in a run without --partition-by".into(),
+                );
             }
         }
         Ok(())

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use chatdump_parquet::{Compression, DEFAULT_ROW_GROUP_ROWS};
 use clap::{Args, ValueEnum};
+use jiff::Timestamp;
 
 use super::TranscriptArgs;
 use super::values::{parse_compression, parse_index, parse_rows, parse_size};
@@ -59,6 +60,43 @@ pub(crate) struct InputArgs {
     /// Chat-dump CSV files; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub(crate) inputs: Vec<PathBuf>,
+}
+
+/// The meeting's other parts, converted with its chat (`convert` only).
+#[allow(
+    clippy::doc_markdown,
+    reason = "the comments are `--help` text, where WebVTT is a word, not code"
+)]
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Meeting archive (speech transcript and summary)")]
+pub(crate) struct MeetingArgs {
+    /// The session's speech transcript: CSV (with or without its header), JSON, WebVTT or SRT,
+    /// recognised from the content. Its utterances go on the Markdown / HTML timeline with the
+    /// chat, and to `<stem>.transcript.jsonl` / `.transcript.parquet` when JSONL / Parquet is
+    /// asked for. One chat input only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) transcript: Option<PathBuf>,
+    /// The session's AI summary (plain text or Markdown: `.md` / `.txt`, else recognised from
+    /// the content): at the top of the Markdown / HTML transcript, and copied to
+    /// `<stem>.summary.md` or `.txt`. One chat input only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary: Option<PathBuf>,
+    /// When the session started (RFC 3339, its `started_at`, e.g. `2024-05-14T09:00:00Z`): the
+    /// times of JSON, WebVTT and SRT transcripts count from it. Required by those, never
+    /// guessed from the chat; CSV transcripts carry their own times.
+    #[arg(long, value_name = "TIME", requires = "transcript", value_parser = parse_instant)]
+    pub(crate) session_start: Option<Timestamp>,
+}
+
+/// Parses an RFC 3339 instant with its offset (a date alone is refused: a session's start is
+/// an instant).
+fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|_| {
+        format!(
+            "`{}` is not an RFC 3339 time with an offset, e.g. `2024-05-14T09:00:00Z`",
+            chatdump_core::escape::escape_for_terminal(text, 80)
+        )
+    })
 }
 
 /// How dumps are converted, and where the outputs go.

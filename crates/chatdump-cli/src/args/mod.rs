@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub(crate) use api::{ApiArgs, ExportArgs, FetchArgs};
 pub(crate) use bulk::{BulkArgs, CompactArgs, SessionStatusArg};
 pub(crate) use convert::{
-    ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, OnErrorArg, OutputArgs,
+    ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, MeetingArgs, OnErrorArg, OutputArgs,
 };
 pub(crate) use serve::{JobStatusArg, JobsArgs, LogFormat, ServeArgs};
 pub(crate) use transcript::TranscriptArgs;
@@ -24,6 +24,7 @@ Examples:
   chatdump convert dump.csv --format jsonl --output - | jq .text
   cat dump.csv | chatdump convert - --format md --output transcript.md
   chatdump convert dump.csv --on-error skip --output out/   # bad rows go to out/dump.rejects.jsonl
+  chatdump convert dump.csv --transcript transcript.csv --summary summary.md --format jsonl,html --output out/
 
 Exit status: 0 success, 1 data or I/O error, 2 usage error, 3 some sessions failed,
 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
@@ -77,6 +78,8 @@ pub(crate) struct ConvertArgs {
     pub(crate) input: InputArgs,
     #[command(flatten)]
     pub(crate) conversion: ConversionArgs,
+    #[command(flatten)]
+    pub(crate) meeting: MeetingArgs,
 }
 
 /// `chatdump completions`.
