@@ -1631,6 +1631,16 @@ const CHAT: &str = "meeting.chatSynced";
 const TRANSCRIPT: &str = "meeting.transcript";
 const SUMMARY: &str = "meeting.summary";
 
+/// The lines of `<session>.transcript.jsonl` in `root`, parsed.
+#[track_caller]
+fn transcript_lines(root: &Path, session: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(root.join(format!("{session}.transcript.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// Every file of `root` but the receiver's state, with its bytes.
 fn output_tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
     tree(root)
@@ -1681,6 +1691,20 @@ fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_la
             Some(webhook_fixture("session-summary.md").as_slice())
         );
         assert_exported(root.path(), session, MESSAGES);
+        // The outputs hold the utterances (in time order, the one before the chat first) and
+        // the summary.
+        let utterances = transcript_lines(root.path(), session);
+        assert_eq!(utterances.len(), 4, "{order:?}");
+        assert_eq!(utterances[0]["start"], "2024-05-14T08:59:58.500Z");
+        assert_eq!(utterances[0]["session_id"], session);
+        assert_eq!(
+            utterances[3]["text"],
+            "<script>alert(1)</script> is not a plan"
+        );
+        assert_eq!(
+            files[Path::new("ok--archive-order.summary.md")].as_deref(),
+            Some(webhook_fixture("session-summary.md").as_slice())
+        );
         // The job that rendered last lists the parts it used.
         let last = &settled[2];
         let listed: Vec<&str> = last["outputs"]
@@ -1929,6 +1953,16 @@ fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
         "{}",
         settled[1]
     );
+    // The offsets counted from the chat delivery's `startedAt`.
+    let utterances = transcript_lines(root.path(), &started.session);
+    let starts: Vec<&str> = utterances
+        .iter()
+        .map(|utterance| utterance["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2024-05-14T09:00:00.000Z", "2024-05-14T09:00:03.250Z"]
+    );
     // No delivery states a start: the transcript job fails, saying so, in either order; the
     // chat is exported without it; the transcript is kept.
     for (session, order) in [
@@ -1961,6 +1995,12 @@ fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
             root.path()
                 .join(format!("{session}.transcript.raw"))
                 .is_file()
+        );
+        assert!(
+            !root
+                .path()
+                .join(format!("{session}.transcript.jsonl"))
+                .exists()
         );
         assert_exported(root.path(), session, MESSAGES);
     }
@@ -2025,6 +2065,7 @@ fn a_receiver_killed_while_fetching_a_transcript_ends_with_the_same_files() {
     assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
     assert_eq!(job["attempts"], 2, "{job}");
     assert_eq!(parts.hits("slow-restart.csv"), 2);
+    assert_eq!(transcript_lines(root.path(), session).len(), 4);
     let (expected, found) = (output_tree(reference.path()), output_tree(root.path()));
     assert_eq!(
         expected.keys().collect::<Vec<_>>(),
