@@ -485,9 +485,10 @@ print(json.dumps({"types": types, "rows": rows}, ensure_ascii=False))
     }
 }
 
-/// `examples/` holds the sample's transcript, summary and `.transcript.jsonl`, matching the
-/// bundled chat. This test fails when they are stale; with `CHATDUMP_UPDATE_EXAMPLES=1` it
-/// writes the fresh `.transcript.jsonl` in place instead (commit it).
+/// `examples/` holds the sample's transcript and summary, matching the bundled chat, and what
+/// `convert` makes of the three: the `.transcript.jsonl` and the merged Markdown and HTML
+/// (`sample-meeting.md`, `sample-meeting.html`). This test fails when they are stale; with
+/// `CHATDUMP_UPDATE_EXAMPLES=1` it writes the fresh files in place instead (commit them).
 #[test]
 fn example_archive_is_up_to_date() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -512,21 +513,37 @@ fn example_archive_is_up_to_date() {
         "--output".as_ref(),
         dir.path().as_os_str(),
         "--format".as_ref(),
-        "jsonl".as_ref(),
+        "jsonl,markdown,html".as_ref(),
     ])
     .run()
     .assert_code(0);
-    let fresh = read(dir.path(), "sample-chat-dump.transcript.jsonl");
-    let path = examples.join("sample-chat-dump.transcript.jsonl");
-    if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
-        let update = std::env::var_os("CHATDUMP_UPDATE_EXAMPLES").is_some_and(|value| value == "1");
-        assert!(
-            update,
-            "stale example {}; run `CHATDUMP_UPDATE_EXAMPLES=1 cargo test -p chatdump-cli --test it \
-             example_archive` to rewrite it, then commit it",
-            path.display()
-        );
-        fs::write(&path, &fresh).expect("write the example");
-        eprintln!("rewrote {} (commit it)", path.display());
+    let update = std::env::var_os("CHATDUMP_UPDATE_EXAMPLES").is_some_and(|value| value == "1");
+    for (written, example) in [
+        (
+            "sample-chat-dump.transcript.jsonl",
+            "sample-chat-dump.transcript.jsonl",
+        ),
+        ("sample-chat-dump.md", "sample-meeting.md"),
+        ("sample-chat-dump.html", "sample-meeting.html"),
+    ] {
+        let fresh = read(dir.path(), written);
+        let path = examples.join(example);
+        if fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
+            assert!(
+                update,
+                "stale example {}; run `CHATDUMP_UPDATE_EXAMPLES=1 cargo test -p chatdump-cli \
+                 --test it example_archive` to rewrite it, then commit it",
+                path.display()
+            );
+            fs::write(&path, &fresh).expect("write the example");
+            eprintln!("rewrote {} (commit it)", path.display());
+        }
+    }
+    if !update {
+        // The merged examples are what a reader opens: they hold speech and the summary.
+        let html = fs::read_to_string(examples.join("sample-meeting.html")).expect("the example");
+        assert!(html.contains("speech"), "the merged HTML shows speech");
+        let markdown = fs::read_to_string(examples.join("sample-meeting.md")).expect("the example");
+        assert!(markdown.contains("🎙"), "the merged Markdown marks speech");
     }
 }

@@ -4,6 +4,8 @@
 //! view, that no injected script ran (no dialog, no `window.__pwned`, no exception, no CSP
 //! violation), that no network request was attempted, and that the search box filters as you
 //! type. It saves light and dark screenshots under `target/transcript-screenshots/` for review.
+//! The same for the hostile chat merged with a hostile speech transcript and summary (issue 18),
+//! with the chat / speech filter.
 //!
 //! These tests run under the `test-tools` feature, which `scripts/test` turns on after installing
 //! Debian's `chromium` when it is missing; with the feature and without Chromium they fail. A
@@ -15,13 +17,21 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-use crate::support::{Chatdump, temp_dir};
+use chatdump_core::export::{ExportContext, Exporter};
+use chatdump_core::model::Position;
+use chatdump_core::reader::{ChatReader, ReaderOptions};
+use chatdump_core::speech::{Speech, Summary, SummaryFormat, Utterance};
+use chatdump_html::HtmlWriter;
+use chatdump_transcript::TranscriptOptions;
+
+use crate::support::{Chatdump, fixtures_dir, temp_dir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -447,6 +457,180 @@ fn remote_images_are_the_only_requests_when_allowed() {
     let shots = screenshots_dir();
     page.screenshot("light", &shots.join("sample-light.png"));
     page.screenshot("dark", &shots.join("sample-dark.png"));
+    assert!(page.alarms().is_empty(), "{:#?}", page.alarms());
+    assert_eq!(page.requests().len(), 1, "{:#?}", page.requests());
+}
+
+/// A hostile speech transcript and summary for `hostile-transcript.csv` (23:50 to 00:10): an
+/// utterance before its first message, one at the same instant, one with controls and bidi, one
+/// after its last message.
+fn hostile_speech() -> Speech {
+    let utterance =
+        |index: u64, participant_id: Option<&str>, name: &str, start: &str, text: &str| Utterance {
+            session_id: None,
+            participant_id: participant_id.map(str::to_owned),
+            user_id: None,
+            custom_participant_id: None,
+            display_name: name.into(),
+            start: start.parse().unwrap(),
+            end: None,
+            text: text.into(),
+            position: Position::default(),
+            index,
+        };
+    Speech {
+        utterances: vec![
+            utterance(
+                0,
+                Some("p-script"),
+                "<script>window.__pwned='uname'</script>",
+                "2024-05-14T23:49:00Z",
+                "<script>window.__pwned='utext'</script> <img src=x onerror=window.__pwned='uimg'>",
+            ),
+            utterance(
+                1,
+                Some("p-script"),
+                "<script>window.__pwned='uname'</script>",
+                "2024-05-14T23:50:00Z",
+                "[click](javascript:window.__pwned='ujs') ![px](https://tracker.example/speech.png)",
+            ),
+            utterance(
+                2,
+                None,
+                "Eve\u{202e}",
+                "2024-05-14T23:55:00Z",
+                "\u{1b}]0;title\u{7} \u{202e}txt.exe spoken words",
+            ),
+            utterance(
+                3,
+                Some("p-img"),
+                "\"><svg onload=window.__pwned='uname2'>",
+                "2024-05-15T00:20:00Z",
+                "after everything <iframe src=\"javascript:window.__pwned='uframe'\"></iframe>",
+            ),
+        ],
+        summary: Some(Summary {
+            text: "# Summary\n\n<script>window.__pwned='summary'</script>\n\n\
+                   ![pixel](https://tracker.example/summary.png) [x](javascript:window.__pwned='sjs')\n"
+                .into(),
+            format: SummaryFormat::Markdown,
+        }),
+    }
+}
+
+/// The hostile fixture merged with [`hostile_speech`], without remote images, through the
+/// library (the chat is read in file order, which is time order).
+fn write_merged_transcript(dir: &Path) -> PathBuf {
+    let input = fs::File::open(fixtures_dir().join("hostile-transcript.csv")).unwrap();
+    let mut reader =
+        ChatReader::new(input, "hostile-transcript.csv", ReaderOptions::default()).unwrap();
+    let options = TranscriptOptions {
+        remote_images: false,
+        ..TranscriptOptions::default()
+    };
+    let mut writer = HtmlWriter::new(Vec::new(), options);
+    writer
+        .begin(&ExportContext {
+            source: "hostile-transcript.csv".into(),
+            tool_version: "test".into(),
+            generated_at: None,
+            speech: Some(Arc::new(hostile_speech())),
+        })
+        .unwrap();
+    while let Some(message) = reader.next_message() {
+        writer.message(&message.unwrap()).unwrap();
+    }
+    writer.finish().unwrap();
+    let output = dir.join("hostile-merged.html");
+    fs::write(&output, writer.into_inner()).unwrap();
+    output
+}
+
+/// How many messages and utterances are shown: neither hidden by the search nor by the chat /
+/// speech filter (a class on `<body>` the stylesheet reads).
+const SHOWN: &str = "[...document.querySelectorAll('.log .msg')]\
+    .filter(m => !m.hidden && !m.closest('.group').hidden\
+        && getComputedStyle(m.closest('.group')).display !== 'none').length";
+
+/// Sets the chat / speech filter.
+fn show(page: &mut Page, kind: &str) {
+    page.eval(&format!(
+        "(() => {{ const kind = document.getElementById('search-kind'); kind.value = '{kind}';\
+         kind.dispatchEvent(new Event('change')); return 1; }})()"
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs Chromium: run scripts/test"
+)]
+fn hostile_merged_transcript_is_inert_offline_and_filters_chat_and_speech_in_chromium() {
+    let dir = temp_dir();
+    let html = write_merged_transcript(dir.path());
+    let browser = Browser::start();
+    let mut page = Page::connect(&browser);
+    page.load(&html);
+
+    // No injected script ran, nothing was blocked, nothing was requested.
+    assert_eq!(page.eval("typeof window.__pwned"), "undefined");
+    let alarms = page.alarms();
+    assert!(
+        alarms.is_empty(),
+        "injected code ran or was blocked: {alarms:#?}"
+    );
+    assert_eq!(page.eval("document.scripts.length"), 1);
+    assert_eq!(
+        page.eval(
+            "[...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length"
+        ),
+        0
+    );
+    assert_eq!(
+        page.eval(
+            "[...document.querySelectorAll('[href],[src]')].map(e => e.href || e.src)\
+             .filter(u => !/^(https?:|mailto:|file:)/i.test(u)).length"
+        ),
+        0
+    );
+    let requests = page.requests();
+    assert_eq!(requests.len(), 1, "network requests: {requests:#?}");
+    assert!(requests[0].starts_with("file://"), "{requests:?}");
+
+    // The summary is on top, speech is marked as such.
+    assert_eq!(
+        page.eval("document.querySelector('main > section').id"),
+        "summary"
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('.log .group.speech .msg').length"),
+        4
+    );
+
+    // The filter: everything, then chat only, then speech only.
+    assert_eq!(page.eval(SHOWN), 24);
+    show(&mut page, "chat");
+    assert_eq!(page.eval(SHOWN), 20);
+    show(&mut page, "speech");
+    assert_eq!(page.eval(SHOWN), 4);
+    // The search covers speech too, and combines with the filter.
+    page.eval("document.getElementById('search-text').focus()");
+    page.call("Input.insertText", &json!({ "text": "spoken words" }));
+    page.assert_visible(1);
+    assert_eq!(page.eval(SHOWN), 1);
+    show(&mut page, "chat");
+    assert_eq!(page.eval(SHOWN), 0);
+    show(&mut page, "");
+    assert_eq!(page.eval(SHOWN), 1);
+    page.eval(
+        "(() => { const input = document.getElementById('search-text'); input.value = '';\
+         input.dispatchEvent(new Event('input')); return 1; })()",
+    );
+    page.assert_visible(24);
+
+    let shots = screenshots_dir();
+    page.screenshot("light", &shots.join("merged-light.png"));
+    page.screenshot("dark", &shots.join("merged-dark.png"));
     assert!(page.alarms().is_empty(), "{:#?}", page.alarms());
     assert_eq!(page.requests().len(), 1, "{:#?}", page.requests());
 }

@@ -67,8 +67,8 @@ pub(crate) const GROUP: DirectGroup = DirectGroup {
     close: write_group_close,
 };
 
-/// `group.html.jinja` up to the loop over `group.messages`.
-fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+/// The day heading both group templates start with.
+fn write_day(group: &GroupView, labels: &TimeLabels, out: &mut String) {
     // {% if day %}<h3 class="day" id="day-{{ day.date }}"><time datetime="{{ day.date }}">
     // {{ day.label }}</time> <span class="muted">({{ day.timezone }})</span></h3>
     // {% endif -%}
@@ -84,6 +84,11 @@ fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String
         escaped(out, labels.zone().name());
         out.push_str(")</span></h3>\n");
     }
+}
+
+/// `group.html.jinja` up to the loop over `group.messages`.
+fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+    write_day(group, labels, out);
     // <article class="group" aria-label="{{ group.name }}, {{ group.time }}">
     // <p class="who"><bdi class="name c{{ group.color }}">{{ group.name }}</bdi></p>
     out.push_str("<article class=\"group\" aria-label=\"");
@@ -221,6 +226,52 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     out.push_str("\n</div>\n</div>");
 }
 
+/// `speech.html.jinja`, in the three parts a streaming writer needs.
+pub(crate) const SPEECH: DirectGroup = DirectGroup {
+    open: write_speech_open,
+    message: write_utterance,
+    close: write_group_close,
+};
+
+/// `speech.html.jinja` up to the loop over `group.messages`.
+fn write_speech_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
+    write_day(group, labels, out);
+    // <article class="group speech" aria-label="{{ group.name }}, {{ group.time }}, speech">
+    // <p class="who"><bdi class="name c{{ group.color }}">{{ group.name }}</bdi></p>
+    out.push_str("<article class=\"group speech\" aria-label=\"");
+    escaped(out, &group.name);
+    out.push_str(", ");
+    escaped_with(out, |out| labels.write_short_time(group.at, out));
+    out.push_str(", speech\">\n<p class=\"who\"><bdi class=\"name c");
+    let _ = write!(out, "{}", color(&group.name));
+    out.push_str("\">");
+    escaped(out, &group.name);
+    out.push_str("</bdi></p>");
+}
+
+/// One iteration of the loop over `group.messages` in `speech.html.jinja`.
+fn write_utterance(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+    // <div class="msg utterance" id="{{ m.anchor }}">
+    // <p class="meta"><a class="time" href="#{{ m.anchor }}"><time datetime="{{ m.datetime }}">
+    // {{ m.time }}</time></a> <span class="tag said">🎙 speech</span></p>
+    // <div class="body" dir="auto">
+    // {{ m.text }}
+    // </div>
+    // </div>
+    let anchor = m.anchor();
+    out.push_str("\n<div class=\"msg utterance\" id=\"");
+    out.push_str(&anchor);
+    out.push_str("\">\n<p class=\"meta\"><a class=\"time\" href=\"#");
+    out.push_str(&anchor);
+    out.push_str("\"><time datetime=\"");
+    escaped_with(out, |out| labels.write_utc(m.at, out));
+    out.push_str("\">");
+    escaped_with(out, |out| labels.write_time(m.at, out));
+    out.push_str("</time></a> <span class=\"tag said\">🎙 speech</span></p>\n<div class=\"body\" dir=\"auto\">\n");
+    rendered(out, m.text.as_deref());
+    out.push_str("\n</div>\n</div>");
+}
+
 /// `{{ m.text }}` / `{{ m.quoted }}`: the rendered text (a safe string), or `None`.
 fn rendered(out: &mut String, text: Option<&str>) {
     match text {
@@ -249,7 +300,9 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
+    use chatdump_transcript::view::{
+        generated_groups, generated_pins, generated_speech_groups, group_context, pin_context,
+    };
     use chatdump_transcript::{Flavor as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
@@ -271,6 +324,19 @@ mod tests {
                     .render(group_context(group, &zone, render_text, render_text))
                     .unwrap();
                 assert_eq!(direct, expected, "{name}: group {index}");
+            }
+        }
+        let speech_template = templates.environment.get_template(Html::SPEECH).unwrap();
+        for name in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut labels = TimeLabels::new(zone.clone());
+            for (index, group) in generated_speech_groups(3, 2000).into_iter().enumerate() {
+                let mut direct = String::new();
+                SPEECH.write(&group, &mut labels, &mut direct);
+                let expected = speech_template
+                    .render(group_context(group, &zone, render_text, render_text))
+                    .unwrap();
+                assert_eq!(direct, expected, "{name}: speech group {index}");
             }
         }
         let pin_template = templates.environment.get_template(Html::PINNED).unwrap();

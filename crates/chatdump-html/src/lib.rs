@@ -39,13 +39,14 @@ use std::io::Write;
 use base64::Engine as _;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
+use chatdump_core::speech::SummaryFormat;
 use chatdump_transcript::minijinja::value::Value;
 use chatdump_transcript::{
     DirectGroup, Flavor, RenderFn, Templates, TranscriptOptions, TranscriptWriter, WritePinFn,
 };
 use sha2::{Digest, Sha256};
 
-pub use markdown::{MAX_MARKDOWN_BYTES, render_text, render_text_into};
+pub use markdown::{MAX_MARKDOWN_BYTES, render_plain, render_text, render_text_into};
 
 /// The default templates and assets, embedded from the top-level `templates/` directory.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -62,6 +63,10 @@ const DEFAULTS: &[(&str, &str)] = &[
         include_str!("../../../templates/pinned.html.jinja"),
     ),
     (
+        "speech.html.jinja",
+        include_str!("../../../templates/speech.html.jinja"),
+    ),
+    (
         "transcript.css",
         include_str!("../../../templates/transcript.css"),
     ),
@@ -69,6 +74,8 @@ const DEFAULTS: &[(&str, &str)] = &[
         "transcript.js",
         include_str!("../../../templates/transcript.js"),
     ),
+    ("speech.css", include_str!("../../../templates/speech.css")),
+    ("speech.js", include_str!("../../../templates/speech.js")),
 ];
 
 /// Writes a self-contained HTML transcript.
@@ -81,8 +88,12 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// each with an anchor (`#msg-ID`), a permalink on its time and `<time datetime>` with the exact
 /// instant in UTC; a search box that filters messages by text and participant as you type; and
 /// the participants table. Light and dark follow `prefers-color-scheme`; a print stylesheet
-/// hides the controls. Templates: `transcript.html.jinja`, `group.html.jinja`,
-/// `pinned.html.jinja`, `transcript.css` and `transcript.js`.
+/// hides the controls. With a speech transcript, utterances are interleaved with the messages by
+/// time in groups of class `speech`, the summary comes first (rendered like message text when it
+/// is Markdown, escaped when plain), and a filter shows everything, the chat or the speech.
+/// Templates: `transcript.html.jinja`, `group.html.jinja`, `speech.html.jinja`,
+/// `pinned.html.jinja`, `transcript.css` and `transcript.js` (with `speech.css` and `speech.js`
+/// added to them when there is speech).
 ///
 /// # Safety
 ///
@@ -141,6 +152,7 @@ impl Flavor for Html {
     const PAGE: &'static str = "transcript.html.jinja";
     const GROUP: &'static str = "group.html.jinja";
     const PINNED: &'static str = "pinned.html.jinja";
+    const SPEECH: &'static str = "speech.html.jinja";
 
     fn defaults(&self) -> &'static [(&'static str, &'static str)] {
         DEFAULTS
@@ -154,6 +166,13 @@ impl Flavor for Html {
         render_text
     }
 
+    fn summary_renderer(&self, format: SummaryFormat) -> RenderFn {
+        match format {
+            SummaryFormat::Markdown => render_text,
+            SummaryFormat::Plain => markdown::render_plain,
+        }
+    }
+
     fn direct_group(&self) -> Option<DirectGroup> {
         Some(direct::GROUP)
     }
@@ -162,10 +181,15 @@ impl Flavor for Html {
         Some(direct::write_pin)
     }
 
+    fn direct_speech(&self) -> Option<DirectGroup> {
+        Some(direct::SPEECH)
+    }
+
     fn page_variables(
         &self,
         templates: &Templates,
         options: &TranscriptOptions,
+        speech: bool,
     ) -> Result<Vec<(&'static str, Value)>, ExportError> {
         let asset = |name: &str| {
             templates
@@ -173,8 +197,16 @@ impl Flavor for Html {
                 .map(str::to_owned)
                 .ok_or_else(|| ExportError::format(format!("the asset `{name}` is missing")))
         };
-        let style = asset("transcript.css")?;
-        let script = asset("transcript.js")?;
+        let mut style = asset("transcript.css")?;
+        let mut script = asset("transcript.js")?;
+        // A transcript with speech gets the speech rules and the chat / speech filter, in the
+        // same two elements (so custom page templates keep working).
+        if speech {
+            style.push('\n');
+            style.push_str(&asset("speech.css")?);
+            script.push('\n');
+            script.push_str(&asset("speech.js")?);
+        }
         let csp = content_security_policy(&style, &script, options.remote_images);
         Ok(vec![
             // The policy is made of fixed words and base64 hashes: nothing to escape.

@@ -69,6 +69,23 @@ pub fn render_text_into(text: &str, out: &mut String) {
     render_with_parser(text, out);
 }
 
+/// Renders plain text (a plain-text summary) as HTML: controls cleaned as in [`render_text`],
+/// everything escaped, line ends kept (`<p class="plain">`, shown with `white-space: pre-wrap`).
+///
+/// ```
+/// # use chatdump_html::render_plain;
+/// assert_eq!(render_plain("**a** <b>\nc"), "<p class=\"plain\">**a** &lt;b&gt;\nc</p>\n");
+/// ```
+#[must_use]
+pub fn render_plain(text: &str) -> String {
+    let text = &*clean_controls(text);
+    let mut out = String::with_capacity(text.len() + 24);
+    out.push_str("<p class=\"plain\">");
+    escape_html(text, &mut out);
+    out.push_str("</p>\n");
+    out
+}
+
 /// Renders with pulldown-cmark and the event [`Filter`]: after [`clean_controls`], the
 /// definition of [`render_text`], which the shortcuts before it must agree with.
 fn render_with_parser(text: &str, out: &mut String) {

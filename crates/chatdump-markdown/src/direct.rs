@@ -46,8 +46,8 @@ pub(crate) const GROUP: DirectGroup = DirectGroup {
     close: write_group_close,
 };
 
-/// `group.md.jinja` up to the loop over `group.messages`.
-fn write_group_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut String) {
+/// The day heading both group templates start with.
+fn write_day(group: &GroupView, out: &mut String) {
     // {% if day %}### {{ day.label }}
     //
     // {% endif -%}
@@ -56,6 +56,11 @@ fn write_group_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut Strin
         escape_inline(&day_label(day), out);
         out.push_str("\n\n");
     }
+}
+
+/// `group.md.jinja` up to the loop over `group.messages`.
+fn write_group_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut String) {
+    write_day(group, out);
     // **{{ group.name }}**
     //
     out.push_str("**");
@@ -170,6 +175,42 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
     out.push_str("\n\n");
 }
 
+/// `speech.md.jinja`, in the three parts a streaming writer needs.
+pub(crate) const SPEECH: DirectGroup = DirectGroup {
+    open: write_speech_open,
+    message: write_utterance,
+    close: write_group_close,
+};
+
+/// `speech.md.jinja` up to the loop over `group.messages`.
+fn write_speech_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut String) {
+    write_day(group, out);
+    // 🎙 **{{ group.name }}**
+    //
+    out.push_str("🎙 **");
+    escape_inline(&group.name, out);
+    out.push_str("**\n\n");
+}
+
+/// One iteration of the loop over `group.messages` in `speech.md.jinja`.
+fn write_utterance(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+    // <a id="{{ m.anchor }}"></a>[{{ m.time }}](#{{ m.anchor }}) · 🎙 {{ m.text }}
+    //
+    // {% endfor -%}
+    let anchor = m.anchor();
+    out.push_str("<a id=\"");
+    out.push_str(&anchor);
+    out.push_str("\"></a>[");
+    escaped_with(out, |out| labels.write_time(m.at, out));
+    out.push_str("](#");
+    out.push_str(&anchor);
+    out.push_str(") · 🎙 ");
+    if let Some(text) = &m.text {
+        escape_lines_into(text, "", out);
+    }
+    out.push_str("\n\n");
+}
+
 /// `m.quoted` as the Markdown flavor renders it: a blockquote.
 pub(crate) fn write_quoted(text: &str, out: &mut String) {
     out.push_str("> ");
@@ -193,7 +234,9 @@ pub(crate) fn write_pin(pin: &PinView, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use chatdump_transcript::view::{generated_groups, generated_pins, group_context, pin_context};
+    use chatdump_transcript::view::{
+        generated_groups, generated_pins, generated_speech_groups, group_context, pin_context,
+    };
     use chatdump_transcript::{Flavor as _, TranscriptOptions, Zone, load_templates};
 
     use super::*;
@@ -220,6 +263,27 @@ mod tests {
                     ))
                     .unwrap();
                 assert_eq!(direct, expected, "{name}: group {index}");
+            }
+        }
+        let speech_template = templates
+            .environment
+            .get_template(Markdown::SPEECH)
+            .unwrap();
+        for name in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut labels = TimeLabels::new(zone.clone());
+            for (index, group) in generated_speech_groups(3, 2000).into_iter().enumerate() {
+                let mut direct = String::new();
+                SPEECH.write(&group, &mut labels, &mut direct);
+                let expected = speech_template
+                    .render(group_context(
+                        group,
+                        &zone,
+                        Markdown.text_renderer(),
+                        Markdown.quoted_renderer(),
+                    ))
+                    .unwrap();
+                assert_eq!(direct, expected, "{name}: speech group {index}");
             }
         }
         let pin_template = templates

@@ -60,6 +60,10 @@ const DEFAULTS: &[(&str, &str)] = &[
         "pinned.md.jinja",
         include_str!("../../../templates/pinned.md.jinja"),
     ),
+    (
+        "speech.md.jinja",
+        include_str!("../../../templates/speech.md.jinja"),
+    ),
 ];
 
 /// Writes a Markdown transcript.
@@ -70,8 +74,11 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// `timezone`, `messages`, `participants`, `pinned`, `source`, `generator`, and
 /// `generated_at` when the caller set it), a summary table, the pinned messages linked to where
 /// they appear, the messages grouped into runs from the same person under a heading per day, and
-/// the participants table. Templates: `transcript.md.jinja`, `group.md.jinja` and
-/// `pinned.md.jinja` (see `docs/templates.md` for the variables each receives).
+/// the participants table. With a speech transcript, utterances are interleaved with the
+/// messages by time, their groups headed `🎙 **Name**` and each marked `🎙`, and the summary
+/// comes first, escaped like message text. Templates: `transcript.md.jinja`, `group.md.jinja`,
+/// `speech.md.jinja` and `pinned.md.jinja` (see `docs/templates.md` for the variables each
+/// receives).
 ///
 /// # Escaping
 ///
@@ -125,6 +132,7 @@ impl Flavor for Markdown {
     const PAGE: &'static str = "transcript.md.jinja";
     const GROUP: &'static str = "group.md.jinja";
     const PINNED: &'static str = "pinned.md.jinja";
+    const SPEECH: &'static str = "speech.md.jinja";
 
     fn defaults(&self) -> &'static [(&'static str, &'static str)] {
         DEFAULTS
@@ -159,10 +167,15 @@ impl Flavor for Markdown {
         Some(direct::write_pin)
     }
 
+    fn direct_speech(&self) -> Option<DirectGroup> {
+        Some(direct::SPEECH)
+    }
+
     fn page_variables(
         &self,
         _templates: &Templates,
         _options: &TranscriptOptions,
+        _speech: bool,
     ) -> Result<Vec<(&'static str, Value)>, ExportError> {
         Ok(Vec::new())
     }

@@ -10,7 +10,10 @@
 //!   escaping chosen by file extension;
 //! - [`TranscriptWriter`]: the exporter itself. It groups messages into runs from the same
 //!   person, adds day separators, renders the body and the pinned list to temporary files while
-//!   messages stream past, and writes the page (header first) in `finish`.
+//!   messages stream past, and writes the page (header first) in `finish`. Given a speech
+//!   transcript ([`chatdump_core::export::ExportContext::speech`]), it writes its utterances
+//!   between the messages by time (at the same instant, utterances first), grouped per speaker
+//!   through the speech template, and the summary at the top of the page.
 //!
 //! A format supplies a [`Flavor`]: its templates and how message text is rendered, and may
 //! supply the default group and pinned templates written out in Rust
@@ -36,6 +39,8 @@
     )
 )]
 
+#[cfg(feature = "test-support")]
+pub mod fixture;
 pub mod stats;
 pub mod templates;
 pub mod text;

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::text::{anchor, speech_anchor};
 
 /// How many distinct meeting or session ids are remembered (a dump normally has one of each).
 pub const MAX_IDS: usize = 10;
@@ -35,8 +37,40 @@ impl DistinctIds {
     }
 }
 
-/// One person in the participants table: every message sent under the same display name, even
-/// from several participant ids (someone who left and rejoined gets a new id).
+/// Where a participant's first or last message or utterance is on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A chat message, by its id as in the dump.
+    Message(String),
+    /// An utterance of the speech transcript, by its position in time order (from 0).
+    Utterance(u64),
+}
+
+impl Place {
+    /// The fragment identifier it has on the page: [`anchor`] or [`speech_anchor`].
+    #[must_use]
+    pub fn anchor(&self) -> String {
+        match self {
+            Self::Message(id) => anchor(id),
+            Self::Utterance(seq) => speech_anchor(*seq),
+        }
+    }
+
+    /// Makes this the message `id`, reusing the buffer when it already names a message.
+    fn set_message(&mut self, id: &str) {
+        match self {
+            Self::Message(known) => {
+                known.clear();
+                known.push_str(id);
+            }
+            Self::Utterance(_) => *self = Self::Message(id.to_owned()),
+        }
+    }
+}
+
+/// One person in the participants table: every message sent and every utterance spoken under
+/// the same display name, even from several participant ids (someone who left and rejoined gets
+/// a new id).
 #[derive(Debug, Clone)]
 pub struct Participant {
     /// The display name, on one line (see [`crate::text::display_name`]).
@@ -45,12 +79,16 @@ pub struct Participant {
     pub ids: DistinctIds,
     /// Messages sent.
     pub messages: u64,
-    /// The first message: when, and its id.
-    pub first: (Timestamp, String),
-    /// The last message: when, and its id.
-    pub last: (Timestamp, String),
-    /// The order of first appearance (0 for the first person who wrote).
+    /// The first message or utterance: when, and where.
+    pub first: (Timestamp, Place),
+    /// The last message or utterance: when, and where.
+    pub last: (Timestamp, Place),
+    /// The order of first appearance (0 for the first person who wrote or spoke).
     pub order: usize,
+    /// Utterances spoken (speech transcript).
+    pub utterances: u64,
+    /// Speaking time: the sum of `end - start` over the utterances whose end is known.
+    pub speaking: SignedDuration,
 }
 
 impl Participant {
@@ -61,9 +99,59 @@ impl Participant {
         if seen.at >= self.last.0 {
             // The last id's buffer is reused.
             self.last.0 = seen.at;
-            self.last.1.clear();
-            self.last.1.push_str(seen.id);
+            self.last.1.set_message(seen.id);
         }
+    }
+
+    /// Counts one more utterance of this person.
+    fn add_spoken(&mut self, spoken: &Spoken<'_>) {
+        self.utterances += 1;
+        self.speaking += spoken.duration();
+        if let Some(id) = spoken.participant_id {
+            self.ids.add(id, MAX_PARTICIPANT_IDS);
+        }
+        if spoken.start >= self.last.0 {
+            self.last = (spoken.start, Place::Utterance(spoken.seq));
+        }
+    }
+
+    fn new(name: &str, at: Timestamp, place: Place, order: usize) -> Self {
+        Self {
+            name: name.to_owned(),
+            ids: DistinctIds::default(),
+            messages: 0,
+            first: (at, place.clone()),
+            last: (at, place),
+            order,
+            utterances: 0,
+            speaking: SignedDuration::ZERO,
+        }
+    }
+}
+
+/// The facts about one utterance of the speech transcript that statistics need.
+#[derive(Debug, Clone, Copy)]
+pub struct Spoken<'a> {
+    /// The speaker's display name, on one line.
+    pub name: &'a str,
+    /// The speaker's participant id, when the transcript gives it.
+    pub participant_id: Option<&'a str>,
+    /// The utterance's position in time order (from 0).
+    pub seq: u64,
+    /// When it starts.
+    pub start: Timestamp,
+    /// When it ends, when known.
+    pub end: Option<Timestamp>,
+}
+
+impl Spoken<'_> {
+    /// `end - start` when the end is known and not before the start, else zero.
+    #[must_use]
+    pub fn duration(&self) -> SignedDuration {
+        self.end
+            .map(|end| end.duration_since(self.start))
+            .filter(|duration| !duration.is_negative())
+            .unwrap_or(SignedDuration::ZERO)
     }
 }
 
@@ -95,6 +183,10 @@ pub struct Statistics {
     /// Session ids seen.
     pub session_ids: DistinctIds,
     participants: HashMap<String, Participant>,
+    /// Utterances seen (speech transcript).
+    pub utterances: u64,
+    /// The total speaking time (see [`Participant::speaking`]).
+    pub speaking: SignedDuration,
 }
 
 /// What kind of message was counted.
@@ -173,16 +265,41 @@ impl Statistics {
             participant.add(seen);
             return;
         }
-        let mut participant = Participant {
-            name: seen.name.to_owned(),
-            ids: DistinctIds::default(),
-            messages: 0,
-            first: (seen.at, seen.id.to_owned()),
-            last: (seen.at, seen.id.to_owned()),
-            order: self.participants.len(),
-        };
+        let mut participant = Participant::new(
+            seen.name,
+            seen.at,
+            Place::Message(seen.id.to_owned()),
+            self.participants.len(),
+        );
         participant.add(seen);
         self.participants.insert(seen.name.to_owned(), participant);
+    }
+
+    /// Counts one utterance: in the time span (from its start to its end, when known), the
+    /// speaking time, and its speaker's row of the participants table (by display name, like
+    /// messages). Meeting and session ids stay the chat's.
+    pub fn add_spoken(&mut self, spoken: &Spoken<'_>) {
+        self.utterances += 1;
+        self.speaking += spoken.duration();
+        let last = spoken.end.map_or(spoken.start, |end| end.max(spoken.start));
+        self.first = Some(
+            self.first
+                .map_or(spoken.start, |first| first.min(spoken.start)),
+        );
+        self.last = Some(self.last.map_or(last, |known| known.max(last)));
+        if let Some(participant) = self.participants.get_mut(spoken.name) {
+            participant.add_spoken(spoken);
+            return;
+        }
+        let mut participant = Participant::new(
+            spoken.name,
+            spoken.start,
+            Place::Utterance(spoken.seq),
+            self.participants.len(),
+        );
+        participant.add_spoken(spoken);
+        self.participants
+            .insert(spoken.name.to_owned(), participant);
     }
 
     /// The number of people (distinct display names).
@@ -206,16 +323,21 @@ const BAR_MINUTES: [i64; 12] = [1, 2, 10, 30, 60, 120, 360, 720, 1440, 2880, 576
 /// The most bars a timeline has.
 pub const MAX_BARS: usize = 120;
 
-/// Messages per interval, for the activity timeline. The interval starts at one minute and
-/// widens as the chat goes on so there are never more than [`MAX_BARS`] bars: memory is fixed.
+/// Messages (and utterances) per interval, for the activity timeline. The interval starts at
+/// one minute and widens as the chat goes on so there are never more than [`MAX_BARS`] bars:
+/// memory is fixed.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     start: Option<i64>,
     width_index: usize,
     counts: Vec<u64>,
+    /// Utterances per bar, beside `counts` (empty until one is counted).
+    speech: Vec<u64>,
     /// Messages later than the widest bars can hold (a chat over ~2.6 years): counted in the
     /// last bar.
     overflow: u64,
+    /// Utterances likewise.
+    speech_overflow: u64,
 }
 
 /// One bar of the timeline.
@@ -225,11 +347,22 @@ pub struct Bar {
     pub start: Timestamp,
     /// Messages sent in it.
     pub count: u64,
+    /// Utterances started in it.
+    pub speech: u64,
 }
 
 impl Timeline {
-    /// Counts a message sent at `at`. Messages arrive in chronological order.
+    /// Counts a message sent at `at`. Messages and utterances arrive in chronological order.
     pub fn add(&mut self, at: Timestamp) {
+        self.count(at, false);
+    }
+
+    /// Counts an utterance started at `at`, like [`Timeline::add`].
+    pub fn add_speech(&mut self, at: Timestamp) {
+        self.count(at, true);
+    }
+
+    fn count(&mut self, at: Timestamp, speech: bool) {
         let minute = at.as_second().div_euclid(60);
         let start = *self.start.get_or_insert(minute);
         let offset = (minute - start).max(0);
@@ -237,14 +370,23 @@ impl Timeline {
             let width = BAR_MINUTES[self.width_index];
             let index = usize::try_from(offset / width).unwrap_or(usize::MAX);
             if index < MAX_BARS {
-                if self.counts.len() <= index {
-                    self.counts.resize(index + 1, 0);
+                let counts = if speech {
+                    &mut self.speech
+                } else {
+                    &mut self.counts
+                };
+                if counts.len() <= index {
+                    counts.resize(index + 1, 0);
                 }
-                self.counts[index] += 1;
+                counts[index] += 1;
                 return;
             }
             if self.width_index + 1 == BAR_MINUTES.len() {
-                self.overflow += 1;
+                if speech {
+                    self.speech_overflow += 1;
+                } else {
+                    self.overflow += 1;
+                }
                 return;
             }
             self.widen();
@@ -255,11 +397,13 @@ impl Timeline {
         let old = BAR_MINUTES[self.width_index];
         self.width_index += 1;
         let factor = usize::try_from(BAR_MINUTES[self.width_index] / old).unwrap_or(1);
-        let mut merged = vec![0; self.counts.len().div_ceil(factor)];
-        for (index, count) in self.counts.iter().enumerate() {
-            merged[index / factor] += count;
+        for counts in [&mut self.counts, &mut self.speech] {
+            let mut merged = vec![0; counts.len().div_ceil(factor)];
+            for (index, count) in counts.iter().enumerate() {
+                merged[index / factor] += count;
+            }
+            *counts = merged;
         }
-        self.counts = merged;
     }
 
     /// The width of each bar, in minutes.
@@ -275,16 +419,22 @@ impl Timeline {
             return Vec::new();
         };
         let width = self.bar_minutes();
-        let last = self.counts.len().saturating_sub(1);
-        self.counts
-            .iter()
-            .enumerate()
-            .map(|(index, count)| Bar {
+        let bars = self.counts.len().max(self.speech.len());
+        let last = bars.saturating_sub(1);
+        let at = |counts: &[u64], index: usize| counts.get(index).copied().unwrap_or(0);
+        (0..bars)
+            .map(|index| Bar {
                 start: Timestamp::from_second(
                     (start + i64::try_from(index).unwrap_or(i64::MAX / 2) * width) * 60,
                 )
                 .unwrap_or(Timestamp::MAX),
-                count: count + if index == last { self.overflow } else { 0 },
+                count: at(&self.counts, index) + if index == last { self.overflow } else { 0 },
+                speech: at(&self.speech, index)
+                    + if index == last {
+                        self.speech_overflow
+                    } else {
+                        0
+                    },
             })
             .collect()
     }
@@ -319,8 +469,68 @@ mod tests {
         assert_eq!(people[0].name, "Ann");
         assert_eq!(people[0].ids.values, ["p1", "p3"]);
         assert_eq!(people[0].messages, 2);
-        assert_eq!(people[0].last.1, "c");
+        assert_eq!(people[0].last.1, Place::Message("c".into()));
         assert_eq!(stats.meeting_ids.values, ["m"]);
+    }
+
+    #[test]
+    fn utterances_count_in_the_span_the_table_and_speaking_time() {
+        let mut stats = Statistics::default();
+        stats.add(&Seen {
+            id: "m1",
+            name: "Ann",
+            participant_id: "p1",
+            meeting_id: "m",
+            session_id: "s",
+            at: at(10),
+            kind: Kind::Text,
+            pinned: false,
+            edited: false,
+        });
+        for (seq, name, start, end) in [
+            (0, "Bo", 0, Some(4)),
+            (1, "Ann", 20, Some(27)),
+            (2, "Ann", 30, None),
+            (3, "Ann", 40, Some(39)),
+        ] {
+            stats.add_spoken(&Spoken {
+                name,
+                participant_id: Some("p9"),
+                seq,
+                start: at(start),
+                end: end.map(at),
+            });
+        }
+        assert_eq!(stats.messages, 1);
+        assert_eq!(stats.utterances, 4);
+        assert_eq!(stats.speaking, SignedDuration::from_secs(11));
+        assert_eq!((stats.first, stats.last), (Some(at(0)), Some(at(40))));
+        let people = stats.participants();
+        assert_eq!(people[0].name, "Ann");
+        assert_eq!((people[0].messages, people[0].utterances), (1, 3));
+        assert_eq!(people[0].speaking, SignedDuration::from_secs(7));
+        assert_eq!(people[0].first.1.anchor(), "msg-m1");
+        assert_eq!(people[0].last, (at(40), Place::Utterance(3)));
+        assert_eq!(people[0].last.1.anchor(), "speech-3");
+        assert_eq!(people[0].ids.values, ["p1", "p9"]);
+        assert_eq!(people[1].name, "Bo");
+        assert_eq!((people[1].messages, people[1].utterances), (0, 1));
+    }
+
+    #[test]
+    fn timeline_counts_speech_beside_messages() {
+        let mut timeline = Timeline::default();
+        timeline.add_speech(at(0));
+        timeline.add(at(70));
+        timeline.add_speech(at(80));
+        for minute in 2..300 {
+            timeline.add(at(minute * 60));
+        }
+        let bars = timeline.bars();
+        assert_eq!(timeline.bar_minutes(), 10);
+        assert_eq!((bars[0].count, bars[0].speech), (9, 2));
+        assert_eq!(bars.iter().map(|bar| bar.speech).sum::<u64>(), 2);
+        assert_eq!(bars.iter().map(|bar| bar.count).sum::<u64>(), 299);
     }
 
     #[test]

@@ -185,6 +185,17 @@ pub fn anchor(id: &str) -> String {
     out
 }
 
+/// The fragment identifier of an utterance of the speech transcript: `speech-` and its position
+/// in time order (from 0). Chat anchors start with `msg-`, so the two never meet.
+///
+/// ```
+/// assert_eq!(chatdump_transcript::text::speech_anchor(7), "speech-7");
+/// ```
+#[must_use]
+pub fn speech_anchor(seq: u64) -> String {
+    format!("speech-{seq}")
+}
+
 /// Appends [`anchor`] of `id` to `out`.
 pub fn anchor_into(id: &str, out: &mut String) {
     out.push_str("msg-");

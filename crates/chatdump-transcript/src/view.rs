@@ -1,6 +1,6 @@
-//! What the group and pinned templates see: a group of messages (`group`, with `day`), one
-//! message (`m` in `{% for m in group.messages %}`) and one pinned entry (`pin`), as plain
-//! structs. The template path wraps them in minijinja values, computing
+//! What the group, speech and pinned templates see: a group of messages or of utterances
+//! (`group`, with `day`), one message or utterance (`m` in `{% for m in group.messages %}`) and
+//! one pinned entry (`pin`), as plain structs. The template path wraps them in minijinja values, computing
 //! each value from the fields as the field docs say ([`group_context`],
 //! [`pin_context`]); a format's direct writers ([`crate::Flavor::direct_group`]) read the same
 //! structs, so both paths render from the very same data.
@@ -15,7 +15,7 @@ use minijinja::context;
 use minijinja::value::{Enumerator, Object, Value};
 
 use crate::stats::Kind;
-use crate::text::{anchor, clean_value};
+use crate::text::{anchor, clean_value, speech_anchor};
 use crate::writer::color;
 use crate::zone::{TimeLabels, Zone, day_label};
 
@@ -51,8 +51,9 @@ impl DirectGroup {
 /// Appends one pinned entry exactly as the format's default pinned template renders it.
 pub type WritePinFn = fn(&PinView, &mut String);
 
-/// One run of messages from one person (`group`), with its day heading (`day`). Fields hold
-/// what the template values are computed from; the comments say how.
+/// One run of messages from one person (`group`), with its day heading (`day`), or, when
+/// `speech` is set, one run of utterances of one speaker (rendered by the speech template).
+/// Fields hold what the template values are computed from; the comments say how.
 #[derive(Debug, Clone)]
 pub struct GroupView {
     /// The day, when this group is the first of its day: `day.date` is it as `2024-05-14`,
@@ -68,6 +69,8 @@ pub struct GroupView {
     pub at: Timestamp,
     /// The messages (`group.messages`; `group.anchor` is the first one's `m.anchor`).
     pub messages: Vec<MessageView>,
+    /// Whether these are utterances of the speech transcript (`group.speech`).
+    pub speech: bool,
 }
 
 /// One message as group templates see it (`m`). Fields hold what the template values are
@@ -110,6 +113,23 @@ pub struct MessageView {
     pub file_size_bytes: Option<u64>,
     /// The raw payload of another payload type, controls cleaned (`m.payload`).
     pub payload: Option<String>,
+    /// When an utterance ends, when known (`m.end_datetime` is [`format_utc`] of it, `m.end_time`
+    /// [`Zone::time_label`]; both none otherwise).
+    pub end: Option<Timestamp>,
+    /// An utterance's position in time order, from 0 (`m.speech` is whether it is set; the
+    /// anchor is then [`speech_anchor`] of it, and `id` is empty); `None` for a chat message.
+    pub utterance: Option<u64>,
+}
+
+impl MessageView {
+    /// The fragment identifier: [`speech_anchor`] of an utterance, else [`anchor`] of the id.
+    #[must_use]
+    pub fn anchor(&self) -> String {
+        match self.utterance {
+            Some(seq) => speech_anchor(seq),
+            None => anchor(&self.id),
+        }
+    }
 }
 
 /// One entry of the pinned list (`pin`).
@@ -152,6 +172,9 @@ const FIELDS: &[&str] = &[
     "file_size",
     "file_size_bytes",
     "payload",
+    "speech",
+    "end_datetime",
+    "end_time",
 ];
 
 /// A message as a minijinja object: a struct rather than a map, with the costly fields (the
@@ -161,6 +184,7 @@ struct MessageObject {
     view: MessageView,
     time: String,
     date_time: String,
+    end_time: Option<String>,
     render_text: RenderFn,
     render_quoted: RenderFn,
 }
@@ -174,7 +198,7 @@ impl Object for MessageObject {
         let view = &self.view;
         Some(match key.as_str()? {
             "id" => Value::from(clean_value(&view.id)),
-            "anchor" => Value::from_safe_string(anchor(&view.id)),
+            "anchor" => Value::from_safe_string(view.anchor()),
             "name" => Value::from(view.name.as_str()),
             "participant_id" => Value::from(clean_value(&view.participant_id)),
             "datetime" => Value::from(format_utc(view.at)),
@@ -198,6 +222,11 @@ impl Object for MessageObject {
             "file_size" => text(view.file_size.as_ref()),
             "file_size_bytes" => Value::from(view.file_size_bytes),
             "payload" => text(view.payload.as_ref()),
+            "speech" => Value::from(view.utterance.is_some()),
+            "end_datetime" => view
+                .end
+                .map_or(Value::from(()), |end| Value::from(format_utc(end))),
+            "end_time" => text(self.end_time.as_ref()),
             _ => return None,
         })
     }
@@ -226,17 +255,19 @@ pub fn group_context(
     let first_anchor = group
         .messages
         .first()
-        .map(|message| anchor(&message.id))
+        .map(MessageView::anchor)
         .unwrap_or_default();
     let messages: Vec<Value> = group
         .messages
         .into_iter()
         .map(|view| {
             let (time, date_time) = zone.time_and_date_time_labels(view.at);
+            let end_time = view.end.map(|end| zone.time_label(end));
             Value::from_object(MessageObject {
                 view,
                 time,
                 date_time,
+                end_time,
                 render_text,
                 render_quoted,
             })
@@ -252,6 +283,7 @@ pub fn group_context(
             time => zone.short_time_label(group.at),
             anchor => Value::from_safe_string(first_anchor),
             messages => messages,
+            speech => group.speech,
         },
     }
 }
@@ -280,6 +312,26 @@ pub fn pin_context(pin: PinView) -> Value {
 pub fn generated_groups(seed: u64, count: usize) -> Vec<GroupView> {
     let mut random = Random(seed);
     (0..count).map(|_| random.group()).collect()
+}
+
+/// Generated groups of utterances (`speech` set), like [`generated_groups`], for tests that
+/// compare a direct speech writer ([`crate::Flavor::direct_speech`]) with its template.
+#[cfg(feature = "test-support")]
+#[must_use]
+pub fn generated_speech_groups(seed: u64, count: usize) -> Vec<GroupView> {
+    let mut random = Random(seed);
+    (0..count)
+        .map(|_| {
+            let mut group = random.group();
+            group.speech = true;
+            for message in &mut group.messages {
+                message.id = String::new();
+                message.utterance = Some(random.next() % 100_000);
+                message.end = random.flip().then(|| random.instant());
+            }
+            group
+        })
+        .collect()
 }
 
 /// Generated pinned entries, like [`generated_groups`].
@@ -422,6 +474,8 @@ impl Random {
             file_size: self.optional(),
             file_size_bytes: self.flip().then(|| self.next()),
             payload: self.optional(),
+            end: None,
+            utterance: None,
         }
     }
 
@@ -436,6 +490,7 @@ impl Random {
             participant_id: self.text(),
             at,
             messages,
+            speech: false,
         }
     }
 }

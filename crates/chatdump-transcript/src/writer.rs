@@ -10,13 +10,14 @@ use std::thread::JoinHandle;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message, PayloadType};
 use chatdump_core::output::BackgroundWriter;
+use chatdump_core::speech::{SummaryFormat, Utterance};
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use minijinja::value::Value;
 use minijinja::{Environment, context};
 
-use crate::stats::{Kind, Seen, Statistics, Timeline};
+use crate::stats::{Kind, Seen, Spoken, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates, render_page};
 use crate::text::{
     UrlPolicy, anchor, clean_controls, clean_value, display_name, display_name_cow, excerpt,
@@ -72,6 +73,8 @@ pub trait Flavor {
     const GROUP: &'static str;
     /// The template of one entry of the pinned list.
     const PINNED: &'static str;
+    /// The template of one group of utterances of the speech transcript.
+    const SPEECH: &'static str;
 
     /// The default templates and assets, as (file name, source).
     fn defaults(&self) -> &'static [(&'static str, &'static str)];
@@ -104,15 +107,29 @@ pub trait Flavor {
         None
     }
 
+    /// The default speech template ([`Flavor::SPEECH`]) written out in Rust, like
+    /// [`Flavor::direct_group`].
+    fn direct_speech(&self) -> Option<DirectGroup> {
+        None
+    }
+
     /// Renders the quoted text of a reply (`m.quoted`).
     fn quoted_renderer(&self) -> RenderFn;
 
+    /// Renders the session's summary (controls already cleaned) for `summary.text`: by default
+    /// as message text is ([`Flavor::text_renderer`]), whatever its format.
+    fn summary_renderer(&self, format: SummaryFormat) -> RenderFn {
+        let _ = format;
+        self.text_renderer()
+    }
+
     /// Variables only this format's page needs (for HTML: the stylesheet, script and
-    /// Content-Security-Policy).
+    /// Content-Security-Policy); `speech` when the transcript holds utterances.
     fn page_variables(
         &self,
         templates: &Templates,
         options: &TranscriptOptions,
+        speech: bool,
     ) -> Result<Vec<(&'static str, Value)>, ExportError>;
 }
 
@@ -124,8 +141,14 @@ struct Running {
     direct_pin: Option<WritePinFn>,
     /// A buffer the direct pinned writer reuses.
     pin_buffer: String,
+    /// The last message's display name (or the last utterance's speaker key, see
+    /// [`speaker_key`]), time and day.
     last: Option<(String, Timestamp, Date)>,
+    /// Whether `last` is an utterance.
+    last_speech: bool,
     pending_day: Option<Date>,
+    /// The next utterance of [`ExportContext::speech`] to write.
+    next_utterance: usize,
 }
 
 /// Where messages go once grouped: the body of the page, spooled to a temporary file.
@@ -150,6 +173,10 @@ const DIRECT_PIECE: usize = 256 << 10;
 /// the write system calls run on a thread of their own.
 struct DirectBody {
     group: DirectGroup,
+    /// The speech template in Rust (present whenever the transcript has utterances).
+    speech: Option<DirectGroup>,
+    /// Whether the open group is a group of utterances.
+    open_speech: bool,
     labels: TimeLabels,
     /// The open group's heading (its `messages` stay empty), refilled for each group.
     header: GroupView,
@@ -165,6 +192,16 @@ struct DirectBody {
 }
 
 impl DirectBody {
+    /// The writer of the open group's kind.
+    fn current(&self) -> Result<DirectGroup, ExportError> {
+        if self.open_speech {
+            self.speech
+                .ok_or_else(|| ExportError::format("no speech writer for the utterances"))
+        } else {
+            Ok(self.group)
+        }
+    }
+
     /// Hands the text written so far to the spool's writing thread, without copying it, and
     /// takes an empty buffer back.
     fn hand_over(&mut self) -> Result<(), ExportError> {
@@ -187,19 +224,21 @@ impl Spooling {
         }
     }
 
-    /// Ends the current group, if any, and starts a new one.
+    /// Ends the current group, if any, and starts a new one (of utterances when `speech`).
     fn start_group(
         &mut self,
         day: Option<Date>,
         name: &str,
         participant_id: &str,
         at: Timestamp,
+        speech: bool,
     ) -> Result<(), ExportError> {
         let fill = |group: &mut GroupView| {
             group.day = day;
             set(&mut group.name, name);
             set(&mut group.participant_id, participant_id);
             group.at = at;
+            group.speech = speech;
         };
         match self {
             Spooling::Template { renderer, group } => {
@@ -212,16 +251,18 @@ impl Spooling {
                     participant_id: String::new(),
                     at,
                     messages: Vec::new(),
+                    speech,
                 };
                 fill(&mut next);
                 *group = Some(next);
             }
             Spooling::Direct(direct) => {
                 if direct.open.is_some() {
-                    (direct.group.close)(&mut direct.text);
+                    (direct.current()?.close)(&mut direct.text);
                 }
                 fill(&mut direct.header);
-                (direct.group.open)(&direct.header, &mut direct.labels, &mut direct.text);
+                direct.open_speech = speech;
+                (direct.current()?.open)(&direct.header, &mut direct.labels, &mut direct.text);
                 direct.open = Some(0);
             }
         }
@@ -245,7 +286,7 @@ impl Spooling {
                 }
             }
             Spooling::Direct(direct) => {
-                (direct.group.message)(&view, &mut direct.labels, &mut direct.text);
+                (direct.current()?.message)(&view, &mut direct.labels, &mut direct.text);
                 direct.view = Some(view);
                 if let Some(count) = &mut direct.open {
                     *count += 1;
@@ -272,7 +313,7 @@ impl Spooling {
             }
             Spooling::Direct(mut direct) => {
                 if direct.open.is_some() {
-                    (direct.group.close)(&mut direct.text);
+                    (direct.current()?.close)(&mut direct.text);
                 }
                 direct.hand_over()?;
                 direct.out.flush()?;
@@ -306,6 +347,8 @@ struct BodyRenderer {
 struct GroupTemplate {
     environment: Environment<'static>,
     name: &'static str,
+    /// The template of groups of utterances.
+    speech_name: &'static str,
     zone: Zone,
     render_text: RenderFn,
     render_quoted: RenderFn,
@@ -321,8 +364,13 @@ impl BodyRenderer {
                     .environment
                     .get_template(parts.name)
                     .map_err(ExportError::format)?;
+                let speech = parts
+                    .environment
+                    .get_template(parts.speech_name)
+                    .map_err(ExportError::format)?;
                 for batch in receiver {
                     for group in batch {
+                        let template = if group.speech { &speech } else { &template };
                         template
                             .render_captured_to(
                                 group_context(
@@ -411,6 +459,8 @@ fn empty_view() -> MessageView {
         file_size: None,
         file_size_bytes: None,
         payload: None,
+        end: None,
+        utterance: None,
     }
 }
 
@@ -438,6 +488,18 @@ fn set_option(slot: &mut Option<String>, value: Option<&str>) {
 /// the statistics (bounded by the number of distinct display names) and I/O buffers. The body
 /// and the pinned list are rendered to temporary files as messages arrive and copied into the
 /// page in [`Exporter::finish`], after the header, whose counts are only known at the end.
+/// A speech transcript is read from the context's `Arc`, never copied; only the position of the
+/// next utterance to write is kept.
+///
+/// # Speech: one timeline
+///
+/// Before each message, the utterances of [`ExportContext::speech`] that start at or before it
+/// are written (so at the same instant utterances come first; among themselves they keep the
+/// transcript's `(start, index)` order); the rest after the last message. Consecutive utterances
+/// of one speaker (the participant id, else the display name) form a group under the chat's
+/// rule, rendered by [`Flavor::SPEECH`] (or [`Flavor::direct_speech`]); a message between two
+/// utterances starts new groups. Each utterance counts in the statistics (utterances, speaking
+/// time, the speaker's row) and on the timeline. The summary is the page's `summary`.
 ///
 /// # Templates and the fast path
 ///
@@ -547,6 +609,92 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
         view.file_name = file_name;
         view.file_size = file_size;
         view.file_size_bytes = file_size_bytes;
+        view.end = None;
+        view.utterance = None;
+    }
+
+    /// Writes the utterances of [`ExportContext::speech`] not yet written that start at or
+    /// before `until` (all of them when `None`): at the same instant, utterances come before
+    /// chat messages.
+    fn speak_until(&mut self, until: Option<Timestamp>) -> Result<(), ExportError> {
+        let Some(speech) = self.context.speech.clone() else {
+            return Ok(());
+        };
+        loop {
+            let next = self.running()?.next_utterance;
+            let Some(utterance) = speech.utterances.get(next) else {
+                return Ok(());
+            };
+            if until.is_some_and(|until| utterance.start > until) {
+                return Ok(());
+            }
+            self.running()?.next_utterance = next + 1;
+            self.utterance(utterance, u64::try_from(next).unwrap_or(u64::MAX))?;
+        }
+    }
+
+    /// Writes one utterance, grouped with the previous one when that was an utterance of the same
+    /// speaker ([`speaker_key`]) under the chat's rules (same day, at most the group gap after the
+    /// previous start, at most [`MAX_GROUP_MESSAGES`] to a group).
+    fn utterance(&mut self, utterance: &Utterance, seq: u64) -> Result<(), ExportError> {
+        let name = display_name_cow(&utterance.display_name);
+        let key = speaker_key(utterance, &name);
+        let at = utterance.start;
+        let date = self.options.zone.date(at);
+        let gap = self.options.group_gap;
+        let participant_id = utterance.participant_id.as_deref().unwrap_or("");
+        let running = self.running()?;
+        let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
+        let new_group = new_day
+            || !running.last_speech
+            || running.body.group_len() >= MAX_GROUP_MESSAGES
+            || running.last.as_ref().is_none_or(|(last_key, last_at, _)| {
+                *last_key != key || at.duration_since(*last_at) > gap
+            });
+        if new_day {
+            running.pending_day = Some(date);
+        }
+        running.last = Some((key, at, date));
+        running.last_speech = true;
+        if new_group {
+            let day = running.pending_day.take();
+            running
+                .body
+                .start_group(day, &name, participant_id, at, true)?;
+        }
+        let mut view = running.body.view();
+        view.id.clear();
+        set(&mut view.name, &name);
+        set(&mut view.participant_id, participant_id);
+        view.at = at;
+        view.pinned = false;
+        view.edited = false;
+        view.kind = Kind::Text;
+        view.payload_type = PayloadType::Text;
+        set_option(&mut view.text, Some(&clean_controls(&utterance.text)));
+        for slot in [
+            &mut view.quoted,
+            &mut view.url,
+            &mut view.image_src,
+            &mut view.url_text,
+            &mut view.file_name,
+            &mut view.file_size,
+            &mut view.payload,
+        ] {
+            *slot = None;
+        }
+        view.file_size_bytes = None;
+        view.end = utterance.end;
+        view.utterance = Some(seq);
+        self.stats.add_spoken(&Spoken {
+            name: &name,
+            participant_id: utterance.participant_id.as_deref(),
+            seq,
+            start: at,
+            end: utterance.end,
+        });
+        self.timeline.add_speech(at);
+        self.running()?.body.push(view)
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {
@@ -623,14 +771,17 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
                     more_ids => participant.ids.more,
                     rejoined => participant.ids.values.len() > 1,
                     messages => participant.messages,
+                    utterances => participant.utterances,
+                    speaking => human_duration(participant.speaking),
+                    speaking_seconds => participant.speaking.as_secs(),
                     color => color(&participant.name),
                     first => context! {
-                        anchor => Value::from_safe_string(anchor(&participant.first.1)),
+                        anchor => Value::from_safe_string(participant.first.1.anchor()),
                         datetime => format_utc(participant.first.0),
                         label => zone.date_time_label(participant.first.0),
                     },
                     last => context! {
-                        anchor => Value::from_safe_string(anchor(&participant.last.1)),
+                        anchor => Value::from_safe_string(participant.last.1.anchor()),
                         datetime => format_utc(participant.last.0),
                         label => zone.date_time_label(participant.last.0),
                     },
@@ -658,19 +809,45 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             pinned => stats.pinned,
             edited => stats.edited,
             participants => stats.participant_count(),
-            empty => stats.messages == 0,
+            empty => stats.messages == 0 && stats.utterances == 0,
+            speech => stats.utterances > 0,
+            utterances => stats.utterances,
+            speaking => human_duration(stats.speaking),
+            speaking_seconds => stats.speaking.as_secs(),
             timezone => zone.name(),
             timezone_offset => stats.first.map(|first| zone.offset_label(first)),
             source => display_name(&self.context.source),
             tool_version => self.context.tool_version.clone(),
             generated_at => moment(self.context.generated_at),
         };
+        let summary = self
+            .context
+            .speech
+            .as_ref()
+            .and_then(|speech| speech.summary.as_ref())
+            .map(|summary| {
+                let render = self.flavor.summary_renderer(summary.format);
+                context! {
+                    // Trailing line ends would only leave empty lines at the end.
+                    text => Value::from_safe_string(render(&clean_controls(
+                        summary.text.trim_end_matches(['\n', '\r']),
+                    ))),
+                    format => match summary.format {
+                        SummaryFormat::Markdown => "markdown",
+                        SummaryFormat::Plain => "plain",
+                    },
+                }
+            });
         let mut ctx = vec![
             ("transcript", transcript),
             ("participants", Value::from(participants)),
             ("timeline", timeline_value(&self.timeline, zone)),
+            ("summary", Value::from(summary)),
         ];
-        ctx.extend(self.flavor.page_variables(templates, &self.options)?);
+        ctx.extend(
+            self.flavor
+                .page_variables(templates, &self.options, stats.utterances > 0)?,
+        );
         Ok(ctx.into_iter().collect())
     }
 }
@@ -695,13 +872,23 @@ pub fn load_templates<F: Flavor>(
     templates
         .environment
         .add_global("timezone", options.zone.name().to_owned());
-    for name in [F::PAGE, F::GROUP, F::PINNED] {
+    for name in [F::PAGE, F::GROUP, F::PINNED, F::SPEECH] {
         templates
             .environment
             .get_template(name)
             .map_err(ExportError::format)?;
     }
     Ok(templates)
+}
+
+/// What makes consecutive utterances one speaker's: the participant id when the transcript
+/// gives one (it is the chat's `participantId`), else the display name (on one line), each
+/// marked so that an id never equals a name.
+fn speaker_key(utterance: &Utterance, name: &str) -> String {
+    match utterance.participant_id.as_deref() {
+        Some(id) if !id.is_empty() => format!("id:{id}"),
+        _ => format!("name:{name}"),
+    }
 }
 
 /// The colour index of a name (0 to [`NAME_COLORS`] - 1), the same on every machine.
@@ -726,7 +913,11 @@ const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 
 fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
     let bars = timeline.bars();
-    let max = bars.iter().map(|bar| bar.count).max().unwrap_or(0);
+    let max = bars
+        .iter()
+        .map(|bar| bar.count + bar.speech)
+        .max()
+        .unwrap_or(0);
     #[expect(
         clippy::cast_precision_loss,
         reason = "bar counts and indexes are far below 2^52"
@@ -736,17 +927,25 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
         .enumerate()
         .map(|(index, bar)| {
             let width = f64::from(TIMELINE_WIDTH) / bars.len() as f64;
-            let height = if bar.count == 0 {
-                0.0
-            } else {
-                (bar.count as f64 / max as f64 * f64::from(TIMELINE_HEIGHT)).max(1.0)
+            let scale = |count: u64| {
+                if count == 0 {
+                    0.0
+                } else {
+                    (count as f64 / max as f64 * f64::from(TIMELINE_HEIGHT)).max(1.0)
+                }
             };
+            let height = scale(bar.count);
+            // Utterances are drawn above the messages of the same bar.
+            let speech_height = scale(bar.speech);
             context! {
                 x => format!("{:.2}", index as f64 * width),
                 y => format!("{:.2}", f64::from(TIMELINE_HEIGHT) - height),
                 width => format!("{:.2}", (width - 0.5).max(0.5)),
                 height => format!("{:.2}", height),
                 count => bar.count,
+                speech => bar.speech,
+                speech_y => format!("{:.2}", (f64::from(TIMELINE_HEIGHT) - height - speech_height).max(0.0)),
+                speech_height => format!("{:.2}", speech_height),
                 datetime => format_utc(bar.start),
                 label => zone.date_time_label(bar.start),
             }
@@ -755,10 +954,11 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
     let sparkline: String = bars
         .iter()
         .map(|bar| {
-            if max == 0 || bar.count == 0 {
+            let count = bar.count + bar.speech;
+            if max == 0 || count == 0 {
                 ' '
             } else {
-                let level = (bar.count * 7).div_ceil(max).min(7);
+                let level = (count * 7).div_ceil(max).min(7);
                 LEVELS[usize::try_from(level).unwrap_or(7)]
             }
         })
@@ -779,13 +979,26 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
         let templates = load_templates(&self.flavor, &self.options)?;
         // The default group and pinned templates have Rust versions that write the same bytes
         // faster; a template the user overrode goes through minijinja.
+        let has_speech = context
+            .speech
+            .as_ref()
+            .is_some_and(|speech| !speech.utterances.is_empty());
+        // With utterances, the fast path needs the speech template's Rust version too.
+        let direct_speech = self
+            .flavor
+            .direct_speech()
+            .filter(|_| templates.is_default(F::SPEECH));
         let body = match self.flavor.direct_group() {
-            Some(group) if templates.is_default(F::GROUP) => {
+            Some(group)
+                if templates.is_default(F::GROUP) && (!has_speech || direct_speech.is_some()) =>
+            {
                 // An unnamed temporary file, written through one handle and read back
                 // through the other (they share the file and its offset).
                 let spool = chatdump_core::temp::temp_file(self.options.temp_dir.as_deref())?;
                 Spooling::Direct(Box::new(DirectBody {
                     group,
+                    speech: direct_speech,
+                    open_speech: false,
                     labels: TimeLabels::new(self.options.zone.clone()),
                     header: GroupView {
                         day: None,
@@ -793,6 +1006,7 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
                         participant_id: String::new(),
                         at: Timestamp::UNIX_EPOCH,
                         messages: Vec::new(),
+                        speech: false,
                     },
                     open: None,
                     view: None,
@@ -806,6 +1020,7 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
                     GroupTemplate {
                         environment: templates.environment.clone(),
                         name: F::GROUP,
+                        speech_name: F::SPEECH,
                         zone: self.options.zone.clone(),
                         render_text: self.flavor.text_renderer(),
                         render_quoted: self.flavor.quoted_renderer(),
@@ -826,19 +1041,25 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
             direct_pin,
             pin_buffer: String::new(),
             last: None,
+            last_speech: false,
             pending_day: None,
+            next_utterance: 0,
         });
         Ok(())
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
-        let name = display_name_cow(&message.display_name);
         let at = message.created_at;
+        if self.context.speech.is_some() {
+            self.speak_until(Some(at))?;
+        }
+        let name = display_name_cow(&message.display_name);
         let date = self.options.zone.date(at);
         let gap = self.options.group_gap;
         let running = self.running()?;
         let new_day = running.last.as_ref().is_none_or(|(_, _, day)| *day != date);
         let new_group = new_day
+            || running.last_speech
             || running.body.group_len() >= MAX_GROUP_MESSAGES
             || running.last.as_ref().is_none_or(|(last_name, last_at, _)| {
                 *last_name != name || at.duration_since(*last_at) > gap
@@ -846,6 +1067,7 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
         if new_day {
             running.pending_day = Some(date);
         }
+        running.last_speech = false;
         // The last name's buffer is reused: one copy fewer per message.
         match &mut running.last {
             Some((last_name, last_at, last_date)) => {
@@ -860,7 +1082,7 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
             let day = running.pending_day.take();
             running
                 .body
-                .start_group(day, &name, &message.participant_id, at)?;
+                .start_group(day, &name, &message.participant_id, at, false)?;
         }
         if message.pinned {
             self.pinned_entry(message, &name)?;
@@ -883,6 +1105,8 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
+        // Utterances after the last message.
+        self.speak_until(None)?;
         let running = self
             .running
             .take()
