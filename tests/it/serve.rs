@@ -1705,6 +1705,18 @@ fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_la
             files[Path::new("ok--archive-order.summary.md")].as_deref(),
             Some(webhook_fixture("session-summary.md").as_slice())
         );
+        // The Markdown transcript: the summary on top, then speech and chat on one timeline.
+        let markdown =
+            String::from_utf8(files[Path::new("ok--archive-order.md")].clone().unwrap()).unwrap();
+        let (summary, said, typed) = (
+            markdown.find("Weekly sync"),
+            markdown.find("Welcome, everyone, before we start"),
+            markdown.find("Message 0: hello from Mary Sue"),
+        );
+        assert!(
+            summary.is_some() && summary < said && said < typed,
+            "{markdown}"
+        );
         // The job that rendered last lists the parts it used.
         let last = &settled[2];
         let listed: Vec<&str> = last["outputs"]
