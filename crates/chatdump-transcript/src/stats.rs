@@ -89,6 +89,8 @@ pub struct Participant {
     pub utterances: u64,
     /// Speaking time: the sum of `end - start` over the utterances whose end is known.
     pub speaking: SignedDuration,
+    /// Utterances whose end is known: with none, the speaking time is unknown, not zero.
+    pub timed_utterances: u64,
 }
 
 impl Participant {
@@ -107,6 +109,7 @@ impl Participant {
     fn add_spoken(&mut self, spoken: &Spoken<'_>) {
         self.utterances += 1;
         self.speaking += spoken.duration();
+        self.timed_utterances += u64::from(spoken.end.is_some());
         if let Some(id) = spoken.participant_id {
             self.ids.add(id, MAX_PARTICIPANT_IDS);
         }
@@ -125,6 +128,7 @@ impl Participant {
             order,
             utterances: 0,
             speaking: SignedDuration::ZERO,
+            timed_utterances: 0,
         }
     }
 }
@@ -187,6 +191,8 @@ pub struct Statistics {
     pub utterances: u64,
     /// The total speaking time (see [`Participant::speaking`]).
     pub speaking: SignedDuration,
+    /// Utterances whose end is known: with none, the speaking time is unknown, not zero.
+    pub timed_utterances: u64,
 }
 
 /// What kind of message was counted.
@@ -281,6 +287,7 @@ impl Statistics {
     pub fn add_spoken(&mut self, spoken: &Spoken<'_>) {
         self.utterances += 1;
         self.speaking += spoken.duration();
+        self.timed_utterances += u64::from(spoken.end.is_some());
         let last = spoken.end.map_or(spoken.start, |end| end.max(spoken.start));
         self.first = Some(
             self.first
