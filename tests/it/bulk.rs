@@ -276,6 +276,7 @@ fn export_all_to_s3_killed_resumed_idempotent_compacted() {
         broken: true,
         all_ended: false,
         hostile: false,
+        media: false,
     };
     let output = format!("s3://{BUCKET}/chat");
     let store = Store::open(&output, &moto.settings()).expect("open the bucket");
@@ -576,6 +577,7 @@ fn export_all_filters_and_live_sessions_into_a_local_directory() {
         broken: false,
         all_ended: false,
         hostile: false,
+        media: false,
     };
     let work = temp_dir();
     let root = work.path().join("dataset");

@@ -275,6 +275,25 @@ fn parquet_columns_are_the_documented_ones() {
 }
 
 #[test]
+fn parquet_media_columns_are_the_documented_ones() {
+    let added = table("formats/parquet.md", "parquet-media-added");
+    for participants in [false, true] {
+        let mut rows = table("formats/parquet.md", "parquet");
+        if participants {
+            rows.extend(table("formats/parquet.md", "parquet-v2-added"));
+        }
+        rows.extend(table("formats/parquet.md", "parquet-media-added"));
+        assert_parquet_columns(
+            &rows,
+            &arrow_fields!(chatdump_parquet::schema_with_media(participants)),
+        );
+    }
+    // The same four names as the JSONL media fields.
+    let names: Vec<String> = added.iter().flat_map(|row| row.names.clone()).collect();
+    assert_eq!(names, documented("formats/jsonl.md", "jsonl-media-added"));
+}
+
+#[test]
 fn parquet_columns_are_the_jsonl_fields_but_created_at_ms() {
     // The Parquet page says the columns are the JSONL fields under the same names, but for
     // `created_at_ms`: keep the two tables from drifting apart.
@@ -326,6 +345,10 @@ fn bulk_manifest_fields_are_the_documented_ones() {
         participants: false,
         attempts: 1,
         at: "2024-05-14T00:00:00Z".into(),
+        media: vec![chatdump_bulk::OutputFile {
+            path: "_media/00".into(),
+            ..output.clone()
+        }],
     };
     let line = serde_json::to_string(&record).expect("serialise");
     assert_eq!(
@@ -501,4 +524,23 @@ fn transcript_fields_are_the_documented_ones_in_both_writers() {
         writer.utterance(&utterance).expect("written");
     }
     assert!(writer.finish().expect("finished").starts_with(b"PAR1"));
+}
+
+#[test]
+fn jsonl_media_fields_are_the_documented_ones_in_order() {
+    let server = crate::media::server();
+    let dir = temp_dir();
+    let input = crate::media::write_dump(
+        dir.path(),
+        &crate::media::dump(
+            &server,
+            &[("png", "image", "pixel.png"), ("gone", "file", "gone.pdf")],
+        ),
+    );
+    let out = dir.path().join("out");
+    crate::media::convert(&server, &input, &out, "jsonl", &["--media", "download"]).assert_code(0);
+    let mut expected = documented("formats/jsonl.md", "jsonl");
+    expected.extend(documented("formats/jsonl.md", "jsonl-media-added"));
+    let written = fs::read_to_string(out.join("chat.jsonl")).expect("read the JSONL");
+    assert_every_line(&written, &expected, "JSONL with --media");
 }

@@ -535,6 +535,7 @@ fn write_merged_transcript(dir: &Path) -> PathBuf {
             tool_version: "test".into(),
             generated_at: None,
             speech: Some(Arc::new(hostile_speech())),
+            ..ExportContext::default()
         })
         .unwrap();
     while let Some(message) = reader.next_message() {
@@ -633,4 +634,63 @@ fn hostile_merged_transcript_is_inert_offline_and_filters_chat_and_speech_in_chr
     page.screenshot("dark", &shots.join("merged-dark.png"));
     assert!(page.alarms().is_empty(), "{:#?}", page.alarms());
     assert_eq!(page.requests().len(), 1, "{:#?}", page.requests());
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "test-tools"),
+    ignore = "needs Chromium: run scripts/test"
+)]
+fn embedded_images_render_offline_with_no_request() {
+    let server = crate::media::server();
+    let dir = temp_dir();
+    let input = crate::media::write_dump(
+        dir.path(),
+        &crate::media::dump(
+            &server,
+            &[
+                ("png", "image", "pixel.png"),
+                ("jpeg", "image", "photo.jpg"),
+                ("svg", "image", "evil.svg"),
+                ("fake", "image", "fake.png"),
+                ("expired", "image", "expired.png"),
+            ],
+        ),
+    );
+    let out = dir.path().join("out");
+    crate::media::convert(&server, &input, &out, "html", &["--media", "embed"]).assert_code(0);
+    let asked = server.requests().len();
+
+    let browser = Browser::start();
+    let mut page = Page::connect(&browser);
+    page.call(
+        "Network.emulateNetworkConditions",
+        &json!({ "offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 }),
+    );
+    page.load(&out.join("chat.html"));
+    // Both raster images decoded from their data: URIs.
+    let rendered = page.eval(
+        "Promise.all([...document.images].map(i => i.decode().then(() => i.naturalWidth, () => 0)))",
+    );
+    assert_eq!(rendered, json!([1, 1]), "image widths");
+    assert_eq!(
+        page.eval("[...document.images].every(i => i.src.startsWith('data:image/'))"),
+        true
+    );
+    let alarms = page.alarms();
+    assert!(alarms.is_empty(), "{alarms:#?}");
+    // Nothing was requested but the page itself (and the inline data: URIs).
+    let requests: Vec<String> = page
+        .requests()
+        .into_iter()
+        .filter(|url| !url.starts_with("data:"))
+        .collect();
+    assert_eq!(requests.len(), 1, "network requests: {requests:#?}");
+    assert!(requests[0].starts_with("file://"), "{requests:?}");
+    assert_eq!(
+        server.requests().len(),
+        asked,
+        "the media server was asked again"
+    );
+    page.screenshot("light", &screenshots_dir().join("media-embed-light.png"));
 }

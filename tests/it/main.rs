@@ -15,6 +15,7 @@ mod fetch;
 mod html_browser;
 mod interrupt;
 mod jsonl_flavors;
+mod media;
 mod ordering;
 mod parquet;
 mod reader_errors;

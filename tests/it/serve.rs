@@ -2087,3 +2087,34 @@ fn a_receiver_killed_while_fetching_a_transcript_ends_with_the_same_files() {
         assert!(found[path] == *bytes, "`{}` differs", path.display());
     }
 }
+
+#[test]
+fn media_is_saved_beside_a_delivered_session() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let root = temp_dir();
+    let media_host = server.addr().to_string();
+    let receiver = Receiver::start(
+        root.path(),
+        Some(&server),
+        &[
+            "--media",
+            "download",
+            "--allow-insecure-media-host",
+            &media_host,
+        ],
+    );
+    let session = "media--webhook";
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "uuid-media");
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    let media = root.path().join(format!("{session}.media"));
+    let stored = std::fs::read_dir(&media)
+        .unwrap_or_else(|error| panic!("{}: {error}\n{}", media.display(), receiver.log()))
+        .count();
+    assert_eq!(stored, 3);
+    let transcript = std::fs::read_to_string(root.path().join(format!("{session}.md"))).unwrap();
+    assert!(
+        transcript.contains(&format!("]({session}.media/")),
+        "{transcript}"
+    );
+    assert!(transcript.contains("not saved: HTTP 403"), "{transcript}");
+}

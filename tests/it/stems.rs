@@ -109,6 +109,7 @@ fn export_all_names_hostile_session_ids_by_the_same_rule() {
     let spec = OrgSpec {
         sessions: 3,
         hostile: true,
+        media: false,
         all_ended: true,
         ..OrgSpec::default()
     };

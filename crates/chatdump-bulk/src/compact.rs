@@ -489,6 +489,7 @@ mod tests {
                 participants: false,
                 attempts: 1,
                 at: String::new(),
+                media: Vec::new(),
             });
         }
         manifest.save(store).await.unwrap();

@@ -15,7 +15,7 @@ use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
 use chatdump_core::error::error_chain;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
-use chatdump_pipeline::{Conversion, Format, NoEvents};
+use chatdump_pipeline::{Conversion, Format, MediaLayout, MediaSettings, NoEvents, StoredFile};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -55,6 +55,9 @@ pub struct ExportOptions {
     pub tool_version: String,
     /// The manifest is written after this many sessions change, and at the end.
     pub checkpoint_every: usize,
+    /// Save each session's attachments (`--media`): stored once each under `_media/<sha256>`
+    /// in the store and listed in the session's manifest line; `None` fetches nothing.
+    pub media: Option<MediaSettings>,
 }
 
 impl ExportOptions {
@@ -74,6 +77,7 @@ impl ExportOptions {
             now,
             tool_version: String::new(),
             checkpoint_every: 50,
+            media: None,
         }
     }
 }
@@ -386,6 +390,7 @@ async fn export_session(
         participants: options.with_participants,
         attempts,
         at: options.now.to_string(),
+        media: Vec::new(),
     };
     let failed = |reason: String| Done::Record {
         record: record(Status::Failed, Some(reason)),
@@ -435,6 +440,10 @@ async fn export_session(
             options.tool_version.clone(),
         );
         pipeline.formats.parquet = parquet;
+        pipeline.media = options.media.clone().map(|mut media| {
+            media.layout = MediaLayout::ByContent;
+            media
+        });
         tokio::task::spawn_blocking(move || {
             convert(
                 &csv,
@@ -446,7 +455,7 @@ async fn export_session(
         })
         .await
     };
-    let (messages, files) = match converted {
+    let (messages, files, media) = match converted {
         Ok(Ok(converted)) => converted,
         Ok(Err(reason)) => return failed(reason),
         Err(error) => return failed(format!("the conversion stopped: {error}")),
@@ -467,6 +476,30 @@ async fn export_session(
             Err(error) => return failed(error_chain(&error)),
         }
     }
+    // Attachments: one object per content, shared by every session; one already in the store
+    // is not uploaded again.
+    let mut stored_media = Vec::with_capacity(media.len());
+    for file in media {
+        match context.store.exists(&file.path).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(error) = context
+                    .store
+                    .upload_file(&out_root.join(&file.path), &file.path)
+                    .await
+                {
+                    return failed(error_chain(&error));
+                }
+                bytes += file.bytes;
+            }
+            Err(error) => return failed(error_chain(&error)),
+        }
+        stored_media.push(OutputFile {
+            path: file.path,
+            bytes: file.bytes,
+            sha256: file.sha256,
+        });
+    }
     // Files an earlier attempt wrote that this one did not (another date): remove them, so the
     // session's rows are in the dataset once.
     if let Some(previous) = &previous {
@@ -485,6 +518,7 @@ async fn export_session(
     let mut record = record(Status::Exported, None);
     record.messages = messages;
     record.outputs = outputs;
+    record.media = stored_media;
     Done::Record { record, bytes }
 }
 
@@ -548,7 +582,7 @@ fn convert(
     out_root: &Path,
     mut options: chatdump_pipeline::Options,
     participants: Option<&HashMap<String, Participant>>,
-) -> Result<(u64, Vec<String>), String> {
+) -> Result<(u64, Vec<String>, Vec<StoredFile>), String> {
     // Bulk datasets always use schema version 2: the participant columns are null when
     // enrichment is off, so every file of the dataset has the same columns.
     let ids: Participants = participants
@@ -583,6 +617,10 @@ fn convert(
             &mut NoEvents,
         )
         .map_err(|error| error_chain(&error))?;
+    let media = converted
+        .media
+        .map(|media| media.stored)
+        .unwrap_or_default();
     let files = converted
         .outputs
         .iter()
@@ -594,7 +632,7 @@ fn convert(
                 .join("/")
         })
         .collect();
-    Ok((converted.summary.messages, files))
+    Ok((converted.summary.messages, files, media))
 }
 
 #[cfg(test)]

@@ -77,6 +77,10 @@ pub struct SessionRecord {
     pub attempts: u32,
     /// When the last attempt ended (RFC 3339, the time the caller passed in).
     pub at: String,
+    /// The session's attachments in the store (`_media/<sha256>`, `--media`), each once; none
+    /// (and no key in the line) without `--media`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<OutputFile>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -212,6 +216,7 @@ mod tests {
                 participants: false,
                 attempts: 1,
                 at: "2026-11-26T00:00:00Z".into(),
+                media: Vec::new(),
             });
         }
         let bytes = manifest.to_bytes();

@@ -142,6 +142,15 @@ impl Reporter {
         if let Some(speech) = &converted.speech {
             line.push_str(&speech_summary(speech));
         }
+        if let Some(media) = &converted.media {
+            line.push_str(&format!(
+                ", {} attachment(s) saved ({} file(s), {} bytes)",
+                media.fetched, media.files, media.bytes
+            ));
+            if media.unavailable > 0 {
+                line.push_str(&format!(", {} unavailable", media.unavailable));
+            }
+        }
         line.push_str(&format!(" in {:.2} s", converted.elapsed.as_secs_f64()));
         self.info(&line);
         for output in &converted.outputs {
@@ -204,7 +213,16 @@ impl<'r> CliEvents<'r> {
 
 impl Events for CliEvents<'_> {
     fn started(&mut self, source: &Source, size: Option<u64>) {
+        self.bar.finish_and_clear();
         self.bar = self.reporter.progress(size, &source.display);
+    }
+
+    fn media_progress(&mut self, links: usize, done: usize, bytes: u64) {
+        if self.bar.is_hidden() && self.bar.message().is_empty() {
+            self.bar = self.reporter.progress(None, "media");
+        }
+        self.bar.set_message(format!("media {done}/{links}"));
+        self.bar.set_position(bytes);
     }
 
     fn progress(&mut self, bytes_read: u64) {

@@ -14,11 +14,12 @@ use chatdump_core::export::OnError;
 use chatdump_core::time::Clock;
 use chatdump_jsonl::Flavor;
 use chatdump_parquet::ParquetOptions;
-use chatdump_pipeline::{Conversion, Format, FormatOptions, Options};
+use chatdump_pipeline::{Conversion, Format, FormatOptions, MediaMode, MediaSettings, Options};
 use chatdump_transcript::TranscriptOptions;
 
 use crate::args::{
-    ApiArgs, ConversionArgs, FormatArg, JsonlFlavorArg, OnErrorArg, OutputArgs, TranscriptArgs,
+    ApiArgs, ConversionArgs, FormatArg, JsonlFlavorArg, MediaArg, MediaArgs, OnErrorArg,
+    OutputArgs, TranscriptArgs,
 };
 use crate::exit::UsageError;
 
@@ -54,12 +55,34 @@ pub(crate) fn conversion(args: &ConversionArgs, verbose: bool) -> Conversion {
         parquet: parquet_options(&args.output_options),
         transcript: transcript_options(&args.transcript, &options.temp_dir),
     };
+    options.media = media_settings(&args.media);
     Conversion {
         formats,
         partition_by_date: args.output_options.partition_by.is_some(),
         rejects: args.rejects.clone(),
         options,
     }
+}
+
+/// The `--media` settings; `None` for `--media off`.
+pub(crate) fn media_settings(args: &MediaArgs) -> Option<MediaSettings> {
+    let mode = match args.media {
+        MediaArg::Off => return None,
+        MediaArg::Download => MediaMode::Download,
+        MediaArg::Embed => MediaMode::Embed,
+    };
+    let mut settings = MediaSettings::new(mode);
+    settings.required = args.media_required;
+    let fetch = &mut settings.fetch;
+    fetch.allowed_hosts.clone_from(&args.media_allow_hosts);
+    fetch
+        .insecure_host
+        .clone_from(&args.allow_insecure_media_host);
+    fetch.max_file_bytes = args.media_max_size as u64;
+    fetch.max_total_bytes = args.media_max_total as u64;
+    fetch.concurrency = usize::from(args.media_concurrency);
+    fetch.read_timeout = args.media_timeout;
+    Some(settings)
 }
 
 /// `--temp-dir`, else the system's temporary directory (`$TMPDIR`, or `/tmp`).

@@ -13,6 +13,7 @@ use std::sync::{Arc, mpsc};
 
 use jiff::Timestamp;
 
+use crate::attachment::Attachments;
 use crate::error::{ReadError, RecordError, RecordErrorKind};
 use crate::escape::escape_for_terminal;
 use crate::model::{Message, PayloadType, Position};
@@ -38,6 +39,9 @@ pub struct ExportContext {
     /// transcripts merge with the chat on one timeline; `None` for a chat alone. Other formats
     /// ignore it (the pipeline writes utterances to outputs of their own).
     pub speech: Option<Arc<Speech>>,
+    /// The stored copies of the images and files the chat links to (issue 19, `--media`);
+    /// `None` when media is off, and the outputs are then exactly those of a chat alone.
+    pub attachments: Option<Arc<Attachments>>,
 }
 
 /// An error from an exporter.
@@ -134,6 +138,14 @@ pub enum Warning {
         /// Messages written with values beyond those.
         more_messages: u64,
     },
+    /// An attachment of a message could not be fetched (`--media`); the outputs show it as
+    /// unavailable, with the reason.
+    AttachmentUnavailable {
+        /// The message id.
+        id: String,
+        /// Why, without the link's query string.
+        reason: String,
+    },
 }
 
 /// How many distinct `sessionId`s, `meetingId`s or unknown `payloadType`s a run counts; values
@@ -191,6 +203,12 @@ impl fmt::Display for Warning {
                 }
                 Ok(())
             }
+            Self::AttachmentUnavailable { id, reason } => write!(
+                f,
+                "message `{}`: attachment not saved: {}",
+                shown(id),
+                escape_for_terminal(reason, 300)
+            ),
         }
     }
 }

@@ -34,6 +34,7 @@
     )
 )]
 
+pub mod attachment;
 pub mod error;
 pub mod escape;
 pub mod export;

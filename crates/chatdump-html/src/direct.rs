@@ -165,10 +165,13 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                 );
             } else if truthy(m.url.as_ref()) {
                 // {%- elif m.url %}<p>🖼️ <a href="{{ m.url }}">Image</a>
-                // <span class="muted">(not loaded)</span></p>
+                // <span class="muted">({% if m.local %}saved copy{% else %}not loaded
+                // {% endif %})</span></p>
                 out.push_str("<p>🖼️ <a href=\"");
                 escaped_or_none(out, m.url.as_ref());
-                out.push_str("\">Image</a> <span class=\"muted\">(not loaded)</span></p>");
+                out.push_str("\">Image</a> <span class=\"muted\">(");
+                out.push_str(if m.local { "saved copy" } else { "not loaded" });
+                out.push_str(")</span></p>");
             } else {
                 // {%- else %}<p>🖼️ Image, link not allowed: <code class="url">{{ m.url_text }}
                 // </code></p>
@@ -221,6 +224,13 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
         }
     }
     // {%- endif %}
+    // {%- if m.unavailable %}<p class="unavailable">⚠️ Not saved: {{ m.unavailable }}</p>
+    // {%- endif %}
+    if let Some(reason) = m.unavailable.as_ref().filter(|reason| !reason.is_empty()) {
+        out.push_str("<p class=\"unavailable\">⚠️ Not saved: ");
+        escaped(out, reason);
+        out.push_str("</p>");
+    }
     // </div>
     // </div>
     out.push_str("\n</div>\n</div>");

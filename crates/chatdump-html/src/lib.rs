@@ -185,6 +185,20 @@ impl Flavor for Html {
         Some(direct::SPEECH)
     }
 
+    /// A `data:` URI; `media_type` is one of the four raster types recognised from the bytes.
+    fn inline_image(&self, media_type: &str, bytes: &[u8]) -> Option<String> {
+        matches!(
+            media_type,
+            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+        )
+        .then(|| {
+            format!(
+                "data:{media_type};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        })
+    }
+
     fn page_variables(
         &self,
         templates: &Templates,
@@ -207,7 +221,11 @@ impl Flavor for Html {
             script.push('\n');
             script.push_str(&asset("speech.js")?);
         }
-        let csp = content_security_policy(&style, &script, options.remote_images);
+        let csp = if options.embed_images {
+            policy(&style, &script, "data:")
+        } else {
+            content_security_policy(&style, &script, options.remote_images)
+        };
         Ok(vec![
             // The policy is made of fixed words and base64 hashes: nothing to escape.
             ("csp", Value::from_safe_string(csp)),
@@ -227,6 +245,16 @@ impl Flavor for Html {
 /// ```
 #[must_use]
 pub fn content_security_policy(style: &str, script: &str, remote_images: bool) -> String {
+    policy(
+        style,
+        script,
+        if remote_images { "https:" } else { "'none'" },
+    )
+}
+
+/// The policy with `img-src` set to `img_src` (`data:` with `--media embed`: inlined images
+/// only, nothing loaded from anywhere).
+fn policy(style: &str, script: &str, img_src: &str) -> String {
     let hash = |text: &str| {
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
     };
@@ -237,6 +265,6 @@ pub fn content_security_policy(style: &str, script: &str, remote_images: bool) -
          form-action 'none'",
         hash(script),
         hash(style),
-        if remote_images { "https:" } else { "'none'" }
+        img_src
     )
 }

@@ -26,6 +26,7 @@ fn render(speech: Option<Speech>, templates: Option<&Path>) -> String {
         tool_version: "test".into(),
         generated_at: None,
         speech: speech.map(Arc::new),
+        ..ExportContext::default()
     };
     writer.begin(&context).unwrap();
     for message in merged_messages() {

@@ -217,8 +217,15 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                     _ => &PLAIN_NAMES,
                 };
                 self.line.clear();
-                write_line(&mut self.line, message, &message.body(), names, &id)
-                    .map_err(ExportError::format)?;
+                write_line(
+                    &mut self.line,
+                    message,
+                    &message.body(),
+                    names,
+                    &id,
+                    self.plain.attachments.as_deref(),
+                )
+                .map_err(ExportError::format)?;
                 self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
             }

@@ -46,7 +46,9 @@ pub use flavor::{
 pub use utterance::{TRANSCRIPT_SCHEMA_VERSION, UtteranceWriter};
 
 use std::io::Write;
+use std::sync::Arc;
 
+use chatdump_core::attachment::Attachments;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message};
 use chatdump_core::time::push_utc;
@@ -56,6 +58,11 @@ use serde::ser::SerializeMap;
 /// The version of the JSONL schema, written in every line as `schema_version`. It changes only
 /// when a field is renamed, removed or changes type; new fields may be added within a version.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The schema version of lines with the media fields (`media_path`, `media_sha256`,
+/// `media_bytes`, `media_type`; issue 19, `--media`): version 1's fields, then those four.
+/// Written only when the conversion saved attachments; otherwise lines stay version 1.
+pub const SCHEMA_VERSION_MEDIA: u32 = 2;
 
 /// Writes one JSON object per message, each on its own line, in chronological order.
 ///
@@ -74,6 +81,8 @@ pub struct JsonlWriter<W: Write> {
     out: W,
     /// One line, built in memory and written with one call.
     line: Vec<u8>,
+    /// The stored attachments (`--media`): every line then has the media fields.
+    attachments: Option<Arc<Attachments>>,
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -82,6 +91,7 @@ impl<W: Write> JsonlWriter<W> {
         Self {
             out,
             line: Vec::with_capacity(1024),
+            attachments: None,
         }
     }
 
@@ -199,6 +209,7 @@ fn write_line(
     body: &Body<'_>,
     names: &IdFieldNames,
     id: &str,
+    attachments: Option<&Attachments>,
 ) -> serde_json::Result<()> {
     let (text, quoted_text, url, file_name, file_size) = match body {
         Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
@@ -207,7 +218,12 @@ fn write_line(
         Body::Other { .. } => (None, None, None, None, None),
     };
     line.extend_from_slice(br#"{"schema_version":"#);
-    serde_json::to_writer(&mut *line, &SCHEMA_VERSION)?;
+    let version = if attachments.is_some() {
+        SCHEMA_VERSION_MEDIA
+    } else {
+        SCHEMA_VERSION
+    };
+    serde_json::to_writer(&mut *line, &version)?;
     string_field(line, key!("id"), id)?;
     string_field(line, names.session, &message.session_id)?;
     string_field(line, names.meeting, &message.meeting_id)?;
@@ -240,20 +256,51 @@ fn write_line(
         string_field(line, key!("payload"), &message.payload)?;
     }
     field(line, key!("extra"), &Extra(&message.extra))?;
+    if let Some(attachments) = attachments {
+        let stored = url.and_then(|url| attachments.stored(url));
+        optional_string_field(
+            line,
+            key!("media_path"),
+            stored.map(|stored| stored.path.as_str()),
+        )?;
+        optional_string_field(
+            line,
+            key!("media_sha256"),
+            stored.map(|stored| stored.sha256.as_str()),
+        )?;
+        field(
+            line,
+            key!("media_bytes"),
+            &stored.map(|stored| stored.bytes),
+        )?;
+        optional_string_field(
+            line,
+            key!("media_type"),
+            stored.map(|stored| stored.media_type.as_str()),
+        )?;
+    }
     line.push(b'}');
     Ok(())
 }
 
 impl<W: Write> Exporter for JsonlWriter<W> {
-    fn begin(&mut self, _context: &ExportContext) -> Result<(), ExportError> {
+    fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
+        self.attachments.clone_from(&context.attachments);
         Ok(())
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
         let body = message.body();
         self.line.clear();
-        write_line(&mut self.line, message, &body, &PLAIN_NAMES, &message.id)
-            .map_err(ExportError::format)?;
+        write_line(
+            &mut self.line,
+            message,
+            &body,
+            &PLAIN_NAMES,
+            &message.id,
+            self.attachments.as_deref(),
+        )
+        .map_err(ExportError::format)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         Ok(())

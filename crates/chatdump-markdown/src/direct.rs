@@ -169,7 +169,11 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             escaped_or_nothing(out, m.payload.as_ref());
         }
     }
-    // {%- endif %}
+    // {%- endif %}{% if m.unavailable %} · ⚠️ not saved: {{ m.unavailable }}{% endif %}
+    if truthy(m.unavailable.as_ref()) {
+        out.push_str(" · ⚠️ not saved: ");
+        escaped_or_nothing(out, m.unavailable.as_ref());
+    }
     //
     // {% endfor -%}
     out.push_str("\n\n");

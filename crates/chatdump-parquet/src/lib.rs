@@ -44,7 +44,8 @@ pub use options::{
 };
 pub use participants::{ParticipantIds, Participants};
 pub use schema::{
-    SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS, UTC, schema, schema_with_participants,
+    SCHEMA_VERSION, SCHEMA_VERSION_MEDIA, SCHEMA_VERSION_PARTICIPANTS, UTC, schema,
+    schema_with_media, schema_with_participants,
 };
 pub use utterance::{TRANSCRIPT_SCHEMA_VERSION, UtteranceParquetWriter, transcript_schema};
 pub use writer::ParquetWriter;

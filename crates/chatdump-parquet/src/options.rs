@@ -15,8 +15,8 @@ use parquet::schema::types::ColumnPath;
 
 use crate::participants::Participants;
 use crate::schema::{
-    DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_PARTICIPANTS,
-    SNAPPY_UNCOMPRESSED_COLUMNS, UNSTATISTICAL_COLUMNS,
+    DICTIONARY_COLUMNS, FREE_TEXT_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_MEDIA,
+    SCHEMA_VERSION_PARTICIPANTS, SNAPPY_UNCOMPRESSED_COLUMNS, UNSTATISTICAL_COLUMNS,
 };
 
 /// The default number of rows in a row group: 65,536. Large enough for engines to read
@@ -151,7 +151,9 @@ impl ParquetOptions {
     /// The writer properties: codec, dictionary only on repeated strings, statistics, bounded
     /// row groups, Parquet format 1.0, and the chatdump key-value metadata.
     pub(crate) fn writer_properties(&self, context: &ExportContext) -> WriterProperties {
-        let version = if self.participants.is_some() {
+        let version = if context.attachments.is_some() {
+            SCHEMA_VERSION_MEDIA
+        } else if self.participants.is_some() {
             SCHEMA_VERSION_PARTICIPANTS
         } else {
             SCHEMA_VERSION

@@ -9,6 +9,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
+use chatdump_core::attachment::Attachments;
 use chatdump_core::model::{Body, Message};
 use serde::ser::{SerializeMap, Serializer};
 
@@ -23,6 +24,11 @@ pub const SCHEMA_VERSION: i32 = 1;
 /// version 1 plus those two nullable columns, written when [`crate::ParquetOptions::participants`]
 /// is set (bulk export).
 pub const SCHEMA_VERSION_PARTICIPANTS: i32 = 2;
+
+/// The version of the schema with the media columns (`media_path`, `media_sha256`,
+/// `media_bytes`, `media_type`; issue 19, `--media`): the columns of version 1 (or 2, with the
+/// participant columns) plus those four nullable columns at the end.
+pub const SCHEMA_VERSION_MEDIA: i32 = 3;
 
 /// The time zone of `created_at`.
 pub const UTC: &str = "UTC";
@@ -99,6 +105,28 @@ pub fn schema_with_participants() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The schema with the media columns (version [`SCHEMA_VERSION_MEDIA`]): [`schema`], or
+/// [`schema_with_participants`] when `participants`, then `media_path`, `media_sha256`
+/// (nullable strings), `media_bytes` (nullable `Int64`) and `media_type` (nullable string).
+#[must_use]
+pub fn schema_with_media(participants: bool) -> SchemaRef {
+    let base = if participants {
+        schema_with_participants()
+    } else {
+        schema()
+    };
+    let mut fields: Vec<Field> = base
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(Field::new("media_path", DataType::Utf8, true));
+    fields.push(Field::new("media_sha256", DataType::Utf8, true));
+    fields.push(Field::new("media_bytes", DataType::Int64, true));
+    fields.push(Field::new("media_type", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
 /// Builders for one record batch.
 pub(crate) struct Columns {
     id: StringBuilder,
@@ -123,6 +151,13 @@ pub(crate) struct Columns {
     participants: Option<Arc<Participants>>,
     user_id: StringBuilder,
     custom_participant_id: StringBuilder,
+    /// The stored attachments to fill the media columns from (schema version 3), or `None`
+    /// (no media columns).
+    attachments: Option<Arc<Attachments>>,
+    media_path: StringBuilder,
+    media_sha256: StringBuilder,
+    media_bytes: Int64Builder,
+    media_type: StringBuilder,
     /// Reused buffer for the `extra` JSON.
     extra_json: Vec<u8>,
     rows: usize,
@@ -153,6 +188,11 @@ impl Columns {
             participants: None,
             user_id: StringBuilder::new(),
             custom_participant_id: StringBuilder::new(),
+            attachments: None,
+            media_path: StringBuilder::new(),
+            media_sha256: StringBuilder::new(),
+            media_bytes: Int64Builder::new(),
+            media_type: StringBuilder::new(),
             extra_json: Vec::new(),
             rows: 0,
             bytes: 0,
@@ -163,6 +203,11 @@ impl Columns {
     pub(crate) fn with_participants(mut self, participants: Option<Arc<Participants>>) -> Self {
         self.participants = participants;
         self
+    }
+
+    /// Adds the media columns (schema version 3), filled from `attachments`.
+    pub(crate) fn set_attachments(&mut self, attachments: Option<Arc<Attachments>>) {
+        self.attachments = attachments;
     }
 
     /// Rows appended since the last batch.
@@ -223,6 +268,17 @@ impl Columns {
             self.custom_participant_id
                 .append_option(ids.and_then(|ids| ids.custom_participant_id.as_deref()));
         }
+        if let Some(attachments) = &self.attachments {
+            let stored = url.and_then(|url| attachments.stored(url));
+            self.media_path
+                .append_option(stored.map(|stored| stored.path.as_str()));
+            self.media_sha256
+                .append_option(stored.map(|stored| stored.sha256.as_str()));
+            self.media_bytes
+                .append_option(stored.and_then(|stored| i64::try_from(stored.bytes).ok()));
+            self.media_type
+                .append_option(stored.map(|stored| stored.media_type.as_str()));
+        }
 
         self.rows += 1;
         self.bytes += message.id.len()
@@ -244,7 +300,9 @@ impl Columns {
         let rows = self.rows;
         self.rows = 0;
         self.bytes = 0;
-        let version = if self.participants.is_some() {
+        let version = if self.attachments.is_some() {
+            SCHEMA_VERSION_MEDIA
+        } else if self.participants.is_some() {
             SCHEMA_VERSION_PARTICIPANTS
         } else {
             SCHEMA_VERSION
@@ -272,6 +330,12 @@ impl Columns {
         if self.participants.is_some() {
             columns.push(Arc::new(take(&mut self.user_id, rows)));
             columns.push(Arc::new(take(&mut self.custom_participant_id, rows)));
+        }
+        if self.attachments.is_some() {
+            columns.push(Arc::new(take(&mut self.media_path, rows)));
+            columns.push(Arc::new(take(&mut self.media_sha256, rows)));
+            columns.push(Arc::new(self.media_bytes.finish()));
+            columns.push(Arc::new(take(&mut self.media_type, rows)));
         }
         RecordBatch::try_new(Arc::clone(schema), columns)
     }

@@ -316,6 +316,7 @@ mod tests {
             tool_version: "0.0.0-test".into(),
             generated_at: None,
             speech: None,
+            attachments: None,
         }
     }
 

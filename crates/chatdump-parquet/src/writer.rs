@@ -13,7 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
 
 use crate::options::ParquetOptions;
-use crate::schema::{Columns, schema, schema_with_participants};
+use crate::schema::{Columns, schema, schema_with_media, schema_with_participants};
 
 /// Rows per record batch handed to the encoder.
 const BATCH_ROWS: usize = 4096;
@@ -222,6 +222,10 @@ impl<W: Write + Send + 'static> Exporter for ParquetWriter<W> {
         let State::New(out) = std::mem::replace(&mut self.state, State::Failed) else {
             return Err(ExportError::format("begin was called twice"));
         };
+        if context.attachments.is_some() {
+            self.schema = schema_with_media(self.options.participants.is_some());
+            self.columns.set_attachments(context.attachments.clone());
+        }
         let properties = self.options.writer_properties(context);
         let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(properties))
             .map_err(ExportError::format)?;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chatdump_core::attachment::{Attachments, MediaMode};
+
 use chatdump_core::error::{RecordError, RecordErrorKind};
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::export::{
@@ -24,6 +26,7 @@ use crate::error::PipelineError;
 use crate::format::{Format, FormatOptions, exporter};
 use crate::hash::{HashHandle, hash_file};
 use crate::input::{Input, Replay, Source};
+use crate::media::{self, FetchedMedia, MediaSettings, MediaSummary};
 use crate::plan::{Destination, Plan};
 use crate::speech::{self, ChatIds, Part, PartFile, Probe, SpeechCounts};
 
@@ -50,6 +53,9 @@ pub struct Options {
     pub content_hashes: bool,
     /// The largest speech transcript accepted, in bytes (issue 18); larger is an error.
     pub max_transcript_size: u64,
+    /// Fetch the images and files the chat links to (`--media`); `None` (the default) keeps
+    /// the conversion offline and its outputs those of a chat alone.
+    pub media: Option<MediaSettings>,
 }
 
 impl Options {
@@ -66,6 +72,7 @@ impl Options {
             generated_at: None,
             content_hashes: false,
             max_transcript_size: speech::DEFAULT_MAX_TRANSCRIPT_BYTES,
+            media: None,
         }
     }
 }
@@ -101,6 +108,11 @@ pub trait Events {
     /// rejects file. Told once, when the transcript is read (before the chat).
     fn rejected_utterance(&mut self, error: &UtteranceError) {
         let _ = error;
+    }
+    /// Media downloads (`--media`): `done` of `links` distinct links finished, `bytes` arrived
+    /// so far. Told a few times a second while they run.
+    fn media_progress(&mut self, links: usize, done: usize, bytes: u64) {
+        let _ = (links, done, bytes);
     }
 }
 
@@ -139,6 +151,8 @@ pub struct Converted {
     pub elapsed: Duration,
     /// The meeting's other parts read with the chat, when there were any (issue 18).
     pub speech: Option<SpeechCounts>,
+    /// What the attachments came to, when `--media` asked for them.
+    pub media: Option<MediaSummary>,
 }
 
 /// Converts every source with the same plan and options, then puts every output in place.
@@ -152,13 +166,16 @@ pub fn convert(
     events: &mut dyn Events,
 ) -> Result<Vec<Converted>, PipelineError> {
     plan.check(sources, options.on_error == OnError::Skip)?;
+    if options.media.is_some() {
+        media::check(plan)?;
+    }
     let created = match &plan.destination {
         Destination::Directory(dir) => create_directory(dir)?,
         _ => None,
     };
     let mut pending = Vec::with_capacity(sources.len());
     for source in sources {
-        match convert_one(source, plan, options, events) {
+        match convert_with_media(source, plan, options, events) {
             Ok(done) => pending.push(done),
             Err(error) => {
                 // Dropped uncommitted, the outputs of the inputs that succeeded vanish.
@@ -171,6 +188,31 @@ pub fn convert(
         }
     }
     pending.into_iter().map(Pending::commit).collect()
+}
+
+/// Fetches the attachments of `source` when asked, then converts it.
+fn convert_with_media(
+    source: &Source,
+    plan: &Plan,
+    options: &Options,
+    events: &mut dyn Events,
+) -> Result<Pending, PipelineError> {
+    let mut replay = Replay::default();
+    let fetched = match &options.media {
+        Some(settings) => Some(media::fetch(
+            source,
+            plan,
+            options,
+            settings,
+            &mut replay,
+            events,
+        )?),
+        None => None,
+    };
+    let attachments = fetched.as_ref().map(|fetched| &fetched.attachments);
+    let mut pending = convert_one(source, plan, options, events, replay, attachments)?;
+    pending.media = fetched;
+    Ok(pending)
 }
 
 /// Creates `dir` if missing; returns it and the outermost directory created (`a` for a missing
@@ -227,6 +269,8 @@ struct Pending {
     /// The meeting's parts' outputs (issue 18).
     parts: Vec<PartFile>,
     speech: Option<SpeechCounts>,
+    /// The attachments, in their temporary directory.
+    media: Option<FetchedMedia>,
 }
 
 impl Pending {
@@ -334,12 +378,14 @@ impl Pending {
                 });
             }
         }
+        let media = self.media.map(FetchedMedia::commit).transpose()?;
         Ok(Converted {
             display: self.display,
             summary: self.summary,
             outputs,
             elapsed: self.elapsed,
             speech: self.speech,
+            media,
         })
     }
 }
@@ -349,6 +395,8 @@ fn convert_one(
     plan: &Plan,
     options: &Options,
     events: &mut dyn Events,
+    mut replay: Replay,
+    attachments: Option<&Arc<Attachments>>,
 ) -> Result<Pending, PipelineError> {
     let started = Instant::now();
     // The meeting's other parts, read once before the chat: the Markdown and HTML transcripts
@@ -361,7 +409,6 @@ fn convert_one(
     } else {
         Strategy::Window
     };
-    let mut replay = Replay::default();
     // What an abandoned window pass already reported; the external pass meets it again.
     let mut already = Reported::default();
     loop {
@@ -389,6 +436,7 @@ fn convert_one(
             content_hashes: options.content_hashes,
             parts: Vec::new(),
             speech: parts.as_ref().map(speech::Parts::counts),
+            media: None,
         };
         // Declared before the outputs that borrow it.
         let mut ids = ChatIds::default();
@@ -432,6 +480,7 @@ fn convert_one(
             tool_version: options.tool_version.clone(),
             generated_at: options.generated_at,
             speech: parts.as_ref().map(|parts| Arc::clone(&parts.speech)),
+            attachments: attachments.cloned(),
         };
         let run_options = RunOptions {
             on_error: options.on_error,
@@ -481,6 +530,18 @@ fn open_outputs<'a>(
     pending: &mut Pending,
 ) -> Result<Vec<Output<'a>>, PipelineError> {
     let mut outputs = Vec::with_capacity(plan.formats.len());
+    let embedded;
+    let formats = match &options.media {
+        Some(media) if media.mode == MediaMode::Embed => {
+            // Inlined copies only: no image is loaded from anywhere.
+            let mut formats = options.formats.clone();
+            formats.transcript.embed_images = true;
+            formats.transcript.remote_images = false;
+            embedded = formats;
+            &embedded
+        }
+        _ => &options.formats,
+    };
     for &format in &plan.formats {
         if format == Format::Parquet
             && let Some(root) = plan.dataset_root()
@@ -523,7 +584,7 @@ fn open_outputs<'a>(
         };
         outputs.push(Output {
             name: format.name().to_owned(),
-            exporter: exporter(format, writer, &options.formats),
+            exporter: exporter(format, writer, formats),
         });
     }
     Ok(outputs)

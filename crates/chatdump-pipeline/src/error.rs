@@ -37,6 +37,13 @@ pub enum PipelineError {
     /// The meeting's parts do not go with the chat, or are too large; the text says why.
     #[error("{0}")]
     Parts(String),
+    /// An attachment could not be fetched and `--media-required` was given; the text names
+    /// the input, the message and the reason, escaped.
+    #[error("{0}")]
+    Media(String),
+    /// Media downloads could not run at all (the HTTP client, or the media directory).
+    #[error(transparent)]
+    MediaFetch(#[from] chatdump_media::MediaError),
 }
 
 impl PipelineError {

@@ -48,14 +48,18 @@ mod error;
 mod format;
 mod hash;
 mod input;
+mod media;
 mod plan;
 mod speech;
 
+pub use chatdump_core::attachment::MediaMode;
 pub use chatdump_core::export::{OnError, Summary, Warning};
+pub use chatdump_media::MediaOptions;
 pub use conversion::Conversion;
 pub use convert::{Converted, Events, NoEvents, Options, Written, convert};
 pub use error::PipelineError;
 pub use format::{Format, FormatOptions};
 pub use input::{Input, MeetingParts, Source, session_stem};
+pub use media::{MediaLayout, MediaSettings, MediaSummary, StoredFile};
 pub use plan::{Destination, Plan};
 pub use speech::{DEFAULT_MAX_TRANSCRIPT_BYTES, Part, SpeechCounts};

@@ -676,7 +676,11 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
         _ => {}
     }
 
-    let csv = Bytes::from(chat_csv(session, shared.config.messages));
+    let csv = Bytes::from(if scenario == Scenario::Media {
+        media::media_csv(session, shared.config.messages, &shared.base)
+    } else {
+        chat_csv(session, shared.config.messages)
+    });
     let mut etag = format!("\"{}\"", hex(&Md5::digest(&csv)));
     if scenario == Scenario::KmsEtag {
         // SSE-KMS: 32 hex digits that are not the MD5 of the content.

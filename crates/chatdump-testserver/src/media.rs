@@ -29,6 +29,44 @@ use axum::routing::get;
 
 use crate::{Route, Shared, respond, s3_error};
 
+/// The dump of a `media--*` session: [`crate::chat_csv`], then four attachment messages
+/// linking to `base`'s `/media/*` with a signed-looking query: `pixel.png` and `photo.jpg`
+/// (`IMAGE_MESSAGE`), `doc.pdf` (`FILE_MESSAGE` with the SDK's JSON payload) and
+/// `expired.png` (403).
+#[must_use]
+pub fn media_csv(session_id: &str, messages: usize, base: &str) -> Vec<u8> {
+    let mut csv = crate::chat_csv(session_id, messages);
+    let session = if session_id.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", session_id.replace('"', "\"\""))
+    } else {
+        session_id.to_owned()
+    };
+    let link = |name: &str| {
+        format!("{base}/media/{name}?X-Amz-Expires=604800&X-Amz-Signature=media-secret")
+    };
+    let rows = [
+        ("IMAGE_MESSAGE", link("pixel.png")),
+        ("IMAGE_MESSAGE", link("photo.jpg")),
+        (
+            "FILE_MESSAGE",
+            format!(
+                "\"{{\"\"link\"\":\"\"{}\"\",\"\"name\"\":\"\"doc.pdf\"\",\"\"size\"\":\"\"191\"\"}}\"",
+                link("doc.pdf")
+            ),
+        ),
+        ("IMAGE_MESSAGE", link("expired.png")),
+    ];
+    for (index, (payload_type, payload)) in rows.into_iter().enumerate() {
+        csv.extend_from_slice(
+            format!(
+                "media-{index},e32fb785-ddd0-4b96-b577-879327c0082f,{session},meeting-1,Mary Sue (Host),false,false,{payload_type},{payload},2024-05-14T23:59:5{index}.000Z\n"
+            )
+            .as_bytes(),
+        );
+    }
+    csv
+}
+
 /// The size of `/media/big.bin`.
 pub const MEDIA_BIG_BYTES: usize = 64 << 10;
 

@@ -69,11 +69,14 @@ pub enum Scenario {
     LinkLocalhost,
     /// The storage, asked at `127.0.0.1`, redirects (302) to the same link at `localhost`.
     RedirectLocalhost,
+    /// The dump also has image and file messages linking to the server's own `/media/*`
+    /// ([`crate::media::media_csv`]).
+    Media,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(&'static str, Self); 30] = [
+    pub const ALL: [(&'static str, Self); 31] = [
         ("ok", Self::Normal),
         ("api-500-once", Self::Api500Once),
         ("api-429-once", Self::Api429Once),
@@ -104,6 +107,7 @@ impl Scenario {
         ("kms-etag", Self::KmsEtag),
         ("link-localhost", Self::LinkLocalhost),
         ("redirect-localhost", Self::RedirectLocalhost),
+        ("media", Self::Media),
     ];
 
     /// The scenario a session id selects.

@@ -89,6 +89,9 @@ pub struct OrgSpec {
     /// `hostile`: `1` gives the sessions without a fault ids with `/`, `..`, a space, a dot and
     /// a non-ASCII letter (`s00000/../évil id.x`), to test how every entry point names files.
     pub hostile: bool,
+    /// `media`: `1` gives the sessions without a fault the `media` scenario (`media--s00000`):
+    /// their dumps link to the server's own `/media/*` ([`crate::media::media_csv`]).
+    pub media: bool,
 }
 
 impl Default for OrgSpec {
@@ -102,6 +105,7 @@ impl Default for OrgSpec {
             broken: false,
             all_ended: false,
             hostile: false,
+            media: false,
         }
     }
 }
@@ -141,6 +145,7 @@ impl OrgSpec {
                 "broken" => spec.broken = value == "1",
                 "ended" => spec.all_ended = value == "1",
                 "hostile" => spec.hostile = value == "1",
+                "media" => spec.media = value == "1",
                 _ => return Err(format!("unknown key `{key}`")),
             }
         }
@@ -156,14 +161,15 @@ impl OrgSpec {
             PagingPlacement::Absent => "none",
         };
         format!(
-            "n={},first={},paging={paging},max={},faults={},broken={},ended={},hostile={}",
+            "n={},first={},paging={paging},max={},faults={},broken={},ended={},hostile={}{}",
             self.sessions,
             self.first_page,
             self.max_per_page,
             u8::from(self.faults),
             u8::from(self.broken),
             u8::from(self.all_ended),
-            u8::from(self.hostile)
+            u8::from(self.hostile),
+            if self.media { ",media=1" } else { "" }
         )
     }
 
@@ -193,6 +199,7 @@ impl OrgSpec {
         match fault {
             Some(fault) => format!("{fault}--s{index:05}"),
             None if self.hostile => format!("s{index:05}/../évil id.x"),
+            None if self.media => format!("media--s{index:05}"),
             None => format!("s{index:05}-0f4c2d1e"),
         }
     }

@@ -214,6 +214,28 @@ pub fn anchor_into(id: &str, out: &mut String) {
     }
 }
 
+/// A relative path (`/`-separated) as a link target: every byte but ASCII letters, digits,
+/// `-`, `.`, `_`, `~` and `/` percent-encoded, so no name can read as a scheme, query or
+/// fragment; a leading `/` cannot occur (paths are relative).
+///
+/// ```
+/// use chatdump_transcript::text::relative_href;
+/// assert_eq!(relative_href("my chat#1.media/ab-x.png"), "my%20chat%231.media/ab-x.png");
+/// assert_eq!(relative_href("javascript:x/a"), "javascript%3Ax/a");
+/// ```
+#[must_use]
+pub fn relative_href(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.trim_start_matches('/').bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
 /// Which URL schemes a link may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlPolicy {

@@ -119,6 +119,10 @@ pub struct MessageView {
     /// An utterance's position in time order, from 0 (`m.speech` is whether it is set; the
     /// anchor is then [`speech_anchor`] of it, and `id` is empty); `None` for a chat message.
     pub utterance: Option<u64>,
+    /// `m.url` is the stored copy of the attachment, by relative path (`--media`; `m.local`).
+    pub local: bool,
+    /// Why the attachment could not be stored, controls cleaned (`--media`; `m.unavailable`).
+    pub unavailable: Option<String>,
 }
 
 impl MessageView {
@@ -175,6 +179,8 @@ const FIELDS: &[&str] = &[
     "speech",
     "end_datetime",
     "end_time",
+    "local",
+    "unavailable",
 ];
 
 /// A message as a minijinja object: a struct rather than a map, with the costly fields (the
@@ -227,6 +233,8 @@ impl Object for MessageObject {
                 .end
                 .map_or(Value::from(()), |end| Value::from(format_utc(end))),
             "end_time" => text(self.end_time.as_ref()),
+            "local" => Value::from(view.local),
+            "unavailable" => text(view.unavailable.as_ref()),
             _ => return None,
         })
     }
@@ -476,6 +484,8 @@ impl Random {
             payload: self.optional(),
             end: None,
             utterance: None,
+            local: self.flip(),
+            unavailable: self.optional(),
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use chatdump_core::attachment::{Attachment, Attachments, MediaMode};
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message, PayloadType};
 use chatdump_core::output::BackgroundWriter;
@@ -21,7 +22,7 @@ use crate::stats::{Kind, Seen, Spoken, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates, render_page};
 use crate::text::{
     UrlPolicy, anchor, clean_controls, clean_value, display_name, display_name_cow, excerpt,
-    safe_url,
+    relative_href, safe_url,
 };
 use crate::view::{
     DirectGroup, GroupView, MessageView, PinView, RenderFn, WritePinFn, group_context, pin_context,
@@ -51,6 +52,9 @@ pub struct TranscriptOptions {
     /// Where the body and pinned list are spooled until the page is written; `None`: the
     /// system temporary directory.
     pub temp_dir: Option<PathBuf>,
+    /// Inline the stored copies of raster images ([`Flavor::inline_image`]; `--media embed`).
+    /// The pipeline turns it on together with `remote_images` off.
+    pub embed_images: bool,
 }
 
 impl Default for TranscriptOptions {
@@ -61,6 +65,7 @@ impl Default for TranscriptOptions {
             remote_images: true,
             group_gap: SignedDuration::from_mins(5),
             temp_dir: None,
+            embed_images: false,
         }
     }
 }
@@ -121,6 +126,13 @@ pub trait Flavor {
     fn summary_renderer(&self, format: SummaryFormat) -> RenderFn {
         let _ = format;
         self.text_renderer()
+    }
+
+    /// The image source inlining `bytes` of the raster image type `media_type` (`--media
+    /// embed`), if the format inlines images (HTML: a `data:` URI).
+    fn inline_image(&self, media_type: &str, bytes: &[u8]) -> Option<String> {
+        let _ = (media_type, bytes);
+        None
     }
 
     /// Variables only this format's page needs (for HTML: the stylesheet, script and
@@ -461,6 +473,8 @@ fn empty_view() -> MessageView {
         payload: None,
         end: None,
         utterance: None,
+        local: false,
+        unavailable: None,
     }
 }
 
@@ -604,6 +618,16 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
         set_option(&mut view.quoted, quoted.as_deref());
         set_option(&mut view.payload, payload.as_deref());
         set_option(&mut view.url_text, url_text.as_deref());
+        view.local = false;
+        view.unavailable = None;
+        let attachment = match &body {
+            Body::Image { url } => Some((*url, self.options.embed_images)),
+            Body::File { url, .. } => Some((url.as_ref(), false)),
+            _ => None,
+        };
+        if let (Some(attachments), Some((raw, inline))) = (&self.context.attachments, attachment) {
+            self.attachment_view(view, attachments, raw, inline, &mut url, &mut image_src);
+        }
         view.url = url;
         view.image_src = image_src;
         view.file_name = file_name;
@@ -695,6 +719,44 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
         });
         self.timeline.add_speech(at);
         self.running()?.body.push(view)
+    }
+
+    /// Points `url` at the stored copy of the attachment `raw` (and `image_src` at its inlined
+    /// bytes, when `inline` and it is a raster image), or records why there is none. With
+    /// `--media embed`, no image is ever loaded from elsewhere.
+    fn attachment_view(
+        &self,
+        view: &mut MessageView,
+        attachments: &Attachments,
+        raw: &str,
+        inline: bool,
+        url: &mut Option<String>,
+        image_src: &mut Option<String>,
+    ) {
+        if attachments.mode() == MediaMode::Embed {
+            *image_src = None;
+        }
+        match attachments.get(raw) {
+            Some(Attachment::Stored(stored)) => {
+                *url = Some(relative_href(&stored.path));
+                view.local = true;
+                *image_src = None;
+                if inline && stored.raster {
+                    match stored.read() {
+                        Ok(bytes) => {
+                            *image_src = self.flavor.inline_image(&stored.media_type, &bytes);
+                        }
+                        Err(_) => {
+                            view.unavailable = Some("the saved copy cannot be read".to_owned());
+                        }
+                    }
+                }
+            }
+            Some(Attachment::Unavailable { reason }) => {
+                view.unavailable = Some(clean_value(reason).into_owned());
+            }
+            None => {}
+        }
     }
 
     fn pinned_entry(&mut self, message: &Message, name: &str) -> Result<(), ExportError> {

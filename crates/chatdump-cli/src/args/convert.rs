@@ -135,6 +135,9 @@ pub(crate) struct ConversionArgs {
     /// Markdown and HTML transcript options.
     #[command(flatten)]
     pub(crate) transcript: TranscriptArgs,
+    /// Saving the images and files the chat links to.
+    #[command(flatten)]
+    pub(crate) media: super::MediaArgs,
 }
 
 /// Flags for the Parquet and JSONL outputs.

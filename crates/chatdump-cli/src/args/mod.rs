@@ -4,6 +4,7 @@
 mod api;
 mod bulk;
 mod convert;
+mod media;
 mod serve;
 mod transcript;
 mod values;
@@ -15,6 +16,7 @@ pub(crate) use bulk::{BulkArgs, CompactArgs, SessionStatusArg};
 pub(crate) use convert::{
     ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, MeetingArgs, OnErrorArg, OutputArgs,
 };
+pub(crate) use media::{MediaArg, MediaArgs};
 pub(crate) use serve::{JobStatusArg, JobsArgs, LogFormat, ServeArgs};
 pub(crate) use transcript::TranscriptArgs;
 

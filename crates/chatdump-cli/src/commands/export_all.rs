@@ -76,6 +76,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     options.with_participants = bulk.with_participants;
     options.retry_skipped = bulk.retry_skipped;
     options.parquet = setup::parquet_options(&args.conversion.output_options);
+    options.media = setup::media_settings(&args.conversion.media);
     env!("CARGO_PKG_VERSION").clone_into(&mut options.tool_version);
     let probe = reporter.progress(Some(0), "");
     let draw = !probe.is_hidden() && std::io::stderr().is_terminal();
