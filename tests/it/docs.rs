@@ -349,6 +349,11 @@ fn bulk_manifest_fields_are_the_documented_ones() {
             path: "_media/00".into(),
             ..output.clone()
         }],
+        parts: vec![chatdump_bulk::PartRecord {
+            part: "transcript".into(),
+            status: chatdump_bulk::PartStatus::NotAvailable,
+            reason: Some("why".into()),
+        }],
     };
     let line = serde_json::to_string(&record).expect("serialise");
     assert_eq!(
@@ -359,6 +364,11 @@ fn bulk_manifest_fields_are_the_documented_ones() {
     assert_eq!(
         keys(&line),
         documented("commands/export-all.md", "manifest-output")
+    );
+    let line = serde_json::to_string(&record.parts[0]).expect("serialise");
+    assert_eq!(
+        keys(&line),
+        documented("commands/export-all.md", "manifest-part")
     );
 }
 

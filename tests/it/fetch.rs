@@ -10,15 +10,15 @@ use chatdump_testserver::{Config, Route, Server, chat_csv};
 
 use crate::support::{Chatdump, Run, temp_dir, tree};
 
-const ORG_ID: &str = "org-6e1f0a";
-const API_KEY: &str = "dyte-key-Zq8xK2pLm9";
-const ACCOUNT_ID: &str = "acct-3b7c";
-const APP_ID: &str = "app-9d2e";
-const API_TOKEN: &str = "cf-token-Wv4Rt7Yh1N";
-const MESSAGES: usize = 300;
+pub(crate) const ORG_ID: &str = "org-6e1f0a";
+pub(crate) const API_KEY: &str = "dyte-key-Zq8xK2pLm9";
+pub(crate) const ACCOUNT_ID: &str = "acct-3b7c";
+pub(crate) const APP_ID: &str = "app-9d2e";
+pub(crate) const API_TOKEN: &str = "cf-token-Wv4Rt7Yh1N";
+pub(crate) const MESSAGES: usize = 300;
 
 /// Small waits and timeouts, so that every retry path runs in well under a second.
-const FAST: &[&str] = &[
+pub(crate) const FAST: &[&str] = &[
     "--retry-delay",
     "10ms",
     "--retry-max-delay",
@@ -33,7 +33,7 @@ const FAST: &[&str] = &[
     "30s",
 ];
 
-fn server() -> Server {
+pub(crate) fn server() -> Server {
     Server::start(Config {
         org_id: ORG_ID.into(),
         api_key: API_KEY.into(),
@@ -50,7 +50,12 @@ fn server() -> Server {
 
 /// `chatdump COMMAND --base-url ... --session-id ... FAST... EXTRA...` against the test server,
 /// with Dyte credentials in the environment.
-fn chatdump(server: &Server, command: &str, sessions: &[&str], extra: &[&str]) -> Chatdump {
+pub(crate) fn chatdump(
+    server: &Server,
+    command: &str,
+    sessions: &[&str],
+    extra: &[&str],
+) -> Chatdump {
     chatdump_at(
         &server.dyte_base_url(),
         command,
@@ -74,7 +79,7 @@ fn chatdump_at(base: &str, command: &str, sessions: &[&str], extra: &[&str]) -> 
 
 /// No proxy from the environment may stand between the binary and the server on 127.0.0.1, and
 /// downloads from the `--base-url`'s host (the test server, on 127.0.0.1) are allowed.
-fn hermetic(command: Chatdump) -> Chatdump {
+pub(crate) fn hermetic(command: Chatdump) -> Chatdump {
     command
         .allowing_test_server()
         .env("NO_PROXY", "127.0.0.1")
@@ -101,7 +106,7 @@ fn fetch_from(base: &str, session: &str, dir: &Path, extra: &[&str]) -> Run {
 /// Asserts no credential and no part of any link's signature appears in the run's output, and
 /// that no `Authorization` header ever reached the storage.
 #[track_caller]
-fn assert_no_secrets(run: &Run, server: &Server) {
+pub(crate) fn assert_no_secrets(run: &Run, server: &Server) {
     let output = format!("{}\n{}", String::from_utf8_lossy(&run.stdout), run.stderr);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ORG_ID}:{API_KEY}"));
     let mut secrets = vec![API_KEY.to_owned(), API_TOKEN.to_owned(), basic];
@@ -126,7 +131,10 @@ fn assert_no_secrets(run: &Run, server: &Server) {
         );
     }
     for request in server.requests() {
-        if request.route == Route::Download {
+        if matches!(
+            request.route,
+            Route::Download | Route::TranscriptDownload | Route::SummaryDownload
+        ) {
             assert!(
                 !request.authorization,
                 "Authorization reached the storage: {request:?}"
@@ -166,7 +174,7 @@ fn assert_dir_holds(dir: &Path, session: Option<&str>) {
     }
 }
 
-fn statuses(server: &Server, route: Route, session: &str) -> Vec<u16> {
+pub(crate) fn statuses(server: &Server, route: Route, session: &str) -> Vec<u16> {
     server
         .requests_for(route, session)
         .iter()

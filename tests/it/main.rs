@@ -11,6 +11,7 @@ mod bulk;
 mod cli;
 mod convert;
 mod docs;
+mod export_with;
 mod fetch;
 mod html_browser;
 mod interrupt;

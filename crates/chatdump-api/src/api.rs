@@ -9,6 +9,7 @@ use serde_json::Value;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::reader::parse_timestamp;
 
+use crate::parts::Part;
 use crate::provider::Provider;
 #[cfg(doc)]
 use crate::provider::{DYTE_BASE_URL, REALTIMEKIT_BASE_URL};
@@ -48,6 +49,30 @@ impl Api {
     #[must_use]
     pub fn chat_url(&self, session_id: &str) -> Url {
         self.sessions_route(&[session_id, "chat"])
+    }
+
+    /// The route that gives `part`'s download link for `session_id`: `.../chat`,
+    /// `.../transcript` (with `?format=` when a format is given: `RealtimeKit` takes it, Dyte is
+    /// sent none) or `.../summary`.
+    #[must_use]
+    pub fn part_url(&self, session_id: &str, part: Part) -> Url {
+        match part {
+            Part::Chat => self.chat_url(session_id),
+            Part::Transcript(format) => {
+                let mut url = self.sessions_route(&[session_id, "transcript"]);
+                if let (Self::RealtimeKit { .. }, Some(format)) = (self, format) {
+                    url.query_pairs_mut().append_pair("format", format.query());
+                }
+                url
+            }
+            Part::Summary => self.sessions_route(&[session_id, "summary"]),
+        }
+    }
+
+    /// `GET /sessions/{session_id}`: the session's details (`started_at`).
+    #[must_use]
+    pub fn session_url(&self, session_id: &str) -> Url {
+        self.sessions_route(&[session_id])
     }
 
     /// The `Authorization` header, marked sensitive so no `Debug` output shows it.
@@ -96,8 +121,10 @@ pub(crate) enum Answer {
 }
 
 /// Reads a 2xx body: `{success, data: {chat_download_url, chat_download_url_expiry}}`, leniently
-/// (camelCase names too, `result` in place of `data`, a missing `success`).
-pub(crate) fn parse_answer(body: &[u8]) -> Answer {
+/// (camelCase names too, `result` in place of `data`, a missing `success`); the names are the
+/// part's (`transcript_download_url`, `summaryDownloadUrl`, ...: [`Part::link_keys`]).
+pub(crate) fn parse_answer(body: &[u8], part: Part) -> Answer {
+    let ([url_key, url_camel], [expiry_key, expiry_camel]) = part.link_keys();
     if body.iter().all(u8::is_ascii_whitespace) {
         return Answer::Malformed("the body is empty".into());
     }
@@ -112,25 +139,25 @@ pub(crate) fn parse_answer(body: &[u8]) -> Answer {
         .iter()
         .find_map(|key| value.get(key).filter(|data| data.is_object()))
         .unwrap_or(&value);
-    let url = ["chat_download_url", "chatDownloadUrl"]
+    let url = [url_key, url_camel]
         .iter()
         .find_map(|key| data.get(key).and_then(Value::as_str));
     let Some(url) = url else {
-        return Answer::Malformed("no `chat_download_url` in the answer".into());
+        return Answer::Malformed(format!("no `{url_key}` in the answer"));
     };
     let url: Url = match url.parse() {
         Ok(url) => url,
         Err(error) => {
-            return Answer::Malformed(format!("`chat_download_url` is not a URL ({error})"));
+            return Answer::Malformed(format!("`{url_key}` is not a URL ({error})"));
         }
     };
     if !matches!(url.scheme(), "http" | "https") {
         return Answer::Malformed(format!(
-            "`chat_download_url` is not an http(s) URL (scheme `{}`)",
+            "`{url_key}` is not an http(s) URL (scheme `{}`)",
             escape_for_terminal(url.scheme(), 20)
         ));
     }
-    let expires = ["chat_download_url_expiry", "chatDownloadUrlExpiry"]
+    let expires = [expiry_key, expiry_camel]
         .iter()
         .find_map(|key| data.get(key))
         .and_then(|value| match value {
@@ -197,7 +224,7 @@ mod tests {
     use super::*;
 
     fn link(body: &str) -> Link {
-        match parse_answer(body.as_bytes()) {
+        match parse_answer(body.as_bytes(), Part::Chat) {
             Answer::Link(link) => link,
             other => panic!("{other:?}"),
         }
@@ -242,13 +269,25 @@ mod tests {
             Some("Unauthorized")
         );
         assert!(matches!(
-            parse_answer(br#"{"success":false,"error":{"message":"nope"}}"#),
+            parse_answer(
+                br#"{"success":false,"error":{"message":"nope"}}"#,
+                Part::Chat
+            ),
             Answer::Refused(Some(_))
         ));
-        assert!(matches!(parse_answer(b"<html>"), Answer::Malformed(_)));
-        assert!(matches!(parse_answer(b""), Answer::Malformed(_)));
         assert!(matches!(
-            parse_answer(br#"{"success":true,"data":{"chat_download_url":"file:///etc/passwd"}}"#),
+            parse_answer(b"<html>", Part::Chat),
+            Answer::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_answer(b"", Part::Chat),
+            Answer::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_answer(
+                br#"{"success":true,"data":{"chat_download_url":"file:///etc/passwd"}}"#,
+                Part::Chat
+            ),
             Answer::Malformed(_)
         ));
     }

@@ -47,6 +47,7 @@ mod config;
 mod download;
 pub mod file;
 pub mod guard;
+pub mod parts;
 mod provider;
 mod redact;
 mod retry;
@@ -64,6 +65,7 @@ use tokio::time::Instant;
 
 pub use api::Api;
 pub use config::{AccountIds, ApiConfigError, UrlError, http_url};
+pub use parts::{FetchedParts, NotAvailable, Part, PartOutcome, PartsRequest, TranscriptFormat};
 pub use provider::{DYTE_BASE_URL, Provider, REALTIMEKIT_BASE_URL};
 pub use redact::{REDACTED, Secret, redact_url};
 pub use reqwest::Url;
@@ -502,6 +504,20 @@ impl Fetcher {
         target: &Path,
         observer: &mut (dyn FetchObserver + Send),
     ) -> Result<Fetched, FetchError> {
+        self.fetch_link_to(session_id, Part::Chat, target, observer)
+            .await
+    }
+
+    /// Fetches one part of `session_id` (its chat, speech transcript or summary) into `target`
+    /// with the same machinery: a link from the part's route, refreshed, retried, checked and
+    /// committed atomically. A 404 from the API is [`FetchError::NotFound`].
+    pub(crate) async fn fetch_link_to(
+        &self,
+        session_id: &str,
+        part: Part,
+        target: &Path,
+        observer: &mut (dyn FetchObserver + Send),
+    ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
         let write_error = |source: io::Error| FetchError::Write {
             path: chatdump_core::escape::escape_for_terminal(&target.display().to_string(), 200),
@@ -510,7 +526,7 @@ impl Fetcher {
         let (file, mut handle) = file::create(target).await.map_err(write_error)?;
         let mut fetched = Fetched::default();
         let mut link = self
-            .request_link(session_id, started, observer, &mut fetched)
+            .request_link(session_id, part, started, observer, &mut fetched)
             .await?;
         let mut state = DownloadState::default();
         let mut failed_attempts = 0;
@@ -531,7 +547,7 @@ impl Fetcher {
                 });
                 fetched.link_refreshes += 1;
                 link = self
-                    .request_link(session_id, started, observer, &mut fetched)
+                    .request_link(session_id, part, started, observer, &mut fetched)
                     .await?;
                 continue;
             }
@@ -563,7 +579,7 @@ impl Fetcher {
                     });
                     fetched.link_refreshes += 1;
                     link = self
-                        .request_link(session_id, started, observer, &mut fetched)
+                        .request_link(session_id, part, started, observer, &mut fetched)
                         .await?;
                 }
                 Err(Failure::Fatal(DownloadError::Refused(refused))) => {
@@ -623,11 +639,12 @@ impl Fetcher {
     async fn request_link(
         &self,
         session_id: &str,
+        part: Part,
         started: Instant,
         observer: &mut (dyn FetchObserver + Send),
         fetched: &mut Fetched,
     ) -> Result<Link, FetchError> {
-        let url = self.api.chat_url(session_id);
+        let url = self.api.part_url(session_id, part);
         let shown = redact_url(&url);
         let body = self
             .api_get(&url, Some(session_id), started, observer, |observer| {
@@ -635,7 +652,7 @@ impl Fetcher {
                 fetched.api_calls += 1;
             })
             .await?;
-        match api::parse_answer(&body) {
+        match api::parse_answer(&body, part) {
             Answer::Link(link) => {
                 observer.event(&FetchEvent::GotLink {
                     url: redact_url(&link.url),
@@ -888,5 +905,17 @@ mod tests {
             10,
         )));
         drop(assert_send(fetcher.participants_page("s", 1, 10)));
+        drop(assert_send(fetcher.fetch_parts(
+            "s",
+            &PartsRequest {
+                transcript: true,
+                summary: true,
+                transcript_format: None,
+            },
+            Path::new("."),
+            "s",
+            None,
+            &mut observer,
+        )));
     }
 }

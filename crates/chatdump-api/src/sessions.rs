@@ -174,7 +174,11 @@ impl Fetcher {
 
     /// A GET of a small JSON answer with the API's credentials, retried like the chat route.
     /// A 404 becomes [`FetchError::NotFound`] when `session` is given, else a status error.
-    async fn get_json(&self, url: &Url, session: Option<&str>) -> Result<Value, FetchError> {
+    pub(crate) async fn get_json(
+        &self,
+        url: &Url,
+        session: Option<&str>,
+    ) -> Result<Value, FetchError> {
         let body = self
             .api_get(url, session, Instant::now(), &mut IgnoreEvents, |_| {})
             .await?;

@@ -490,6 +490,7 @@ mod tests {
                 attempts: 1,
                 at: String::new(),
                 media: Vec::new(),
+                parts: vec![],
             });
         }
         manifest.save(store).await.unwrap();

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chatdump_api::sessions::{Participant, Session, SessionQuery};
-use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetcher};
+use chatdump_api::{FetchError, FetchEvent, FetchObserver, FetchedParts, Fetcher, PartsRequest};
 use chatdump_core::error::error_chain;
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_parquet::{ParquetOptions, ParticipantIds, Participants};
-use chatdump_pipeline::{Conversion, Format, MediaLayout, MediaSettings, NoEvents, StoredFile};
+use chatdump_pipeline::{
+    Conversion, Format, MediaLayout, MediaSettings, MeetingParts, NoEvents, Part, StoredFile,
+};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use jiff::Timestamp;
@@ -23,7 +25,7 @@ use serde::Serialize;
 
 use crate::BulkError;
 use crate::listing::{FetchPage, Lister, RateLimiter};
-use crate::manifest::{Manifest, OutputFile, SessionRecord, Status};
+use crate::manifest::{Manifest, OutputFile, PartRecord, PartStatus, SessionRecord, Status};
 use crate::store::Store;
 
 /// Sessions per listing page asked for.
@@ -58,6 +60,8 @@ pub struct ExportOptions {
     /// Save each session's attachments (`--media`): stored once each under `_media/<sha256>`
     /// in the store and listed in the session's manifest line; `None` fetches nothing.
     pub media: Option<MediaSettings>,
+    /// The meeting parts fetched and converted with each chat (`--with`; issue 18).
+    pub parts: PartsRequest,
 }
 
 impl ExportOptions {
@@ -78,6 +82,7 @@ impl ExportOptions {
             tool_version: String::new(),
             checkpoint_every: 50,
             media: None,
+            parts: PartsRequest::default(),
         }
     }
 }
@@ -110,6 +115,9 @@ pub struct Report {
     pub bytes_written: u64,
     /// Why the listing stopped early, if it did (the sessions listed before were processed).
     pub listing_error: Option<String>,
+    /// Meeting parts asked for (`--with`) that sessions exported by this run did not have
+    /// (HTTP 404), with why: those sessions' chat was exported without them.
+    pub parts_not_available: Vec<Problem>,
 }
 
 impl Report {
@@ -256,7 +264,16 @@ pub async fn export_all(
                         let unenriched = options.with_participants
                             && !record.participants
                             && record.status == Status::Exported;
-                        (was_live || unenriched)
+                        // A part now asked for that the record does not mention (or, with
+                        // `--retry-skipped`, one the platform had not got).
+                        let parts_wanted = options.parts.names().iter().any(|part| {
+                            !record.parts.iter().any(|done| {
+                                done.part == *part
+                                    && (done.status == PartStatus::Available
+                                        || !options.retry_skipped)
+                            })
+                        }) && record.status == Status::Exported;
+                        (was_live || unenriched || parts_wanted)
                             && !record
                                 .outputs
                                 .iter()
@@ -285,6 +302,16 @@ pub async fn export_all(
                     let event = match record.status {
                         Status::Exported => {
                             report.exported += 1;
+                            for part in &record.parts {
+                                if let (PartStatus::NotAvailable, Some(reason)) =
+                                    (part.status, &part.reason)
+                                {
+                                    report.parts_not_available.push(Problem {
+                                        session_id: record.session_id.clone(),
+                                        reason: reason.clone(),
+                                    });
+                                }
+                            }
                             report.messages_written += record.messages;
                             report.bytes_written += bytes;
                             Event::Exported
@@ -391,6 +418,10 @@ async fn export_session(
         attempts,
         at: options.now.to_string(),
         media: Vec::new(),
+        parts: previous
+            .as_ref()
+            .map(|record| record.parts.clone())
+            .unwrap_or_default(),
     };
     let failed = |reason: String| Done::Record {
         record: record(Status::Failed, Some(reason)),
@@ -420,6 +451,30 @@ async fn export_session(
         }
         Err(error) => return failed(error_chain(&error)),
     }
+    let fetched_parts = if options.parts.any() {
+        // One slot of the rate limit per API call: the parts' links and the session's start.
+        for _ in 0..=options.parts.names().len() {
+            context.limiter.acquire().await;
+        }
+        match context
+            .fetcher
+            .fetch_parts(
+                &session.id,
+                &options.parts,
+                scratch.path(),
+                "dump",
+                None,
+                &mut PauseOnRateLimit(&context.limiter),
+            )
+            .await
+        {
+            Ok(parts) => parts,
+            Err(error) if error.is_credentials() => return Done::Fatal(error),
+            Err(error) => return failed(error_chain(&error)),
+        }
+    } else {
+        FetchedParts::default()
+    };
     let participants = if options.with_participants {
         match participants(context, &session.id).await {
             Ok(participants) => Some(participants),
@@ -435,6 +490,12 @@ async fn export_session(
         let out_root = out_root.clone();
         let parquet = options.parquet.clone();
         let session_id = session.id.clone();
+        let parts_root = scratch.path().join("parts");
+        let parts = MeetingParts {
+            transcript: fetched_parts.transcript.clone(),
+            summary: fetched_parts.summary.clone(),
+            session_start: fetched_parts.session_start,
+        };
         let mut pipeline = chatdump_pipeline::Options::new(
             scratch.path().to_owned(),
             options.tool_version.clone(),
@@ -448,9 +509,10 @@ async fn export_session(
             convert(
                 &csv,
                 &session_id,
-                &out_root,
+                [&out_root, &parts_root],
                 pipeline,
                 participants.as_ref(),
+                parts,
             )
         })
         .await
@@ -462,13 +524,12 @@ async fn export_session(
     };
     let mut outputs = Vec::with_capacity(files.len());
     let mut bytes = 0;
-    for relative in files {
-        let local = out_root.join(&relative);
-        match context.store.upload_file(&local, &relative).await {
+    for (local, path) in files {
+        match context.store.upload_file(&local, &path).await {
             Ok(uploaded) => {
                 bytes += uploaded.bytes;
                 outputs.push(OutputFile {
-                    path: relative,
+                    path,
                     bytes: uploaded.bytes,
                     sha256: uploaded.sha256,
                 });
@@ -519,7 +580,48 @@ async fn export_session(
     record.messages = messages;
     record.outputs = outputs;
     record.media = stored_media;
+    record.parts = part_records(options.parts, &fetched_parts);
     Done::Record { record, bytes }
+}
+
+/// The manifest's account of the parts asked for.
+fn part_records(request: PartsRequest, fetched: &FetchedParts) -> Vec<PartRecord> {
+    request
+        .names()
+        .into_iter()
+        .map(|part| {
+            let missing = fetched
+                .not_available
+                .iter()
+                .find(|missing| missing.part == part);
+            PartRecord {
+                part: part.to_owned(),
+                status: if missing.is_some() {
+                    PartStatus::NotAvailable
+                } else {
+                    PartStatus::Available
+                },
+                reason: missing.map(ToString::to_string),
+            }
+        })
+        .collect()
+}
+
+/// Where a meeting part's file goes in the store: a speech transcript's under `_transcripts/`,
+/// a summary's under `_summaries/`, each partitioned by `day` (the session's start, else its
+/// chat's first day), so that they form datasets of their own that engines reading the chat
+/// dataset never see (a leading `_` hides a directory from Spark's partition discovery, Hive
+/// and Trino, and `_transcripts/date=D/x.parquet` matches no `*/*.parquet` glob).
+fn part_path(part: Part, name: &str, day: Option<&str>) -> Option<String> {
+    let prefix = match part {
+        Part::Transcript => "_transcripts",
+        Part::Summary => "_summaries",
+        Part::Chat | Part::Rejects => return None,
+    };
+    Some(match day {
+        Some(day) => format!("{prefix}/date={day}/{name}"),
+        None => format!("{prefix}/{name}"),
+    })
 }
 
 /// Passes a 429's wait on to every task: the API's limit is per IP, not per session.
@@ -573,16 +675,26 @@ async fn participants(
     }
 }
 
-/// Converts one session's CSV into a dataset under `out_root` with the one pipeline (so the
+/// A converted file: where it is, and where it goes in the store.
+type Upload = (PathBuf, String);
+
+/// Converts one session's CSV into a dataset under `roots[0]` with the one pipeline (so the
 /// files are byte for byte those of `chatdump convert --partition-by date`); returns the
-/// messages written and the files' paths relative to `out_root`.
+/// messages written and the files with their paths in the store.
+///
+/// With meeting parts, those are converted too, in a second pass into `roots[1]`: the pipeline
+/// keeps a transcript out of a partitioned dataset (its Parquet file would be read as chat), so
+/// they are converted with the chat (which they are checked against) without partitioning, and
+/// only their own files are kept, for `_transcripts/` and `_summaries/` ([`part_path`]).
 fn convert(
     csv: &Path,
     session_id: &str,
-    out_root: &Path,
+    roots: [&Path; 2],
     mut options: chatdump_pipeline::Options,
     participants: Option<&HashMap<String, Participant>>,
-) -> Result<(u64, Vec<String>, Vec<StoredFile>), String> {
+    parts: MeetingParts,
+) -> Result<(u64, Vec<Upload>, Vec<StoredFile>), String> {
+    let [out_root, parts_root] = roots;
     // Bulk datasets always use schema version 2: the participant columns are null when
     // enrichment is off, so every file of the dataset has the same columns.
     let ids: Participants = participants
@@ -602,7 +714,7 @@ fn convert(
         })
         .unwrap_or_default();
     options.formats.parquet.participants = Some(Arc::new(ids));
-    let conversion = Conversion {
+    let mut conversion = Conversion {
         formats: vec![Format::Parquet],
         partition_by_date: true,
         rejects: None,
@@ -612,7 +724,7 @@ fn convert(
         .session(
             csv,
             session_id,
-            chatdump_pipeline::MeetingParts::default(),
+            MeetingParts::default(),
             out_root,
             &mut NoEvents,
         )
@@ -621,17 +733,49 @@ fn convert(
         .media
         .map(|media| media.stored)
         .unwrap_or_default();
-    let files = converted
+    let mut files: Vec<Upload> = converted
         .outputs
         .iter()
-        .filter_map(|written| written.path.as_deref()?.strip_prefix(out_root).ok())
-        .map(|path| {
-            path.components()
+        .filter_map(|written| {
+            let local = written.path.clone()?;
+            let relative = local.strip_prefix(out_root).ok()?;
+            let path = relative
+                .components()
                 .map(|part| part.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
-                .join("/")
+                .join("/");
+            Some((local, path))
         })
         .collect();
+    if parts.transcript.is_some() || parts.summary.is_some() {
+        // The day: the session's start, else the chat's first (its first partition).
+        let day = parts
+            .session_start
+            .map(|start| jiff::tz::Offset::UTC.to_datetime(start).date().to_string())
+            .or_else(|| {
+                files
+                    .iter()
+                    .filter_map(|(_, path)| path.strip_prefix("date=")?.split('/').next())
+                    .min()
+                    .map(str::to_owned)
+            });
+        conversion.partition_by_date = false;
+        // The attachments came with the chat's pass.
+        conversion.options.media = None;
+        let converted = conversion
+            .session(csv, session_id, parts, parts_root, &mut NoEvents)
+            .map_err(|error| error_chain(&error))?;
+        for written in converted.outputs {
+            let Some(local) = written.path else { continue };
+            let name = local
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Some(path) = part_path(written.part, &name, day.as_deref()) {
+                files.push((local, path));
+            }
+        }
+    }
     Ok((converted.summary.messages, files, media))
 }
 
@@ -667,6 +811,60 @@ mod rate_limit_tests {
         // is not a rate limit, and neither is a connection error.
         assert!(!pauses(&retrying(Some(503), "HTTP 503: see HTTP 429 docs")).await);
         assert!(!pauses(&retrying(None, "the connection failed: HTTP 429")).await);
+    }
+}
+
+#[cfg(test)]
+mod dataset_tests {
+    use super::*;
+
+    #[test]
+    fn parts_go_to_datasets_of_their_own() {
+        let day = Some("2024-05-13");
+        assert_eq!(
+            part_path(Part::Transcript, "s1.transcript.parquet", day).as_deref(),
+            Some("_transcripts/date=2024-05-13/s1.transcript.parquet")
+        );
+        assert_eq!(
+            part_path(Part::Summary, "s1.summary.md", day).as_deref(),
+            Some("_summaries/date=2024-05-13/s1.summary.md")
+        );
+        assert_eq!(
+            part_path(Part::Summary, "s1.summary.txt", None).as_deref(),
+            Some("_summaries/s1.summary.txt")
+        );
+        // The chat's files (kept from the first pass) and rejects are not parts' files.
+        assert_eq!(part_path(Part::Chat, "s1.parquet", day), None);
+        assert_eq!(part_path(Part::Rejects, "s1.rejects.jsonl", day), None);
+    }
+
+    #[test]
+    fn the_manifest_says_which_part_was_missing() {
+        let request = PartsRequest {
+            transcript: true,
+            summary: true,
+            transcript_format: None,
+        };
+        let fetched = FetchedParts {
+            not_available: vec![chatdump_api::NotAvailable {
+                part: "summary",
+                session: "s".into(),
+                message: None,
+            }],
+            ..FetchedParts::default()
+        };
+        let records = part_records(request, &fetched);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].status, PartStatus::Available);
+        assert_eq!(records[1].part, "summary");
+        assert_eq!(records[1].status, PartStatus::NotAvailable);
+        assert!(
+            records[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("no summary for session `s` (HTTP 404)")
+        );
     }
 }
 

@@ -9,6 +9,11 @@
 //!   skipped with why, failed with why), so a re-run skips what is done, retries what failed,
 //!   and resumes an interrupted run; file names are fixed per session, so exporting a session
 //!   again replaces its file rather than duplicating its rows.
+//! - With [`ExportOptions::parts`] (`--with transcript,summary`, issue 18) each session's speech
+//!   transcript and summary are fetched and converted with its chat; their files go to datasets
+//!   of their own, `ROOT/_transcripts/date=YYYY-MM-DD/...` and `ROOT/_summaries/date=YYYY-MM-DD/...`,
+//!   which engines reading the chat dataset never pick up (names starting with `_` are hidden from
+//!   Spark's partition discovery, Hive and Trino, and match no `*/*.parquet` glob).
 //! - [`compact()`] rewrites a day's small per-session files into a few large ones.
 //! - [`Store`] is the root: `s3://`, `gs://`, `az://`, `file://` or a local directory.
 //!
@@ -51,7 +56,10 @@ pub use export::{
     BulkObserver, DEFAULT_PER_PAGE, Event, ExportOptions, Problem, Quiet, Report, export_all,
 };
 pub use local::{RUN_DIR_PREFIX, RunDir, write_json};
-pub use manifest::{MANIFEST_PATH, MANIFEST_VERSION, Manifest, OutputFile, SessionRecord, Status};
+pub use manifest::{
+    MANIFEST_PATH, MANIFEST_VERSION, Manifest, OutputFile, PartRecord, PartStatus, SessionRecord,
+    Status,
+};
 pub use store::{DEFAULT_PART_SIZE, Listed, Store, Uploaded};
 
 /// An error that stops a bulk export or a compaction. Per-session failures are not errors:

@@ -81,6 +81,33 @@ pub struct SessionRecord {
     /// (and no key in the line) without `--media`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<OutputFile>,
+    /// The meeting parts asked for (`--with`) and whether the platform had each (issue 18);
+    /// their files are in `outputs`, under `_transcripts/` and `_summaries/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRecord>,
+}
+
+/// What became of one meeting part of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// `transcript` or `summary`.
+    pub part: String,
+    /// Whether the platform had it.
+    pub status: PartStatus,
+    /// Why it is not available (the API's 404, escaped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Whether the platform had a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartStatus {
+    /// Fetched and converted with the chat.
+    Available,
+    /// The API answered 404 (feature off, not generated, past retention): the chat was
+    /// exported without it; a re-run leaves it alone unless `--retry-skipped`.
+    NotAvailable,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -217,6 +244,7 @@ mod tests {
                 attempts: 1,
                 at: "2026-11-26T00:00:00Z".into(),
                 media: Vec::new(),
+                parts: vec![],
             });
         }
         let bytes = manifest.to_bytes();

@@ -243,3 +243,19 @@ pub(crate) fn create_directory(dir: &Path) -> anyhow::Result<()> {
         )
     })
 }
+
+/// The parts `export --with` asks for, besides the chat.
+pub(crate) fn parts_request(args: &crate::args::ExportArgs) -> chatdump_api::PartsRequest {
+    use crate::args::{TranscriptFormatArg, WithPart};
+    use chatdump_api::TranscriptFormat;
+    chatdump_api::PartsRequest {
+        transcript: args.with.contains(&WithPart::Transcript),
+        summary: args.with.contains(&WithPart::Summary),
+        transcript_format: args.transcript_format.map(|format| match format {
+            TranscriptFormatArg::Csv => TranscriptFormat::Csv,
+            TranscriptFormatArg::Json => TranscriptFormat::Json,
+            TranscriptFormatArg::Vtt => TranscriptFormat::Vtt,
+            TranscriptFormatArg::Srt => TranscriptFormat::Srt,
+        }),
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 /// The documented header, in the documented order.
 const HEADER: &str = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n";
 
-const PEOPLE: [(&str, &str); 4] = [
+pub(crate) const PEOPLE: [(&str, &str); 4] = [
     ("e32fb785-ddd0-4b96-b577-879327c0082f", "Mary Sue (Host)"),
     ("023d3ea6-0af0-40ad-8aa3-6645c4ff1db8", "José Álvarez"),
     ("51fdf95f-d893-471a-922b-7db7adb14453", "李雷"),

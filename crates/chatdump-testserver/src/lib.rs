@@ -13,7 +13,9 @@
 //! - `GET /storage/chat-dumps/{session_id}.csv?X-Amz-...` (the storage; refuses any
 //!   `Authorization` header, as S3 does for presigned URLs);
 //! - `GET /media/{name}` (the images and files a chat links to, with their faults: see
-//!   [`media`]).
+//!   [`media`]);
+//! - the speech transcript (every format), the summary and the session's details, for both
+//!   providers, and their storage (see [`parts`]).
 //!
 //! ```no_run
 //! let server = chatdump_testserver::Server::start(chatdump_testserver::Config::default())?;
@@ -32,6 +34,7 @@
 
 mod dump;
 pub mod media;
+pub mod parts;
 mod scenario;
 pub mod sessions;
 
@@ -106,6 +109,16 @@ pub enum Route {
     Download,
     /// The media storage (`/media/{name}`; the request's session is the name).
     Media,
+    /// A transcript route (`.../sessions/{id}/transcript`), either provider.
+    Transcript,
+    /// A summary route (`.../sessions/{id}/summary`), either provider.
+    Summary,
+    /// A session-details route (`.../sessions/{id}`), either provider.
+    SessionDetails,
+    /// The transcript storage.
+    TranscriptDownload,
+    /// The summary storage.
+    SummaryDownload,
 }
 
 /// One request, as the server saw it.
@@ -320,6 +333,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/storage/chat-dumps/{file}", get(download))
         .merge(sessions::routes())
         .merge(media::routes())
+        .merge(parts::routes())
         .with_state(shared)
 }
 
@@ -364,25 +378,37 @@ async fn dyte_chat(
     response
 }
 
+/// The `RealtimeKit` answer to a request with the wrong token, account or app; `None` when it
+/// may go on.
+pub(crate) fn realtimekit_refusal(
+    shared: &Shared,
+    headers: &HeaderMap,
+    account: &str,
+    app: &str,
+) -> Option<Response> {
+    let expected = format!("Bearer {}", shared.config.api_token);
+    if !auth_matches(headers, &expected) {
+        Some(json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": [], "result": null}),
+        ))
+    } else if account != shared.config.account_id || app != shared.config.app_id {
+        Some(json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error: not allowed for this account or app"}], "messages": [], "result": null}),
+        ))
+    } else {
+        None
+    }
+}
+
 async fn realtimekit_chat(
     State(shared): State<Arc<Shared>>,
     Path((account, app, session)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let expected = format!("Bearer {}", shared.config.api_token);
-    let response = if !auth_matches(&headers, &expected) {
-        json(
-            StatusCode::UNAUTHORIZED,
-            &serde_json::json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": [], "result": null}),
-        )
-    } else if account != shared.config.account_id || app != shared.config.app_id {
-        json(
-            StatusCode::FORBIDDEN,
-            &serde_json::json!({"success": false, "errors": [{"code": 10000, "message": "Authentication error: not allowed for this account or app"}], "messages": [], "result": null}),
-        )
-    } else {
-        chat_link(&shared, Route::RealtimeKitApi, &session)
-    };
+    let response = realtimekit_refusal(&shared, &headers, &account, &app)
+        .unwrap_or_else(|| chat_link(&shared, Route::RealtimeKitApi, &session));
     shared.record(Route::RealtimeKitApi, &session, &headers, response.status());
     response
 }
@@ -393,7 +419,7 @@ fn auth_matches(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|value| value.as_bytes() == expected.as_bytes())
 }
 
-fn error_envelope(route: Route, code: u16, message: &str) -> serde_json::Value {
+pub(crate) fn error_envelope(route: Route, code: u16, message: &str) -> serde_json::Value {
     if route == Route::RealtimeKitApi {
         serde_json::json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null})
     } else {
@@ -408,18 +434,13 @@ fn retry_after(mut response: Response, value: &str) -> Response {
     response
 }
 
-/// The API's answer for an authenticated request.
-fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
-    let count = shared.count(route, session);
-    let scenario = Scenario::for_session(session);
-    let first = count == 1;
+/// The API's 500 and 429 faults of `scenario` (for the request counted `first` or not).
+pub(crate) fn rate_fault(route: Route, scenario: Scenario, first: bool) -> Option<Response> {
     match scenario {
-        Scenario::Api500Once if first => {
-            return json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &error_envelope(route, 500, "Internal server error"),
-            );
-        }
+        Scenario::Api500Once if first => Some(json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &error_envelope(route, 500, "Internal server error"),
+        )),
         Scenario::Api429Once
         | Scenario::Api429Always
         | Scenario::Api429Long
@@ -440,8 +461,48 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
                 }
                 _ => "1".to_owned(),
             };
-            return retry_after(response, &value);
+            Some(retry_after(response, &value))
         }
+        _ => None,
+    }
+}
+
+/// What an API route hands out a link to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Served {
+    /// The chat dump.
+    Chat,
+    /// The speech transcript of a session that started at `start`.
+    Transcript {
+        shape: parts::TranscriptShape,
+        start: Timestamp,
+    },
+    /// The summary.
+    Summary,
+}
+
+/// The chat route's answer for an authenticated request.
+fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
+    link_answer(shared, route, route, session, Served::Chat)
+}
+
+/// An API route's answer for an authenticated request: a link to `served`, or the fault the
+/// session's scenario asks for. `route` is the provider's (`DyteApi`, `RealtimeKitApi`: the
+/// error envelope); `counter` counts the requests that "once" faults look at.
+pub(crate) fn link_answer(
+    shared: &Shared,
+    route: Route,
+    counter: Route,
+    session: &str,
+    served: Served,
+) -> Response {
+    let count = shared.count(counter, session);
+    let scenario = Scenario::for_session(session);
+    let first = count == 1;
+    if let Some(fault) = rate_fault(route, scenario, first) {
+        return fault;
+    }
+    match scenario {
         Scenario::ApiBadJson => {
             return respond(
                 StatusCode::OK,
@@ -463,7 +524,18 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
         Scenario::NotFound => {
             return json(
                 StatusCode::NOT_FOUND,
-                &error_envelope(route, 404, &format!("No chat found for session {session}")),
+                &error_envelope(
+                    route,
+                    404,
+                    &format!(
+                        "No {} found for session {session}",
+                        match served {
+                            Served::Chat => "chat",
+                            Served::Transcript { .. } => "transcript",
+                            Served::Summary => "summary",
+                        }
+                    ),
+                ),
             );
         }
         _ => {}
@@ -481,7 +553,7 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
         Scenario::RevokedLinkAlways => (now, 0, now + SignedDuration::from_secs(ttl)),
         _ => (now, ttl, now + SignedDuration::from_secs(ttl)),
     };
-    let mut url = sign_link(shared, session, signed_at, valid_for, count);
+    let mut url = sign_link(shared, session, served, signed_at, valid_for, count);
     if scenario == Scenario::LinkLocalhost {
         url = url.replacen("//127.0.0.1:", "//localhost:", 1);
     }
@@ -493,10 +565,26 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
     } else {
         stated_expiry.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     };
-    let data = if camel {
-        serde_json::json!({"chatDownloadUrl": url, "chatDownloadUrlExpiry": expiry})
-    } else {
-        serde_json::json!({"chat_download_url": url, "chat_download_url_expiry": expiry})
+    let data = match (served, camel) {
+        (Served::Chat, true) => {
+            serde_json::json!({"chatDownloadUrl": url, "chatDownloadUrlExpiry": expiry})
+        }
+        (Served::Chat, false) => {
+            serde_json::json!({"chat_download_url": url, "chat_download_url_expiry": expiry})
+        }
+        (Served::Transcript { .. }, true) => {
+            serde_json::json!({"sessionId": session, "transcriptDownloadUrl": url, "transcriptDownloadUrlExpiry": expiry})
+        }
+        (Served::Transcript { .. }, false) => {
+            serde_json::json!({"sessionId": session, "transcript_download_url": url, "transcript_download_url_expiry": expiry})
+        }
+        // Documented in camelCase; the `camel-case` scenario flips it to snake case.
+        (Served::Summary, false) => {
+            serde_json::json!({"sessionId": session, "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": expiry})
+        }
+        (Served::Summary, true) => {
+            serde_json::json!({"sessionId": session, "summary_download_url": url, "summary_download_url_expiry": expiry})
+        }
     };
     json(
         StatusCode::OK,
@@ -508,6 +596,7 @@ fn chat_link(shared: &Shared, route: Route, session: &str) -> Response {
 fn sign_link(
     shared: &Shared,
     session: &str,
+    served: Served,
     signed_at: Timestamp,
     valid_for: i64,
     serial: u32,
@@ -522,10 +611,18 @@ fn sign_link(
         "ASIA{}/{day}/us-east-1/s3/aws4_request",
         &nonce[..16].to_ascii_uppercase()
     );
-    let signature = shared.signature(session, &date, valid_for, &credential);
+    // The chat's signature covers its session, the other parts' their storage path.
+    let (signed, path) = match served {
+        Served::Chat => (
+            session.to_owned(),
+            format!("chat-dumps/{}", percent_encode(&format!("{session}.csv"))),
+        ),
+        Served::Transcript { shape, start } => parts::transcript_object(session, shape, start),
+        Served::Summary => parts::summary_object(session),
+    };
+    let signature = shared.signature(&signed, &date, valid_for, &credential);
     let token = format!("IQoJb3JpZ2luX2VjE{}", &nonce[16..]);
-    let mut url = format!("{}/storage/chat-dumps/", shared.base);
-    url.push_str(&percent_encode(&format!("{session}.csv")));
+    let mut url = format!("{}/storage/{path}", shared.base);
     url.push_str(&format!(
         "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}&X-Amz-Date={date}&X-Amz-Expires={valid_for}&X-Amz-Security-Token={token}&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}",
         percent_encode(&credential)
@@ -533,7 +630,7 @@ fn sign_link(
     url
 }
 
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
@@ -582,12 +679,45 @@ async fn download(
     headers: HeaderMap,
 ) -> Response {
     let session = file.strip_suffix(".csv").unwrap_or(&file).to_owned();
-    let response = download_response(&shared, &session, &uri, &headers);
+    let object = Object {
+        route: Route::Download,
+        session: session.clone(),
+        signed: session.clone(),
+        body: Bytes::from(if Scenario::for_session(&session) == Scenario::Media {
+            media::media_csv(&session, shared.config.messages, &shared.base)
+        } else {
+            chat_csv(&session, shared.config.messages)
+        }),
+        content_type: "text/csv",
+    };
+    let response = serve_object(&shared, &object, &uri, &headers);
     shared.record(Route::Download, &session, &headers, response.status());
     response
 }
 
-fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+/// An object of the storage.
+pub(crate) struct Object {
+    /// What its requests are counted as ("once" faults).
+    pub(crate) route: Route,
+    /// The session (whose scenario picks the faults).
+    pub(crate) session: String,
+    /// What the link's signature covers.
+    pub(crate) signed: String,
+    /// The content.
+    pub(crate) body: Bytes,
+    /// Its `Content-Type`.
+    pub(crate) content_type: &'static str,
+}
+
+/// The storage's answer for `object`: the signature and expiry checked, `Range` and `ETag`,
+/// and the session's faults.
+pub(crate) fn serve_object(
+    shared: &Shared,
+    object: &Object,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let session = object.session.as_str();
     if headers.contains_key(header::AUTHORIZATION) {
         return s3_error(
             StatusCode::BAD_REQUEST,
@@ -606,7 +736,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
     let valid_for: i64 = get("X-Amz-Expires").parse().unwrap_or(-1);
     if get("X-Amz-Signature")
         != shared.signature(
-            session,
+            &object.signed,
             get("X-Amz-Date"),
             valid_for,
             get("X-Amz-Credential"),
@@ -629,7 +759,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
 
-    let count = shared.count(Route::Download, session);
+    let count = shared.count(object.route, session);
     let first = count == 1;
     let scenario = Scenario::for_session(session);
     let asked_by_address = headers
@@ -667,7 +797,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
             );
         }
         Scenario::EmptyBody => {
-            let mut response = respond(StatusCode::OK, "text/csv", Body::empty());
+            let mut response = respond(StatusCode::OK, object.content_type, Body::empty());
             response
                 .headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -676,11 +806,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
         _ => {}
     }
 
-    let csv = Bytes::from(if scenario == Scenario::Media {
-        media::media_csv(session, shared.config.messages, &shared.base)
-    } else {
-        chat_csv(session, shared.config.messages)
-    });
+    let csv = object.body.clone();
     let mut etag = format!("\"{}\"", hex(&Md5::digest(&csv)));
     if scenario == Scenario::KmsEtag {
         // SSE-KMS: 32 hex digits that are not the MD5 of the content.
@@ -751,7 +877,7 @@ fn download_response(shared: &Shared, session: &str, uri: &Uri, headers: &Header
     } else {
         StatusCode::OK
     };
-    let mut response = respond(status, "text/csv", stream_body);
+    let mut response = respond(status, object.content_type, stream_body);
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
     if let Ok(value) = HeaderValue::from_str(&etag) {

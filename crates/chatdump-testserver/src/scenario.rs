@@ -72,11 +72,20 @@ pub enum Scenario {
     /// The dump also has image and file messages linking to the server's own `/media/*`
     /// ([`crate::media::media_csv`]).
     Media,
+    /// The chat and the summary, but no speech transcript (404).
+    NoTranscript,
+    /// The chat and the transcript, but no summary (404).
+    NoSummary,
+    /// The chat alone: transcript and summary answer 404.
+    NoParts,
+    /// The transcript CSV comes without its header line, its first column milliseconds from
+    /// the session's start.
+    HeaderlessTranscript,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(&'static str, Self); 31] = [
+    pub const ALL: [(&'static str, Self); 35] = [
         ("ok", Self::Normal),
         ("api-500-once", Self::Api500Once),
         ("api-429-once", Self::Api429Once),
@@ -108,6 +117,10 @@ impl Scenario {
         ("link-localhost", Self::LinkLocalhost),
         ("redirect-localhost", Self::RedirectLocalhost),
         ("media", Self::Media),
+        ("no-transcript", Self::NoTranscript),
+        ("no-summary", Self::NoSummary),
+        ("no-parts", Self::NoParts),
+        ("headerless-transcript", Self::HeaderlessTranscript),
     ];
 
     /// The scenario a session id selects.

@@ -229,7 +229,7 @@ pub fn bulk_base_url(server: &crate::Server, spec: &OrgSpec) -> String {
     format!("http://{}/bulk/{}/v2", server.addr(), spec.to_segment())
 }
 
-fn start_of(index: usize) -> Timestamp {
+pub(crate) fn start_of(index: usize) -> Timestamp {
     let base: Timestamp = "2024-05-14T00:00:00Z"
         .parse()
         .unwrap_or(Timestamp::UNIX_EPOCH);
@@ -247,14 +247,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/bulk/{spec}/v2/sessions/{session}/chat", get(chat))
 }
 
-fn bad_request(message: &str) -> Response {
+pub(crate) fn bad_request(message: &str) -> Response {
     json(
         StatusCode::BAD_REQUEST,
         &serde_json::json!({"success": false, "error": {"code": 400, "message": message}}),
     )
 }
 
-fn dyte_auth(shared: &Shared, headers: &HeaderMap) -> bool {
+pub(crate) fn dyte_auth(shared: &Shared, headers: &HeaderMap) -> bool {
     use base64::Engine as _;
     let expected = format!(
         "Basic {}",
@@ -266,7 +266,7 @@ fn dyte_auth(shared: &Shared, headers: &HeaderMap) -> bool {
     auth_matches(headers, &expected)
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     json(
         StatusCode::UNAUTHORIZED,
         &serde_json::json!({"success": false, "error": {"code": 401, "message": "Unauthorized"}}),
@@ -308,6 +308,11 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
             (decode(key), decode(value))
         })
         .collect()
+}
+
+/// One query parameter, decoded.
+pub(crate) fn query_value(uri: &Uri, key: &str) -> Option<String> {
+    query_map(uri).remove(key)
 }
 
 /// The page window: (offset, length) for `page_no` and `per_page`, or an error answer.

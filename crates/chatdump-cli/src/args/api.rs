@@ -163,4 +163,48 @@ pub(crate) struct ExportArgs {
     /// `--all` and its flags.
     #[command(flatten)]
     pub(crate) bulk: BulkArgs,
+    /// Also fetch these parts of each session and convert them with the chat: `transcript`
+    /// (the speech transcript, placed on the clock with the session's `started_at`),
+    /// `summary` (the AI summary). Comma-separated or repeated. A session without one (HTTP
+    /// 404) is still exported, with a note.
+    #[arg(
+        long = "with",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "PART",
+        help_heading = "Meeting archive"
+    )]
+    pub(crate) with: Vec<WithPart>,
+    /// The transcript format asked of `RealtimeKit` (`?format=`); Dyte is sent none. Default:
+    /// the server's (CSV).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        ignore_case = true,
+        help_heading = "Meeting archive"
+    )]
+    pub(crate) transcript_format: Option<TranscriptFormatArg>,
+}
+
+/// A part of a session besides its chat (`--with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WithPart {
+    /// The speech transcript.
+    Transcript,
+    /// The AI summary.
+    Summary,
+}
+
+/// A transcript format `RealtimeKit` can be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TranscriptFormatArg {
+    /// CSV.
+    Csv,
+    /// JSON (times from the session's start).
+    Json,
+    /// `WebVTT`.
+    Vtt,
+    /// SRT.
+    Srt,
 }

@@ -11,7 +11,7 @@ mod values;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub(crate) use api::{ApiArgs, ExportArgs, FetchArgs};
+pub(crate) use api::{ApiArgs, ExportArgs, FetchArgs, TranscriptFormatArg, WithPart};
 pub(crate) use bulk::{BulkArgs, CompactArgs, SessionStatusArg};
 pub(crate) use convert::{
     ConversionArgs, FormatArg, InputArgs, JsonlFlavorArg, MeetingArgs, OnErrorArg, OutputArgs,

@@ -10,7 +10,7 @@ use chatdump_pipeline::{Destination, Source};
 
 use crate::args::ExportArgs;
 use crate::commands::convert::convert_and_report;
-use crate::commands::fetch::{fetch_one, report_saved, run_sessions, sessions};
+use crate::commands::fetch::{fetch_one, fetch_parts_one, report_saved, run_sessions, sessions};
 use crate::exit::UsageError;
 use crate::report::Reporter;
 use crate::setup;
@@ -40,6 +40,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     }
     let sessions = sessions(&args.session_ids)?;
     let client = setup::fetcher(&args.api)?;
+    let parts = setup::parts_request(args);
     let conversion = setup::conversion(conversion, reporter.is_verbose());
     let plan = conversion.plan(Destination::Directory(dir.clone()));
     let created = !dir.exists();
@@ -73,7 +74,18 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
                 fetched.bytes
             ));
         }
-        let source = Source::session(&csv, &session.id)?;
+        let mut source = Source::session(&csv, &session.id)?;
+        if parts.any() {
+            // The transcript and summary go where the CSV went (`<stem>.transcript.source.*`,
+            // `<stem>.summary.source`: never an output's name).
+            let dir = csv.parent().unwrap_or(dir.as_path());
+            let fetched = fetch_parts_one(&runtime, &client, session, parts, dir, reporter)?;
+            source.parts = chatdump_pipeline::MeetingParts {
+                transcript: fetched.transcript,
+                summary: fetched.summary,
+                session_start: fetched.session_start,
+            };
+        }
         convert_and_report(&[source], &plan, &conversion.options, reporter)
             .map(drop)
             .with_context(|| format!("session `{}`", session.shown()))

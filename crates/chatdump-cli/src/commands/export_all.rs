@@ -77,6 +77,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
     options.retry_skipped = bulk.retry_skipped;
     options.parquet = setup::parquet_options(&args.conversion.output_options);
     options.media = setup::media_settings(&args.conversion.media);
+    options.parts = setup::parts_request(args);
     env!("CARGO_PKG_VERSION").clone_into(&mut options.tool_version);
     let probe = reporter.progress(Some(0), "");
     let draw = !probe.is_hidden() && std::io::stderr().is_terminal();
@@ -128,6 +129,12 @@ fn print_report(reporter: &Reporter, report: &Report) {
             escape_for_terminal(&problem.reason, 400)
         ));
     }
+    for problem in &report.parts_not_available {
+        reporter.detail(&format!(
+            "note: {}; the chat was exported without it",
+            escape_for_terminal(&problem.reason, 400)
+        ));
+    }
     for problem in &report.skipped {
         reporter.detail(&format!(
             "skipped: session `{}`: {}",
@@ -145,4 +152,10 @@ fn print_report(reporter: &Reporter, report: &Report) {
         report.messages_written,
         report.bytes_written
     ));
+    if !report.parts_not_available.is_empty() {
+        reporter.info(&format!(
+            "note: {} meeting parts asked for with --with were not available (HTTP 404); those sessions' chat was exported without them (listed with -v and in --report-json)",
+            report.parts_not_available.len()
+        ));
+    }
 }

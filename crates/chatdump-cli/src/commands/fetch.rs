@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
-use chatdump_api::{FetchError, FetchEvent, FetchObserver, Fetched, Fetcher};
+use chatdump_api::{
+    FetchError, FetchEvent, FetchObserver, Fetched, FetchedParts, Fetcher, PartsRequest,
+};
 use chatdump_core::escape::escape_for_terminal;
 use chatdump_pipeline::session_stem;
 use indicatif::ProgressBar;
@@ -160,6 +162,42 @@ pub(crate) fn fetch_one(
     result.map_err(|error| {
         anyhow::Error::new(error).context(format!("session `{}`", session.shown()))
     })
+}
+
+/// Fetches the parts `request` asks for of one session into `dir` on `runtime`, and reports each
+/// part the API has not got (the chat is exported without it).
+pub(crate) fn fetch_parts_one(
+    runtime: &tokio::runtime::Runtime,
+    fetcher: &Fetcher,
+    session: &Session,
+    request: PartsRequest,
+    dir: &Path,
+    reporter: &Reporter,
+) -> anyhow::Result<FetchedParts> {
+    let mut observer = CliFetchObserver {
+        reporter,
+        label: session.shown(),
+        bar: None,
+    };
+    let result = runtime.block_on(fetcher.fetch_parts(
+        &session.id,
+        &request,
+        dir,
+        &session.stem,
+        None,
+        &mut observer,
+    ));
+    if let Some(bar) = observer.bar.take() {
+        bar.finish_and_clear();
+    }
+    let parts = result.map_err(|error| {
+        anyhow::Error::new(error).context(format!("session `{}`", session.shown()))
+    })?;
+    for missing in &parts.not_available {
+        // Every value in it is escaped already.
+        reporter.info(&format!("note: {missing}; the chat is exported without it"));
+    }
+    Ok(parts)
 }
 
 pub(crate) fn report_saved(
