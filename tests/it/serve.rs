@@ -2118,3 +2118,108 @@ fn media_is_saved_beside_a_delivered_session() {
     );
     assert!(transcript.contains("not saved: HTTP 403"), "{transcript}");
 }
+
+#[test]
+fn with_api_credentials_a_refused_part_link_is_replaced_and_the_start_comes_from_the_session() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let parts = PartServer::start();
+    let root = temp_dir();
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), Some(&server), &flags);
+
+    // A JSON transcript from its own link, no delivery stating the start: the API's session
+    // details give it (the test server's sessions start at 08:59:30).
+    let session = "ok--archive-api-start";
+    let json_url = parts.put(
+        "api-start.json",
+        &webhook_fixture("session-transcript.json"),
+    );
+    let transcript = delivery_fixture("meeting.transcript.flat.json", session, &json_url);
+    let (url, expiry) = link_for(&server, session);
+    let chat = chat_synced(session, &url, &expiry);
+    for (event, body) in [(TRANSCRIPT, &transcript), (CHAT, &chat)] {
+        let (status, answer) = deliver(receiver.address, body, &format!("{event}-{session}"));
+        assert_eq!(status, 200, "{answer}");
+        let job = wait_settled_event(root.path(), session, event, &receiver);
+        assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    }
+    let starts: Vec<String> = transcript_lines(root.path(), session)
+        .iter()
+        .map(|utterance| utterance["start"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2024-05-14T08:59:30.000Z", "2024-05-14T08:59:33.250Z"]
+    );
+    // Asked once: the answer is kept for later renders.
+    assert_eq!(
+        server.requests_for(Route::SessionDetails, session).len(),
+        1,
+        "{}",
+        receiver.log()
+    );
+
+    // A transcript link to a host not allowed and a summary link already expired: fresh
+    // links from the API's transcript and summary routes.
+    let session = "ok--archive-api-links";
+    let (url, expiry) = link_for(&server, session);
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        session,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait_settled_event(root.path(), session, CHAT, &receiver)["status"],
+        "done"
+    );
+    let transcript = delivery_fixture(
+        "meeting.transcript.json",
+        session,
+        "https://elsewhere.example/t.csv",
+    );
+    let summary = String::from_utf8(delivery_fixture(
+        "meeting.summary.json",
+        session,
+        "https://bucket.s3.amazonaws.com/s.md",
+    ))
+    .unwrap()
+    .replace("2099-01-01T00:00:00.000Z", "2020-01-01T00:00:00.000Z")
+    .into_bytes();
+    for (event, body) in [(TRANSCRIPT, &transcript), (SUMMARY, &summary)] {
+        let (status, answer) = deliver(receiver.address, body, &format!("{event}-{session}"));
+        assert_eq!(status, 200, "{answer}");
+        let job = wait_settled_event(root.path(), session, event, &receiver);
+        assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    }
+    assert_eq!(server.requests_for(Route::Transcript, session).len(), 1);
+    assert_eq!(server.requests_for(Route::Summary, session).len(), 1);
+    assert_eq!(
+        transcript_lines(root.path(), session).len(),
+        chatdump_testserver::parts::UTTERANCES
+    );
+    assert_eq!(
+        std::fs::read(root.path().join(format!("{session}.summary.md"))).unwrap(),
+        chatdump_testserver::parts::summary()
+    );
+
+    // The API has no transcript for this session: the job fails, saying so; no retry.
+    let session = "no-transcript--archive";
+    let body = delivery_fixture(
+        "meeting.transcript.json",
+        session,
+        "https://elsewhere.example/t",
+    );
+    let (status, _) = deliver(receiver.address, &body, session);
+    assert_eq!(status, 200);
+    let job = wait_settled_event(root.path(), session, TRANSCRIPT, &receiver);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("not on the allowed list") && reason.contains("no transcript for session"),
+        "{reason}"
+    );
+    assert!(!receiver.log().contains(API_KEY));
+}

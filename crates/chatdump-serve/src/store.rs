@@ -551,6 +551,21 @@ impl Store {
         Ok(())
     }
 
+    /// Records the session's start on job `id` when it has none (from the API's session
+    /// details), so that every later render of the session finds it.
+    pub fn set_started_at(
+        &mut self,
+        id: i64,
+        started_at: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET started_at = ?2, updated_at = ?3 WHERE id = ?1 AND started_at IS NULL",
+            params![id, started_at, now],
+        )?;
+        Ok(())
+    }
+
     /// What the jobs of `session_id` say about it: whether its chat is done, and the starts
     /// its deliveries stated.
     pub fn session(&self, session_id: &str) -> Result<SessionState, StoreError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chatdump_api::{FetchEvent, FetchObserver, Fetcher, redact_url};
+use chatdump_api::{FetchEvent, FetchObserver, Fetcher, PartOutcome, redact_url};
 use chatdump_core::error::error_chain;
 use chatdump_core::time::Clock;
 use chatdump_pipeline::Events;
@@ -128,21 +128,29 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
     };
     download_part(context, job, part, &target).await?;
     let session = job.session_id.clone();
-    let state = with_store(&context.store, move |store| store.session(&session))
+    let mut state = with_store(&context.store, move |store| store.session(&session))
         .await
         .map_err(|error| Failure::retry(error_chain(&error)))?;
+    let unknown_start = start_from_api(context, job, &stem, &mut state).await?;
     let conversion = context.options.conversion.clone();
     let output = context.options.output.clone();
     let session_id = job.session_id.clone();
     let job_id = job.id;
     let rendered = tokio::task::spawn_blocking(move || {
+        let mut start = parts::Start::from_stated(&state.started_at);
+        if let (parts::Start::Unknown, Some(reason)) = (&start, unknown_start) {
+            start = parts::Start::Unusable(reason);
+        }
         render(
             &conversion,
             &output,
             &stem,
             &session_id,
             part,
-            &state,
+            &Known {
+                chat_done: state.chat_done,
+                start,
+            },
             job_id,
         )
     })
@@ -165,6 +173,14 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
         .map_err(|error| Failure::retry(error_chain(&error)))?;
     }
     Ok(rendered.files)
+}
+
+/// What a render knows of the session besides its files.
+struct Known {
+    /// Whether the session's chat job is done.
+    chat_done: bool,
+    /// The session's start.
+    start: parts::Start,
 }
 
 /// What a job wrote, and (when it rendered the session's outputs) which stored parts went in.
@@ -224,28 +240,25 @@ async fn download_part(
             }
         }
     }
-    if let Some(part) = part {
-        // A refused or expired link of a transcript or summary will not get better by waiting,
-        // and this version does not ask the API for a fresh one.
-        return Err(Failure::permanent(format!(
-            "{link_problem}; the {} is only downloaded from its delivery's link",
-            part.name()
-        )));
-    }
     let Some(fetcher) = &context.fetcher else {
-        // Without API credentials nothing else can get this dump; a refused or expired
+        // Without API credentials nothing else can get this part; a refused or expired
         // link will not get better by waiting.
         return Err(Failure::permanent(format!(
-            "{link_problem}; no API credentials are configured to ask the Chat Replay API for a fresh link"
+            "{link_problem}; no API credentials are configured to ask the API for a fresh link"
         )));
     };
-    tracing::info!(job = job.id, session = %job.session_id, reason = %link_problem, "asking the Chat Replay API for a fresh link");
+    tracing::info!(job = job.id, session = %job.session_id, part = what, reason = %link_problem, "asking the API for a fresh link");
     let mut observer = LogEvents { job: job.id };
+    let api_part = match part {
+        None => chatdump_api::Part::Chat,
+        Some(Part::Transcript) => chatdump_api::Part::Transcript(None),
+        Some(Part::Summary) => chatdump_api::Part::Summary,
+    };
     match fetcher
-        .fetch_to(&job.session_id, target, &mut observer)
+        .fetch_part_to(&job.session_id, api_part, target, &mut observer)
         .await
     {
-        Ok(result) => {
+        Ok(PartOutcome::Fetched(result)) => {
             tracing::info!(
                 job = job.id,
                 bytes = result.bytes,
@@ -254,9 +267,92 @@ async fn download_part(
             );
             Ok(())
         }
+        // The platform has not got it (feature off, not generated, past retention).
+        Ok(PartOutcome::NotAvailable(missing)) => Err(Failure::permanent(format!(
+            "{link_problem}; the API has {missing}"
+        ))),
         Err(error) if error.is_credentials() => Err(Failure::permanent(error_chain(&error))),
         Err(error) => Err(Failure::retry(error_chain(&error))),
     }
+}
+
+/// When the session has a stored transcript whose times count from the session's start, no
+/// delivery stated the start, and API credentials are configured: asks the API's session
+/// details (`started_at`) and records the answer on `job`, where every later render of the
+/// session finds it. Returns why the start is still unknown, when the API was asked in vain.
+async fn start_from_api(
+    context: &Context,
+    job: &Job,
+    stem: &str,
+    state: &mut SessionState,
+) -> Result<Option<String>, Failure> {
+    let start = parts::Start::from_stated(&state.started_at);
+    let transcript = parts::part_path(&context.options.output, stem, Part::Transcript);
+    if start != parts::Start::Unknown || !tokio::fs::try_exists(&transcript).await.unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    let Some(fetcher) = &context.fetcher else {
+        return Ok(None);
+    };
+    let (session_id, options) = (
+        job.session_id.clone(),
+        context.options.conversion.options.clone(),
+    );
+    let needs_start = tokio::task::spawn_blocking(move || {
+        matches!(
+            parts::check_transcript(
+                &transcript,
+                &session_id,
+                &parts::Start::Unknown,
+                options.on_error,
+                options.max_record_size,
+            ),
+            Err(parts::Unusable {
+                needs_start: true,
+                ..
+            })
+        )
+    })
+    .await
+    .map_err(|_| Failure::retry("the transcript check panicked"))?;
+    if !needs_start {
+        return Ok(None);
+    }
+    tracing::info!(job = job.id, session = %job.session_id, "asking the API for the session's start");
+    let started_at = match fetcher.session_details(&job.session_id).await {
+        Ok(details) => details.started_at,
+        Err(chatdump_api::FetchError::NotFound { .. }) => None,
+        // The transcript's own job waits for the API; another job renders without it.
+        Err(error) if Part::from_event(&job.event) == Some(Part::Transcript) => {
+            return Err(Failure::retry(format!(
+                "cannot get the session's start: {}",
+                error_chain(&error)
+            )));
+        }
+        Err(error) => {
+            tracing::warn!(job = job.id, error = %error_chain(&error), "cannot get the session's start from the API");
+            return Ok(Some(format!(
+                "no delivery for this session stated its start, and the API's session details could not be read ({})",
+                error_chain(&error)
+            )));
+        }
+    };
+    let Some(started_at) = started_at else {
+        return Ok(Some(
+            "no delivery for this session stated its start, nor do the API's session details"
+                .to_owned(),
+        ));
+    };
+    let stated = started_at.to_string();
+    let (id, value, now) = (job.id, stated.clone(), now_ms(&context.options.clock));
+    with_store(&context.store, move |store| {
+        store.set_started_at(id, &value, now)
+    })
+    .await
+    .map_err(|error| Failure::retry(error_chain(&error)))?;
+    state.started_at.push(stated);
+    Ok(None)
 }
 
 /// After the job's `part` (`None`: the chat) was stored: checks it, then converts the session's
@@ -270,10 +366,10 @@ fn render(
     stem: &str,
     session_id: &str,
     part: Option<Part>,
-    state: &SessionState,
+    known: &Known,
     job: i64,
 ) -> Result<Rendered, Failure> {
-    let start = parts::Start::from_stated(&state.started_at);
+    let (chat_done, start) = (known.chat_done, &known.start);
     let options = &conversion.options;
     let transcript = parts::part_path(output, stem, Part::Transcript);
     let summary = parts::part_path(output, stem, Part::Summary);
@@ -282,7 +378,7 @@ fn render(
             Part::Transcript => parts::check_transcript(
                 &transcript,
                 session_id,
-                &start,
+                start,
                 options.on_error,
                 options.max_record_size,
             ),
@@ -292,7 +388,7 @@ fn render(
     if let Some(part) = part {
         let stored = parts::part_path(output, stem, part).display().to_string();
         match check(part) {
-            Ok(()) if !state.chat_done => {
+            Ok(()) if !chat_done => {
                 tracing::info!(
                     job,
                     part = part.name(),
@@ -305,7 +401,7 @@ fn render(
             }
             Ok(()) => {}
             // The chat's delivery may still state the start.
-            Err(unusable) if unusable.needs_start && !state.chat_done => {
+            Err(unusable) if unusable.needs_start && !chat_done => {
                 tracing::info!(job, part = part.name(), reason = %unusable.reason, "stored; waiting for the chat and the session's start");
                 return Ok(Rendered {
                     files: vec![stored],
