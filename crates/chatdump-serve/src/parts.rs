@@ -1,5 +1,7 @@
 //! A session's parts besides its chat (issue 18): where the receiver keeps them, the session's
-//! start its deliveries state, and whether a stored part can go into the session's outputs.
+//! start its deliveries state (or, when none does, the API's session details: the worker records
+//! that answer on a job, where [`Start::from_stated`] finds it), and whether a stored part can go
+//! into the session's outputs.
 //!
 //! Every part is kept in the output directory beside the chat's dump, under a name of its own
 //! that no output takes (outputs are `<stem>.jsonl`, `<stem>.transcript.jsonl`,
