@@ -1413,6 +1413,681 @@ fn with_partition_by_date_the_job_reports_the_files_it_wrote() {
     );
 }
 
+// The meeting archive (issue 18): `meeting.transcript` and `meeting.summary` deliveries.
+
+/// A storage stand-in for the parts' links on 127.0.0.1: `GET /{name}` (any query) answers
+/// the bytes stored under `name`, 404 otherwise; names starting with `slow-` are sent in 64-byte
+/// pieces 200 ms apart. Counts the requests per name.
+struct PartServer {
+    address: SocketAddr,
+    files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    hits: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl PartServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>> = Arc::default();
+        let hits: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        let (served, counted) = (Arc::clone(&files), Arc::clone(&hits));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (files, hits) = (Arc::clone(&served), Arc::clone(&counted));
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read_exact(&mut byte).is_err() {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let path = head.split(' ').nth(1).unwrap_or("/");
+                    let name = path
+                        .trim_start_matches('/')
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    *hits.lock().unwrap().entry(name.clone()).or_default() += 1;
+                    let body = files.lock().unwrap().get(&name).cloned();
+                    let Some(body) = body else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                        return;
+                    };
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    if name.starts_with("slow-") {
+                        for piece in body.chunks(64) {
+                            if stream.write_all(piece).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                    } else {
+                        let _ = stream.write_all(&body);
+                    }
+                });
+            }
+        });
+        Self {
+            address,
+            files,
+            hits,
+        }
+    }
+
+    /// Stores `bytes` under `name`; returns its link.
+    fn put(&self, name: &str, bytes: &[u8]) -> String {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), bytes.to_vec());
+        format!(
+            "http://{}/{name}?X-Amz-Signature=part-signature-secret",
+            self.address
+        )
+    }
+
+    fn hits(&self, name: &str) -> usize {
+        self.hits.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+
+    /// The receiver's flags that let it download from here.
+    fn flags(&self) -> [String; 4] {
+        let address = self.address.to_string();
+        [
+            "--allow-insecure-download-host".into(),
+            address.clone(),
+            "--allow-private-download-host".into(),
+            address,
+        ]
+    }
+}
+
+/// A delivery fixture from `tests/fixtures/webhook/` with its placeholders filled in.
+fn delivery_fixture(name: &str, session: &str, url: &str) -> Vec<u8> {
+    std::fs::read_to_string(fixtures_dir().join("webhook").join(name))
+        .unwrap()
+        .replace("{{SESSION}}", session)
+        .replace("{{URL}}", url)
+        .replace("{{EXPIRY}}", "2099-01-01T00:00:00.000Z")
+        .into_bytes()
+}
+
+fn webhook_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join("webhook").join(name)).unwrap()
+}
+
+/// The job of `event` for `session`, once it is `done` or `failed` (bounded wait).
+fn wait_settled_event(
+    root: &Path,
+    session: &str,
+    event: &str,
+    receiver: &Receiver,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = jobs(root)
+            .into_iter()
+            .find(|job| job["session_id"] == session && job["event"] == event);
+        if let Some(job) = &job
+            && (job["status"] == "done" || job["status"] == "failed")
+        {
+            return job.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the {event} job of `{session}` did not settle: {job:?}\n{}",
+            receiver.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The three deliveries of a session, signed, by event name: the chat (with `startedAt` when
+/// `started_at` is given), the transcript (`transcript_fixture` delivery, link to
+/// `transcript_name` on `parts`) and the summary.
+struct Archive {
+    session: String,
+    chat: Vec<u8>,
+    transcript: Vec<u8>,
+    summary: Vec<u8>,
+}
+
+impl Archive {
+    fn new(
+        parts: &PartServer,
+        session: &str,
+        started_at: Option<&str>,
+        (transcript_fixture, transcript_name, transcript): (&str, &str, &[u8]),
+    ) -> Self {
+        let chat_url = parts.put(&format!("{session}.chat.csv"), &chat_csv(session, MESSAGES));
+        let mut chat: serde_json::Value =
+            serde_json::from_slice(&chat_synced(session, &chat_url, "2099-01-01T00:00:00.000Z"))
+                .unwrap();
+        if let Some(start) = started_at {
+            chat["startedAt"] = start.into();
+        }
+        let transcript_url = parts.put(transcript_name, transcript);
+        let summary_url = parts.put(
+            &format!("{session}.summary.md"),
+            &webhook_fixture("session-summary.md"),
+        );
+        Self {
+            session: session.to_owned(),
+            chat: chat.to_string().into_bytes(),
+            transcript: delivery_fixture(transcript_fixture, session, &transcript_url),
+            summary: delivery_fixture("meeting.summary.json", session, &summary_url),
+        }
+    }
+
+    fn body(&self, event: &str) -> &[u8] {
+        match event {
+            "meeting.chatSynced" => &self.chat,
+            "meeting.transcript" => &self.transcript,
+            "meeting.summary" => &self.summary,
+            other => panic!("{other}"),
+        }
+    }
+
+    /// Delivers `events` in order, each settled before the next; returns the jobs.
+    fn deliver_in_order(
+        &self,
+        receiver: &Receiver,
+        root: &Path,
+        events: &[&str],
+    ) -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .map(|event| {
+                let (status, answer) = deliver(
+                    receiver.address,
+                    self.body(event),
+                    &format!("{event}-{}", self.session),
+                );
+                assert_eq!(
+                    (status, answer.contains("accepted")),
+                    (200, true),
+                    "{event}: {answer}"
+                );
+                wait_settled_event(root, &self.session, event, receiver)
+            })
+            .collect()
+    }
+}
+
+const CHAT: &str = "meeting.chatSynced";
+const TRANSCRIPT: &str = "meeting.transcript";
+const SUMMARY: &str = "meeting.summary";
+
+/// The lines of `<session>.transcript.jsonl` in `root`, parsed.
+#[track_caller]
+fn transcript_lines(root: &Path, session: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(root.join(format!("{session}.transcript.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Every file of `root` but the receiver's state, with its bytes.
+fn output_tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+    tree(root)
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with(".chatdump"))
+        .collect()
+}
+
+#[test]
+fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_last() {
+    let parts = PartServer::start();
+    let session = "ok--archive-order";
+    let csv = webhook_fixture("session-transcript.csv");
+    let archive = Archive::new(
+        &parts,
+        session,
+        None,
+        ("meeting.transcript.json", "transcript.csv", &csv),
+    );
+    let mut trees = Vec::new();
+    for order in [[CHAT, TRANSCRIPT, SUMMARY], [SUMMARY, TRANSCRIPT, CHAT]] {
+        let root = temp_dir();
+        let flags = parts.flags();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let receiver = Receiver::start(root.path(), None, &flags);
+        let settled = archive.deliver_in_order(&receiver, root.path(), &order);
+        for job in &settled {
+            assert_eq!(
+                job["status"],
+                "done",
+                "{order:?}: {job}\n{}",
+                receiver.log()
+            );
+        }
+        // Every job ends done, whichever rendered last.
+        for job in jobs(root.path()) {
+            assert_eq!(job["status"], "done", "{order:?}: {job}");
+            assert_eq!(job["attempts"], 1, "{order:?}: {job}");
+        }
+        let files = output_tree(root.path());
+        // Each part is kept beside the chat, as downloaded.
+        assert_eq!(
+            files[Path::new("ok--archive-order.transcript.raw")].as_deref(),
+            Some(csv.as_slice())
+        );
+        assert_eq!(
+            files[Path::new("ok--archive-order.summary.raw")].as_deref(),
+            Some(webhook_fixture("session-summary.md").as_slice())
+        );
+        assert_exported(root.path(), session, MESSAGES);
+        // The outputs hold the utterances (in time order, the one before the chat first) and
+        // the summary.
+        let utterances = transcript_lines(root.path(), session);
+        assert_eq!(utterances.len(), 4, "{order:?}");
+        assert_eq!(utterances[0]["start"], "2024-05-14T08:59:58.500Z");
+        assert_eq!(utterances[0]["session_id"], session);
+        assert_eq!(
+            utterances[3]["text"],
+            "<script>alert(1)</script> is not a plan"
+        );
+        assert_eq!(
+            files[Path::new("ok--archive-order.summary.md")].as_deref(),
+            Some(webhook_fixture("session-summary.md").as_slice())
+        );
+        // The Markdown transcript: the summary on top, then speech and chat on one timeline.
+        let markdown =
+            String::from_utf8(files[Path::new("ok--archive-order.md")].clone().unwrap()).unwrap();
+        let (summary, said, typed) = (
+            markdown.find("Weekly sync"),
+            markdown.find("Welcome, everyone, before we start"),
+            markdown.find("Message 0: hello from Mary Sue"),
+        );
+        assert!(
+            summary.is_some() && summary < said && said < typed,
+            "{markdown}"
+        );
+        // The job that rendered last lists the parts it used.
+        let last = &settled[2];
+        let listed: Vec<&str> = last["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|path| path.as_str().unwrap())
+            .collect();
+        for name in [
+            "ok--archive-order.transcript.raw",
+            "ok--archive-order.summary.raw",
+        ] {
+            assert!(
+                listed.iter().any(|path| path.ends_with(name)),
+                "{order:?}: {listed:?}"
+            );
+        }
+        // The links' signatures stay out of the log.
+        assert!(!receiver.log().contains("part-signature-secret"));
+        // `chatdump jobs` names each job's part.
+        let table = Command::new(CHATDUMP)
+            .args(["jobs", "--output"])
+            .arg(root.path())
+            .output()
+            .unwrap();
+        let table = String::from_utf8(table.stdout).unwrap();
+        for part in ["chat", "transcript", "summary"] {
+            assert!(
+                table
+                    .lines()
+                    .any(|line| line.contains(session) && line.contains(&format!("  {part}  "))),
+                "{part}: {table}"
+            );
+        }
+        assert!(table.contains("total: 3 done"), "{table}");
+        trees.push(files);
+    }
+    assert_eq!(
+        trees[0].keys().collect::<Vec<_>>(),
+        trees[1].keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &trees[0] {
+        assert!(trees[1][path] == *bytes, "`{}` differs", path.display());
+    }
+}
+
+#[test]
+fn a_duplicate_transcript_or_summary_delivery_does_nothing() {
+    let parts = PartServer::start();
+    let session = "ok--archive-duplicate";
+    let csv = webhook_fixture("session-transcript.csv");
+    let archive = Archive::new(
+        &parts,
+        session,
+        None,
+        ("meeting.transcript.json", "dup-transcript.csv", &csv),
+    );
+    let root = temp_dir();
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), None, &flags);
+    archive.deliver_in_order(&receiver, root.path(), &[CHAT, TRANSCRIPT, SUMMARY]);
+    let before = output_tree(root.path());
+    let modified = |root: &Path| -> Vec<std::time::SystemTime> {
+        before
+            .keys()
+            .map(|path| {
+                std::fs::metadata(root.join(path))
+                    .unwrap()
+                    .modified()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let times = modified(root.path());
+    let jobs_before = jobs(root.path());
+    // The provider's retry (same uuid) and its duplicate (a uuid of its own), Dyte-signed too.
+    for event in [TRANSCRIPT, SUMMARY] {
+        let body = archive.body(event);
+        for uuid in [format!("{event}-{session}"), format!("{event}-again")] {
+            let (status, answer) = deliver(receiver.address, body, &uuid);
+            assert_eq!(
+                (status, answer.contains("duplicate")),
+                (200, true),
+                "{answer}"
+            );
+        }
+        let signature = sign(body);
+        let (status, answer) = post(
+            receiver.address,
+            body,
+            &[("dyte-signature", &signature), ("dyte-uuid", "dyte-dup")],
+        );
+        assert_eq!(
+            (status, answer.contains("duplicate")),
+            (200, true),
+            "{answer}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(parts.hits("dup-transcript.csv"), 1);
+    assert_eq!(parts.hits(&format!("{session}.summary.md")), 1);
+    assert!(output_tree(root.path()) == before, "the files changed");
+    assert_eq!(modified(root.path()), times, "a file was written again");
+    let jobs_after = jobs(root.path());
+    assert_eq!(jobs_after.len(), 3);
+    for (before, after) in jobs_before.iter().zip(&jobs_after) {
+        assert_eq!(before["status"], after["status"]);
+        assert_eq!(before["attempts"], after["attempts"]);
+    }
+}
+
+/// A forged delivery: what it tests, the body, the headers.
+type Forged<'a> = (&'a str, &'a [u8], Vec<(&'a str, String)>);
+
+#[test]
+fn a_transcript_or_summary_delivery_with_a_bad_signature_is_refused() {
+    let parts = PartServer::start();
+    let session = "ok--archive-forged";
+    let archive = Archive::new(
+        &parts,
+        session,
+        None,
+        ("meeting.transcript.json", "forged.csv", b"unused"),
+    );
+    let root = temp_dir();
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), None, &flags);
+    let other = key_pair("test-only-other-private.pem");
+    for event in [TRANSCRIPT, SUMMARY] {
+        let body = archive.body(event);
+        let mut tampered = body.to_vec();
+        let at = tampered.len() - 3;
+        tampered[at] ^= 0x01;
+        let cases: [Forged<'_>; 4] = [
+            ("unsigned", body, vec![("rtk-uuid", "u".into())]),
+            (
+                "signed by another key",
+                body,
+                vec![("rtk-signature", sign_with(&other, body))],
+            ),
+            ("tampered", &tampered, vec![("rtk-signature", sign(body))]),
+            (
+                "Dyte header, another key",
+                body,
+                vec![("dyte-signature", sign_with(&other, body))],
+            ),
+        ];
+        for (what, payload, headers) in cases {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            let (status, answer) = post(receiver.address, payload, &headers);
+            assert_eq!(status, 401, "{event}, {what}: {answer}");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(jobs(root.path()).is_empty());
+    assert!(output_tree(root.path()).is_empty());
+    assert_eq!(parts.hits("forged.csv"), 0);
+}
+
+#[test]
+fn transcript_and_summary_links_to_private_addresses_are_refused() {
+    let (trap_address, hits) = trap();
+    let root = temp_dir();
+    let receiver = Receiver::start(
+        root.path(),
+        None,
+        &["--allow-download-host", "*.s3.amazonaws.com"],
+    );
+    let links = [
+        format!("http://{trap_address}/t.csv"),
+        format!("https://{trap_address}/t.csv"),
+        format!("https://localhost:{}/t.csv", trap_address.port()),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        "https://bucket.s3.amazonaws.com.evil.example/t.csv".to_owned(),
+    ];
+    let mut sessions = Vec::new();
+    for (index, link) in links.iter().enumerate() {
+        for (event, fixture) in [
+            (TRANSCRIPT, "meeting.transcript.json"),
+            (SUMMARY, "meeting.summary.json"),
+        ] {
+            let session = format!("ssrf-part-{index}-{}", &event[8..]);
+            let body = delivery_fixture(fixture, &session, link);
+            let (status, answer) = deliver(receiver.address, &body, &session);
+            assert_eq!(status, 200, "{link}: {answer}");
+            sessions.push((session, event, link));
+        }
+    }
+    for (session, event, link) in &sessions {
+        let job = wait_settled_event(root.path(), session, event, &receiver);
+        assert_eq!(job["status"], "failed", "{link}: {job}");
+        assert_eq!(job["attempts"], 1, "a refused link is not retried: {job}");
+        let reason = job["last_error"].as_str().unwrap();
+        assert!(
+            reason.contains("not allowed")
+                || reason.contains("IP address")
+                || reason.contains("not on the allowed list"),
+            "{link}: {reason}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a refused link was dereferenced"
+    );
+    assert!(output_tree(root.path()).is_empty());
+}
+
+#[test]
+fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
+    let parts = PartServer::start();
+    let json = webhook_fixture("session-transcript.json");
+    let root = temp_dir();
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), None, &flags);
+    // The transcript's delivery states no start; the chat's (RealtimeKit) does. Transcript
+    // first: stored, waiting; the chat renders both.
+    let started = Archive::new(
+        &parts,
+        "ok--archive-json-start",
+        Some("2024-05-14T09:00:00.000Z"),
+        ("meeting.transcript.flat.json", "start.json", &json),
+    );
+    let settled = started.deliver_in_order(&receiver, root.path(), &[TRANSCRIPT, CHAT]);
+    assert_eq!(settled[0]["status"], "done", "{}", settled[0]);
+    assert_eq!(settled[1]["status"], "done", "{}", settled[1]);
+    let job = wait_settled_event(root.path(), &started.session, TRANSCRIPT, &receiver);
+    assert_eq!(job["status"], "done", "{job}");
+    assert!(
+        settled[1]["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|path| path
+                .as_str()
+                .unwrap()
+                .ends_with("ok--archive-json-start.transcript.raw")),
+        "{}",
+        settled[1]
+    );
+    // The offsets counted from the chat delivery's `startedAt`.
+    let utterances = transcript_lines(root.path(), &started.session);
+    let starts: Vec<&str> = utterances
+        .iter()
+        .map(|utterance| utterance["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2024-05-14T09:00:00.000Z", "2024-05-14T09:00:03.250Z"]
+    );
+    // No delivery states a start: the transcript job fails, saying so, in either order; the
+    // chat is exported without it; the transcript is kept.
+    for (session, order) in [
+        ("ok--archive-json-nostart-1", [TRANSCRIPT, CHAT]),
+        ("ok--archive-json-nostart-2", [CHAT, TRANSCRIPT]),
+    ] {
+        let archive = Archive::new(
+            &parts,
+            session,
+            None,
+            (
+                "meeting.transcript.flat.json",
+                &format!("{session}.json"),
+                &json,
+            ),
+        );
+        archive.deliver_in_order(&receiver, root.path(), &order);
+        let chat = wait_settled_event(root.path(), session, CHAT, &receiver);
+        assert_eq!(chat["status"], "done", "{chat}");
+        let transcript = wait_settled_event(root.path(), session, TRANSCRIPT, &receiver);
+        assert_eq!(transcript["status"], "failed", "{order:?}: {transcript}");
+        let reason = transcript["last_error"].as_str().unwrap();
+        assert!(
+            reason.contains("session's start")
+                && reason.contains("no delivery for this session stated its start")
+                && reason.contains(&format!("`{session}.transcript.raw`")),
+            "{reason}"
+        );
+        assert!(
+            root.path()
+                .join(format!("{session}.transcript.raw"))
+                .is_file()
+        );
+        assert!(
+            !root
+                .path()
+                .join(format!("{session}.transcript.jsonl"))
+                .exists()
+        );
+        assert_exported(root.path(), session, MESSAGES);
+    }
+}
+
+#[test]
+fn a_receiver_killed_while_fetching_a_transcript_ends_with_the_same_files() {
+    let parts = PartServer::start();
+    let csv = webhook_fixture("session-transcript.csv");
+    let session = "ok--archive-restart";
+    // The reference: the same deliveries, uninterrupted.
+    let archive = Archive::new(
+        &parts,
+        session,
+        None,
+        ("meeting.transcript.json", "restart-reference.csv", &csv),
+    );
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let reference = temp_dir();
+    {
+        let receiver = Receiver::start(reference.path(), None, &flags);
+        archive.deliver_in_order(&receiver, reference.path(), &[CHAT, SUMMARY, TRANSCRIPT]);
+    }
+    // Now with the transcript served slowly (about 2 s), and the receiver killed in the middle.
+    let slow = Archive::new(
+        &parts,
+        session,
+        None,
+        ("meeting.transcript.json", "slow-restart.csv", &csv),
+    );
+    let root = temp_dir();
+    let receiver = Receiver::start(root.path(), None, &flags);
+    slow.deliver_in_order(&receiver, root.path(), &[CHAT, SUMMARY]);
+    let (status, answer) = deliver(receiver.address, slow.body(TRANSCRIPT), "slow-transcript");
+    assert_eq!(
+        (status, answer.contains("accepted")),
+        (200, true),
+        "{answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parts.hits("slow-restart.csv") == 0 {
+        assert!(Instant::now() < deadline, "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    receiver.kill();
+    let running = jobs(root.path())
+        .into_iter()
+        .find(|job| job["event"] == TRANSCRIPT)
+        .unwrap();
+    assert_eq!(running["status"], "running", "{running}");
+    assert!(
+        !root
+            .path()
+            .join(format!("{session}.transcript.raw"))
+            .exists()
+    );
+    // The restart finishes it: the same files as without the crash, no temporary left.
+    let receiver = Receiver::start(root.path(), None, &flags);
+    let job = wait_settled_event(root.path(), session, TRANSCRIPT, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(parts.hits("slow-restart.csv"), 2);
+    assert_eq!(transcript_lines(root.path(), session).len(), 4);
+    let (expected, found) = (output_tree(reference.path()), output_tree(root.path()));
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        found.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &expected {
+        assert!(found[path] == *bytes, "`{}` differs", path.display());
+    }
+}
+
 #[test]
 fn media_is_saved_beside_a_delivered_session() {
     let server = test_server(MESSAGES, Duration::from_millis(10));
@@ -1442,4 +2117,109 @@ fn media_is_saved_beside_a_delivered_session() {
         "{transcript}"
     );
     assert!(transcript.contains("not saved: HTTP 403"), "{transcript}");
+}
+
+#[test]
+fn with_api_credentials_a_refused_part_link_is_replaced_and_the_start_comes_from_the_session() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let parts = PartServer::start();
+    let root = temp_dir();
+    let flags = parts.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), Some(&server), &flags);
+
+    // A JSON transcript from its own link, no delivery stating the start: the API's session
+    // details give it (the test server's sessions start at 08:59:30).
+    let session = "ok--archive-api-start";
+    let json_url = parts.put(
+        "api-start.json",
+        &webhook_fixture("session-transcript.json"),
+    );
+    let transcript = delivery_fixture("meeting.transcript.flat.json", session, &json_url);
+    let (url, expiry) = link_for(&server, session);
+    let chat = chat_synced(session, &url, &expiry);
+    for (event, body) in [(TRANSCRIPT, &transcript), (CHAT, &chat)] {
+        let (status, answer) = deliver(receiver.address, body, &format!("{event}-{session}"));
+        assert_eq!(status, 200, "{answer}");
+        let job = wait_settled_event(root.path(), session, event, &receiver);
+        assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    }
+    let starts: Vec<String> = transcript_lines(root.path(), session)
+        .iter()
+        .map(|utterance| utterance["start"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        starts,
+        ["2024-05-14T08:59:30.000Z", "2024-05-14T08:59:33.250Z"]
+    );
+    // Asked once: the answer is kept for later renders.
+    assert_eq!(
+        server.requests_for(Route::SessionDetails, session).len(),
+        1,
+        "{}",
+        receiver.log()
+    );
+
+    // A transcript link to a host not allowed and a summary link already expired: fresh
+    // links from the API's transcript and summary routes.
+    let session = "ok--archive-api-links";
+    let (url, expiry) = link_for(&server, session);
+    let (status, _) = deliver(
+        receiver.address,
+        &chat_synced(session, &url, &expiry),
+        session,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait_settled_event(root.path(), session, CHAT, &receiver)["status"],
+        "done"
+    );
+    let transcript = delivery_fixture(
+        "meeting.transcript.json",
+        session,
+        "https://elsewhere.example/t.csv",
+    );
+    let summary = String::from_utf8(delivery_fixture(
+        "meeting.summary.json",
+        session,
+        "https://bucket.s3.amazonaws.com/s.md",
+    ))
+    .unwrap()
+    .replace("2099-01-01T00:00:00.000Z", "2020-01-01T00:00:00.000Z")
+    .into_bytes();
+    for (event, body) in [(TRANSCRIPT, &transcript), (SUMMARY, &summary)] {
+        let (status, answer) = deliver(receiver.address, body, &format!("{event}-{session}"));
+        assert_eq!(status, 200, "{answer}");
+        let job = wait_settled_event(root.path(), session, event, &receiver);
+        assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    }
+    assert_eq!(server.requests_for(Route::Transcript, session).len(), 1);
+    assert_eq!(server.requests_for(Route::Summary, session).len(), 1);
+    assert_eq!(
+        transcript_lines(root.path(), session).len(),
+        chatdump_testserver::parts::UTTERANCES
+    );
+    assert_eq!(
+        std::fs::read(root.path().join(format!("{session}.summary.md"))).unwrap(),
+        chatdump_testserver::parts::summary()
+    );
+
+    // The API has no transcript for this session: the job fails, saying so; no retry.
+    let session = "no-transcript--archive";
+    let body = delivery_fixture(
+        "meeting.transcript.json",
+        session,
+        "https://elsewhere.example/t",
+    );
+    let (status, _) = deliver(receiver.address, &body, session);
+    assert_eq!(status, 200);
+    let job = wait_settled_event(root.path(), session, TRANSCRIPT, &receiver);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    let reason = job["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("not on the allowed list") && reason.contains("no transcript for session"),
+        "{reason}"
+    );
+    assert!(!receiver.log().contains(API_KEY));
 }

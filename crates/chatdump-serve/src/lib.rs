@@ -1,5 +1,7 @@
 //! `chatdump serve`: a webhook receiver that exports every meeting's chat when the
-//! `meeting.chatSynced` event arrives from Dyte or Cloudflare `RealtimeKit`.
+//! `meeting.chatSynced` event arrives from Dyte or Cloudflare `RealtimeKit`, with the session's
+//! speech transcript and summary when `meeting.transcript` and `meeting.summary` arrive
+//! (before or after the chat: see [`parts`]).
 //!
 //! The pieces, in the order a delivery meets them:
 //!
@@ -14,7 +16,8 @@
 //!   [`DownloadPolicy`] allows it (https, allowed storage hosts; anything else is refused to
 //!   prevent SSRF), else asks the Chat Replay API for a fresh link through
 //!   [`chatdump_api::Fetcher`], then converts the dump with the one conversion pipeline
-//!   ([`chatdump_pipeline::convert`], as `chatdump export` does) into [`Conversion`]'s formats. Failures are retried with backoff
+//!   ([`Conversion::session`], as `chatdump export` does) into [`Conversion`]'s formats, with
+//!   every part of the session kept so far ([`parts`]). Failures are retried with backoff
 //!   and finally recorded as failed with their reason; jobs left running by a killed process
 //!   are queued again on start.
 //!
@@ -56,6 +59,7 @@
 )]
 
 pub mod download;
+pub mod parts;
 pub mod payload;
 pub mod server;
 pub mod signature;

@@ -1,9 +1,14 @@
-//! Reading a delivery's JSON body: nesting limit, the event name, the `chatSynced` fields.
+//! Reading a delivery's JSON body: nesting limit, the event name, the fields of
+//! `meeting.chatSynced`, `meeting.transcript` and `meeting.summary`.
 
 use serde_json::Value;
 
-/// The event this receiver acts on.
+/// The chat's event.
 pub const CHAT_SYNCED: &str = "meeting.chatSynced";
+/// The speech transcript's event (issue 18).
+pub const TRANSCRIPT: &str = "meeting.transcript";
+/// The AI summary's event (issue 18).
+pub const SUMMARY: &str = "meeting.summary";
 /// The deepest JSON nesting accepted (a real delivery nests two levels).
 pub const MAX_DEPTH: usize = 32;
 /// The longest session or meeting id accepted.
@@ -22,8 +27,9 @@ pub enum PayloadError {
     /// JSON, but not an object with a string `event`.
     #[error("the body has no string `event` field")]
     NoEvent,
-    /// A `chatSynced` event without a usable session id.
-    #[error("the `{CHAT_SYNCED}` event has no valid `sessionId`")]
+    /// A `chatSynced`, `transcript` or `summary` event without a usable session id (or with
+    /// two that differ: `sessionId` and `meeting.sessionId`).
+    #[error("the event has no valid `sessionId`")]
     BadSession,
     /// A field of the wrong type.
     #[error("the field `{0}` has the wrong type")]
@@ -35,8 +41,68 @@ pub enum PayloadError {
 pub enum Delivery {
     /// `meeting.chatSynced`.
     ChatSynced(ChatSynced),
+    /// `meeting.transcript` or `meeting.summary`: another part of the session is ready.
+    Part(PartReady),
     /// Any other event, by name.
     Other(String),
+}
+
+/// A part of a session besides its chat (issue 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The speech transcript (`meeting.transcript`).
+    Transcript,
+    /// The AI summary (`meeting.summary`).
+    Summary,
+}
+
+impl Part {
+    /// The webhook event that announces it.
+    #[must_use]
+    pub fn event(self) -> &'static str {
+        match self {
+            Self::Transcript => TRANSCRIPT,
+            Self::Summary => SUMMARY,
+        }
+    }
+
+    /// The part for a job's event; `None` for the chat and anything else.
+    #[must_use]
+    pub fn from_event(event: &str) -> Option<Self> {
+        match event {
+            TRANSCRIPT => Some(Self::Transcript),
+            SUMMARY => Some(Self::Summary),
+            _ => None,
+        }
+    }
+
+    /// Its name in messages.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transcript => "transcript",
+            Self::Summary => "summary",
+        }
+    }
+}
+
+/// The fields of a `meeting.transcript` or `meeting.summary` event the receiver uses. Both
+/// shapes are read: the fields at the top level (`sessionId`, `meetingId`, `startedAt`), or in
+/// a `meeting` object (`meeting.sessionId`, `meeting.id`, `meeting.startedAt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartReady {
+    /// Which part.
+    pub part: Part,
+    /// The session.
+    pub session_id: String,
+    /// The meeting.
+    pub meeting_id: Option<String>,
+    /// The presigned download link (`transcriptDownloadUrl` / `summaryDownloadUrl`).
+    pub download_url: Option<String>,
+    /// Its stated expiry.
+    pub download_url_expiry: Option<String>,
+    /// The session's start, as the delivery states it (`startedAt`), verbatim.
+    pub started_at: Option<String>,
 }
 
 /// The fields of a `meeting.chatSynced` event the receiver uses.
@@ -50,6 +116,8 @@ pub struct ChatSynced {
     pub chat_download_url: Option<String>,
     /// Its stated expiry.
     pub chat_download_url_expiry: Option<String>,
+    /// The session's start, as the delivery states it (`startedAt`, `RealtimeKit`), verbatim.
+    pub started_at: Option<String>,
 }
 
 /// Whether `body` nests arrays and objects deeper than `limit`, scanning bytes without
@@ -150,8 +218,14 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
     let Some(Value::String(event)) = object.get("event") else {
         return Err(PayloadError::NoEvent);
     };
-    if event != CHAT_SYNCED {
-        return Ok(Delivery::Other(event.clone()));
+    let part = match event.as_str() {
+        CHAT_SYNCED => None,
+        TRANSCRIPT => Some(Part::Transcript),
+        SUMMARY => Some(Part::Summary),
+        _ => return Ok(Delivery::Other(event.clone())),
+    };
+    if let Some(part) = part {
+        return part_ready(&object, part).map(Delivery::Part);
     }
     // Snake case too: community receivers accept it "to be safe" (dyte-api.md §3.2).
     let session_id = string_field(&object, &["sessionId", "session_id"], "sessionId")?
@@ -168,12 +242,73 @@ pub fn parse(body: &[u8]) -> Result<Delivery, PayloadError> {
         &["chatDownloadUrlExpiry", "chat_download_url_expiry"],
         "chatDownloadUrlExpiry",
     )?;
+    let started_at = string_field(&object, &["startedAt", "started_at"], "startedAt")?;
     Ok(Delivery::ChatSynced(ChatSynced {
         session_id,
         meeting_id,
         chat_download_url,
         chat_download_url_expiry,
+        started_at,
     }))
+}
+
+/// The fields of a transcript or summary event, at the top level or in its `meeting` object
+/// (dyte-api.md §3.3 and §4 show both shapes). A session id given in both places must agree.
+fn part_ready(
+    object: &serde_json::Map<String, Value>,
+    part: Part,
+) -> Result<PartReady, PayloadError> {
+    let meeting = match object.get("meeting") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(meeting)) => Some(meeting),
+        Some(_) => return Err(PayloadError::BadField("meeting")),
+    };
+    let flat_session = string_field(object, &["sessionId", "session_id"], "sessionId")?;
+    let nested_session = match meeting {
+        Some(meeting) => string_field(meeting, &["sessionId", "session_id"], "meeting.sessionId")?,
+        None => None,
+    };
+    let session_id = match (flat_session, nested_session) {
+        (Some(flat), Some(nested)) if flat != nested => return Err(PayloadError::BadSession),
+        (flat, nested) => flat.or(nested),
+    }
+    .filter(|id| is_safe_id(id))
+    .ok_or(PayloadError::BadSession)?;
+    let either = |flat: &[&str], nested: &[&str], field: &'static str| {
+        let top = string_field(object, flat, field)?;
+        match (top, meeting) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, Some(meeting)) => string_field(meeting, nested, field),
+            (None, None) => Ok(None),
+        }
+    };
+    let meeting_id = either(&["meetingId", "meeting_id"], &["id"], "meetingId")?;
+    let started_at = either(
+        &["startedAt", "started_at"],
+        &["startedAt", "started_at"],
+        "startedAt",
+    )?;
+    let (url, expiry): (&[&'static str], &[&'static str]) = match part {
+        Part::Transcript => (
+            &["transcriptDownloadUrl", "transcript_download_url"],
+            &[
+                "transcriptDownloadUrlExpiry",
+                "transcript_download_url_expiry",
+            ],
+        ),
+        Part::Summary => (
+            &["summaryDownloadUrl", "summary_download_url"],
+            &["summaryDownloadUrlExpiry", "summary_download_url_expiry"],
+        ),
+    };
+    Ok(PartReady {
+        part,
+        session_id,
+        meeting_id,
+        download_url: string_field(object, url, url[0])?,
+        download_url_expiry: string_field(object, expiry, expiry[0])?,
+        started_at,
+    })
 }
 
 #[cfg(test)]
@@ -211,6 +346,66 @@ mod tests {
             parse(br#"{"event":"meeting.started","meeting":{}}"#).unwrap(),
             Delivery::Other("meeting.started".into())
         );
+    }
+
+    #[test]
+    fn transcript_and_summary_flat_or_in_a_meeting_object() {
+        // The shape of dyte-api.md §3.3: the ids in a `meeting` object.
+        let nested = br#"{"event":"meeting.transcript","meeting":{"id":"m-1","sessionId":"s-1","startedAt":"2024-08-07T10:15:00.000Z","status":"LIVE"},"transcriptDownloadUrl":"https://b.s3.amazonaws.com/t.csv?X-Amz-Signature=x","transcriptDownloadUrlExpiry":"2024-08-14T10:15:30.000Z"}"#;
+        assert_eq!(
+            parse(nested),
+            Ok(Delivery::Part(PartReady {
+                part: Part::Transcript,
+                session_id: "s-1".into(),
+                meeting_id: Some("m-1".into()),
+                download_url: Some("https://b.s3.amazonaws.com/t.csv?X-Amz-Signature=x".into()),
+                download_url_expiry: Some("2024-08-14T10:15:30.000Z".into()),
+                started_at: Some("2024-08-07T10:15:00.000Z".into()),
+            }))
+        );
+        // The shape of the RealtimeKit example (§4): flat ids.
+        let flat = br#"{"event":"meeting.summary","meetingId":"m-2","sessionId":"s-2","summaryDownloadUrl":"https://x/s.md","summaryDownloadUrlExpiry":"soon"}"#;
+        assert_eq!(
+            parse(flat),
+            Ok(Delivery::Part(PartReady {
+                part: Part::Summary,
+                session_id: "s-2".into(),
+                meeting_id: Some("m-2".into()),
+                download_url: Some("https://x/s.md".into()),
+                download_url_expiry: Some("soon".into()),
+                started_at: None,
+            }))
+        );
+        // A summary's link is not read from the transcript's field, and the other way round.
+        let crossed =
+            br#"{"event":"meeting.summary","sessionId":"s","transcriptDownloadUrl":"https://x/t"}"#;
+        let Ok(Delivery::Part(part)) = parse(crossed) else {
+            panic!("not a part");
+        };
+        assert_eq!(part.download_url, None);
+        for bad in [
+            // Two session ids that differ.
+            r#"{"event":"meeting.transcript","sessionId":"a","meeting":{"sessionId":"b"}}"#,
+            // None at all.
+            r#"{"event":"meeting.transcript","meeting":{"id":"m"}}"#,
+            r#"{"event":"meeting.summary","meeting":{"sessionId":"a\u0007"}}"#,
+        ] {
+            assert_eq!(
+                parse(bad.as_bytes()),
+                Err(PayloadError::BadSession),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(br#"{"event":"meeting.summary","sessionId":"s","meeting":[1]}"#),
+            Err(PayloadError::BadField("meeting"))
+        );
+        assert_eq!(
+            parse(br#"{"event":"meeting.summary","sessionId":"s","summaryDownloadUrl":7}"#),
+            Err(PayloadError::BadField("summaryDownloadUrl"))
+        );
+        assert_eq!(Part::from_event(TRANSCRIPT), Some(Part::Transcript));
+        assert_eq!(Part::from_event(CHAT_SYNCED), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! A delivery is checked in this order, each step answering before the next runs:
 //! size (413 above [`MAX_BODY`]), signature over the raw bytes (a `dyte-signature` may instead
 //! cover their compact re-serialisation, which Dyte's sample receiver checks) (401), JSON and
-//! nesting (400), event type (other events: 200, ignored and logged), then the job is recorded
+//! nesting (400), event type (`meeting.chatSynced`, `meeting.transcript` and `meeting.summary`
+//! make jobs; other events: 200, ignored and logged), then the job is recorded
 //! durably and only then is 200 sent. A database failure answers 500 so the provider retries.
 //!
 //! Connections are served by an accept loop of our own rather than `axum::serve`, which sets no
@@ -31,7 +32,8 @@ use crate::signature::{SignatureError, Verifier};
 use crate::store::{NewJob, Recorded};
 use crate::worker::{Context, with_store};
 
-/// The largest delivery body accepted (a `chatSynced` body is under 1 KiB).
+/// The largest delivery body accepted (a `chatSynced`, `transcript` or `summary` body is under
+/// 1 KiB).
 pub const MAX_BODY: usize = 64 * 1024;
 /// The longest delivery uuid kept.
 const MAX_UUID_LEN: usize = 200;
@@ -385,7 +387,7 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
         .map(str::trim)
         .filter(|uuid| !uuid.is_empty() && uuid.len() <= MAX_UUID_LEN)
         .map(str::to_owned);
-    let event = match delivery {
+    let job = match delivery {
         Delivery::Other(event) => {
             let shown = chatdump_core::escape::escape_for_terminal(&event, 80);
             tracing::info!(event = %shown, uuid = uuid.as_deref().unwrap_or("-"), "ignored an event this receiver does not handle");
@@ -394,14 +396,22 @@ async fn webhook(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
                 &serde_json::json!({ "status": "ignored", "event": event }),
             );
         }
-        Delivery::ChatSynced(event) => event,
-    };
-    let job = NewJob {
-        event: payload::CHAT_SYNCED.to_owned(),
-        session_id: event.session_id,
-        meeting_id: event.meeting_id,
-        download_url: event.chat_download_url,
-        download_url_expiry: event.chat_download_url_expiry,
+        Delivery::ChatSynced(event) => NewJob {
+            event: payload::CHAT_SYNCED.to_owned(),
+            session_id: event.session_id,
+            meeting_id: event.meeting_id,
+            download_url: event.chat_download_url,
+            download_url_expiry: event.chat_download_url_expiry,
+            started_at: event.started_at,
+        },
+        Delivery::Part(event) => NewJob {
+            event: event.part.event().to_owned(),
+            session_id: event.session_id,
+            meeting_id: event.meeting_id,
+            download_url: event.download_url,
+            download_url_expiry: event.download_url_expiry,
+            started_at: event.started_at,
+        },
     };
     let session = job.session_id.clone();
     let now = app.context.options.clock.now().as_millisecond();

@@ -1,12 +1,16 @@
 //! The durable job queue: one `SQLite` database holding every accepted delivery and its job.
 //!
-//! Two tables. `jobs` has one row per `(event, session id)`, which is what makes a duplicate
+//! Two tables. `jobs` has one row per `(event, session id)` (the events being
+//! `meeting.chatSynced`, `meeting.transcript` and `meeting.summary`), which is what makes a duplicate
 //! delivery harmless: a second delivery of the same event for the same session finds the row and
 //! adds nothing. `deliveries` maps each delivery uuid (`rtk-uuid` / `dyte-uuid`) to its job, so
 //! a retried delivery is recognised even before its body is looked at twice.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`: a transaction that returned has
 //! reached the disk, which is what lets the server answer 2xx only after the job is recorded.
+//!
+//! At most one job per session runs at a time ([`Store::claim`]): the jobs of one session
+//! render the same files.
 //!
 //! A job goes `queued` -> `running` -> `done`, or back to `queued` (with a later
 //! `next_attempt_at`) after a failure worth retrying, or to `failed` with its reason. A process
@@ -20,7 +24,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-/// The schema; every statement is idempotent.
+/// The schema of the first release; every statement is idempotent. Columns added since are in
+/// [`ADDED_COLUMNS`].
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
@@ -46,6 +51,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     received_at INTEGER NOT NULL
 );
 ";
+
+/// Columns added after the first release, each with its definition: added to a database that
+/// lacks them when it is opened.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    // The session's start as the delivery stated it (`startedAt`), verbatim (issue 18).
+    ("started_at", "TEXT"),
+];
 
 /// A job-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +157,8 @@ pub struct Job {
     pub created_at: i64,
     /// When the row last changed (Unix milliseconds).
     pub updated_at: i64,
+    /// The session's start as the delivery stated it (`startedAt`), verbatim.
+    pub started_at: Option<String>,
 }
 
 impl Job {
@@ -200,6 +214,18 @@ pub struct NewJob {
     pub download_url: Option<String>,
     /// Its stated expiry.
     pub download_url_expiry: Option<String>,
+    /// The session's start as the delivery stated it (`startedAt`), verbatim.
+    pub started_at: Option<String>,
+}
+
+/// What the other jobs of a session say about it, for the job that renders its files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState {
+    /// Whether the session's `meeting.chatSynced` job is done: its dump is downloaded and its
+    /// outputs were written.
+    pub chat_done: bool,
+    /// Every distinct start its deliveries stated (`startedAt`), verbatim, sorted.
+    pub started_at: Vec<String>,
 }
 
 /// What recording a delivery did.
@@ -229,7 +255,7 @@ impl Recorded {
     }
 }
 
-const JOB_COLUMNS: &str = "id, event, session_id, meeting_id, download_url, download_url_expiry, status, attempts, next_attempt_at, last_error, outputs, deliveries, created_at, updated_at";
+const JOB_COLUMNS: &str = "id, event, session_id, meeting_id, download_url, download_url_expiry, status, attempts, next_attempt_at, last_error, outputs, deliveries, created_at, updated_at, started_at";
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Job, String)> {
     let status: String = row.get(6)?;
@@ -249,6 +275,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Job, String)> {
             deliveries: row.get(11)?,
             created_at: row.get(12)?,
             updated_at: row.get(13)?,
+            started_at: row.get(14)?,
         },
         status,
     ))
@@ -314,6 +341,18 @@ impl Store {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
+        for (column, definition) in ADDED_COLUMNS {
+            let present: bool = connection.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = ?1",
+                [column],
+                |row| row.get(0),
+            )?;
+            if !present {
+                connection.execute_batch(&format!(
+                    "ALTER TABLE jobs ADD COLUMN {column} {definition}"
+                ))?;
+            }
+        }
         Ok(Self { connection })
     }
 
@@ -350,15 +389,16 @@ impl Store {
         let recorded = match existing {
             None => {
                 transaction.execute(
-                    "INSERT INTO jobs (event, session_id, meeting_id, download_url, download_url_expiry, status, next_attempt_at, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6)",
+                    "INSERT INTO jobs (event, session_id, meeting_id, download_url, download_url_expiry, status, next_attempt_at, created_at, updated_at, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6, ?6, ?7)",
                     params![
                         job.event,
                         job.session_id,
                         job.meeting_id,
                         job.download_url,
                         job.download_url_expiry,
-                        now
+                        now,
+                        job.started_at
                     ],
                 )?;
                 Recorded::New(transaction.last_insert_rowid())
@@ -368,9 +408,10 @@ impl Store {
                 // trying again with the (possibly fresh) link cannot export twice.
                 transaction.execute(
                     "UPDATE jobs SET status = 'queued', attempts = 0, next_attempt_at = ?2, last_error = NULL,
-                         download_url = ?3, download_url_expiry = ?4, deliveries = deliveries + 1, updated_at = ?2
+                         download_url = ?3, download_url_expiry = ?4, deliveries = deliveries + 1, updated_at = ?2,
+                         started_at = COALESCE(?5, started_at)
                      WHERE id = ?1",
-                    params![id, now, job.download_url, job.download_url_expiry],
+                    params![id, now, job.download_url, job.download_url_expiry, job.started_at],
                 )?;
                 Recorded::Requeued(id)
             }
@@ -411,7 +452,8 @@ impl Store {
     }
 
     /// Takes the next due job (the one due longest ago) and marks it running, counting the
-    /// attempt. `None` when no job is due.
+    /// attempt. `None` when no job is due. A job whose session has another job running waits:
+    /// the jobs of one session write the same files, so they run one after the other.
     pub fn claim(&mut self, now: i64) -> Result<Option<Job>, StoreError> {
         let row = self
             .connection
@@ -419,6 +461,7 @@ impl Store {
                 &format!(
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?1
                      WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND next_attempt_at <= ?1
+                                   AND session_id NOT IN (SELECT session_id FROM jobs WHERE status = 'running')
                                  ORDER BY next_attempt_at, id LIMIT 1)
                      RETURNING {JOB_COLUMNS}"
                 ),
@@ -482,6 +525,73 @@ impl Store {
         Ok(())
     }
 
+    /// After a job (`by`) rendered the outputs of `session_id`: each of its other parts' jobs
+    /// (by event) that is done or failed becomes done when its part went into the outputs
+    /// (`None`), or failed with the reason it was left out. Queued and running jobs are left
+    /// alone: they render again themselves.
+    pub fn settle_parts(
+        &mut self,
+        session_id: &str,
+        by: i64,
+        parts: &[(&str, Option<String>)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        for (event, reason) in parts {
+            transaction.execute(
+                "UPDATE jobs SET status = CASE WHEN ?4 IS NULL THEN 'done' ELSE 'failed' END,
+                     last_error = ?4, updated_at = ?5
+                 WHERE session_id = ?1 AND event = ?2 AND id != ?3 AND status IN ('done', 'failed')
+                   AND (status != CASE WHEN ?4 IS NULL THEN 'done' ELSE 'failed' END
+                        OR last_error IS NOT ?4)",
+                params![session_id, event, by, reason, now],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Records the session's start on job `id` when it has none (from the API's session
+    /// details), so that every later render of the session finds it.
+    pub fn set_started_at(
+        &mut self,
+        id: i64,
+        started_at: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE jobs SET started_at = ?2, updated_at = ?3 WHERE id = ?1 AND started_at IS NULL",
+            params![id, started_at, now],
+        )?;
+        Ok(())
+    }
+
+    /// What the jobs of `session_id` say about it: whether its chat is done, and the starts
+    /// its deliveries stated.
+    pub fn session(&self, session_id: &str) -> Result<SessionState, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT event, status, started_at FROM jobs WHERE session_id = ?1")?;
+        let rows = statement
+            .query_map([session_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut state = SessionState::default();
+        for (event, status, started_at) in rows {
+            state.chat_done |=
+                event == crate::payload::CHAT_SYNCED && status == JobStatus::Done.as_str();
+            state.started_at.extend(started_at);
+        }
+        state.started_at.sort();
+        state.started_at.dedup();
+        Ok(state)
+    }
+
     /// One job by id.
     pub fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
         self.connection
@@ -534,7 +644,116 @@ mod tests {
             meeting_id: Some("m".into()),
             download_url: Some("https://bucket.s3.amazonaws.com/x.csv".into()),
             download_url_expiry: None,
+            started_at: None,
         }
+    }
+
+    #[test]
+    fn one_job_per_session_runs_at_a_time_and_the_session_state_is_shared() {
+        let mut store = Store::open_in_memory().unwrap();
+        let chat = store.record(None, &new_job("s1"), 1).unwrap().job_id();
+        let transcript = NewJob {
+            event: crate::payload::TRANSCRIPT.into(),
+            started_at: Some("2024-05-14T09:00:00Z".into()),
+            ..new_job("s1")
+        };
+        let transcript = store.record(None, &transcript, 2).unwrap().job_id();
+        let other = store.record(None, &new_job("s2"), 3).unwrap().job_id();
+        assert_eq!(store.claim(10).unwrap().unwrap().id, chat);
+        // The transcript of `s1` waits for its chat; `s2` does not.
+        assert_eq!(store.claim(10).unwrap().unwrap().id, other);
+        assert_eq!(store.claim(10).unwrap(), None);
+        let state = store.session("s1").unwrap();
+        assert_eq!(
+            state,
+            SessionState {
+                chat_done: false,
+                started_at: vec!["2024-05-14T09:00:00Z".into()],
+            }
+        );
+        store.complete(chat, &[], 11).unwrap();
+        assert!(store.session("s1").unwrap().chat_done);
+        assert_eq!(store.claim(12).unwrap().unwrap().id, transcript);
+        assert_eq!(
+            store
+                .job(transcript)
+                .unwrap()
+                .unwrap()
+                .started_at
+                .as_deref(),
+            Some("2024-05-14T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_render_settles_the_other_parts_jobs() {
+        let mut store = Store::open_in_memory().unwrap();
+        let part = |event: &str| NewJob {
+            event: event.into(),
+            ..new_job("s1")
+        };
+        let transcript = store
+            .record(None, &part(crate::payload::TRANSCRIPT), 1)
+            .unwrap()
+            .job_id();
+        let summary = store
+            .record(None, &part(crate::payload::SUMMARY), 1)
+            .unwrap()
+            .job_id();
+        let chat = store.record(None, &new_job("s1"), 1).unwrap().job_id();
+        // The transcript was stored (done); the summary is still queued.
+        let _ = store.claim(1).unwrap().unwrap();
+        store.complete(transcript, &[], 2).unwrap();
+        let parts = [
+            (
+                crate::payload::TRANSCRIPT,
+                Some("needs the start".to_owned()),
+            ),
+            (crate::payload::SUMMARY, None),
+        ];
+        store.settle_parts("s1", chat, &parts, 3).unwrap();
+        let job = store.job(transcript).unwrap().unwrap();
+        assert_eq!(
+            (job.status, job.last_error.as_deref()),
+            (JobStatus::Failed, Some("needs the start"))
+        );
+        assert_eq!(
+            store.job(summary).unwrap().unwrap().status,
+            JobStatus::Queued,
+            "a queued job renders itself"
+        );
+        // A later render that used it marks it done.
+        store
+            .settle_parts("s1", chat, &[(crate::payload::TRANSCRIPT, None)], 4)
+            .unwrap();
+        let job = store.job(transcript).unwrap().unwrap();
+        assert_eq!((job.status, job.last_error), (JobStatus::Done, None));
+        assert_eq!(job.updated_at, 4);
+    }
+
+    #[test]
+    fn a_database_of_the_first_release_gets_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        {
+            let connection = Connection::open(&path).unwrap();
+            // The first release's tables (`SCHEMA`; later columns are in `ADDED_COLUMNS`),
+            // with a job in them.
+            connection.execute_batch(SCHEMA).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO jobs (event, session_id, status, next_attempt_at, created_at, updated_at)
+                     VALUES ('meeting.chatSynced', 's1', 'done', 1, 1, 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let job = store.recent(10, None).unwrap().remove(0);
+        assert_eq!((job.session_id.as_str(), job.started_at), ("s1", None));
+        drop(store);
+        // Opening again adds nothing twice.
+        Store::open(&path).unwrap();
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! The worker pool: takes due jobs from the [`Store`], gets the chat dump, exports it, and
-//! records the outcome (done, retry later with backoff, or failed with the reason).
+//! The worker pool: takes due jobs from the [`Store`], gets the job's part (the chat dump, the
+//! speech transcript or the summary), renders the session's outputs from every part stored so
+//! far, and records the outcome (done, retry later with backoff, or failed with the reason).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chatdump_api::{FetchEvent, FetchObserver, Fetcher, redact_url};
+use chatdump_api::{FetchEvent, FetchObserver, Fetcher, PartOutcome, redact_url};
 use chatdump_core::error::error_chain;
 use chatdump_core::time::Clock;
 use chatdump_pipeline::Events;
@@ -13,7 +14,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::ServeOptions;
 use crate::download::{self, LinkError};
-use crate::store::{Job, Store, StoreError};
+use crate::parts;
+use crate::payload::Part;
+use crate::store::{Job, SessionState, Store, StoreError};
 
 /// What the workers share.
 pub(crate) struct Context {
@@ -106,7 +109,8 @@ fn link_expired(expiry: Option<&str>, clock: &Clock) -> bool {
         .is_some_and(|expires| expires <= clock.now())
 }
 
-/// Gets the dump and exports it. Returns the files written.
+/// Gets the job's part (the chat dump, the transcript or the summary) and renders the session's
+/// outputs from every part stored so far. Returns the files written.
 async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
     let dumps = &context.options.output;
     tokio::fs::create_dir_all(dumps)
@@ -117,9 +121,87 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
     let stem = chatdump_pipeline::session_stem(&job.session_id)
         .map_err(|error| Failure::permanent(error.to_string()))?;
     crate::remove_stale_temporaries(dumps, &stem);
-    let dump: PathBuf = dumps.join(format!("{stem}.csv"));
+    let part = Part::from_event(&job.event);
+    let target = match part {
+        None => parts::chat_path(dumps, &stem),
+        Some(part) => parts::part_path(dumps, &stem, part),
+    };
+    download_part(context, job, part, &target).await?;
+    let session = job.session_id.clone();
+    let mut state = with_store(&context.store, move |store| store.session(&session))
+        .await
+        .map_err(|error| Failure::retry(error_chain(&error)))?;
+    let unknown_start = start_from_api(context, job, &stem, &mut state).await?;
+    let conversion = context.options.conversion.clone();
+    let output = context.options.output.clone();
+    let session_id = job.session_id.clone();
+    let job_id = job.id;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut start = parts::Start::from_stated(&state.started_at);
+        if let (parts::Start::Unknown, Some(reason)) = (&start, unknown_start) {
+            start = parts::Start::Unusable(reason);
+        }
+        render(
+            &conversion,
+            &output,
+            &stem,
+            &session_id,
+            part,
+            &Known {
+                chat_done: state.chat_done,
+                start,
+            },
+            job_id,
+        )
+    })
+    .await
+    .map_err(|_| Failure::retry("the export panicked"))??;
+    if !rendered.settled.is_empty() {
+        // The session's other parts: done when they went into the outputs, failed (with the
+        // reason) when they were left out, whichever job stored them.
+        let session = job.session_id.clone();
+        let now = now_ms(&context.options.clock);
+        let settled: Vec<(&'static str, Option<String>)> = rendered
+            .settled
+            .into_iter()
+            .map(|(part, reason)| (part.event(), reason))
+            .collect();
+        with_store(&context.store, move |store| {
+            store.settle_parts(&session, job_id, &settled, now)
+        })
+        .await
+        .map_err(|error| Failure::retry(error_chain(&error)))?;
+    }
+    Ok(rendered.files)
+}
+
+/// What a render knows of the session besides its files.
+struct Known {
+    /// Whether the session's chat job is done.
+    chat_done: bool,
+    /// The session's start.
+    start: parts::Start,
+}
+
+/// What a job wrote, and (when it rendered the session's outputs) which stored parts went in.
+struct Rendered {
+    /// The files written.
+    files: Vec<String>,
+    /// Every part stored other than the job's own: `None` when it went into the outputs,
+    /// else why not.
+    settled: Vec<(Part, Option<String>)>,
+}
+
+/// Downloads the job's part into `target`: the delivery's link when the policy allows it and it
+/// has not expired, else (for the chat) a fresh link from the Chat Replay API.
+async fn download_part(
+    context: &Context,
+    job: &Job,
+    part: Option<Part>,
+    target: &Path,
+) -> Result<(), Failure> {
+    let what = part.map_or("chat dump", Part::name);
     let mut link_problem = String::from("the delivery has no download link");
-    let mut downloaded = false;
     if let Some(link) = &job.download_url {
         match context.options.policy.check(link) {
             Err(refused) => {
@@ -134,18 +216,18 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
                 tracing::info!(job = job.id, "the delivery's download link has expired");
             }
             Ok(url) => {
-                tracing::info!(job = job.id, url = %redact_url(&url), "downloading the delivery's link");
+                tracing::info!(job = job.id, part = what, url = %redact_url(&url), "downloading the delivery's link");
                 match download::download(
                     &context.link_client,
                     &url,
-                    &dump,
+                    target,
                     context.options.max_dump_size,
                 )
                 .await
                 {
                     Ok(bytes) => {
                         tracing::info!(job = job.id, bytes, "downloaded");
-                        downloaded = true;
+                        return Ok(());
                     }
                     Err(LinkError::Write { path, source }) => {
                         return Err(Failure::retry(format!("cannot write `{path}`: {source}")));
@@ -158,63 +240,211 @@ async fn attempt(context: &Context, job: &Job) -> Result<Vec<String>, Failure> {
             }
         }
     }
-    if !downloaded {
-        let Some(fetcher) = &context.fetcher else {
-            // Without API credentials nothing else can get this dump; a refused or expired
-            // link will not get better by waiting.
-            return Err(Failure::permanent(format!(
-                "{link_problem}; no API credentials are configured to ask the Chat Replay API for a fresh link"
-            )));
-        };
-        tracing::info!(job = job.id, session = %job.session_id, reason = %link_problem, "asking the Chat Replay API for a fresh link");
-        let mut observer = LogEvents { job: job.id };
-        let outcome = fetcher
-            .fetch_to(&job.session_id, &dump, &mut observer)
-            .await;
-        match outcome {
-            Ok(result) => {
-                tracing::info!(
-                    job = job.id,
-                    bytes = result.bytes,
-                    api_calls = result.api_calls,
-                    "fetched through the API"
-                );
-            }
-            Err(error) if error.is_credentials() => {
-                return Err(Failure::permanent(error_chain(&error)));
-            }
-            Err(error) => return Err(Failure::retry(error_chain(&error))),
-        }
-    }
-    let conversion = context.options.conversion.clone();
-    let output = context.options.output.clone();
-    let session_id = job.session_id.clone();
-    let job_id = job.id;
-    tokio::task::spawn_blocking(move || convert(&conversion, &output, &dump, &session_id, job_id))
+    let Some(fetcher) = &context.fetcher else {
+        // Without API credentials nothing else can get this part; a refused or expired
+        // link will not get better by waiting.
+        return Err(Failure::permanent(format!(
+            "{link_problem}; no API credentials are configured to ask the API for a fresh link"
+        )));
+    };
+    tracing::info!(job = job.id, session = %job.session_id, part = what, reason = %link_problem, "asking the API for a fresh link");
+    let mut observer = LogEvents { job: job.id };
+    let api_part = match part {
+        None => chatdump_api::Part::Chat,
+        Some(Part::Transcript) => chatdump_api::Part::Transcript(None),
+        Some(Part::Summary) => chatdump_api::Part::Summary,
+    };
+    match fetcher
+        .fetch_part_to(&job.session_id, api_part, target, &mut observer)
         .await
-        .map_err(|_| Failure::retry("the export panicked"))?
-        .map_err(|error| Failure::retry(format!("export failed: {error}")))
+    {
+        Ok(PartOutcome::Fetched(result)) => {
+            tracing::info!(
+                job = job.id,
+                bytes = result.bytes,
+                api_calls = result.api_calls,
+                "fetched through the API"
+            );
+            Ok(())
+        }
+        // The platform has not got it (feature off, not generated, past retention).
+        Ok(PartOutcome::NotAvailable(missing)) => Err(Failure::permanent(format!(
+            "{link_problem}; the API has {missing}"
+        ))),
+        Err(error) if error.is_credentials() => Err(Failure::permanent(error_chain(&error))),
+        Err(error) => Err(Failure::retry(error_chain(&error))),
+    }
 }
 
-/// Converts the dump of `session_id` into `output` with the one pipeline; returns the dump's
-/// path and every file written.
-fn convert(
+/// When the session has a stored transcript whose times count from the session's start, no
+/// delivery stated the start, and API credentials are configured: asks the API's session
+/// details (`started_at`) and records the answer on `job`, where every later render of the
+/// session finds it. Returns why the start is still unknown, when the API was asked in vain.
+async fn start_from_api(
+    context: &Context,
+    job: &Job,
+    stem: &str,
+    state: &mut SessionState,
+) -> Result<Option<String>, Failure> {
+    let start = parts::Start::from_stated(&state.started_at);
+    let transcript = parts::part_path(&context.options.output, stem, Part::Transcript);
+    if start != parts::Start::Unknown || !tokio::fs::try_exists(&transcript).await.unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    let Some(fetcher) = &context.fetcher else {
+        return Ok(None);
+    };
+    let (session_id, options) = (
+        job.session_id.clone(),
+        context.options.conversion.options.clone(),
+    );
+    let needs_start = tokio::task::spawn_blocking(move || {
+        matches!(
+            parts::check_transcript(
+                &transcript,
+                &session_id,
+                &parts::Start::Unknown,
+                options.on_error,
+                options.max_record_size,
+            ),
+            Err(parts::Unusable {
+                needs_start: true,
+                ..
+            })
+        )
+    })
+    .await
+    .map_err(|_| Failure::retry("the transcript check panicked"))?;
+    if !needs_start {
+        return Ok(None);
+    }
+    tracing::info!(job = job.id, session = %job.session_id, "asking the API for the session's start");
+    let started_at = match fetcher.session_details(&job.session_id).await {
+        Ok(details) => details.started_at,
+        Err(chatdump_api::FetchError::NotFound { .. }) => None,
+        // The transcript's own job waits for the API; another job renders without it.
+        Err(error) if Part::from_event(&job.event) == Some(Part::Transcript) => {
+            return Err(Failure::retry(format!(
+                "cannot get the session's start: {}",
+                error_chain(&error)
+            )));
+        }
+        Err(error) => {
+            tracing::warn!(job = job.id, error = %error_chain(&error), "cannot get the session's start from the API");
+            return Ok(Some(format!(
+                "no delivery for this session stated its start, and the API's session details could not be read ({})",
+                error_chain(&error)
+            )));
+        }
+    };
+    let Some(started_at) = started_at else {
+        return Ok(Some(
+            "no delivery for this session stated its start, nor do the API's session details"
+                .to_owned(),
+        ));
+    };
+    let stated = started_at.to_string();
+    let (id, value, now) = (job.id, stated.clone(), now_ms(&context.options.clock));
+    with_store(&context.store, move |store| {
+        store.set_started_at(id, &value, now)
+    })
+    .await
+    .map_err(|error| Failure::retry(error_chain(&error)))?;
+    state.started_at.push(stated);
+    Ok(None)
+}
+
+/// After the job's `part` (`None`: the chat) was stored: checks it, then converts the session's
+/// chat with every usable part stored so far into `output`, with the one pipeline. A part
+/// that arrives before the chat is only stored (the chat's job renders it); a part that cannot
+/// be used fails its job for good, its file kept, and the session's outputs stay as they were.
+/// Returns the files written: the stored part, and the outputs when rendered.
+fn render(
     conversion: &crate::Conversion,
     output: &Path,
-    dump: &Path,
+    stem: &str,
     session_id: &str,
+    part: Option<Part>,
+    known: &Known,
     job: i64,
-) -> Result<Vec<String>, String> {
-    let converted = conversion
-        .session(
-            dump,
-            session_id,
-            chatdump_pipeline::MeetingParts::default(),
-            output,
-            &mut LogWarnings { job },
-        )
-        .map_err(|error| error_chain(&error))?;
+) -> Result<Rendered, Failure> {
+    let (chat_done, start) = (known.chat_done, &known.start);
+    let options = &conversion.options;
+    let transcript = parts::part_path(output, stem, Part::Transcript);
+    let summary = parts::part_path(output, stem, Part::Summary);
+    let check = |which: Part| -> Result<(), parts::Unusable> {
+        match which {
+            Part::Transcript => parts::check_transcript(
+                &transcript,
+                session_id,
+                start,
+                options.on_error,
+                options.max_record_size,
+            ),
+            Part::Summary => parts::check_summary(&summary),
+        }
+    };
+    if let Some(part) = part {
+        let stored = parts::part_path(output, stem, part).display().to_string();
+        match check(part) {
+            Ok(()) if !chat_done => {
+                tracing::info!(
+                    job,
+                    part = part.name(),
+                    "stored; the session's outputs are rendered when its chat arrives"
+                );
+                return Ok(Rendered {
+                    files: vec![stored],
+                    settled: Vec::new(),
+                });
+            }
+            Ok(()) => {}
+            // The chat's delivery may still state the start.
+            Err(unusable) if unusable.needs_start && !chat_done => {
+                tracing::info!(job, part = part.name(), reason = %unusable.reason, "stored; waiting for the chat and the session's start");
+                return Ok(Rendered {
+                    files: vec![stored],
+                    settled: Vec::new(),
+                });
+            }
+            Err(unusable) => return Err(Failure::permanent(unusable.reason)),
+        }
+    }
+    let mut meeting = chatdump_pipeline::MeetingParts {
+        session_start: start.known(),
+        ..chatdump_pipeline::MeetingParts::default()
+    };
+    let mut settled = Vec::new();
+    for (which, path) in [(Part::Transcript, &transcript), (Part::Summary, &summary)] {
+        if !path.is_file() {
+            continue;
+        }
+        let outcome = check(which);
+        match &outcome {
+            Ok(()) => match which {
+                Part::Transcript => meeting.transcript = Some(path.clone()),
+                Part::Summary => meeting.summary = Some(path.clone()),
+            },
+            Err(unusable) => {
+                tracing::warn!(job, part = which.name(), reason = %unusable.reason, "a stored part is left out of the session's outputs");
+            }
+        }
+        if part != Some(which) {
+            settled.push((which, outcome.err().map(|unusable| unusable.reason)));
+        }
+    }
+    let dump = parts::chat_path(output, stem);
     let mut files = vec![dump.display().to_string()];
+    files.extend(
+        [&meeting.transcript, &meeting.summary]
+            .into_iter()
+            .flatten()
+            .map(|path| path.display().to_string()),
+    );
+    let converted = conversion
+        .session(&dump, session_id, meeting, output, &mut LogWarnings { job })
+        .map_err(|error| Failure::retry(format!("export failed: {}", error_chain(&error))))?;
     files.extend(
         converted
             .outputs
@@ -222,7 +452,7 @@ fn convert(
             .filter_map(|written| written.path.as_ref())
             .map(|path| path.display().to_string()),
     );
-    Ok(files)
+    Ok(Rendered { files, settled })
 }
 
 /// Logs what a conversion warns about (the receiver has no terminal).

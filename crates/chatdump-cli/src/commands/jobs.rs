@@ -41,19 +41,22 @@ pub(crate) fn run(args: &JobsArgs) -> anyhow::Result<()> {
     } else {
         writeln!(
             out,
-            "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  ERROR",
-            "ID", "STATUS", "ATTEMPTS", "DELIVERIES", "UPDATED", "SESSION"
+            "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  {:<10}  ERROR",
+            "ID", "STATUS", "ATTEMPTS", "DELIVERIES", "UPDATED", "SESSION", "PART"
         )?;
         for job in &jobs {
             writeln!(
                 out,
-                "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  {}",
+                "{:>6}  {:<8}  {:>8}  {:>10}  {:<20}  {:<40}  {:<10}  {}",
                 job.id,
                 job.status.as_str(),
                 job.attempts,
                 job.deliveries,
                 utc_time(job.updated_at),
                 escape_for_terminal(&job.session_id, 40),
+                // The event's part: `chat`, `transcript` or `summary`.
+                chatdump_serve::payload::Part::from_event(&job.event)
+                    .map_or("chat", chatdump_serve::payload::Part::name),
                 escape_for_terminal(job.last_error.as_deref().unwrap_or("-"), 300)
             )?;
         }
