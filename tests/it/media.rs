@@ -136,8 +136,42 @@ fn download_stores_each_link_once_and_the_transcripts_link_the_copy() {
     );
     // Only the outputs and the media directory: no temporary left behind.
     assert_eq!(names(&out), ["chat.html", "chat.md", "chat.media"]);
-    let stored = names(&out.join("chat.media"));
+    let mut stored = names(&out.join("chat.media"));
+    // The index of what is stored, for a re-run: one entry per link, its identity without the
+    // query string (no signature), sorted.
+    assert_eq!(stored.pop().as_deref(), Some("index.json"), "{stored:?}");
     assert_eq!(stored.len(), 3, "{stored:?}");
+    let index_text = read(&out.join("chat.media/index.json"));
+    assert!(
+        !index_text.contains(SECRET) && !index_text.contains('?'),
+        "{index_text}"
+    );
+    let index: serde_json::Value = serde_json::from_str(&index_text).expect("JSON");
+    assert_eq!(index["chatdump_media_index"], 1);
+    let listed: Vec<(&str, &str)> = index["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["link"].as_str().unwrap(),
+                entry["file"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let base = format!("http://{}/media/", server.addr());
+    let links: Vec<String> = ["doc.pdf", "photo.jpg", "pixel.png"]
+        .iter()
+        .map(|name| format!("{base}{name}"))
+        .collect();
+    assert_eq!(
+        listed.iter().map(|(link, _)| *link).collect::<Vec<_>>(),
+        links,
+        "{index_text}"
+    );
+    for (_, file) in &listed {
+        assert!(stored.iter().any(|name| name == file), "{file}");
+    }
     let png = stored
         .iter()
         .find(|name| name.ends_with("-pixel.png"))
@@ -230,7 +264,11 @@ fn failures_are_warnings_naming_the_message_and_the_transcript_says_why() {
         "{}",
         run.stderr
     );
-    assert_eq!(names(&out.join("chat.media")).len(), 1);
+    // One file and the index, which lists it alone: failures are tried again by a re-run.
+    assert_eq!(names(&out.join("chat.media")).len(), 2);
+    let index: serde_json::Value =
+        serde_json::from_str(&read(&out.join("chat.media/index.json"))).unwrap();
+    assert_eq!(index["links"].as_array().unwrap().len(), 1, "{index}");
     let html = read(&out.join("chat.html"));
     assert_eq!(
         html.matches("<p class=\"unavailable\">⚠️ Not saved: ")
@@ -565,7 +603,8 @@ fn export_saves_the_session_media_beside_its_files() {
         .into_iter()
         .find_map(|name| name.strip_suffix(".media").map(str::to_owned))
         .unwrap_or_else(|| panic!("no media directory in {:?}", names(&out)));
-    assert_eq!(names(&out.join(format!("{stem}.media"))).len(), 3);
+    // Three files and the index.
+    assert_eq!(names(&out.join(format!("{stem}.media"))).len(), 4);
     let lines = crate::support::jsonl(&read(&out.join(format!("{stem}.jsonl"))));
     let stored: Vec<&str> = lines
         .iter()
@@ -671,4 +710,259 @@ fn nothing_stored_makes_no_directory_and_the_total_cap_is_applied() {
         run.stderr
     );
     assert_eq!(names(&out), ["chat.md"]);
+}
+
+/// The files of `out/chat.media`, with their bytes.
+fn media_tree(out: &Path) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+    tree(&out.join("chat.media"))
+}
+
+/// Stops `server` and waits (bounded) until its address refuses connections: its links fail.
+fn stop(server: Server) {
+    let addr = server.addr();
+    drop(server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test server still answers"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_rerun_after_the_links_failed_keeps_every_attachment_and_the_same_outputs() {
+    let server = server();
+    let addr = server.addr().to_string();
+    let dir = temp_dir();
+    let csv = dump(
+        &server,
+        &[
+            ("png", "image", "pixel.png"),
+            ("jpeg", "image", "photo.jpg"),
+            ("pdf", "file", "doc.pdf"),
+            ("svg", "image", "evil.svg"),
+            ("text", "text", "hello"),
+        ],
+    );
+    let input = write_dump(dir.path(), &csv);
+    let out = dir.path().join("out");
+    let formats = "jsonl,parquet,md,html";
+    let required = ["--media", "embed", "--media-required"];
+    convert(&server, &input, &out, formats, &required).assert_code(0);
+    let first = tree(&out);
+    // Every link now fails (connection refused): whatever were fetched again would be lost,
+    // and `--media-required` would fail the run.
+    stop(server);
+    let run = Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "-f",
+        formats,
+        "-o",
+        &format!("{}/", out.display()),
+        "--allow-insecure-media-host",
+        &addr,
+        "--media-timeout",
+        "500ms",
+        "--media",
+        "embed",
+        "--media-required",
+    ])
+    .run();
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(
+            "4 attachment(s) saved (4 file(s), 506 bytes; 4 kept from the last run, 0 fetched)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr_lines("warning: ").is_empty(), "{}", run.stderr);
+    let second = tree(&out);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &first {
+        assert!(second[path] == *bytes, "`{}` differs", path.display());
+    }
+    // The same dump downloaded again, its links signed anew: the same attachments, kept.
+    fs::write(&input, csv.replace(SECRET, "NEWSIGNATURE")).unwrap();
+    let run = Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "-f",
+        "md",
+        "-o",
+        &format!("{}/", out.display()),
+        "--allow-insecure-media-host",
+        &addr,
+        "--media",
+        "download",
+        "--media-required",
+    ])
+    .run();
+    run.assert_code(0);
+    assert_eq!(media_tree(&out), {
+        let mut media = first.clone();
+        media.retain(|path, _| path.starts_with("chat.media"));
+        media
+            .into_iter()
+            .map(|(path, bytes)| (path.strip_prefix("chat.media").unwrap().to_owned(), bytes))
+            .filter(|(path, _)| !path.as_os_str().is_empty())
+            .collect()
+    });
+    let index = read(&out.join("chat.media/index.json"));
+    assert!(
+        !index.contains(SECRET) && !index.contains("NEWSIGNATURE"),
+        "{index}"
+    );
+}
+
+#[test]
+fn a_rerun_with_the_links_working_makes_no_request_for_what_it_has() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(
+        dir.path(),
+        &dump(
+            &server,
+            &[
+                ("png", "image", "pixel.png"),
+                ("pdf", "file", "doc.pdf"),
+                ("expired", "image", "expired.png"),
+            ],
+        ),
+    );
+    let out = dir.path().join("out");
+    convert(&server, &input, &out, "md", &["--media", "download"]).assert_code(0);
+    let first = tree(&out);
+    let before = server.requests().len();
+    let run = convert(&server, &input, &out, "md", &["--media", "download"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("; 2 kept from the last run, 0 fetched), 1 unavailable"),
+        "{}",
+        run.stderr
+    );
+    // Only the link that failed is tried again.
+    let asked: Vec<String> = server
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|request| request.route == Route::Media)
+        .map(|request| request.session)
+        .collect();
+    assert_eq!(asked, ["expired.png"]);
+    assert_eq!(tree(&out), first);
+}
+
+#[test]
+fn a_tampered_or_broken_index_is_not_trusted() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(
+        dir.path(),
+        &dump(
+            &server,
+            &[
+                ("png", "image", "pixel.png"),
+                ("jpeg", "image", "photo.jpg"),
+                ("pdf", "file", "doc.pdf"),
+            ],
+        ),
+    );
+    let out = dir.path().join("out");
+    convert(&server, &input, &out, "md,jsonl", &["--media", "download"]).assert_code(0);
+    let first = tree(&out);
+    let index_path = out.join("chat.media/index.json");
+    let mut index: serde_json::Value = serde_json::from_str(&read(&index_path)).unwrap();
+    // A file outside the media directory, recorded with its own size and SHA-256: were it
+    // followed, it would be taken as the attachment.
+    let outside = dir.path().join("outside.png");
+    let planted = b"not the attachment".as_slice();
+    fs::write(&outside, planted).unwrap();
+    let planted_sha256 = ring::digest::digest(&ring::digest::SHA256, planted)
+        .as_ref()
+        .iter()
+        .fold(String::new(), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    let entry = |name: &str| -> usize {
+        index["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|entry| entry["link"].as_str().unwrap().ends_with(name))
+            .unwrap()
+    };
+    let (png, jpeg, pdf) = (entry("pixel.png"), entry("photo.jpg"), entry("doc.pdf"));
+    for (at, file) in [
+        (png, "../../outside.png".to_owned()),
+        (jpeg, outside.display().to_string()),
+    ] {
+        index["links"][at]["file"] = file.into();
+        index["links"][at]["sha256"] = planted_sha256.clone().into();
+        index["links"][at]["bytes"] = planted.len().into();
+    }
+    let pdf_bytes = index["links"][pdf]["bytes"].as_u64().unwrap();
+    index["links"][pdf]["bytes"] = (pdf_bytes + 1).into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let before = server.requests().len();
+    let run = convert(&server, &input, &out, "md,jsonl", &["--media", "download"]);
+    run.assert_code(0);
+    let warnings = run.stderr_lines("warning: media kept from an earlier run: ");
+    for expected in [
+        format!("entry {png}: `file` `../../outside.png` is not a plain file name"),
+        format!(
+            "entry {jpeg}: `file` `{}` is not a plain file name",
+            outside.display()
+        ),
+        format!("{pdf_bytes} bytes, the index says {}", pdf_bytes + 1),
+    ] {
+        assert!(
+            warnings.iter().any(|line| line.contains(&expected)),
+            "{expected} not in {warnings:#?}"
+        );
+    }
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    // Each untrusted link is fetched again; the outputs are the first run's, the planted file
+    // untouched and never taken.
+    let media_requests = |since: usize| {
+        let mut asked: Vec<String> = server
+            .requests()
+            .into_iter()
+            .skip(since)
+            .filter(|request| request.route == Route::Media)
+            .map(|request| request.session)
+            .collect();
+        asked.sort();
+        asked
+    };
+    assert_eq!(
+        media_requests(before),
+        ["doc.pdf", "photo.jpg", "pixel.png"]
+    );
+    assert_eq!(tree(&out), first);
+    assert_eq!(fs::read(&outside).unwrap(), planted);
+    // An index that is not JSON is ignored as a whole: everything is fetched again.
+    fs::write(&index_path, "{\"links\": [\u{1b}[31m").unwrap();
+    let before = server.requests().len();
+    let run = convert(&server, &input, &out, "md,jsonl", &["--media", "download"]);
+    run.assert_code(0);
+    let warnings = run.stderr_lines("warning: media kept from an earlier run: ");
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("index.json` not used: not JSON (line 1, column 12)"),
+        "{}",
+        warnings[0]
+    );
+    assert!(!run.stderr.contains('\u{1b}'));
+    assert_eq!(media_requests(before).len(), 3);
+    assert_eq!(tree(&out), first);
 }

@@ -2110,7 +2110,8 @@ fn media_is_saved_beside_a_delivered_session() {
     let stored = std::fs::read_dir(&media)
         .unwrap_or_else(|error| panic!("{}: {error}\n{}", media.display(), receiver.log()))
         .count();
-    assert_eq!(stored, 3);
+    // Three files and the index.
+    assert_eq!(stored, 4);
     let transcript = std::fs::read_to_string(root.path().join(format!("{session}.md"))).unwrap();
     assert!(
         transcript.contains(&format!("]({session}.media/")),
@@ -2222,4 +2223,62 @@ fn with_api_credentials_a_refused_part_link_is_replaced_and_the_start_comes_from
         "{reason}"
     );
     assert!(!receiver.log().contains(API_KEY));
+}
+
+#[test]
+fn a_transcript_delivered_after_the_chat_keeps_the_chat_attachments() {
+    let server = test_server(MESSAGES, Duration::from_millis(10));
+    let parts = PartServer::start();
+    let root = temp_dir();
+    let media_host = server.addr().to_string();
+    let mut flags = vec![
+        "--media".to_owned(),
+        "download".into(),
+        "--allow-insecure-media-host".into(),
+        media_host,
+    ];
+    flags.extend(parts.flags());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let receiver = Receiver::start(root.path(), Some(&server), &flags);
+    let session = "media--late-transcript";
+    let (job, _) = deliver_and_settle(&server, &receiver, root.path(), session, "uuid-late-chat");
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    let media = root.path().join(format!("{session}.media"));
+    let saved = tree(&media);
+    let files = saved
+        .keys()
+        .filter(|path| path.as_os_str() != "index.json")
+        .count();
+    assert_eq!(files, 3, "{:?}\n{}", saved.keys(), receiver.log());
+    let linked = format!("]({session}.media/");
+    let markdown = std::fs::read_to_string(root.path().join(format!("{session}.md"))).unwrap();
+    assert_eq!(markdown.matches(&linked).count(), 3, "{markdown}");
+    // Days later the attachment links have expired: the storage is gone.
+    let storage = server.addr();
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&storage, Duration::from_millis(200)).is_ok() {
+        assert!(Instant::now() < deadline, "the test server still answers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The transcript arrives, and the session is rendered again.
+    let url = parts.put(
+        "late-transcript.csv",
+        &webhook_fixture("session-transcript.csv"),
+    );
+    let body = delivery_fixture("meeting.transcript.json", session, &url);
+    let (status, answer) = deliver(receiver.address, &body, "uuid-late-transcript");
+    assert_eq!(status, 200, "{answer}");
+    let job = wait_settled_event(root.path(), session, TRANSCRIPT, &receiver);
+    assert_eq!(job["status"], "done", "{job}\n{}", receiver.log());
+    let markdown = std::fs::read_to_string(root.path().join(format!("{session}.md"))).unwrap();
+    assert!(
+        markdown.contains("Welcome, everyone, before we start"),
+        "{markdown}"
+    );
+    // The chat's attachments are all still there, linked as before.
+    assert_eq!(tree(&media), saved);
+    assert_eq!(markdown.matches(&linked).count(), 3, "{markdown}");
+    // Only the link that had already failed is unavailable (tried again, and failing now).
+    assert_eq!(markdown.matches("not saved: ").count(), 1, "{markdown}");
 }

@@ -144,9 +144,17 @@ impl Reporter {
         }
         if let Some(media) = &converted.media {
             line.push_str(&format!(
-                ", {} attachment(s) saved ({} file(s), {} bytes)",
+                ", {} attachment(s) saved ({} file(s), {} bytes",
                 media.fetched, media.files, media.bytes
             ));
+            if media.reused > 0 {
+                line.push_str(&format!(
+                    "; {} kept from the last run, {} fetched",
+                    media.reused,
+                    media.fetched - media.reused
+                ));
+            }
+            line.push(')');
             if media.unavailable > 0 {
                 line.push_str(&format!(", {} unavailable", media.unavailable));
             }

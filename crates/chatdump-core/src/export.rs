@@ -146,6 +146,12 @@ pub enum Warning {
         /// Why, without the link's query string.
         reason: String,
     },
+    /// A file an earlier run stored in the media directory, or its index, was not used
+    /// (`--media`): its link is fetched again.
+    MediaNotReused {
+        /// Why, naming the index or file, the entry and the offending value.
+        reason: String,
+    },
 }
 
 /// How many distinct `sessionId`s, `meetingId`s or unknown `payloadType`s a run counts; values
@@ -208,6 +214,11 @@ impl fmt::Display for Warning {
                 "message `{}`: attachment not saved: {}",
                 shown(id),
                 escape_for_terminal(reason, 300)
+            ),
+            Self::MediaNotReused { reason } => write!(
+                f,
+                "media kept from an earlier run: {}",
+                escape_for_terminal(reason, 500)
             ),
         }
     }

@@ -29,6 +29,8 @@ pub(crate) struct Downloaded {
     pub(crate) bytes: u64,
     /// The first bytes, for [`sniff`](crate::sniff).
     pub(crate) head: Vec<u8>,
+    /// Taken from an earlier run's directory ([`Kept`](crate::Kept)), not fetched.
+    pub(crate) reused: bool,
 }
 
 /// What became of one link.
@@ -74,6 +76,22 @@ async fn fetch_link(shared: &Shared<'_>, index: usize, link: &str) -> Outcome {
     if lock(&shared.budget).over(index, 0, shared.options.max_total_bytes) {
         return Outcome::OverBudget;
     }
+    if let Some(found) = shared.kept.find(link, shared.options.max_file_bytes) {
+        let dir = shared.dir.to_path_buf();
+        match blocking(move || Ok(found.take(&dir))).await {
+            Ok(Ok(taken)) => {
+                if lock(&shared.budget).over(index, taken.bytes, shared.options.max_total_bytes) {
+                    return Outcome::OverBudget;
+                }
+                return Outcome::Fetched(taken);
+            }
+            // Not usable: told, then fetched as if it were not there.
+            Ok(Err(Ok(note))) => {
+                lock(&shared.notes).insert(index, format!("{note}; the link is fetched again"));
+            }
+            Ok(Err(Err(error))) | Err(error) => return Outcome::Io(error),
+        }
+    }
     let dir = shared.dir.to_path_buf();
     let created = blocking(move || {
         let mut builder = tempfile::Builder::new();
@@ -101,6 +119,7 @@ async fn fetch_link(shared: &Shared<'_>, index: usize, link: &str) -> Outcome {
                     sha256,
                     bytes,
                     head,
+                    reused: false,
                 });
             }
             Err(Attempt::Final(reason)) => return Outcome::Failed(reason),

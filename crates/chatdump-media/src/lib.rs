@@ -47,11 +47,12 @@
 )]
 
 mod fetch;
+mod keep;
 mod name;
 mod options;
 mod sniff;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -63,6 +64,7 @@ use sha2::Sha256;
 
 use chatdump_core::escape::escape_for_terminal;
 
+pub use keep::{INDEX_FILE, INDEX_VERSION, Kept, index_json, link_identity, write_index};
 pub use name::{MAX_NAME_BYTES, safe_name};
 pub use options::{InsecureHost, MediaOptions};
 pub use sniff::{SNIFF_LEN, Sniffed, sniff};
@@ -120,6 +122,10 @@ pub enum MediaEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaIndex {
     entries: BTreeMap<String, MediaEntry>,
+    /// The links whose file was taken from an earlier run ([`Kept`]), not fetched.
+    reused: BTreeSet<String>,
+    /// Why files an earlier run recorded were not taken, in URL order.
+    notes: Vec<String>,
 }
 
 impl MediaIndex {
@@ -155,6 +161,26 @@ impl MediaIndex {
             .values()
             .filter(|entry| matches!(entry, MediaEntry::Fetched { .. }))
             .count()
+    }
+
+    /// Links stored from an earlier run's directory ([`fetch_all_keeping`]) without a request;
+    /// they are among [`fetched`](Self::fetched).
+    #[must_use]
+    pub fn reused(&self) -> usize {
+        self.reused.len()
+    }
+
+    /// Whether `url`'s file was taken from an earlier run's directory.
+    #[must_use]
+    pub fn was_reused(&self, url: &str) -> bool {
+        self.reused.contains(url)
+    }
+
+    /// Why files an earlier run recorded were not taken (then the link was fetched): short,
+    /// terminal-safe, in URL order.
+    #[must_use]
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Links that failed.
@@ -263,6 +289,10 @@ pub(crate) struct Shared<'a> {
     pub(crate) dir: &'a Path,
     pub(crate) observer: Mutex<Observed<'a>>,
     pub(crate) budget: Mutex<Budget>,
+    /// What an earlier run stored, taken instead of fetching.
+    pub(crate) kept: &'a Kept,
+    /// Why a kept file was not taken, by link index.
+    pub(crate) notes: Mutex<BTreeMap<usize, String>>,
 }
 
 pub(crate) struct Observed<'a> {
@@ -320,14 +350,32 @@ fn shown(url: &str) -> String {
 /// Fetches every distinct link once into `dir` (created when missing), at most
 /// [`MediaOptions::concurrency`] at a time, and says what became of each.
 ///
+/// As [`fetch_all_keeping`] with nothing kept.
+pub async fn fetch_all(
+    links: impl IntoIterator<Item = MediaLink>,
+    dir: &Path,
+    options: &MediaOptions,
+    observer: &mut dyn MediaObserver,
+) -> Result<MediaIndex, MediaError> {
+    fetch_all_keeping(links, dir, &Kept::default(), options, observer).await
+}
+
+/// Stores every distinct link once into `dir` (created when missing), at most
+/// [`MediaOptions::concurrency`] at a time, and says what became of each: a link an earlier run
+/// stored (`kept`, by [`link_identity`]) is copied from there when the file checks out, with no
+/// request; the others are fetched. A link passes the same rules and caps either way, and the
+/// index does not tell one from the other (but [`MediaIndex::reused`]), so outputs do not depend
+/// on what was kept.
+///
 /// A link's own failure (refused, expired, missing, too large, timed out...) is recorded in the
 /// index, never an error; the error is for what stops every link: the HTTP client, or the
 /// directory. Downloads go to temporary files in `dir` (removed on failure), which are renamed
 /// into place once every download ended. The future is `Send`; it needs a tokio runtime with
 /// the time driver, and runs file system calls on the blocking pool.
-pub async fn fetch_all(
+pub async fn fetch_all_keeping(
     links: impl IntoIterator<Item = MediaLink>,
     dir: &Path,
+    kept: &Kept,
     options: &MediaOptions,
     observer: &mut dyn MediaObserver,
 ) -> Result<MediaIndex, MediaError> {
@@ -364,6 +412,8 @@ pub async fn fetch_all(
             fetched: vec![0; links.len()],
             over_at: None,
         }),
+        kept,
+        notes: Mutex::new(BTreeMap::new()),
     };
     let mut outcomes: Vec<Option<Outcome>> = (0..links.len()).map(|_| None).collect();
     {
@@ -395,9 +445,15 @@ pub async fn fetch_all(
     }
     let cap = options.max_total_bytes;
     let owned = dir.to_path_buf();
-    let entries = fetch::blocking(move || commit(links, outcomes, &owned, cap))
+    let (entries, reused) = fetch::blocking(move || commit(links, outcomes, &owned, cap))
         .await
         .map_err(write_error)?;
+    let notes = shared
+        .notes
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_values()
+        .collect();
     let told = shared
         .observer
         .into_inner()
@@ -415,7 +471,11 @@ pub async fn fetch_all(
             },
         });
     }
-    Ok(MediaIndex { entries })
+    Ok(MediaIndex {
+        entries,
+        reused,
+        notes,
+    })
 }
 
 /// Applies the total cap in URL order and stores the fetched files by content: the first link
@@ -425,8 +485,9 @@ fn commit(
     outcomes: Vec<Option<Outcome>>,
     dir: &Path,
     cap: u64,
-) -> io::Result<BTreeMap<String, MediaEntry>> {
+) -> io::Result<(BTreeMap<String, MediaEntry>, BTreeSet<String>)> {
     let mut entries = BTreeMap::new();
+    let mut reused = BTreeSet::new();
     let mut stored: BTreeMap<[u8; 32], PathBuf> = BTreeMap::new();
     let mut total: u64 = 0;
     let mut over = false;
@@ -447,6 +508,9 @@ fn commit(
                         reason: total_cap_reason(cap),
                     }
                 } else {
+                    if downloaded.reused {
+                        reused.insert(url.clone());
+                    }
                     store(downloaded, &url, name.as_deref(), dir, &mut stored)?
                 }
             }
@@ -459,7 +523,7 @@ fn commit(
         };
         entries.insert(url, entry);
     }
-    Ok(entries)
+    Ok((entries, reused))
 }
 
 fn store(
@@ -474,13 +538,9 @@ fn store(
         sha256,
         bytes,
         head,
+        reused: _,
     } = downloaded;
-    let hex = sha256
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            hex.push_str(&format!("{byte:02x}"));
-            hex
-        });
+    let hex = keep::hex(&sha256);
     let path = if let Some(path) = stored.get(&sha256) {
         // The same bytes are already stored: the temporary file goes with `file`.
         path.clone()

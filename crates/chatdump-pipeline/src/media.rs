@@ -2,6 +2,11 @@
 //! file messages, [`chatdump_media::fetch_all`] stores them in a hidden temporary directory beside
 //! the outputs, and the result goes to the exporters as [`Attachments`]. The directory is renamed
 //! into place with the other outputs, and removed when the conversion fails.
+//!
+//! A re-run keeps what the last one saved: `<stem>.media/index.json` lists each stored link by
+//! its identity (no query string) with its file, size and SHA-256; links listed there whose file
+//! checks out are copied into the new directory instead of fetched ([`chatdump_media::Kept`]),
+//! so expired links lose nothing, and the outputs are those of a first run.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +21,7 @@ use chatdump_core::escape::escape_for_terminal;
 use chatdump_core::export::Warning;
 use chatdump_core::model::Body;
 use chatdump_core::reader::{ChatReader, ReaderOptions};
-use chatdump_media::{MediaEntry, MediaLink, MediaObserver, MediaOptions, fetch_all};
+use chatdump_media::{Kept, MediaEntry, MediaLink, MediaObserver, MediaOptions, fetch_all_keeping};
 
 use crate::convert::{Events, Options};
 use crate::error::PipelineError;
@@ -27,7 +32,8 @@ use crate::plan::{Destination, Plan};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaLayout {
     /// `<stem>.media/<sha256 prefix>-<safe name>` beside the outputs (`convert`, `export`,
-    /// `serve`); a new run replaces the directory.
+    /// `serve`), with `index.json`; a new run replaces the directory, taking from the old one
+    /// the files its index lists instead of fetching them again.
     BesideOutputs,
     /// `_media/<sha256>` in the output directory, shared by every session converted there
     /// (`export --all`, whose store keeps them under `ROOT/_media/`); files are added, never
@@ -67,7 +73,7 @@ impl MediaSettings {
 pub struct MediaSummary {
     /// Distinct links in the dump.
     pub links: usize,
-    /// Links whose bytes are stored.
+    /// Links whose bytes are stored (fetched now, or reused).
     pub fetched: usize,
     /// Links that could not be fetched (each is also a warning per message).
     pub unavailable: usize,
@@ -79,6 +85,9 @@ pub struct MediaSummary {
     pub dir: Option<PathBuf>,
     /// Every file stored, once each, by path.
     pub stored: Vec<StoredFile>,
+    /// Of the links stored, those taken from the media directory an earlier run left
+    /// (`BesideOutputs`), without a request.
+    pub reused: usize,
 }
 
 /// One stored file.
@@ -227,6 +236,19 @@ pub(crate) fn fetch(
             )
         })?;
     let links = collect_links(source, options, replay)?;
+    // What the last run saved here, if anything (a real directory, not a link to one).
+    let kept = if settings.layout == MediaLayout::BesideOutputs
+        && !links.is_empty()
+        && fs::symlink_metadata(&target).is_ok_and(|meta| meta.is_dir())
+    {
+        let (kept, notes) = Kept::read(&target);
+        for reason in notes {
+            events.warning(&Warning::MediaNotReused { reason });
+        }
+        kept
+    } else {
+        Kept::default()
+    };
     let index = if links.is_empty() {
         chatdump_media::MediaIndex::default()
     } else {
@@ -240,7 +262,8 @@ pub(crate) fn fetch(
             url: url.clone(),
             name: name.clone(),
         });
-        let fetching = fetch_all(wanted, temp.path(), &settings.fetch, &mut observer);
+        let fetching =
+            fetch_all_keeping(wanted, temp.path(), &kept, &settings.fetch, &mut observer);
         runtime.block_on(async {
             let mut fetching = std::pin::pin!(fetching);
             loop {
@@ -261,8 +284,14 @@ pub(crate) fn fetch(
         links: index.len(),
         fetched: index.fetched(),
         unavailable: index.failed(),
+        reused: index.reused(),
         ..MediaSummary::default()
     };
+    for reason in index.notes() {
+        events.warning(&Warning::MediaNotReused {
+            reason: reason.clone(),
+        });
+    }
     let mut files = BTreeMap::new();
     let mut failures = Vec::new();
     for (url, entry) in index.iter() {
@@ -321,6 +350,17 @@ pub(crate) fn fetch(
     summary.files = files.len();
     summary.bytes = files.values().map(|file| file.bytes).sum();
     summary.stored = files.into_values().collect();
+    if settings.layout == MediaLayout::BesideOutputs && !summary.stored.is_empty() {
+        chatdump_media::write_index(temp.path(), &index).map_err(|error| {
+            PipelineError::io(
+                format!(
+                    "cannot write the media index in `{}`",
+                    shown_dir(temp.path())
+                ),
+                error,
+            )
+        })?;
+    }
     if settings.required
         && let Some(first) = failures.first()
     {
