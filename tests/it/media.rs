@@ -966,3 +966,36 @@ fn a_tampered_or_broken_index_is_not_trusted() {
     assert_eq!(media_requests(before).len(), 3);
     assert_eq!(tree(&out), first);
 }
+
+#[test]
+fn a_connection_failure_names_no_query_string() {
+    let server = server();
+    let dir = temp_dir();
+    let input = write_dump(dir.path(), &dump(&server, &[("png", "image", "pixel.png")]));
+    let out = dir.path().join("out");
+    let addr = server.addr();
+    stop(server);
+    let run = Chatdump::new([
+        "convert",
+        input.to_str().unwrap(),
+        "-f",
+        "md",
+        "-o",
+        &format!("{}/", out.display()),
+        "--allow-insecure-media-host",
+        &addr.to_string(),
+        "--media",
+        "download",
+    ])
+    .run();
+    run.assert_code(0);
+    let warnings = run.stderr_lines("warning: ");
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("message `png`: attachment not saved: the connection failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+    assert!(!run.stderr.contains("X-Amz-Expires"), "{}", run.stderr);
+}

@@ -154,14 +154,15 @@ async fn fetch_link(shared: &Shared<'_>, index: usize, link: &str) -> Outcome {
 }
 
 /// Why a request got no answer: the guard's refusal, a refused redirect, a timeout, or the
-/// connection. reqwest's own text names the URL, so it is never shown.
-fn request_failure(error: &reqwest::Error, options: &MediaOptions) -> Attempt {
-    if let Some(refused) = PrivateAddress::find(error) {
+/// connection. reqwest's own text names the URL (its query string included), so the URL is
+/// taken out before the error is shown.
+fn request_failure(error: reqwest::Error, options: &MediaOptions) -> Attempt {
+    if let Some(refused) = PrivateAddress::find(&error) {
         return Attempt::Final(refused.to_string());
     }
     if error.is_redirect() {
         // The innermost source is the redirect policy's own message.
-        let mut cause: &dyn std::error::Error = error;
+        let mut cause: &dyn std::error::Error = &error;
         while let Some(source) = cause.source() {
             cause = source;
         }
@@ -182,7 +183,7 @@ fn request_failure(error: &reqwest::Error, options: &MediaOptions) -> Attempt {
     Attempt::Retry {
         reason: format!(
             "the connection failed: {}",
-            escape_for_terminal(&error_chain(error), 200)
+            escape_for_terminal(&error_chain(&error.without_url()), 200)
         ),
         retry_after: None,
     }
@@ -243,7 +244,7 @@ async fn attempt(
                 retry_after: None,
             });
         }
-        Ok(Err(error)) => return Err(request_failure(&error, options)),
+        Ok(Err(error)) => return Err(request_failure(error, options)),
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
@@ -279,7 +280,7 @@ async fn attempt(
     loop {
         let chunk = match tokio::time::timeout(options.read_timeout, response.chunk()).await {
             Err(_) => return Err(idle(options.read_timeout)),
-            Ok(Err(error)) => return Err(request_failure(&error, options)),
+            Ok(Err(error)) => return Err(request_failure(error, options)),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => chunk,
         };
