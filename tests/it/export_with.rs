@@ -117,7 +117,7 @@ fn every_transcript_format_is_fetched_and_anchored_on_the_session_start() {
         run.assert_code(0);
         assert_no_secrets(&run, &server);
         assert_chat_exported(&out, &session);
-        let source = out.join(format!("{session}.transcript.source.{format}"));
+        let source = out.join(format!("{session}.transcript.source"));
         assert_eq!(std::fs::read(&source).unwrap(), transcript(shape, start));
         assert_eq!(
             std::fs::read(out.join(format!("{session}.summary.source"))).unwrap(),
@@ -159,7 +159,7 @@ fn every_transcript_format_is_fetched_and_anchored_on_the_session_start() {
     run.assert_code(0);
     assert_no_secrets(&run, &server);
     assert_chat_exported(&out, session);
-    let source = out.join(format!("{session}.transcript.source.csv"));
+    let source = out.join(format!("{session}.transcript.source"));
     assert_eq!(
         std::fs::read(&source).unwrap(),
         transcript(TranscriptShape::HeaderlessCsv, start)
@@ -219,8 +219,8 @@ fn a_missing_part_still_exports_the_chat_with_a_note() {
     );
     // What was there was fetched; what was not left no file behind.
     assert!(out.join("no-transcript--a.summary.source").is_file());
-    assert!(!out.join("no-transcript--a.transcript.source.csv").exists());
-    assert!(out.join("no-summary--b.transcript.source.csv").is_file());
+    assert!(!out.join("no-transcript--a.transcript.source").exists());
+    assert!(out.join("no-summary--b.transcript.source").is_file());
     assert!(!out.join("no-summary--b.summary.source").exists());
     // Without a transcript the session's start is not asked for.
     assert!(statuses(&server, Route::SessionDetails, "no-parts--c").is_empty());
@@ -252,7 +252,7 @@ fn faults_on_the_parts_routes_are_overcome_like_the_chats() {
     for session in sessions {
         assert_chat_exported(&out, session);
         assert_eq!(
-            std::fs::read(out.join(format!("{session}.transcript.source.csv"))).unwrap(),
+            std::fs::read(out.join(format!("{session}.transcript.source"))).unwrap(),
             transcript(TranscriptShape::Csv, start),
             "{session}"
         );

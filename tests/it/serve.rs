@@ -1683,11 +1683,11 @@ fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_la
         let files = output_tree(root.path());
         // Each part is kept beside the chat, as downloaded.
         assert_eq!(
-            files[Path::new("ok--archive-order.transcript.raw")].as_deref(),
+            files[Path::new("ok--archive-order.transcript.source")].as_deref(),
             Some(csv.as_slice())
         );
         assert_eq!(
-            files[Path::new("ok--archive-order.summary.raw")].as_deref(),
+            files[Path::new("ok--archive-order.summary.source")].as_deref(),
             Some(webhook_fixture("session-summary.md").as_slice())
         );
         assert_exported(root.path(), session, MESSAGES);
@@ -1726,8 +1726,8 @@ fn signed_transcript_and_summary_deliveries_give_the_same_files_chat_first_or_la
             .map(|path| path.as_str().unwrap())
             .collect();
         for name in [
-            "ok--archive-order.transcript.raw",
-            "ok--archive-order.summary.raw",
+            "ok--archive-order.transcript.source",
+            "ok--archive-order.summary.source",
         ] {
             assert!(
                 listed.iter().any(|path| path.ends_with(name)),
@@ -1961,7 +1961,7 @@ fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
             .any(|path| path
                 .as_str()
                 .unwrap()
-                .ends_with("ok--archive-json-start.transcript.raw")),
+                .ends_with("ok--archive-json-start.transcript.source")),
         "{}",
         settled[1]
     );
@@ -2000,12 +2000,12 @@ fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
         assert!(
             reason.contains("session's start")
                 && reason.contains("no delivery for this session stated its start")
-                && reason.contains(&format!("`{session}.transcript.raw`")),
+                && reason.contains(&format!("`{session}.transcript.source`")),
             "{reason}"
         );
         assert!(
             root.path()
-                .join(format!("{session}.transcript.raw"))
+                .join(format!("{session}.transcript.source"))
                 .is_file()
         );
         assert!(
@@ -2068,7 +2068,7 @@ fn a_receiver_killed_while_fetching_a_transcript_ends_with_the_same_files() {
     assert!(
         !root
             .path()
-            .join(format!("{session}.transcript.raw"))
+            .join(format!("{session}.transcript.source"))
             .exists()
     );
     // The restart finishes it: the same files as without the crash, no temporary left.

@@ -289,11 +289,10 @@ impl Fetcher {
         };
         if request.transcript {
             let format = request.transcript_format;
-            let extension = match (&self.api, format) {
-                (crate::Api::RealtimeKit { .. }, Some(format)) => format.extension(),
-                _ => "csv",
-            };
-            let target = dir.join(format!("{stem}.transcript.source.{extension}"));
+            let target = dir.join(format!(
+                "{stem}.{}",
+                chatdump_core::stem::TRANSCRIPT_SOURCE_SUFFIX
+            ));
             match self
                 .fetch_part_to(session_id, Part::Transcript(format), &target, observer)
                 .await?
@@ -319,7 +318,10 @@ impl Fetcher {
             }
         }
         if request.summary {
-            let target = dir.join(format!("{stem}.summary.source"));
+            let target = dir.join(format!(
+                "{stem}.{}",
+                chatdump_core::stem::SUMMARY_SOURCE_SUFFIX
+            ));
             match self
                 .fetch_part_to(session_id, Part::Summary, &target, observer)
                 .await?

@@ -6,6 +6,15 @@ use std::fmt::Write as _;
 /// The longest file stem a session id may map to.
 pub const MAX_STEM_BYTES: usize = 200;
 
+/// The suffix of a session's downloaded speech transcript kept beside its outputs
+/// (`<stem>.transcript.source`: `export --keep-csv`, `serve`). No extension: its format (CSV,
+/// JSON, `WebVTT`, SRT) is recognised from the content; no output takes the name.
+pub const TRANSCRIPT_SOURCE_SUFFIX: &str = "transcript.source";
+
+/// The suffix of a session's downloaded summary kept beside its outputs (`<stem>.summary.source`),
+/// like [`TRANSCRIPT_SOURCE_SUFFIX`].
+pub const SUMMARY_SOURCE_SUFFIX: &str = "summary.source";
+
 /// The file stem for a session id.
 ///
 /// A session id made only of ASCII letters, digits and `-` (every UUID) is the stem as it is.

@@ -32,12 +32,14 @@
 )]
 
 mod direct;
+mod summary;
 
 use std::fmt::Write as _;
 use std::io::Write;
 
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
+use chatdump_core::speech::SummaryFormat;
 use chatdump_transcript::minijinja::value::{Value, ValueKind};
 use chatdump_transcript::minijinja::{Environment, Error, ErrorKind};
 use chatdump_transcript::templates::EscapeFn;
@@ -149,6 +151,13 @@ impl Flavor for Markdown {
 
     fn text_renderer(&self) -> RenderFn {
         |text| escape_lines(text, "")
+    }
+
+    fn summary_renderer(&self, format: SummaryFormat) -> RenderFn {
+        match format {
+            SummaryFormat::Markdown => summary::render_summary,
+            SummaryFormat::Plain => |text| escape_lines(text, ""),
+        }
     }
 
     fn quoted_renderer(&self) -> RenderFn {

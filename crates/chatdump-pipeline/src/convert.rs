@@ -28,7 +28,7 @@ use crate::hash::{HashHandle, hash_file};
 use crate::input::{Input, MeetingParts, Replay, Source};
 use crate::media::{self, FetchedMedia, MediaSettings, MediaSummary};
 use crate::plan::{Destination, Plan};
-use crate::speech::{self, ChatIds, Part, PartFile, Probe, SpeechCounts};
+use crate::speech::{self, ChatIds, Part, Probe, SpeechCounts};
 
 /// How a conversion reads and writes.
 #[derive(Debug, Clone)]
@@ -271,10 +271,37 @@ fn remove_created(dir: &Path, outermost: &Path) {
 }
 
 /// An output file being written, with its running hash.
-struct OutputFile {
-    format: Format,
-    file: AtomicFile,
-    hash: HashHandle,
+pub(crate) struct OutputFile {
+    /// What it holds.
+    pub(crate) part: Part,
+    /// Its format; `None` for the summary (a copy).
+    pub(crate) format: Option<Format>,
+    pub(crate) file: AtomicFile,
+    pub(crate) hash: HashHandle,
+}
+
+impl OutputFile {
+    /// Puts the file in place.
+    fn commit(self) -> Result<Written, PipelineError> {
+        let target = self.file.target().to_owned();
+        self.file.commit().map_err(|error| {
+            PipelineError::io(
+                format!(
+                    "cannot move the output into place at `{}`",
+                    escape_for_terminal(&target.display().to_string(), 200)
+                ),
+                error,
+            )
+        })?;
+        let (bytes, sha256) = self.hash.finish();
+        Ok(Written {
+            format: self.format,
+            path: Some(target),
+            bytes,
+            sha256,
+            part: self.part,
+        })
+    }
 }
 
 /// One input converted, its outputs written but not yet in place; dropped, they vanish.
@@ -290,7 +317,7 @@ struct Pending {
     /// Whether the dataset files are hashed when committed.
     content_hashes: bool,
     /// The meeting's parts' outputs (issue 18).
-    parts: Vec<PartFile>,
+    parts: Vec<OutputFile>,
     speech: Option<SpeechCounts>,
     /// The attachments, in their temporary directory.
     media: Option<FetchedMedia>,
@@ -310,25 +337,8 @@ impl Pending {
                 part: Part::Chat,
             });
         }
-        for OutputFile { format, file, hash } in self.files {
-            let target = file.target().to_owned();
-            file.commit().map_err(|error| {
-                PipelineError::io(
-                    format!(
-                        "cannot move the output into place at `{}`",
-                        escape_for_terminal(&target.display().to_string(), 200)
-                    ),
-                    error,
-                )
-            })?;
-            let (bytes, sha256) = hash.finish();
-            outputs.push(Written {
-                format: Some(format),
-                path: Some(target),
-                bytes,
-                sha256,
-                part: Part::Chat,
-            });
+        for file in self.files {
+            outputs.push(file.commit()?);
         }
         for dataset in self.datasets {
             let root = dataset.root().display().to_string();
@@ -358,31 +368,8 @@ impl Pending {
                 });
             }
         }
-        for PartFile {
-            part,
-            format,
-            file,
-            hash,
-        } in self.parts
-        {
-            let target = file.target().to_owned();
-            file.commit().map_err(|error| {
-                PipelineError::io(
-                    format!(
-                        "cannot move the output into place at `{}`",
-                        escape_for_terminal(&target.display().to_string(), 200)
-                    ),
-                    error,
-                )
-            })?;
-            let (bytes, sha256) = hash.finish();
-            outputs.push(Written {
-                format,
-                path: Some(target),
-                bytes,
-                sha256,
-                part,
-            });
+        for file in self.parts {
+            outputs.push(file.commit()?);
         }
         if let Some((file, hash)) = self.rejects {
             let target = file.target().to_owned();
@@ -598,7 +585,8 @@ fn open_outputs<'a>(
                     .map_err(|error| PipelineError::io("cannot create an output file", error))?;
                 let writer = BackgroundWriter::new(hash.wrap(streaming));
                 pending.files.push(OutputFile {
-                    format,
+                    part: Part::Chat,
+                    format: Some(format),
                     file,
                     hash: hash.clone(),
                 });

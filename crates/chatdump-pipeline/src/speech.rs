@@ -22,7 +22,7 @@ use chatdump_core::speech::{
     UtteranceError, check_session, read_summary,
 };
 
-use crate::convert::{Events, Options};
+use crate::convert::{Events, Options, OutputFile};
 use crate::error::PipelineError;
 use crate::format::Format;
 use crate::hash::HashHandle;
@@ -292,14 +292,6 @@ impl Exporter for Probe<'_> {
     }
 }
 
-/// A meeting part's output file being written.
-pub(crate) struct PartFile {
-    pub(crate) part: Part,
-    pub(crate) format: Option<Format>,
-    pub(crate) file: AtomicFile,
-    pub(crate) hash: HashHandle,
-}
-
 /// Checks the utterances against the chat's session, then writes the parts' outputs (not yet
 /// in place). Nothing is written for standard output: there the parts are merged into the one
 /// Markdown or HTML document ([`Plan`] checks that).
@@ -310,7 +302,7 @@ pub(crate) fn write(
     plan: &Plan,
     options: &Options,
     context: &ExportContext,
-) -> Result<Vec<PartFile>, PipelineError> {
+) -> Result<Vec<OutputFile>, PipelineError> {
     let utterances = &parts.speech.utterances;
     if let (Some(first), Some(other), Some(utterance)) =
         (&ids.session_id, &ids.other_session, utterances.first())
@@ -369,7 +361,7 @@ pub(crate) fn write(
                 }),
             };
             written.map_err(|error| write_error(&path, error))?;
-            files.push(PartFile {
+            files.push(OutputFile {
                 part: Part::Transcript,
                 format: Some(format),
                 file,
@@ -388,7 +380,7 @@ pub(crate) fn write(
         out.write_all(summary.text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|error| write_error(&path, ExportError::Io(error)))?;
-        files.push(PartFile {
+        files.push(OutputFile {
             part: Part::Summary,
             format: None,
             file,

@@ -10,8 +10,10 @@
 //! | part | file |
 //! |---|---|
 //! | the chat dump (`meeting.chatSynced`) | `<stem>.csv` |
-//! | the speech transcript (`meeting.transcript`) | `<stem>.transcript.raw` (CSV, JSON, `WebVTT` or SRT, as downloaded) |
-//! | the AI summary (`meeting.summary`) | `<stem>.summary.raw` (plain text or Markdown, as downloaded) |
+//! | the speech transcript (`meeting.transcript`) | `<stem>.transcript.source` (CSV, JSON, `WebVTT` or SRT, as downloaded) |
+//! | the AI summary (`meeting.summary`) | `<stem>.summary.source` (plain text or Markdown, as downloaded) |
+//!
+//! (The names `export --keep-csv` keeps them under too: [`chatdump_core::stem`].)
 //!
 //! The session's outputs are rendered from these files alone, so whichever job renders them
 //! last, in whatever order the deliveries came, writes the same bytes.
@@ -32,10 +34,14 @@ pub fn chat_path(output: &Path, stem: &str) -> PathBuf {
     output.join(format!("{stem}.csv"))
 }
 
-/// The file a session's `part` is kept in: `<stem>.transcript.raw` or `<stem>.summary.raw`.
+/// The file a session's `part` is kept in: `<stem>.transcript.source` or `<stem>.summary.source`.
 #[must_use]
 pub fn part_path(output: &Path, stem: &str, part: Part) -> PathBuf {
-    output.join(format!("{stem}.{}.raw", part.name()))
+    let suffix = match part {
+        Part::Transcript => chatdump_core::stem::TRANSCRIPT_SOURCE_SUFFIX,
+        Part::Summary => chatdump_core::stem::SUMMARY_SOURCE_SUFFIX,
+    };
+    output.join(format!("{stem}.{suffix}"))
 }
 
 /// The session's start, from what its deliveries stated (`startedAt`).
@@ -196,7 +202,7 @@ mod tests {
 
     fn stored(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.transcript.raw");
+        let path = dir.path().join("s.transcript.source");
         std::fs::write(&path, content).unwrap();
         (dir, path)
     }
@@ -213,7 +219,7 @@ mod tests {
             panic!("accepted without a start");
         };
         assert!(reason.contains("session's start"), "{reason}");
-        assert!(reason.contains("`s.transcript.raw`"), "{reason}");
+        assert!(reason.contains("`s.transcript.source`"), "{reason}");
         let start = Start::Known("2024-05-14T09:00:00Z".parse().unwrap());
         assert_eq!(
             check_transcript(&path, "s", &start, OnError::Fail, 1 << 20),
