@@ -965,6 +965,32 @@ fn a_tampered_or_broken_index_is_not_trusted() {
     assert!(!run.stderr.contains('\u{1b}'));
     assert_eq!(media_requests(before).len(), 3);
     assert_eq!(tree(&out), first);
+    // A media directory that is a link to another directory is not read: what it holds stays
+    // where it is, and the links are fetched again into a real directory.
+    #[cfg(unix)]
+    {
+        let elsewhere = dir.path().join("elsewhere");
+        fs::rename(out.join("chat.media"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("chat.media")).unwrap();
+        let kept_elsewhere = tree(&elsewhere);
+        let before = server.requests().len();
+        let run = convert(&server, &input, &out, "md,jsonl", &["--media", "download"]);
+        run.assert_code(0);
+        assert!(
+            !run.stderr.contains("kept from the last run"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(media_requests(before).len(), 3);
+        assert!(
+            !fs::symlink_metadata(out.join("chat.media"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(tree(&out), first);
+        assert_eq!(tree(&elsewhere), kept_elsewhere);
+    }
 }
 
 #[test]
