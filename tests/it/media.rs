@@ -123,7 +123,7 @@ fn download_stores_each_link_once_and_the_transcripts_link_the_copy() {
     let run = convert(&server, &input, &out, "html,md", &["--media", "download"]);
     run.assert_code(0);
     assert!(
-        run.stderr.contains("3 attachment(s) saved (3 file(s), "),
+        run.stderr.contains("3 attachments saved (3 files, "),
         "{}",
         run.stderr
     );
@@ -260,7 +260,7 @@ fn failures_are_warnings_naming_the_message_and_the_transcript_says_why() {
     }
     assert!(
         run.stderr
-            .contains("1 attachment(s) saved (1 file(s), 67 bytes), 6 unavailable"),
+            .contains("1 attachment saved (1 file, 67 bytes), 6 unavailable"),
         "{}",
         run.stderr
     );
@@ -774,7 +774,7 @@ fn a_rerun_after_the_links_failed_keeps_every_attachment_and_the_same_outputs() 
     run.assert_code(0);
     assert!(
         run.stderr.contains(
-            "4 attachment(s) saved (4 file(s), 506 bytes; 4 kept from the last run, 0 fetched)"
+            "4 attachments saved (4 files, 506 bytes; 4 kept from the last run, 0 fetched)"
         ),
         "{}",
         run.stderr

@@ -144,8 +144,10 @@ impl Reporter {
         }
         if let Some(media) = &converted.media {
             line.push_str(&format!(
-                ", {} attachment(s) saved ({} file(s), {} bytes",
-                media.fetched, media.files, media.bytes
+                ", {} saved ({}, {} bytes",
+                counted(media.fetched as u64, "attachment"),
+                counted(media.files as u64, "file"),
+                media.bytes
             ));
             if media.reused > 0 {
                 line.push_str(&format!(
@@ -184,11 +186,16 @@ impl Reporter {
 }
 
 /// The meeting's other parts in a summary line: `, 12 utterances (1 rejected), a summary`.
+/// `1 file`, `2 files`.
+fn counted(count: u64, noun: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {noun}{plural}")
+}
+
 fn speech_summary(speech: &chatdump_pipeline::SpeechCounts) -> String {
     let mut text = String::new();
     if speech.transcript {
-        let plural = if speech.utterances == 1 { "" } else { "s" };
-        text.push_str(&format!(", {} utterance{plural}", speech.utterances));
+        text.push_str(&format!(", {}", counted(speech.utterances, "utterance")));
         if speech.rejected > 0 {
             text.push_str(&format!(" ({} rejected)", speech.rejected));
         }
