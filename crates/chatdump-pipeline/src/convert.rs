@@ -147,7 +147,7 @@ pub struct Converted {
     /// Every output written, in plan order; then the speech transcript's (JSONL, Parquet)
     /// and the summary; then the rejects file when it lists any record.
     pub outputs: Vec<Written>,
-    /// The time the conversion took (reading, ordering, writing).
+    /// The time the conversion took (media downloads, reading, ordering, writing).
     pub elapsed: Duration,
     /// The meeting's other parts read with the chat, when there were any (issue 18).
     pub speech: Option<SpeechCounts>,
@@ -213,6 +213,7 @@ fn convert_with_media(
     options: &Options,
     events: &mut dyn Events,
 ) -> Result<Pending, PipelineError> {
+    let started = Instant::now();
     let mut replay = Replay::default();
     let fetched = match &options.media {
         Some(settings) => Some(media::fetch(
@@ -228,6 +229,8 @@ fn convert_with_media(
     let attachments = fetched.as_ref().map(|fetched| &fetched.attachments);
     let mut pending = convert_one(source, plan, options, events, replay, attachments)?;
     pending.media = fetched;
+    // The media downloads are part of the conversion's time.
+    pending.elapsed = started.elapsed();
     Ok(pending)
 }
 
