@@ -851,7 +851,14 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             })
             .collect();
         let transcript = context! {
-            title => "Chat transcript",
+            // With what was said, the document is the meeting's, not only its chat's.
+            title => if self.context.speech.as_ref().is_some_and(|speech| {
+                !speech.utterances.is_empty() || speech.summary.is_some()
+            }) {
+                "Meeting transcript"
+            } else {
+                "Chat transcript"
+            },
             meeting_id => stats.meeting_ids.values.first().map(|id| clean_value(id).into_owned()),
             meeting_ids => stats.meeting_ids.values.iter().map(|id| clean_value(id).into_owned()).collect::<Vec<_>>(),
             more_meeting_ids => stats.meeting_ids.more,
