@@ -26,14 +26,23 @@ fn needs_escaping(text: &str) -> bool {
     })
 }
 
-/// Appends `text` as `{{ text }}` writes it in an `*.html.jinja` template.
+/// Appends `text` as `{{ text }}` writes it in an `*.html.jinja` template (one pass: text
+/// without anything to escape is copied whole at the end of it).
 fn escaped(out: &mut String, text: &str) {
-    if needs_escaping(text) {
-        escape_like_minijinja(out, text);
-    } else {
-        out.push_str(text);
-    }
+    escape_like_minijinja(out, text);
 }
+
+/// The bytes minijinja's HTML escaping replaces, as a table (one look-up a byte).
+static MINIJINJA_ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[b'"' as usize] = true;
+    table[b'\'' as usize] = true;
+    table[b'/' as usize] = true;
+    table
+};
 
 /// Appends `text` escaped as minijinja's
 /// [`HtmlEscape`](chatdump_transcript::minijinja::HtmlEscape) escapes it (the same replacements),
@@ -41,6 +50,9 @@ fn escaped(out: &mut String, text: &str) {
 fn escape_like_minijinja(out: &mut String, text: &str) {
     let mut run = 0;
     for (index, byte) in text.bytes().enumerate() {
+        if !MINIJINJA_ESCAPED[usize::from(byte)] {
+            continue;
+        }
         let replacement = match byte {
             b'<' => "&lt;",
             b'>' => "&gt;",
