@@ -335,6 +335,14 @@ pub fn escape_inline(text: &str, out: &mut String) {
 
 /// [`escape_inline`] without the shortcut for inert text.
 fn escape_inline_fully(text: &str, out: &mut String) {
+    if !text
+        .bytes()
+        .any(|byte| matches!(byte, b'\n' | b'\r' | b'\t'))
+    {
+        // Nothing to make a space: no copy of the text needed.
+        escape_line(&chatdump_transcript::text::clean_controls(text), true, out);
+        return;
+    }
     let one_line: String = chatdump_transcript::text::clean_controls(text)
         .chars()
         .map(|c| {
@@ -353,23 +361,47 @@ fn escape_inline_fully(text: &str, out: &mut String) {
 /// rules) or `)` (the ordered-list rule); and no space, `-`, `+` or `=` at the start (the
 /// line-start rules). Most names and every time label are like that, and skip the work.
 pub(crate) fn is_inert(text: &str) -> bool {
-    !text.starts_with([' ', '-', '+', '='])
-        && text.bytes().all(|byte| !NOT_INERT[usize::from(byte)])
-        && (text.is_ascii()
-            || text
-                .chars()
-                .all(|c| !c.is_control() && !chatdump_transcript::text::is_bidi_control(c)))
+    if text.starts_with([' ', '-', '+', '=']) {
+        return false;
+    }
+    let mut suspect = false;
+    for &byte in text.as_bytes() {
+        match INERT_CLASS[usize::from(byte)] {
+            Inert::Yes => {}
+            Inert::No => return false,
+            Inert::Maybe => suspect = true,
+        }
+    }
+    // Only a lead byte of a C1 control or of a bidirectional control needs the characters.
+    !suspect
+        || text
+            .chars()
+            .all(|c| !c.is_control() && !chatdump_transcript::text::is_bidi_control(c))
 }
 
-/// The ASCII bytes that make a text not inert (see [`is_inert`]): controls, DEL, the characters
-/// [`always_escaped`], `.`, `/` and `)`.
-static NOT_INERT: [bool; 256] = {
-    let mut table = [false; 256];
+/// What a byte says about [`is_inert`].
+#[derive(Clone, Copy)]
+enum Inert {
+    /// Nothing.
+    Yes,
+    /// Not inert: controls, DEL, the characters [`always_escaped`], `.`, `/` and `)`.
+    No,
+    /// Maybe not: `0xC2` (C1 controls are `C2 80` to `C2 9F`), `0xD8` and `0xE2` (the lead
+    /// bytes of the bidirectional controls).
+    Maybe,
+}
+
+/// [`Inert`] for every byte.
+static INERT_CLASS: [Inert; 256] = {
+    let mut table = [Inert::Yes; 256];
     let mut byte = 0;
-    while byte < 128 {
+    while byte < 256 {
         let b = byte as u8;
-        table[byte] =
-            b < 0x20 || b == 0x7f || (may_escape(b) && b != b':') || b == b'/' || b == b')';
+        if b < 0x20 || b == 0x7f || (may_escape(b) && b != b':') || b == b'/' || b == b')' {
+            table[byte] = Inert::No;
+        } else if b == 0xc2 || b == 0xd8 || b == 0xe2 {
+            table[byte] = Inert::Maybe;
+        }
         byte += 1;
     }
     table
@@ -574,7 +606,8 @@ mod tests {
         let pieces = [
             "a", "Zoë", "田", " ", "\t", "-", "+", "=", "1", "12", ".", ")", ":", "//", "/", "www",
             "WwW", "ww", "#", "*", "\\", "`", "_", "[", "]", "<", ">", "|", "&", "@", "$", "!",
-            "~", "\u{202e}", "\u{61c}", "…", "\u{85}", "\u{a0}", "😅", "%", "\"", "'", "?",
+            "~", "\u{202e}", "\u{61c}", "…", "\u{85}", "\u{a0}", "😅", "%", "\"", "'", "?", "\n",
+            "\r\n", "\r", "\u{1b}",
         ];
         let mut seed = 5_u64;
         for round in 0..200_000 {
@@ -615,6 +648,22 @@ mod tests {
                     }
                 });
             assert_eq!(is_inert(&text), inert, "{text:?}");
+
+            let mut inline = String::new();
+            escape_inline(&text, &mut inline);
+            let one_line: String = chatdump_transcript::text::clean_controls(&text)
+                .chars()
+                .map(|c| {
+                    if matches!(c, '\n' | '\r' | '\t') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let mut expected = String::new();
+            escape_line_reference(&one_line, true, &mut expected);
+            assert_eq!(inline, expected, "{text:?}");
         }
     }
 
