@@ -667,9 +667,19 @@ struct Sink<'o, 'a, 'scope> {
 /// few long messages would otherwise make every message in circulation large.
 const REUSE_MAX_BYTES: usize = 1024;
 
+/// Whether a spent message is worth filling again: it holds at most [`REUSE_MAX_BYTES`] once
+/// a long payload's buffer is freed. A long payload (an attachment's link, a long text) should
+/// not cost the whole message (seven allocations to make it again), only that buffer.
+fn reusable(message: &mut Message) -> bool {
+    if message.approximate_size() > REUSE_MAX_BYTES {
+        message.payload = String::new();
+    }
+    message.approximate_size() <= REUSE_MAX_BYTES
+}
+
 impl Sink<'_, '_, '_> {
-    fn reuse(&mut self, message: Box<Message>) {
-        if message.approximate_size() <= REUSE_MAX_BYTES {
+    fn reuse(&mut self, mut message: Box<Message>) {
+        if reusable(&mut message) {
             self.spent.push(message);
             if self.spent.len() == BATCH_MESSAGES {
                 let next = self
@@ -777,6 +787,32 @@ impl Sink<'_, '_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spent message with a long payload is kept for reuse without that payload's buffer; one
+    /// that is still too large without it is dropped; a small one is kept whole.
+    #[test]
+    fn long_payloads_are_freed_not_the_whole_message() {
+        let mut small = Message {
+            payload: "short".to_owned(),
+            ..Message::default()
+        };
+        assert!(reusable(&mut small));
+        assert_eq!(small.payload, "short");
+
+        let mut long = Message {
+            payload: "x".repeat(REUSE_MAX_BYTES),
+            ..Message::default()
+        };
+        assert!(reusable(&mut long));
+        assert_eq!(long.payload.capacity(), 0);
+        assert!(long.approximate_size() <= REUSE_MAX_BYTES);
+
+        let mut wide = Message {
+            extra: vec![("column".to_owned(), "x".repeat(REUSE_MAX_BYTES))],
+            ..Message::default()
+        };
+        assert!(!reusable(&mut wide));
+    }
 
     #[test]
     fn records_not_accounted_for_are_an_internal_error() {

@@ -563,6 +563,9 @@ impl<R: Read> ChatReader<R> {
         if let Some(raw) = self.read_unquoted_record(position) {
             return Ok(Some(raw));
         }
+        if let Some(raw) = self.read_quoted_record(position) {
+            return Ok(Some(raw));
+        }
         self.in_buffer = None;
         let mut segment_start = self.pos;
         let mut has_quote = false;
@@ -673,6 +676,94 @@ impl<R: Read> ChatReader<R> {
         self.in_buffer = Some(self.pos);
         self.pos += special + terminator;
         self.line += 1;
+        Some(RawRecord {
+            position,
+            field_count,
+            has_quote: false,
+        })
+    }
+
+    /// The fast path for a record with quoted fields (a name with a comma, a text with quotes,
+    /// a file message's JSON): wholly in the buffer, every field either unquoted (no `"`, no
+    /// `\r`) or quoted by RFC 4180 (`""` for a quote; line ends kept), ended by `\n` or `\r\n`.
+    /// The fields are unquoted into `out` with `memchr` jumps from one quote to the next, where
+    /// `csv-core` steps byte by byte; the quoting is valid by construction, so `check_quotes` has
+    /// nothing to look at. Anything else (a stray or unterminated quote, text after a closing
+    /// quote, a lone `\r`, a record longer than the buffer or the size limit, too many fields)
+    /// returns `None` with nothing consumed, and the general path reads the record, or names
+    /// its error, as before.
+    fn read_quoted_record(&mut self, position: Position) -> Option<RawRecord> {
+        let rest = &self.buf[self.pos..self.len];
+        let max = self.options.max_record_bytes;
+        let out = &mut self.out;
+        let ends = &mut self.ends;
+        // Appends `bytes` to `out` at `out_len`, growing it as the general path does (at most
+        // to the size limit).
+        let mut append = |out_len: &mut usize, bytes: &[u8]| -> Option<()> {
+            let end = *out_len + bytes.len();
+            if end > max {
+                return None;
+            }
+            if end > out.len() {
+                out.resize(end.max(out.len() * 2).min(max), 0);
+            }
+            out[*out_len..end].copy_from_slice(bytes);
+            *out_len = end;
+            Some(())
+        };
+        let mut at = 0;
+        let mut out_len = 0;
+        let mut field_count = 0;
+        let mut line_ends = 0;
+        let terminator = loop {
+            // After the field: `,` or the end of the record, and how many bytes end it.
+            let after;
+            if rest.get(at) == Some(&b'"') {
+                at += 1;
+                loop {
+                    let quote = at + memchr::memchr(b'"', &rest[at..])?;
+                    let piece = &rest[at..quote];
+                    line_ends += memchr::memchr_iter(b'\n', piece).count();
+                    append(&mut out_len, piece)?;
+                    at = quote + 1;
+                    if rest.get(at) != Some(&b'"') {
+                        break;
+                    }
+                    append(&mut out_len, b"\"")?;
+                    at += 1;
+                }
+                after = at;
+            } else {
+                let end = at + memchr::memchr3(b',', b'"', b'\n', &rest[at..])?;
+                let mut value = &rest[at..end];
+                if let Some(cr) = memchr::memchr(b'\r', value) {
+                    // Only the `\r` of a `\r\n` ending the record.
+                    if rest[end] != b'\n' || cr + 1 != value.len() {
+                        return None;
+                    }
+                    value = &value[..cr];
+                }
+                append(&mut out_len, value)?;
+                after = at + value.len();
+            }
+            *ends.get_mut(field_count)? = out_len;
+            field_count += 1;
+            match (rest.get(after), rest.get(after + 1)) {
+                (Some(b','), _) => at = after + 1,
+                (Some(b'\n'), _) => break after + 1,
+                (Some(b'\r'), Some(b'\n')) => break after + 2,
+                _ => return None,
+            }
+            if at > max {
+                return None;
+            }
+        };
+        if terminator > max {
+            return None;
+        }
+        self.in_buffer = None;
+        self.pos += terminator;
+        self.line += line_ends as u64 + 1;
         Some(RawRecord {
             position,
             field_count,
@@ -933,6 +1024,68 @@ fn parse_epoch(value: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records with quoted fields take the quoted fast path (their raw bytes are not kept for
+    /// the quoting check) and come out as `csv-core` makes them: quotes at the start, in the
+    /// middle and at the end of a field, doubled quotes, commas and line ends inside quotes,
+    /// empty quoted fields, CRLF; the line numbers count the line ends inside quotes. A stray
+    /// quote, text after a closing quote and a lone `\r` go to the general path, which names
+    /// the error or reads the record as before.
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|value| (*value).to_owned()).collect()
+    }
+
+    #[test]
+    fn quoted_records_take_the_fast_path() {
+        let doc = "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n\
+                   \"\"\"a\",\"b\"\"\",\"c\"\"d\"\n\
+                   \"\",x,\"two\nlines, and\r\nmore\"\r\n\
+                   \"{\"\"k\"\":1}\",,\"end\"\n\
+                   a,b\"c,d\n\
+                   \"a\"b,c,d\n\
+                   a,\"b\",c\rd\n\
+                   \"last\",y,z\n";
+        let mut reader =
+            ChatReader::new(doc.as_bytes(), "q.csv", ReaderOptions::default()).unwrap();
+        let read = |reader: &mut ChatReader<&[u8]>| {
+            let raw = reader.read_raw_record().unwrap().unwrap();
+            let fields: Vec<&str> = (0..raw.field_count)
+                .map(|index| std::str::from_utf8(reader.field(index)).unwrap())
+                .collect();
+            let fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
+            (raw, fields, reader.spill.is_empty())
+        };
+        for (line, fields) in [
+            (2, vec!["\"a", "b\"", "c\"d"]),
+            (3, vec!["", "x", "two\nlines, and\r\nmore"]),
+            (6, vec!["{\"k\":1}", "", "end"]),
+        ] {
+            let (raw, read_fields, fast) = read(&mut reader);
+            assert_eq!((raw.position.line, read_fields), (line, strings(&fields)));
+            assert!(fast && !raw.has_quote, "line {line} took the general path");
+        }
+        // The general path: the raw bytes kept for `check_quotes`, which names the error.
+        for (line, kind) in [
+            (7, RecordErrorKind::StrayQuote),
+            (8, RecordErrorKind::TextAfterQuote),
+        ] {
+            let (raw, _, fast) = read(&mut reader);
+            assert_eq!(raw.position.line, line);
+            assert!(!fast && raw.has_quote);
+            assert_eq!(reader.check_quotes(&raw).unwrap_err().kind, kind);
+        }
+        // A lone `\r` ends a record for `csv-core`: the general path reads it so.
+        let (raw, fields, _) = read(&mut reader);
+        assert_eq!((raw.position.line, fields), (9, strings(&["a", "b", "c"])));
+        let (_, fields, _) = read(&mut reader);
+        assert_eq!(fields, strings(&["d"]));
+        let (raw, fields, fast) = read(&mut reader);
+        assert_eq!(
+            (raw.position.line, fields),
+            (10, strings(&["last", "y", "z"]))
+        );
+        assert!(fast);
+    }
 
     #[test]
     fn blank_is_empty_or_white_space_only() {

@@ -3,14 +3,13 @@
 //! them: the same bytes without the template engine, several times faster.
 //!
 //! The templates stay the specification. Each function below follows its template line by line
-//! (the comments quote the template), escapes exactly the values the template escapes with
-//! minijinja's own [`HtmlEscape`], and writes `None` where the template would print a missing
+//! (the comments quote the template), escapes exactly the values the template escapes, with
+//! the replacements of minijinja's own [`HtmlEscape`](chatdump_transcript::minijinja::HtmlEscape), and writes `None` where the template would print a missing
 //! value. The tests render generated groups and every fixture both ways and compare the bytes, so
 //! a change to a template without the same change here fails them.
 
 use std::fmt::Write as _;
 
-use chatdump_transcript::minijinja::HtmlEscape;
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::{anchor_into, clean_value};
 use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
@@ -27,13 +26,47 @@ fn needs_escaping(text: &str) -> bool {
     })
 }
 
-/// Appends `text` as `{{ text }}` writes it in an `*.html.jinja` template.
+/// Appends `text` as `{{ text }}` writes it in an `*.html.jinja` template (one pass: text
+/// without anything to escape is copied whole at the end of it).
 fn escaped(out: &mut String, text: &str) {
-    if needs_escaping(text) {
-        let _ = write!(out, "{}", HtmlEscape(text));
-    } else {
-        out.push_str(text);
+    escape_like_minijinja(out, text);
+}
+
+/// The bytes minijinja's HTML escaping replaces, as a table (one look-up a byte).
+static MINIJINJA_ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[b'"' as usize] = true;
+    table[b'\'' as usize] = true;
+    table[b'/' as usize] = true;
+    table
+};
+
+/// Appends `text` escaped as minijinja's
+/// [`HtmlEscape`](chatdump_transcript::minijinja::HtmlEscape) escapes it (the same replacements),
+/// without going through `fmt`: runs between the escaped characters (all ASCII) are copied whole.
+fn escape_like_minijinja(out: &mut String, text: &str) {
+    let mut run = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        if !MINIJINJA_ESCAPED[usize::from(byte)] {
+            continue;
+        }
+        let replacement = match byte {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            b'/' => "&#x2f;",
+            _ => continue,
+        };
+        out.push_str(&text[run..index]);
+        out.push_str(replacement);
+        run = index + 1;
     }
+    out.push_str(&text[run..]);
 }
 
 /// Appends what `write` appends, escaped as `{{ }}` does (written in place, then escaped only
@@ -317,6 +350,31 @@ mod tests {
 
     use super::*;
     use crate::{Html, render_text};
+
+    /// The run-based escaping gives minijinja's bytes, with the escaped characters at the start,
+    /// in the middle, at the end, side by side and absent.
+    #[test]
+    fn escaping_matches_minijinja() {
+        use chatdump_transcript::minijinja::HtmlEscape;
+        for text in [
+            "",
+            "plain é 田",
+            "<a",
+            "a>",
+            "a&b",
+            "\"'/",
+            "https://x.example/a?b=1&c='d'",
+            "é<田>é",
+            "//",
+        ] {
+            let mut out = String::from("x");
+            escape_like_minijinja(&mut out, text);
+            assert_eq!(out, format!("x{}", HtmlEscape(text)), "{text:?}");
+            let mut out = String::new();
+            escaped(&mut out, text);
+            assert_eq!(out, HtmlEscape(text).to_string(), "{text:?}");
+        }
+    }
 
     /// The direct writers give the default templates' bytes for thousands of generated groups
     /// and pinned entries, hostile text and missing values included.

@@ -190,8 +190,9 @@ impl Flavor for Markdown {
     }
 }
 
-/// Whether `c` is always backslash-escaped: it can open emphasis, code, links, images, HTML,
+/// Whether `c` is always backslash-escaped (the reference [`may_escape`] follows): it can open emphasis, code, links, images, HTML,
 /// tables, strikethrough, math, headings or blockquotes, or an entity (`&`) or autolink (`@`).
+#[cfg(test)]
 fn always_escaped(c: char) -> bool {
     matches!(
         c,
@@ -203,9 +204,21 @@ fn always_escaped(c: char) -> bool {
 /// where list, heading-underline and thematic-break markers must be escaped too.
 fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
     let line = visible_bidi(line);
-    let mut leading = at_line_start;
-    let mut digits_only = at_line_start;
+    let rest = if at_line_start {
+        escape_line_start(&line, out)
+    } else {
+        0
+    };
+    escape_line_rest(&line, rest, out);
+}
+
+/// The start of a line: leading spaces and tabs as no-break spaces, a list, underline or
+/// thematic-break marker, an ordered-list number; returns where the rest of the line starts,
+/// which [`escape_line_rest`] writes.
+fn escape_line_start(line: &str, out: &mut String) -> usize {
+    let mut leading = true;
     for (index, c) in line.char_indices() {
+        let next = index + c.len_utf8();
         if leading {
             match c {
                 ' ' => {
@@ -219,34 +232,98 @@ fn escape_line(line: &str, at_line_start: bool, out: &mut String) {
                 '-' | '+' | '=' => {
                     out.push('\\');
                     out.push(c);
-                    leading = false;
-                    digits_only = false;
-                    continue;
+                    return next;
                 }
                 _ => leading = false,
             }
         }
-        if digits_only && !c.is_ascii_digit() {
-            digits_only = false;
-            // `1.` or `1)` followed by a space, a tab or nothing starts an ordered list.
-            let rest = &line[index + c.len_utf8()..];
-            if matches!(c, '.' | ')') && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
-                out.push('\\');
-                out.push(c);
-                continue;
-            }
+        if c.is_ascii_digit() {
+            out.push(c);
+            continue;
         }
-        let escape = always_escaped(c)
+        // `1.` or `1)` followed by a space, a tab or nothing starts an ordered list.
+        let rest = &line[next..];
+        if matches!(c, '.' | ')') && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
+            out.push('\\');
+            out.push(c);
+            return next;
+        }
+        return index;
+    }
+    line.len()
+}
+
+/// Whether the ASCII `byte` may need a backslash in the middle of a line: the characters
+/// [`always_escaped`], `:` (the `://` rule) and `.` (the `www.` rule).
+const fn may_escape(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'\\'
+            | b'`'
+            | b'*'
+            | b'_'
+            | b'['
+            | b']'
+            | b'<'
+            | b'>'
+            | b'#'
+            | b'|'
+            | b'!'
+            | b'~'
+            | b'&'
+            | b'$'
+            | b'@'
+            | b':'
+            | b'.'
+    )
+}
+
+/// [`may_escape`] as a table, one entry per byte.
+static MAY_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        table[byte] = may_escape(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
+/// Appends `line[from..]` escaped (not at a line start): runs of characters that need no
+/// backslash are copied whole; the characters that may need one are all ASCII, so a run never
+/// splits a character.
+fn escape_line_rest(line: &str, from: usize, out: &mut String) {
+    let bytes = line.as_bytes();
+    // A quick look first: a line without any of them is copied whole. A fold rather than `any`:
+    // without the early exit the compiler checks many bytes at once.
+    if !bytes[from..]
+        .iter()
+        .fold(false, |found, &byte| found | may_escape(byte))
+    {
+        out.push_str(&line[from..]);
+        return;
+    }
+    let mut run = from;
+    for index in from..bytes.len() {
+        let byte = bytes[index];
+        if !MAY_ESCAPE[usize::from(byte)] {
+            continue;
+        }
+        let escape = match byte {
             // `http://` and the like: GitHub turns bare URLs into links.
-            || (c == ':' && line[index + c.len_utf8()..].starts_with("//"))
+            b':' => bytes[index + 1..].starts_with(b"//"),
             // `www.example.com`, likewise.
             // (Only the three bytes before: looking further would be quadratic on long lines.)
-            || (c == '.' && index >= 3 && line.as_bytes()[index - 3..index].eq_ignore_ascii_case(b"www"));
+            b'.' => index >= 3 && bytes[index - 3..index].eq_ignore_ascii_case(b"www"),
+            _ => true,
+        };
         if escape {
+            out.push_str(&line[run..index]);
             out.push('\\');
+            run = index;
         }
-        out.push(c);
     }
+    out.push_str(&line[run..]);
 }
 
 /// Escapes a value for one line of Markdown (names, labels, excerpts): line ends and tabs become
@@ -267,6 +344,14 @@ pub fn escape_inline(text: &str, out: &mut String) {
 
 /// [`escape_inline`] without the shortcut for inert text.
 fn escape_inline_fully(text: &str, out: &mut String) {
+    if !text
+        .bytes()
+        .any(|byte| matches!(byte, b'\n' | b'\r' | b'\t'))
+    {
+        // Nothing to make a space: no copy of the text needed.
+        escape_line(&chatdump_transcript::text::clean_controls(text), true, out);
+        return;
+    }
     let one_line: String = chatdump_transcript::text::clean_controls(text)
         .chars()
         .map(|c| {
@@ -285,15 +370,51 @@ fn escape_inline_fully(text: &str, out: &mut String) {
 /// rules) or `)` (the ordered-list rule); and no space, `-`, `+` or `=` at the start (the
 /// line-start rules). Most names and every time label are like that, and skip the work.
 pub(crate) fn is_inert(text: &str) -> bool {
-    !text.starts_with([' ', '-', '+', '='])
-        && text.chars().all(|c| {
-            if c.is_ascii() {
-                !c.is_ascii_control() && !always_escaped(c) && !matches!(c, '.' | '/' | ')')
-            } else {
-                !c.is_control() && !chatdump_transcript::text::is_bidi_control(c)
-            }
-        })
+    if text.starts_with([' ', '-', '+', '=']) {
+        return false;
+    }
+    let mut suspect = false;
+    for &byte in text.as_bytes() {
+        match INERT_CLASS[usize::from(byte)] {
+            Inert::Yes => {}
+            Inert::No => return false,
+            Inert::Maybe => suspect = true,
+        }
+    }
+    // Only a lead byte of a C1 control or of a bidirectional control needs the characters.
+    !suspect
+        || text
+            .chars()
+            .all(|c| !c.is_control() && !chatdump_transcript::text::is_bidi_control(c))
 }
+
+/// What a byte says about [`is_inert`].
+#[derive(Clone, Copy)]
+enum Inert {
+    /// Nothing.
+    Yes,
+    /// Not inert: controls, DEL, the characters [`always_escaped`], `.`, `/` and `)`.
+    No,
+    /// Maybe not: `0xC2` (C1 controls are `C2 80` to `C2 9F`), `0xD8` and `0xE2` (the lead
+    /// bytes of the bidirectional controls).
+    Maybe,
+}
+
+/// [`Inert`] for every byte.
+static INERT_CLASS: [Inert; 256] = {
+    let mut table = [Inert::Yes; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        if b < 0x20 || b == 0x7f || (may_escape(b) && b != b':') || b == b'/' || b == b')' {
+            table[byte] = Inert::No;
+        } else if b == 0xc2 || b == 0xd8 || b == 0xe2 {
+            table[byte] = Inert::Maybe;
+        }
+        byte += 1;
+    }
+    table
+};
 
 /// Escapes multi-line message text: each line as [`escape_inline`] would, with leading spaces
 /// kept as no-break spaces, an empty line as a no-break space (so it cannot end the paragraph),
@@ -397,18 +518,163 @@ fn md_url_filter(url: &str) -> Value {
 
 /// Appends what `{{ url|md_url }}` writes.
 fn md_url(url: &str, out: &mut String) {
-    for byte in url.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&+,;=%*'".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
+    let mut run = 0;
+    for (index, byte) in url.bytes().enumerate() {
+        if !MD_URL_KEPT[usize::from(byte)] {
+            // A run starts after an encoded byte; it is empty when that byte was inside a
+            // character (whose bytes are all encoded), else it starts at an ASCII byte.
+            if run < index {
+                out.push_str(&url[run..index]);
+            }
+            chatdump_transcript::text::push_percent(byte, out);
+            run = index + 1;
         }
     }
+    out.push_str(&url[run..]);
 }
+
+/// The bytes [`md_url`] keeps as they are: ASCII only (every byte of a non-ASCII character is
+/// encoded).
+static MD_URL_KEPT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || {
+            let kept = b"-._~:/?#@!$&+,;=%*'";
+            let mut found = false;
+            let mut k = 0;
+            while k < kept.len() {
+                found |= kept[k] == b;
+                k += 1;
+            }
+            found
+        };
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The character-by-character escaping the run-based [`escape_line`] replaced, kept as the
+    /// reference it must agree with.
+    fn escape_line_reference(line: &str, at_line_start: bool, out: &mut String) {
+        let line = visible_bidi(line);
+        let mut leading = at_line_start;
+        let mut digits_only = at_line_start;
+        for (index, c) in line.char_indices() {
+            if leading {
+                match c {
+                    ' ' => {
+                        out.push('\u{a0}');
+                        continue;
+                    }
+                    '\t' => {
+                        out.push_str("\u{a0}\u{a0}\u{a0}\u{a0}");
+                        continue;
+                    }
+                    '-' | '+' | '=' => {
+                        out.push('\\');
+                        out.push(c);
+                        leading = false;
+                        digits_only = false;
+                        continue;
+                    }
+                    _ => leading = false,
+                }
+            }
+            if digits_only && !c.is_ascii_digit() {
+                digits_only = false;
+                let rest = &line[index + c.len_utf8()..];
+                if matches!(c, '.' | ')') && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
+                    out.push('\\');
+                    out.push(c);
+                    continue;
+                }
+            }
+            let escape = always_escaped(c)
+                || (c == ':' && line[index + c.len_utf8()..].starts_with("//"))
+                || (c == '.'
+                    && index >= 3
+                    && line.as_bytes()[index - 3..index].eq_ignore_ascii_case(b"www"));
+            if escape {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+
+    /// The run-based escaping of a line, of a URL and the inert check agree with the
+    /// character-by-character versions they replaced, with the special characters at the start,
+    /// in the middle, at the end, side by side and absent.
+    #[test]
+    fn fast_paths_agree_with_the_reference() {
+        let pieces = [
+            "a", "Zoë", "田", " ", "\t", "-", "+", "=", "1", "12", ".", ")", ":", "//", "/", "www",
+            "WwW", "ww", "#", "*", "\\", "`", "_", "[", "]", "<", ">", "|", "&", "@", "$", "!",
+            "~", "\u{202e}", "\u{61c}", "…", "\u{85}", "\u{a0}", "😅", "%", "\"", "'", "?", "\n",
+            "\r\n", "\r", "\u{1b}",
+        ];
+        let mut seed = 5_u64;
+        for round in 0..200_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 8) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[usize::try_from(seed >> 33).unwrap() % pieces.len()]);
+            }
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let at_line_start = round % 2 == 0;
+            let (mut fast, mut reference) = (String::from("x"), String::from("x"));
+            escape_line(&text, at_line_start, &mut fast);
+            escape_line_reference(&text, at_line_start, &mut reference);
+            assert_eq!(fast, reference, "{text:?} {at_line_start}");
+
+            let mut url = String::new();
+            md_url(&text, &mut url);
+            let mut expected = String::new();
+            for byte in text.bytes() {
+                if byte.is_ascii_alphanumeric() || b"-._~:/?#@!$&+,;=%*'".contains(&byte) {
+                    expected.push(char::from(byte));
+                } else {
+                    let _ = write!(expected, "%{byte:02X}");
+                }
+            }
+            assert_eq!(url, expected, "{text:?}");
+
+            let inert = !text.starts_with([' ', '-', '+', '='])
+                && text.chars().all(|c| {
+                    if c.is_ascii() {
+                        !c.is_ascii_control() && !always_escaped(c) && !matches!(c, '.' | '/' | ')')
+                    } else {
+                        !c.is_control() && !chatdump_transcript::text::is_bidi_control(c)
+                    }
+                });
+            assert_eq!(is_inert(&text), inert, "{text:?}");
+
+            let mut inline = String::new();
+            escape_inline(&text, &mut inline);
+            let one_line: String = chatdump_transcript::text::clean_controls(&text)
+                .chars()
+                .map(|c| {
+                    if matches!(c, '\n' | '\r' | '\t') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let mut expected = String::new();
+            escape_line_reference(&one_line, true, &mut expected);
+            assert_eq!(inline, expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn line_starts() {

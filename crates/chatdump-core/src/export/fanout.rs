@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use super::{BATCHES_IN_FLIGHT, ExportError, Exporter, Output, REUSE_MAX_BYTES, RunError, Spent};
+use super::{BATCHES_IN_FLIGHT, ExportError, Exporter, Output, RunError, Spent, reusable};
 use crate::model::Message;
 
 /// Messages a batch shares among the writers.
@@ -158,7 +158,7 @@ fn write(
                 }
                 // The last writer done with the batch gives its messages back for reuse.
                 if let Some(mut messages) = Arc::into_inner(batch) {
-                    messages.retain(|message| message.approximate_size() <= REUSE_MAX_BYTES);
+                    messages.retain_mut(|message| reusable(message));
                     // The reading thread may have finished; then the messages are dropped.
                     let _ = recycle.send(messages);
                 }
