@@ -545,7 +545,10 @@ fn example_archive_is_up_to_date() {
         assert!(html.contains("speech"), "the merged HTML shows speech");
         let markdown = fs::read_to_string(examples.join("sample-meeting.md")).expect("the example");
         assert!(markdown.contains("🎙"), "the merged Markdown marks speech");
-        assert!(markdown.starts_with("---\ntitle: \"Meeting transcript\""), "a meeting's");
+        assert!(
+            markdown.starts_with("---\ntitle: \"Meeting transcript\""),
+            "a meeting's"
+        );
         // A CSV transcript gives no end times: the speaking time is unknown, not zero.
         for text in [&html, &markdown] {
             assert!(text.contains("speaking time unknown"), "no end times");
