@@ -1951,6 +1951,12 @@ fn a_json_transcript_is_placed_on_the_clock_by_the_start_a_delivery_states() {
     let settled = started.deliver_in_order(&receiver, root.path(), &[TRANSCRIPT, CHAT]);
     assert_eq!(settled[0]["status"], "done", "{}", settled[0]);
     assert_eq!(settled[1]["status"], "done", "{}", settled[1]);
+    // `jobs --json` shows the start the chat's delivery stated.
+    assert_eq!(
+        settled[1]["started_at"], "2024-05-14T09:00:00.000Z",
+        "{}",
+        settled[1]
+    );
     let job = wait_settled_event(root.path(), &started.session, TRANSCRIPT, &receiver);
     assert_eq!(job["status"], "done", "{job}");
     assert!(

@@ -178,6 +178,7 @@ impl Job {
             "event": self.event,
             "session_id": self.session_id,
             "meeting_id": self.meeting_id,
+            "started_at": self.started_at,
             "status": self.status.as_str(),
             "attempts": self.attempts,
             "deliveries": self.deliveries,
