@@ -701,8 +701,8 @@ fn api_not_found_names_the_likely_reasons() {
 
 #[test]
 fn api_bad_answers_are_clear_errors() {
-    fetch_fails("api-bad-json", "is not a chat link: not JSON");
-    fetch_fails("api-empty", "is not a chat link: the body is empty");
+    fetch_fails("api-bad-json", "cannot be used: not JSON");
+    fetch_fails("api-empty", "cannot be used: the body is empty");
     fetch_fails(
         "api-success-false",
         "the API reported a failure for session `api-success-false`: Chat replay is not enabled for this organization (code 1001)",

@@ -361,8 +361,9 @@ pub enum FetchError {
         /// The API's own message.
         message: Option<String>,
     },
-    /// A 2xx answer that is not a chat link.
-    #[error("the API's answer from `{url}` is not a chat link: {reason}")]
+    /// A 2xx answer that is not what was asked for (a download link, a session list, the
+    /// session's details); the URL names the route.
+    #[error("the API's answer from `{url}` cannot be used: {reason}")]
     Malformed {
         /// The API URL.
         url: String,
