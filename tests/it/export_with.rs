@@ -217,6 +217,20 @@ fn a_missing_part_still_exports_the_chat_with_a_note() {
         "{}",
         run.stderr
     );
+    // `-v` says what was downloaded.
+    assert!(
+        run.stderr
+            .contains("session `no-transcript--a`: downloaded the summary ("),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("session `no-summary--b`: downloaded the transcript ("),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("session `no-parts--c`: downloaded the"));
     // What was there was fetched; what was not left no file behind.
     assert!(out.join("no-transcript--a.summary.source").is_file());
     assert!(!out.join("no-transcript--a.transcript.source").exists());

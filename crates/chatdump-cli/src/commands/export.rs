@@ -76,7 +76,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
         }
         let mut source = Source::session(&csv, &session.id)?;
         if parts.any() {
-            // The transcript and summary go where the CSV went (`<stem>.transcript.source.*`,
+            // The transcript and summary go where the CSV went (`<stem>.transcript.source`,
             // `<stem>.summary.source`: never an output's name).
             let dir = csv.parent().unwrap_or(dir.as_path());
             let fetched = fetch_parts_one(&runtime, &client, session, parts, dir, reporter)?;

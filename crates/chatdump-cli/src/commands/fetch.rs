@@ -193,6 +193,21 @@ pub(crate) fn fetch_parts_one(
     let parts = result.map_err(|error| {
         anyhow::Error::new(error).context(format!("session `{}`", session.shown()))
     })?;
+    if parts.transcript.is_some() || parts.summary.is_some() {
+        let what: Vec<&str> = [
+            parts.transcript.as_ref().map(|_| "the transcript"),
+            parts.summary.as_ref().map(|_| "the summary"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        reporter.detail(&format!(
+            "session `{}`: downloaded {} ({} bytes)",
+            session.shown(),
+            what.join(" and "),
+            parts.bytes
+        ));
+    }
     for missing in &parts.not_available {
         // Every value in it is escaped already.
         reporter.info(&format!("note: {missing}; the chat is exported without it"));
