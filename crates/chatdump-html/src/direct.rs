@@ -8,8 +8,6 @@
 //! value. The tests render generated groups and every fixture both ways and compare the bytes, so
 //! a change to a template without the same change here fails them.
 
-use std::fmt::Write as _;
-
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::{anchor_into, clean_value};
 use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
@@ -119,6 +117,12 @@ fn write_day(group: &GroupView, labels: &TimeLabels, out: &mut String) {
     }
 }
 
+/// Appends `{{ group.color }}`: [`color`] of `name`, one digit (no `fmt` machinery).
+fn push_color(out: &mut String, name: &str) {
+    const _: () = assert!(chatdump_transcript::writer::NAME_COLORS <= 10);
+    out.push(char::from(b'0' + color(name) as u8));
+}
+
 /// `group.html.jinja` up to the loop over `group.messages`.
 fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
     write_day(group, labels, out);
@@ -129,7 +133,7 @@ fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String
     out.push_str(", ");
     escaped_with(out, |out| labels.write_short_time(group.at, out));
     out.push_str("\">\n<p class=\"who\"><bdi class=\"name c");
-    let _ = write!(out, "{}", color(&group.name));
+    push_color(out, &group.name);
     out.push_str("\">");
     escaped(out, &group.name);
     out.push_str("</bdi></p>");
@@ -286,7 +290,7 @@ fn write_speech_open(group: &GroupView, labels: &mut TimeLabels, out: &mut Strin
     out.push_str(", ");
     escaped_with(out, |out| labels.write_short_time(group.at, out));
     out.push_str(", speech\">\n<p class=\"who\"><bdi class=\"name c");
-    let _ = write!(out, "{}", color(&group.name));
+    push_color(out, &group.name);
     out.push_str("\">");
     escaped(out, &group.name);
     out.push_str("</bdi></p>");

@@ -269,11 +269,22 @@ pub fn speech_anchor(seq: u64) -> String {
 }
 
 /// Appends [`anchor`] of `id` to `out`.
+#[expect(
+    clippy::needless_bitwise_bool,
+    clippy::manual_range_contains,
+    reason = "comparisons joined by `&` and `|` let the compiler check a block of bytes at once"
+)]
 pub fn anchor_into(id: &str, out: &mut String) {
     out.push_str("msg-");
     let kept = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'-';
-    // A fold rather than `all`: without the early exit the compiler checks many bytes at once.
-    if id.bytes().fold(true, |all, byte| all & kept(byte)) {
+    // In blocks of 16 bytes: an id (a UUID, 36 bytes) is checked with a few vector
+    // instructions, where a byte-by-byte fold cost about 150 instructions.
+    if !any_byte(id.as_bytes(), |byte| {
+        !((byte >= b'0') & (byte <= b'9')
+            | (byte >= b'a') & (byte <= b'z')
+            | (byte >= b'A') & (byte <= b'Z')
+            | (byte == b'-'))
+    }) {
         out.push_str(id);
         return;
     }
@@ -490,6 +501,48 @@ mod tests {
                 assert!(any_byte(&bytes, |byte| byte == b'<'), "{len} {at}");
             }
         }
+    }
+
+    /// The block-wise look of [`anchor_into`] keeps exactly the ids the byte-by-byte rule
+    /// keeps: every byte value at every position of ids up to three blocks long (the first,
+    /// the last, either side of a block boundary, the tail), compared with the general path.
+    #[test]
+    fn anchor_shortcut_agrees_with_the_byte_rule() {
+        fn reference(id: &str) -> String {
+            let mut out = String::from("msg-");
+            for byte in id.bytes() {
+                if byte.is_ascii_alphanumeric() || byte == b'-' {
+                    out.push(char::from(byte));
+                } else {
+                    out.push_str(&format!("_{byte:02x}"));
+                }
+            }
+            out
+        }
+        let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-";
+        let mut checked = 0;
+        for len in 0..50_usize {
+            let base: String = (0..len)
+                .map(|index| char::from(alphabet[(index * 7 + len) % alphabet.len()]))
+                .collect();
+            let mut out = String::new();
+            anchor_into(&base, &mut out);
+            assert_eq!(out, reference(&base), "{base:?}");
+            for at in 0..len {
+                for replacement in (0_u8..0x80).map(char::from).chain(['é', '田', '\u{202e}']) {
+                    let mut id = base.clone().into_bytes();
+                    let mut bytes = [0; 4];
+                    let encoded = replacement.encode_utf8(&mut bytes).as_bytes();
+                    id.splice(at..=at, encoded.iter().copied());
+                    let id = String::from_utf8(id).unwrap();
+                    let mut out = String::from("x");
+                    anchor_into(&id, &mut out);
+                    assert_eq!(out[1..], reference(&id), "{id:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100_000);
     }
 
     #[test]
