@@ -124,10 +124,7 @@ fn is_literal_line(line: &str) -> bool {
     if bytes.iter().fold(false, |found, &byte| {
         found
             | (byte < 0x20)
-            | matches!(
-                byte,
-                0x7f | b'\\' | b'`' | b'*' | b'_' | b'~' | b'[' | b']'
-            )
+            | matches!(byte, 0x7f | b'\\' | b'`' | b'*' | b'_' | b'~' | b'[' | b']')
     }) || line.contains("://")
     {
         return false;
