@@ -8,8 +8,6 @@
 //! value. The tests render generated groups and every fixture both ways and compare the bytes, so
 //! a change to a template without the same change here fails them.
 
-use std::fmt::Write as _;
-
 use chatdump_transcript::stats::Kind;
 use chatdump_transcript::text::{anchor_into, clean_value};
 use chatdump_transcript::view::{DirectGroup, GroupView, MessageView, PinView};
@@ -69,6 +67,37 @@ fn escape_like_minijinja(out: &mut String, text: &str) {
     out.push_str(&text[run..]);
 }
 
+/// Where [`escaped_once`] wrote a value: the text itself when escaping left it unchanged,
+/// else the range of `out` that holds it escaped.
+enum Written<'a> {
+    Unchanged(&'a str),
+    At(std::ops::Range<usize>),
+}
+
+/// Appends `text` escaped, for a value the template writes twice: the second time ([`again`])
+/// copies what was written instead of escaping it again.
+fn escaped_once<'a>(out: &mut String, text: &'a str) -> Written<'a> {
+    let start = out.len();
+    escaped(out, text);
+    if out.len() - start == text.len() {
+        // Escaping only lengthens, so the same length means nothing was replaced.
+        Written::Unchanged(text)
+    } else {
+        Written::At(start..out.len())
+    }
+}
+
+/// Appends a value [`escaped_once`] wrote, escaped, once more.
+fn again(out: &mut String, written: Written<'_>) {
+    match written {
+        Written::Unchanged(text) => out.push_str(text),
+        Written::At(range) => {
+            let escaped = out[range].to_owned();
+            out.push_str(&escaped);
+        }
+    }
+}
+
 /// Appends what `write` appends, escaped as `{{ }}` does (written in place, then escaped only
 /// when it has to be).
 fn escaped_with(out: &mut String, write: impl FnOnce(&mut String)) {
@@ -119,19 +148,25 @@ fn write_day(group: &GroupView, labels: &TimeLabels, out: &mut String) {
     }
 }
 
+/// Appends `{{ group.color }}`: [`color`] of `name`, one digit (no `fmt` machinery).
+fn push_color(out: &mut String, name: &str) {
+    const _: () = assert!(chatdump_transcript::writer::NAME_COLORS <= 10);
+    out.push(char::from(b'0' + color(name) as u8));
+}
+
 /// `group.html.jinja` up to the loop over `group.messages`.
 fn write_group_open(group: &GroupView, labels: &mut TimeLabels, out: &mut String) {
     write_day(group, labels, out);
     // <article class="group" aria-label="{{ group.name }}, {{ group.time }}">
     // <p class="who"><bdi class="name c{{ group.color }}">{{ group.name }}</bdi></p>
     out.push_str("<article class=\"group\" aria-label=\"");
-    escaped(out, &group.name);
+    let name = escaped_once(out, &group.name);
     out.push_str(", ");
     escaped_with(out, |out| labels.write_short_time(group.at, out));
     out.push_str("\">\n<p class=\"who\"><bdi class=\"name c");
-    let _ = write!(out, "{}", color(&group.name));
+    push_color(out, &group.name);
     out.push_str("\">");
-    escaped(out, &group.name);
+    again(out, name);
     out.push_str("</bdi></p>");
     // {%- for m in group.messages %} ... {%- endfor %}: `write_message`, once each.
 }
@@ -188,9 +223,19 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                 // alt="Image from {{ m.name }}" loading="lazy" decoding="async"
                 // referrerpolicy="no-referrer"></a>
                 out.push_str("<a href=\"");
-                escaped_or_none(out, m.url.as_ref());
-                out.push_str("\"><img src=\"");
-                escaped_or_none(out, m.image_src.as_ref());
+                match (&m.url, &m.image_src) {
+                    // The usual case: the image is shown from its link.
+                    (Some(url), Some(src)) if url == src => {
+                        let url = escaped_once(out, url);
+                        out.push_str("\"><img src=\"");
+                        again(out, url);
+                    }
+                    _ => {
+                        escaped_or_none(out, m.url.as_ref());
+                        out.push_str("\"><img src=\"");
+                        escaped_or_none(out, m.image_src.as_ref());
+                    }
+                }
                 out.push_str("\" alt=\"Image from ");
                 escaped(out, &m.name);
                 out.push_str(
@@ -282,13 +327,13 @@ fn write_speech_open(group: &GroupView, labels: &mut TimeLabels, out: &mut Strin
     // <article class="group speech" aria-label="{{ group.name }}, {{ group.time }}, speech">
     // <p class="who"><bdi class="name c{{ group.color }}">{{ group.name }}</bdi></p>
     out.push_str("<article class=\"group speech\" aria-label=\"");
-    escaped(out, &group.name);
+    let name = escaped_once(out, &group.name);
     out.push_str(", ");
     escaped_with(out, |out| labels.write_short_time(group.at, out));
     out.push_str(", speech\">\n<p class=\"who\"><bdi class=\"name c");
-    let _ = write!(out, "{}", color(&group.name));
+    push_color(out, &group.name);
     out.push_str("\">");
-    escaped(out, &group.name);
+    again(out, name);
     out.push_str("</bdi></p>");
 }
 

@@ -66,7 +66,111 @@ pub fn render_text_into(text: &str, out: &mut String) {
         out.push_str("</p>\n");
         return;
     }
+    if is_literal_lines(text) {
+        write_literal_lines(text, out);
+        return;
+    }
     render_with_parser(text, out);
+}
+
+/// Whether pulldown-cmark and the [`Filter`] make `text` paragraphs of literal lines: every
+/// line is blank (spaces only) or, after at most three spaces (which the parser drops), a
+/// [`is_literal_line`]; at least one is not blank. Blank lines separate paragraphs, and each
+/// line end inside a paragraph is a soft break, which the filter makes `<br />`. Text that has
+/// gone through [`clean_controls`] has no `\r`. The tests check it against the parser.
+fn is_literal_lines(text: &str) -> bool {
+    let mut any = false;
+    for line in text.split('\n') {
+        let content = line.trim_start_matches(' ');
+        if content.is_empty() {
+            continue;
+        }
+        if line.len() - content.len() > 3 || !is_literal_line(content) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Whether one line (its indentation removed) is literal text to the parser, as in
+/// [`is_literal_paragraph`], except that `<` and `&` followed by a space and `>` after the first
+/// character are allowed too: no tag, autolink, entity or block quote can start there. They are
+/// escaped as the parser escapes text (`&`, `<`, `>`; quotes stay as they are).
+#[expect(
+    clippy::needless_bitwise_bool,
+    reason = "`|` without short-circuits lets the compiler check many bytes at once"
+)]
+fn is_literal_line(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    if matches!(
+        first,
+        b' ' | b'\t' | b'#' | b'-' | b'+' | b'=' | b'|' | b'<' | b'>'
+    ) || matches!(last, b' ' | b'\t' | b'<' | b'&')
+    {
+        return false;
+    }
+    let digits = bytes
+        .iter()
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
+    if digits > 0 && matches!(bytes.get(digits), Some(b'.' | b')')) {
+        return false;
+    }
+    // A fold rather than `any`: without the early exit the compiler checks many bytes at once.
+    if bytes.iter().fold(false, |found, &byte| {
+        found
+            | (byte < 0x20)
+            | matches!(byte, 0x7f | b'\\' | b'`' | b'*' | b'_' | b'~' | b'[' | b']')
+    }) || line.contains("://")
+    {
+        return false;
+    }
+    // `<` and `&` only before a space.
+    bytes
+        .windows(2)
+        .all(|pair| !matches!(pair[0], b'<' | b'&') || pair[1] == b' ')
+}
+
+/// Writes what the parser makes of text [`is_literal_lines`] accepts.
+fn write_literal_lines(text: &str, out: &mut String) {
+    let mut in_paragraph = false;
+    for line in text.split('\n') {
+        let content = line.trim_start_matches(' ');
+        if content.is_empty() {
+            if in_paragraph {
+                out.push_str("</p>\n");
+                in_paragraph = false;
+            }
+            continue;
+        }
+        out.push_str(if in_paragraph { "<br />\n" } else { "<p>" });
+        in_paragraph = true;
+        escape_body_text(content, out);
+    }
+    if in_paragraph {
+        out.push_str("</p>\n");
+    }
+}
+
+/// Appends `text` with `&`, `<` and `>` escaped, as the parser writes text.
+fn escape_body_text(text: &str, out: &mut String) {
+    let mut run = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let replacement = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            _ => continue,
+        };
+        out.push_str(&text[run..index]);
+        out.push_str(replacement);
+        run = index + 1;
+    }
+    out.push_str(&text[run..]);
 }
 
 /// Renders plain text (a plain-text summary) as HTML: controls cleaned as in [`render_text`],
@@ -588,9 +692,20 @@ mod tests {
             "---",
             "***",
             "[x]: y",
+            "< ",
+            "& ",
+            " > ",
+            "<=",
+            "&#",
+            "\n\n",
+            "\n ",
+            "\n   ",
+            "\n    ",
+            "   ",
+            "<1@x.example>",
         ];
         let mut seed = 3_u64;
-        let (mut literal, mut plain) = (0, 0);
+        let (mut literal, mut plain, mut lines) = (0, 0, 0);
         for _ in 0..300_000 {
             let mut text = String::new();
             for _ in 0..(seed % 9) {
@@ -610,10 +725,15 @@ mod tests {
                 assert_eq!(render_text(&text), parsed, "{text:?}");
             } else {
                 literal += usize::from(is_literal_paragraph(&text));
+                let clean = clean_controls(&text);
+                lines += usize::from(!is_literal_paragraph(&clean) && is_literal_lines(&clean));
                 assert_eq!(render_text(&text), parsed, "{text:?}");
             }
         }
-        assert!(literal > 10_000 && plain > 10_000, "{literal} {plain}");
+        assert!(
+            literal > 10_000 && plain > 10_000 && lines > 10_000,
+            "{literal} {plain} {lines}"
+        );
     }
 
     #[test]

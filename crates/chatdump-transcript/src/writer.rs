@@ -22,7 +22,7 @@ use crate::stats::{Kind, Seen, Spoken, Statistics, Timeline};
 use crate::templates::{EscapeFn, Spool, Spooled, Templates, render_page};
 use crate::text::{
     UrlPolicy, anchor, clean_controls, clean_value, display_name, display_name_cow, excerpt,
-    relative_href, safe_url,
+    image_url_from_link, relative_href, safe_url,
 };
 use crate::view::{
     DirectGroup, GroupView, MessageView, PinView, RenderFn, WritePinFn, group_context, pin_context,
@@ -593,7 +593,7 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
                 view.kind = Kind::Image;
                 url = safe_url(raw, UrlPolicy::Link);
                 if self.options.remote_images {
-                    image_src = safe_url(raw, UrlPolicy::Image);
+                    image_src = image_url_from_link(raw, url.as_deref());
                 }
                 url_text = Some(clean_value(raw));
             }

@@ -179,6 +179,9 @@ pub struct TimeLabels {
     hour_minute: String,
     /// `09:00 UTC`
     short: String,
+    /// The instant of the last [`TimeLabels::refresh`] and the local second it returned: a
+    /// group's heading and its first message label the same instant, looked up once.
+    refreshed: Option<(Timestamp, i64)>,
     /// The UTC minute (minutes since the epoch) of `utc`.
     utc_minute: Option<i64>,
     /// `2024-05-14T09:00:`
@@ -195,6 +198,7 @@ impl TimeLabels {
             abbreviation: String::new(),
             hour_minute: String::new(),
             short: String::new(),
+            refreshed: None,
             utc_minute: None,
             utc: String::new(),
         }
@@ -238,6 +242,11 @@ impl TimeLabels {
 
     /// Remembers the minute of `timestamp`; returns its local second (0 to 59).
     fn refresh(&mut self, timestamp: Timestamp) -> i64 {
+        if let Some((last, second)) = self.refreshed
+            && last == timestamp
+        {
+            return second;
+        }
         let info = self.zone.time_zone.to_offset_info(timestamp);
         let offset = info.offset().seconds();
         let local = floor_second(timestamp).0 + i64::from(offset);
@@ -251,7 +260,9 @@ impl TimeLabels {
             self.short = self.zone.short_time_label(timestamp);
             self.minute = Some(minute);
         }
-        local.rem_euclid(60)
+        let second = local.rem_euclid(60);
+        self.refreshed = Some((timestamp, second));
+        second
     }
 
     /// Appends [`Zone::time_label`]: `09:00:04 UTC`.
