@@ -107,10 +107,10 @@ fn participants_count_messages_utterances_and_speaking_time() {
     let html = render(Some(merged_speech()), None);
     let table = &html[html.find("id=\"participants\"").unwrap()..];
     assert!(table.contains("<th scope=\"col\" class=\"num\">Utterances</th><th scope=\"col\" class=\"num\">Speaking time</th>"));
-    // Ann: 2 messages, utterances 0 (5 s) and 3 (no end) by name "Ann"; "Ann (mic)" is a name
-    // of its own in the table (10.5 s).
-    assert!(table.contains(">Ann</bdi></th><td class=\"num\">2</td><td class=\"num\">2</td><td class=\"num\">5 s</td><td><a href=\"#speech-0\">"), "{table}");
-    assert!(table.contains(">Ann (mic)</bdi></th><td class=\"num\">0</td><td class=\"num\">1</td><td class=\"num\">10 s</td>"), "{table}");
+    // Ann: 2 messages, utterances 0 (5 s) and 3 (no end) by name "Ann", and the one of "Ann
+    // (mic)" (10.5 s), a name of the transcript's with Ann's participant id: one person, one row.
+    assert!(table.contains(">Ann</bdi></th><td class=\"num\">2</td><td class=\"num\">3</td><td class=\"num\">15 s</td><td><a href=\"#speech-0\">"), "{table}");
+    assert!(!table.contains(">Ann (mic)</bdi>"), "{table}");
     // Bo: 1 message, utterances 2, 5, 6, 7: 5 + 30 + 0 (end before start) + 1 s; the first is
     // utterance 2 (before m2, at the same instant), the last the next day's utterance.
     assert!(table.contains(">Bo</bdi></th><td class=\"num\">1</td><td class=\"num\">4</td><td class=\"num\">36 s</td><td><a href=\"#speech-2\">"), "{table}");

@@ -110,9 +110,11 @@ fn hostile_speech_and_summary_cannot_make_markup() {
 fn participants_count_messages_utterances_and_speaking_time() {
     let text = render(Some(merged_speech()), None);
     assert!(text.contains(
-        "| Participant | Messages | Utterances | Speaking time | First | Last |\n|---|--:|--:|--:|---|---|\n| **Ann** | 2 | 2 | 5 s | [Tue 14 May 2024, 23:49:50 UTC](#speech-0) |"
+        "| Participant | Messages | Utterances | Speaking time | First | Last |\n|---|--:|--:|--:|---|---|\n| **Ann** | 2 | 3 | 15 s | [Tue 14 May 2024, 23:49:50 UTC](#speech-0) |"
     ), "{text}");
     assert!(text.contains("| **Bo** | 1 | 4 | 36 s |"), "{text}");
+    // "Ann (mic)" speaks with Ann's participant id: counted in Ann's row, not one of its own.
+    assert!(!text.contains("| **Ann (mic)** |"), "{text}");
     assert!(text.contains("\nutterances: 8\nspeaking_seconds: 52\nsummary: \"markdown\"\n"));
     assert!(text.contains("| **Speech** | 8 utterances (52 s speaking time), marked 🎙 |"));
 }

@@ -91,6 +91,9 @@ pub struct Participant {
     pub speaking: SignedDuration,
     /// Utterances whose end is known: with none, the speaking time is unknown, not zero.
     pub timed_utterances: u64,
+    /// The participant ids of this person's chat messages (those of `ids` that did not come
+    /// from utterances only): what a speaker's ids are matched against.
+    chat_ids: DistinctIds,
 }
 
 impl Participant {
@@ -98,6 +101,7 @@ impl Participant {
     fn add(&mut self, seen: &Seen<'_>) {
         self.messages += 1;
         self.ids.add(seen.participant_id, MAX_PARTICIPANT_IDS);
+        self.chat_ids.add(seen.participant_id, MAX_PARTICIPANT_IDS);
         if seen.at >= self.last.0 {
             // The last id's buffer is reused.
             self.last.0 = seen.at;
@@ -129,7 +133,22 @@ impl Participant {
             utterances: 0,
             speaking: SignedDuration::ZERO,
             timed_utterances: 0,
+            chat_ids: DistinctIds::default(),
         }
+    }
+
+    /// Adds the utterances of `speaker`, the same person under another name.
+    fn absorb(&mut self, speaker: &Self) {
+        self.utterances += speaker.utterances;
+        self.speaking += speaker.speaking;
+        self.timed_utterances += speaker.timed_utterances;
+        if speaker.first.0 < self.first.0 {
+            self.first.clone_from(&speaker.first);
+        }
+        if speaker.last.0 > self.last.0 {
+            self.last.clone_from(&speaker.last);
+        }
+        self.order = self.order.min(speaker.order);
     }
 }
 
@@ -309,16 +328,68 @@ impl Statistics {
             .insert(spoken.name.to_owned(), participant);
     }
 
-    /// The number of people (distinct display names).
+    /// The number of people: rows of [`Statistics::participants`].
     #[must_use]
     pub fn participant_count(&self) -> usize {
-        self.participants.len()
+        self.participants().len()
     }
 
-    /// Every participant, in order of their first message.
+    /// Every participant, in order of their first message or utterance: one row per display
+    /// name, except that a speaker who never wrote, named otherwise by the transcript (`Mary`
+    /// for the chat's `Mary (Host)`), joins the row of the one person who wrote with all of
+    /// the speaker's participant ids (the transcript's `Participant ID` is the chat's). A
+    /// speaker without ids, or whose ids are unknown to the chat or shared by several people
+    /// who wrote, keeps a row of their own.
     #[must_use]
-    pub fn participants(&self) -> Vec<&Participant> {
-        let mut list: Vec<&Participant> = self.participants.values().collect();
+    pub fn participants(&self) -> Vec<Participant> {
+        let mut list: Vec<Participant> = self.participants.values().cloned().collect();
+        list.sort_by_key(|participant| participant.order);
+        // Each chat participant id, and the one row that wrote under it (`None`: several).
+        let mut writer_of: HashMap<&str, Option<usize>> = HashMap::new();
+        for (row, participant) in list.iter().enumerate() {
+            for id in &participant.chat_ids.values {
+                writer_of
+                    .entry(id.as_str())
+                    .and_modify(|known| {
+                        if *known != Some(row) {
+                            *known = None;
+                        }
+                    })
+                    .or_insert(Some(row));
+            }
+        }
+        let merges: Vec<(usize, usize)> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, speaker)| {
+                speaker.messages == 0 && !speaker.ids.values.is_empty() && speaker.ids.more == 0
+            })
+            .filter_map(|(row, speaker)| {
+                let mut target = None;
+                for id in &speaker.ids.values {
+                    let writer = writer_of.get(id.as_str()).copied().flatten()?;
+                    if target.is_some_and(|known| known != writer) {
+                        return None;
+                    }
+                    target = Some(writer);
+                }
+                target.map(|writer| (row, writer))
+            })
+            .collect();
+        if merges.is_empty() {
+            return list;
+        }
+        let mut absorbed = vec![false; list.len()];
+        for (row, writer) in merges {
+            let speaker = list[row].clone();
+            list[writer].absorb(&speaker);
+            absorbed[row] = true;
+        }
+        let mut row = 0;
+        list.retain(|_| {
+            row += 1;
+            !absorbed[row - 1]
+        });
         list.sort_by_key(|participant| participant.order);
         list
     }
@@ -522,6 +593,67 @@ mod tests {
         assert_eq!(people[0].ids.values, ["p1", "p9"]);
         assert_eq!(people[1].name, "Bo");
         assert_eq!((people[1].messages, people[1].utterances), (0, 1));
+    }
+
+    #[test]
+    fn a_speaker_named_otherwise_joins_the_one_writer_with_their_ids() {
+        let mut stats = Statistics::default();
+        for (id, name, participant_id, second) in [
+            ("m1", "Mary (Host)", "p1", 10),
+            ("m2", "Ann", "p5", 20),
+            ("m3", "Annie", "p5", 30),
+        ] {
+            stats.add(&Seen {
+                id,
+                name,
+                participant_id,
+                meeting_id: "m",
+                session_id: "s",
+                at: at(second),
+                kind: Kind::Text,
+                pinned: false,
+                edited: false,
+            });
+        }
+        for (seq, name, participant_id, start) in [
+            // Mary, by the transcript's name, before and after her message.
+            (0, "Mary", Some("p1"), 5),
+            (1, "Mary", Some("p1"), 40),
+            // p5 wrote as two names: not merged.
+            (2, "A.", Some("p5"), 25),
+            // No id, or an id the chat does not know: rows of their own.
+            (3, "Eve", None, 26),
+            (4, "Bob", Some("p9"), 27),
+        ] {
+            stats.add_spoken(&Spoken {
+                name,
+                participant_id,
+                seq,
+                start: at(start),
+                end: Some(at(start + 2)),
+            });
+        }
+        let people = stats.participants();
+        let rows: Vec<(&str, u64, u64)> = people
+            .iter()
+            .map(|person| (person.name.as_str(), person.messages, person.utterances))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("Mary (Host)", 1, 2),
+                ("Ann", 1, 0),
+                ("Annie", 1, 0),
+                ("A.", 0, 1),
+                ("Eve", 0, 1),
+                ("Bob", 0, 1)
+            ]
+        );
+        let mary = &people[0];
+        assert_eq!(mary.first, (at(5), Place::Utterance(0)));
+        assert_eq!(mary.last, (at(40), Place::Utterance(1)));
+        assert_eq!(mary.speaking, SignedDuration::from_secs(4));
+        assert_eq!(stats.participant_count(), 6);
     }
 
     #[test]
