@@ -127,42 +127,7 @@ impl Reporter {
 impl Reporter {
     /// The summary line of one converted input, then (with `-v`) the files it wrote.
     pub(crate) fn converted(&self, converted: &Converted) {
-        let summary = &converted.summary;
-        let mut line = format!(
-            "{}: {} messages written",
-            escape_for_terminal(&converted.display, 200),
-            summary.messages
-        );
-        if summary.rejected > 0 {
-            line.push_str(&format!(", {} rejected", summary.rejected));
-        }
-        if summary.duplicates > 0 {
-            line.push_str(&format!(", {} duplicates dropped", summary.duplicates));
-        }
-        if let Some(speech) = &converted.speech {
-            line.push_str(&speech_summary(speech));
-        }
-        if let Some(media) = &converted.media {
-            line.push_str(&format!(
-                ", {} saved ({}, {} bytes",
-                counted(media.fetched as u64, "attachment"),
-                counted(media.files as u64, "file"),
-                media.bytes
-            ));
-            if media.reused > 0 {
-                line.push_str(&format!(
-                    "; {} kept from the last run, {} fetched",
-                    media.reused,
-                    media.fetched - media.reused
-                ));
-            }
-            line.push(')');
-            if media.unavailable > 0 {
-                line.push_str(&format!(", {} unavailable", media.unavailable));
-            }
-        }
-        line.push_str(&format!(" in {:.2} s", converted.elapsed.as_secs_f64()));
-        self.info(&line);
+        self.info(&converted.to_string());
         for output in &converted.outputs {
             let Some(path) = &output.path else { continue };
             let mut line = format!(
@@ -176,34 +141,13 @@ impl Reporter {
             line.push(')');
             self.detail(&line);
         }
-        if summary.spilled_runs > 0 {
+        if converted.summary.spilled_runs > 0 {
             self.detail(&format!(
                 "  sorted out-of-order input in {} spilled runs",
-                summary.spilled_runs
+                converted.summary.spilled_runs
             ));
         }
     }
-}
-
-/// The meeting's other parts in a summary line: `, 12 utterances (1 rejected), a summary`.
-/// `1 file`, `2 files`.
-fn counted(count: u64, noun: &str) -> String {
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {noun}{plural}")
-}
-
-fn speech_summary(speech: &chatdump_pipeline::SpeechCounts) -> String {
-    let mut text = String::new();
-    if speech.transcript {
-        text.push_str(&format!(", {}", counted(speech.utterances, "utterance")));
-        if speech.rejected > 0 {
-            text.push_str(&format!(" ({} rejected)", speech.rejected));
-        }
-    }
-    if speech.summary {
-        text.push_str(", a summary");
-    }
-    text
 }
 
 /// A conversion's events on the terminal: a progress bar, skipped records and warnings.

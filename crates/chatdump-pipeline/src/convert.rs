@@ -1,6 +1,7 @@
 //! Running a conversion: every input read, ordered and written to every planned output, then
 //! everything put in place at once.
 
+use std::fmt;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -153,6 +154,64 @@ pub struct Converted {
     pub speech: Option<SpeechCounts>,
     /// What the attachments came to, when `--media` asked for them.
     pub media: Option<MediaSummary>,
+}
+
+/// The summary line, terminal-safe: `chat.csv: 30 messages written, 2 rejected, 10 utterances,
+/// a summary, 5 attachments saved (5 files, 587 bytes), 1 unavailable in 0.02 s`.
+impl fmt::Display for Converted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// `1 file`, `2 files`.
+        fn counted(count: u64, noun: &str) -> String {
+            let plural = if count == 1 { "" } else { "s" };
+            format!("{count} {noun}{plural}")
+        }
+        let summary = &self.summary;
+        write!(
+            f,
+            "{}: {} messages written",
+            escape_for_terminal(&self.display, 200),
+            summary.messages
+        )?;
+        if summary.rejected > 0 {
+            write!(f, ", {} rejected", summary.rejected)?;
+        }
+        if summary.duplicates > 0 {
+            write!(f, ", {} duplicates dropped", summary.duplicates)?;
+        }
+        if let Some(speech) = &self.speech {
+            if speech.transcript {
+                write!(f, ", {}", counted(speech.utterances, "utterance"))?;
+                if speech.rejected > 0 {
+                    write!(f, " ({} rejected)", speech.rejected)?;
+                }
+            }
+            if speech.summary {
+                f.write_str(", a summary")?;
+            }
+        }
+        if let Some(media) = &self.media {
+            write!(
+                f,
+                ", {} saved ({}, {} bytes",
+                counted(media.fetched as u64, "attachment"),
+                counted(media.files as u64, "file"),
+                media.bytes
+            )?;
+            if media.reused > 0 {
+                write!(
+                    f,
+                    "; {} kept from the last run, {} fetched",
+                    media.reused,
+                    media.fetched - media.reused
+                )?;
+            }
+            f.write_str(")")?;
+            if media.unavailable > 0 {
+                write!(f, ", {} unavailable", media.unavailable)?;
+            }
+        }
+        write!(f, " in {:.2} s", self.elapsed.as_secs_f64())
+    }
 }
 
 /// Converts every source with the same plan and options, then puts every output in place.

@@ -445,6 +445,7 @@ fn render(
     let converted = conversion
         .session(&dump, session_id, meeting, output, &mut LogWarnings { job })
         .map_err(|error| Failure::retry(format!("export failed: {}", error_chain(&error))))?;
+    tracing::info!(job, summary = %converted, "converted");
     files.extend(
         converted
             .outputs
