@@ -818,8 +818,9 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             (Some(first), Some(last)) => Some(last.duration_since(first)),
             _ => None,
         };
-        let participants: Vec<Value> = stats
-            .participants()
+        let people = stats.participants();
+        let participant_count = people.len();
+        let participants: Vec<Value> = people
             .into_iter()
             .map(|participant| {
                 context! {
@@ -877,7 +878,7 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             others => stats.others,
             pinned => stats.pinned,
             edited => stats.edited,
-            participants => stats.participant_count(),
+            participants => participant_count,
             empty => stats.messages == 0 && stats.utterances == 0,
             speech => stats.utterances > 0,
             utterances => stats.utterances,
