@@ -42,22 +42,29 @@
     if (!index) { build(); }
     var query = input.value.trim().toLowerCase();
     var sender = who.value;
+    // What the count covers: every message, unless an addition to this script narrows it by
+    // setting `form.scope` to { counts(group node) -> boolean, noun } and sending "scope".
+    var scope = form.scope;
     var total = 0;
     var shown = 0;
     index.forEach(function (group) {
       var senderMatches = sender === "" || group.name === sender;
+      var counted = !scope || scope.counts(group.node);
       var any = false;
       group.messages.forEach(function (entry) {
         var match = senderMatches && (query === "" || entry.text.indexOf(query) !== -1);
-        total += 1;
-        if (match) { shown += 1; any = true; }
+        if (counted) {
+          total += 1;
+          if (match) { shown += 1; }
+        }
+        if (match) { any = true; }
         if (match !== entry.shown) { entry.node.hidden = !match; entry.shown = match; }
       });
       if (any !== group.shown) { group.node.hidden = !any; group.shown = any; }
     });
     var filtering = query !== "" || sender !== "";
     document.body.classList.toggle("filtering", filtering);
-    status.textContent = filtering ? shown + " of " + total + " messages" : "";
+    status.textContent = filtering ? shown + " of " + total + (scope ? scope.noun : " messages") : "";
   }
 
   // Read the page while the browser is idle, so the first keystroke does not wait for it.
@@ -72,6 +79,7 @@
   }
   input.addEventListener("input", later);
   who.addEventListener("change", apply);
+  form.addEventListener("scope", function () { if (index) { apply(); } });
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     var typing = target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA");

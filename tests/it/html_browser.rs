@@ -553,6 +553,9 @@ const SHOWN: &str = "[...document.querySelectorAll('.log .msg')]\
     .filter(m => !m.hidden && !m.closest('.group').hidden\
         && getComputedStyle(m.closest('.group')).display !== 'none').length";
 
+/// The search's status line ("N of M messages").
+const STATUS: &str = "document.getElementById('search-status').textContent";
+
 /// Sets the chat / speech filter.
 fn show(page: &mut Page, kind: &str) {
     page.eval(&format!(
@@ -619,10 +622,14 @@ fn hostile_merged_transcript_is_inert_offline_and_filters_chat_and_speech_in_chr
     page.call("Input.insertText", &json!({ "text": "spoken words" }));
     page.assert_visible(1);
     assert_eq!(page.eval(SHOWN), 1);
+    // The count covers what the filter shows.
+    assert_eq!(page.eval(STATUS), "1 of 4 utterances");
     show(&mut page, "chat");
     assert_eq!(page.eval(SHOWN), 0);
+    assert_eq!(page.eval(STATUS), "0 of 20 messages");
     show(&mut page, "");
     assert_eq!(page.eval(SHOWN), 1);
+    assert_eq!(page.eval(STATUS), "1 of 24 messages and utterances");
     page.eval(
         "(() => { const input = document.getElementById('search-text'); input.value = '';\
          input.dispatchEvent(new Event('input')); return 1; })()",
