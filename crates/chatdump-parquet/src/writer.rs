@@ -185,6 +185,12 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
                     drop(done);
                 }
                 if batches.send(batch).is_ok() {
+                    // `send` returned once the encoder took the batch before: the one it wrote
+                    // before that is back by now. Free it here rather than at the next batch,
+                    // so at most three batches are alive (filling, queued, encoding), not four.
+                    while let Ok(done) = written.try_recv() {
+                        drop(done);
+                    }
                     return Ok(());
                 }
                 // The encoder stopped: it failed, and its error says why.
