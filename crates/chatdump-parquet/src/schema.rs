@@ -143,7 +143,7 @@ pub(crate) struct Columns {
     quoted_text: Strings,
     url: Strings,
     file_name: Strings,
-    file_size: Int64Builder,
+    file_size: Sizes,
     payload: Strings,
     extra: Strings,
     /// The participants to look `user_id` and `custom_participant_id` up in (schema version 2),
@@ -182,7 +182,7 @@ impl Columns {
             quoted_text: Strings::default(),
             url: Strings::default(),
             file_name: Strings::default(),
-            file_size: Int64Builder::new(),
+            file_size: Sizes::default(),
             payload: Strings::default(),
             extra: Strings::default(),
             participants: None,
@@ -377,9 +377,14 @@ impl Columns {
 /// (plus an eighth) in one allocation instead of a series of doublings and their copies.
 /// Reserving then rather than in `take` keeps the next batch's memory free while the finished
 /// batch waits for the encoder (the send blocks until the encoder takes the batch before it).
+///
+/// Nulls are counted and appended a run at a time (most rows are null in `quoted_text`, `url`
+/// and `file_name`): the same array as one `append_null` per row, for less work per row.
 #[derive(Default)]
 struct Strings {
     builder: StringBuilder,
+    /// Nulls appended since the last value, not yet in `builder`.
+    nulls: usize,
     /// Rows and value bytes of the last batch, to reserve before the next one.
     reserve: Option<(usize, usize)>,
 }
@@ -392,20 +397,61 @@ impl Strings {
         }
     }
 
+    #[inline]
     fn append_value(&mut self, value: &str) {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
         self.builder.append_value(value);
     }
 
+    #[inline]
     fn append_option(&mut self, value: Option<&str>) {
-        self.builder.append_option(value);
+        match value {
+            Some(value) => self.append_value(value),
+            None => self.nulls += 1,
+        }
     }
 
     /// Takes the appended rows as an array; [`Strings::reserve`] then sizes the builder for a
     /// batch like this one.
     fn take(&mut self, rows: usize) -> arrow::array::StringArray {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
         let bytes = self.builder.values_slice().len();
         self.reserve = Some((rows, bytes));
         std::mem::replace(&mut self.builder, StringBuilder::with_capacity(0, 0)).finish()
+    }
+}
+
+/// `file_size`'s builder, nulls appended a run at a time as in [`Strings`].
+#[derive(Default)]
+struct Sizes {
+    builder: Int64Builder,
+    /// Nulls appended since the last value, not yet in `builder`.
+    nulls: usize,
+}
+
+impl Sizes {
+    #[inline]
+    fn append_option(&mut self, value: Option<i64>) {
+        match value {
+            Some(value) => {
+                if self.nulls > 0 {
+                    self.builder.append_nulls(std::mem::take(&mut self.nulls));
+                }
+                self.builder.append_value(value);
+            }
+            None => self.nulls += 1,
+        }
+    }
+
+    fn finish(&mut self) -> arrow::array::Int64Array {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
+        self.builder.finish()
     }
 }
 
@@ -425,6 +471,8 @@ fn write_extra(out: &mut Vec<u8>, extra: &[(String, String)]) {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::Array;
+
     use super::*;
 
     fn text_message(id: usize, text: &str) -> Message {
@@ -443,6 +491,50 @@ mod tests {
             extra: Vec::new(),
             position: Position::default(),
         }
+    }
+
+    /// Runs of nulls appended at once give the same arrays as one `append_null` per row, on
+    /// generated columns (long and short null runs, values first and last, empty strings),
+    /// across several batches.
+    #[test]
+    fn null_runs_match_the_plain_builders() {
+        let mut state: u64 = 7;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let mut strings = Strings::default();
+        let mut sizes = Sizes::default();
+        let mut checked = 0;
+        for batch in 0..200 {
+            let rows = 1 + next(40) as usize;
+            // Some batches are nearly all nulls, some nearly all values.
+            let null_share = next(11);
+            let mut plain_strings = StringBuilder::new();
+            let mut plain_sizes = Int64Builder::new();
+            for row in 0..rows {
+                let null = next(10) < null_share;
+                let value = (!null).then(|| "v".repeat(next(4) as usize) + &row.to_string());
+                if batch % 2 == 0 || value.is_none() {
+                    strings.append_option(value.as_deref());
+                } else {
+                    strings.append_value(value.as_deref().unwrap());
+                }
+                plain_strings.append_option(value.as_deref());
+                let size = (!null).then(|| i64::try_from(row).unwrap());
+                sizes.append_option(size);
+                plain_sizes.append_option(size);
+            }
+            let (ours, plain) = (strings.take(rows), plain_strings.finish());
+            assert_eq!(ours, plain, "batch {batch}");
+            assert_eq!(ours.null_count(), plain.null_count());
+            assert_eq!(sizes.finish(), plain_sizes.finish(), "batch {batch}");
+            strings.reserve();
+            checked += rows;
+        }
+        assert!(checked > 2000, "{checked}");
     }
 
     #[test]
