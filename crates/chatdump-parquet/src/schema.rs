@@ -129,35 +129,35 @@ pub fn schema_with_media(participants: bool) -> SchemaRef {
 
 /// Builders for one record batch.
 pub(crate) struct Columns {
-    id: StringBuilder,
-    session_id: StringBuilder,
-    meeting_id: StringBuilder,
-    participant_id: StringBuilder,
-    display_name: StringBuilder,
+    id: Strings,
+    session_id: Strings,
+    meeting_id: Strings,
+    participant_id: Strings,
+    display_name: Strings,
     pinned: BooleanBuilder,
     edited: BooleanBuilder,
     created_at: TimestampMicrosecondBuilder,
-    payload_type: StringBuilder,
-    kind: StringBuilder,
-    text: StringBuilder,
-    quoted_text: StringBuilder,
-    url: StringBuilder,
-    file_name: StringBuilder,
-    file_size: Int64Builder,
-    payload: StringBuilder,
-    extra: StringBuilder,
+    payload_type: Strings,
+    kind: Strings,
+    text: Strings,
+    quoted_text: Strings,
+    url: Strings,
+    file_name: Strings,
+    file_size: Sizes,
+    payload: Strings,
+    extra: Strings,
     /// The participants to look `user_id` and `custom_participant_id` up in (schema version 2),
     /// or `None` (version 1, without those columns).
     participants: Option<Arc<Participants>>,
-    user_id: StringBuilder,
-    custom_participant_id: StringBuilder,
+    user_id: Strings,
+    custom_participant_id: Strings,
     /// The stored attachments to fill the media columns from (schema version 3), or `None`
     /// (no media columns).
     attachments: Option<Arc<Attachments>>,
-    media_path: StringBuilder,
-    media_sha256: StringBuilder,
+    media_path: Strings,
+    media_sha256: Strings,
     media_bytes: Int64Builder,
-    media_type: StringBuilder,
+    media_type: Strings,
     /// Reused buffer for the `extra` JSON.
     extra_json: Vec<u8>,
     rows: usize,
@@ -168,31 +168,31 @@ pub(crate) struct Columns {
 impl Columns {
     pub(crate) fn new() -> Self {
         Self {
-            id: StringBuilder::new(),
-            session_id: StringBuilder::new(),
-            meeting_id: StringBuilder::new(),
-            participant_id: StringBuilder::new(),
-            display_name: StringBuilder::new(),
+            id: Strings::default(),
+            session_id: Strings::default(),
+            meeting_id: Strings::default(),
+            participant_id: Strings::default(),
+            display_name: Strings::default(),
             pinned: BooleanBuilder::new(),
             edited: BooleanBuilder::new(),
             created_at: TimestampMicrosecondBuilder::new(),
-            payload_type: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            text: StringBuilder::new(),
-            quoted_text: StringBuilder::new(),
-            url: StringBuilder::new(),
-            file_name: StringBuilder::new(),
-            file_size: Int64Builder::new(),
-            payload: StringBuilder::new(),
-            extra: StringBuilder::new(),
+            payload_type: Strings::default(),
+            kind: Strings::default(),
+            text: Strings::default(),
+            quoted_text: Strings::default(),
+            url: Strings::default(),
+            file_name: Strings::default(),
+            file_size: Sizes::default(),
+            payload: Strings::default(),
+            extra: Strings::default(),
             participants: None,
-            user_id: StringBuilder::new(),
-            custom_participant_id: StringBuilder::new(),
+            user_id: Strings::default(),
+            custom_participant_id: Strings::default(),
             attachments: None,
-            media_path: StringBuilder::new(),
-            media_sha256: StringBuilder::new(),
+            media_path: Strings::default(),
+            media_sha256: Strings::default(),
             media_bytes: Int64Builder::new(),
-            media_type: StringBuilder::new(),
+            media_type: Strings::default(),
             extra_json: Vec::new(),
             rows: 0,
             bytes: 0,
@@ -222,6 +222,9 @@ impl Columns {
 
     /// Appends one message as one row.
     pub(crate) fn push(&mut self, message: &Message) {
+        if self.rows == 0 {
+            self.reserve();
+        }
         let body = message.body();
         let (text, quoted_text, url, file_name, file_size) = match &body {
             Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
@@ -295,6 +298,32 @@ impl Columns {
             + 128;
     }
 
+    /// Sizes every string builder for a batch like the last one (see [`Strings`]).
+    fn reserve(&mut self) {
+        for column in [
+            &mut self.id,
+            &mut self.session_id,
+            &mut self.meeting_id,
+            &mut self.participant_id,
+            &mut self.display_name,
+            &mut self.payload_type,
+            &mut self.kind,
+            &mut self.text,
+            &mut self.quoted_text,
+            &mut self.url,
+            &mut self.file_name,
+            &mut self.payload,
+            &mut self.extra,
+            &mut self.user_id,
+            &mut self.custom_participant_id,
+            &mut self.media_path,
+            &mut self.media_sha256,
+            &mut self.media_type,
+        ] {
+            column.reserve();
+        }
+    }
+
     /// Takes the appended rows as a record batch and resets the builders.
     pub(crate) fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
         let rows = self.rows;
@@ -309,44 +338,121 @@ impl Columns {
         };
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(Int32Array::from_value(version, rows)),
-            Arc::new(take(&mut self.id, rows)),
-            Arc::new(take(&mut self.session_id, rows)),
-            Arc::new(take(&mut self.meeting_id, rows)),
-            Arc::new(take(&mut self.participant_id, rows)),
-            Arc::new(take(&mut self.display_name, rows)),
+            Arc::new(self.id.take(rows)),
+            Arc::new(self.session_id.take(rows)),
+            Arc::new(self.meeting_id.take(rows)),
+            Arc::new(self.participant_id.take(rows)),
+            Arc::new(self.display_name.take(rows)),
             Arc::new(self.pinned.finish()),
             Arc::new(self.edited.finish()),
             Arc::new(self.created_at.finish().with_timezone(UTC)),
-            Arc::new(take(&mut self.payload_type, rows)),
-            Arc::new(take(&mut self.kind, rows)),
-            Arc::new(take(&mut self.text, rows)),
-            Arc::new(take(&mut self.quoted_text, rows)),
-            Arc::new(take(&mut self.url, rows)),
-            Arc::new(take(&mut self.file_name, rows)),
+            Arc::new(self.payload_type.take(rows)),
+            Arc::new(self.kind.take(rows)),
+            Arc::new(self.text.take(rows)),
+            Arc::new(self.quoted_text.take(rows)),
+            Arc::new(self.url.take(rows)),
+            Arc::new(self.file_name.take(rows)),
             Arc::new(self.file_size.finish()),
-            Arc::new(take(&mut self.payload, rows)),
-            Arc::new(take(&mut self.extra, rows)),
+            Arc::new(self.payload.take(rows)),
+            Arc::new(self.extra.take(rows)),
         ];
         if self.participants.is_some() {
-            columns.push(Arc::new(take(&mut self.user_id, rows)));
-            columns.push(Arc::new(take(&mut self.custom_participant_id, rows)));
+            columns.push(Arc::new(self.user_id.take(rows)));
+            columns.push(Arc::new(self.custom_participant_id.take(rows)));
         }
         if self.attachments.is_some() {
-            columns.push(Arc::new(take(&mut self.media_path, rows)));
-            columns.push(Arc::new(take(&mut self.media_sha256, rows)));
+            columns.push(Arc::new(self.media_path.take(rows)));
+            columns.push(Arc::new(self.media_sha256.take(rows)));
             columns.push(Arc::new(self.media_bytes.finish()));
-            columns.push(Arc::new(take(&mut self.media_type, rows)));
+            columns.push(Arc::new(self.media_type.take(rows)));
         }
         RecordBatch::try_new(Arc::clone(schema), columns)
     }
 }
 
-/// Takes a builder's rows as an array and leaves a builder sized for the next batch: one
-/// allocation per column per batch instead of a series of doublings (and their copies).
-fn take(builder: &mut StringBuilder, rows: usize) -> arrow::array::StringArray {
-    let bytes = builder.values_slice().len();
-    let next = StringBuilder::with_capacity(rows, bytes + bytes / 8 + 64);
-    std::mem::replace(builder, next).finish()
+/// A string column's builder, sized for the next batch only when that batch starts.
+///
+/// [`Strings::take`] leaves an empty builder and remembers the batch's size; before the next
+/// batch's first row, [`Columns::push`] calls [`Strings::reserve`], which reserves that size
+/// (plus an eighth) in one allocation instead of a series of doublings and their copies.
+/// Reserving then rather than in `take` keeps the next batch's memory free while the finished
+/// batch waits for the encoder (the send blocks until the encoder takes the batch before it).
+///
+/// Nulls are counted and appended a run at a time (most rows are null in `quoted_text`, `url`
+/// and `file_name`): the same array as one `append_null` per row, for less work per row.
+#[derive(Default)]
+struct Strings {
+    builder: StringBuilder,
+    /// Nulls appended since the last value, not yet in `builder`.
+    nulls: usize,
+    /// Rows and value bytes of the last batch, to reserve before the next one.
+    reserve: Option<(usize, usize)>,
+}
+
+impl Strings {
+    /// Sizes the empty builder for the next batch, if [`Strings::take`] asked for it.
+    fn reserve(&mut self) {
+        if let Some((rows, bytes)) = self.reserve.take() {
+            self.builder = StringBuilder::with_capacity(rows, bytes + bytes / 8 + 64);
+        }
+    }
+
+    #[inline]
+    fn append_value(&mut self, value: &str) {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
+        self.builder.append_value(value);
+    }
+
+    #[inline]
+    fn append_option(&mut self, value: Option<&str>) {
+        match value {
+            Some(value) => self.append_value(value),
+            None => self.nulls += 1,
+        }
+    }
+
+    /// Takes the appended rows as an array; [`Strings::reserve`] then sizes the builder for a
+    /// batch like this one.
+    fn take(&mut self, rows: usize) -> arrow::array::StringArray {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
+        let bytes = self.builder.values_slice().len();
+        self.reserve = Some((rows, bytes));
+        std::mem::replace(&mut self.builder, StringBuilder::with_capacity(0, 0)).finish()
+    }
+}
+
+/// `file_size`'s builder, nulls appended a run at a time as in [`Strings`].
+#[derive(Default)]
+struct Sizes {
+    builder: Int64Builder,
+    /// Nulls appended since the last value, not yet in `builder`.
+    nulls: usize,
+}
+
+impl Sizes {
+    #[inline]
+    fn append_option(&mut self, value: Option<i64>) {
+        match value {
+            Some(value) => {
+                if self.nulls > 0 {
+                    self.builder.append_nulls(std::mem::take(&mut self.nulls));
+                }
+                self.builder.append_value(value);
+            }
+            None => self.nulls += 1,
+        }
+    }
+
+    fn finish(&mut self) -> arrow::array::Int64Array {
+        if self.nulls > 0 {
+            self.builder.append_nulls(std::mem::take(&mut self.nulls));
+        }
+        self.builder.finish()
+    }
 }
 
 /// Writes the extra columns as a JSON object, name to value in header order: the same text as
@@ -365,7 +471,96 @@ fn write_extra(out: &mut Vec<u8>, extra: &[(String, String)]) {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::Array;
+
     use super::*;
+
+    fn text_message(id: usize, text: &str) -> Message {
+        use chatdump_core::model::{PayloadType, Position};
+        Message {
+            id: format!("m{id}"),
+            session_id: "s".into(),
+            meeting_id: "mt".into(),
+            participant_id: "p".into(),
+            display_name: "Ann".into(),
+            pinned: false,
+            edited: false,
+            created_at: "2024-05-14T09:00:04Z".parse().unwrap(),
+            payload_type: PayloadType::Text,
+            payload: text.into(),
+            extra: Vec::new(),
+            position: Position::default(),
+        }
+    }
+
+    /// Runs of nulls appended at once give the same arrays as one `append_null` per row, on
+    /// generated columns (long and short null runs, values first and last, empty strings),
+    /// across several batches.
+    #[test]
+    fn null_runs_match_the_plain_builders() {
+        let mut state: u64 = 7;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let mut strings = Strings::default();
+        let mut sizes = Sizes::default();
+        let mut checked = 0;
+        for batch in 0..200 {
+            let rows = 1 + next(40) as usize;
+            // Some batches are nearly all nulls, some nearly all values.
+            let null_share = next(11);
+            let mut plain_strings = StringBuilder::new();
+            let mut plain_sizes = Int64Builder::new();
+            for row in 0..rows {
+                let null = next(10) < null_share;
+                let value = (!null).then(|| "v".repeat(next(4) as usize) + &row.to_string());
+                if batch % 2 == 0 || value.is_none() {
+                    strings.append_option(value.as_deref());
+                } else {
+                    strings.append_value(value.as_deref().unwrap());
+                }
+                plain_strings.append_option(value.as_deref());
+                let size = (!null).then(|| i64::try_from(row).unwrap());
+                sizes.append_option(size);
+                plain_sizes.append_option(size);
+            }
+            let (ours, plain) = (strings.take(rows), plain_strings.finish());
+            assert_eq!(ours, plain, "batch {batch}");
+            assert_eq!(ours.null_count(), plain.null_count());
+            assert_eq!(sizes.finish(), plain_sizes.finish(), "batch {batch}");
+            strings.reserve();
+            checked += rows;
+        }
+        assert!(checked > 2000, "{checked}");
+    }
+
+    #[test]
+    fn builders_are_sized_when_the_next_batch_starts() {
+        let schema = schema();
+        let mut columns = Columns::new();
+        let text = "x".repeat(1000);
+        for i in 0..100 {
+            columns.push(&text_message(i, &text));
+        }
+        let batch = columns.finish(&schema).unwrap();
+        assert_eq!(batch.num_rows(), 100);
+        // While the finished batch is on its way to the encoder, the builders hold nothing.
+        assert!(columns.payload.builder.values_capacity() < 1000);
+        assert!(columns.text.builder.values_capacity() < 1000);
+        // The next batch's first row reserves the last batch's size, plus an eighth, at once.
+        columns.push(&text_message(100, "y"));
+        assert!(columns.payload.builder.values_capacity() >= 100_000 + 100_000 / 8);
+        assert!(columns.text.builder.values_capacity() >= 100_000 + 100_000 / 8);
+        let batch = columns.finish(&schema).unwrap();
+        let payload = batch.column_by_name("payload").unwrap();
+        assert_eq!(
+            arrow::array::AsArray::as_string::<i32>(payload).value(0),
+            "y"
+        );
+    }
 
     #[test]
     fn extra_is_json() {

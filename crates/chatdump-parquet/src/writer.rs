@@ -19,8 +19,10 @@ use crate::schema::{Columns, schema, schema_with_media, schema_with_participants
 const BATCH_ROWS: usize = 4096;
 /// String bytes per record batch: a batch is cut early when messages are long.
 const BATCH_BYTES: usize = 2 << 20;
-/// Batches queued between the two threads.
-const QUEUE_BATCHES: usize = 1;
+/// Batches queued between the two threads: none, a finished batch is handed over when the
+/// encoder is ready for it. Filling a batch takes about a third of the time encoding it does,
+/// so the next batch is always ready and a queue would only hold one more batch in memory.
+const QUEUE_BATCHES: usize = 0;
 
 /// Writes messages as one Parquet file.
 ///
@@ -75,9 +77,12 @@ const QUEUE_BATCHES: usize = 1;
 /// # Memory and threads
 ///
 /// Messages are appended to Arrow builders on the caller's thread and cut into batches of at
-/// most 4096 rows or 2 MiB; a second thread encodes and compresses them. At most one batch
-/// waits between the threads, and the encoder holds one row group in flight, so memory is
-/// bounded by the row-group bound plus three batches, whatever the input size.
+/// most 4096 rows or 2 MiB; a second thread encodes and compresses them. A finished batch is
+/// handed over when the encoder is ready for it (no queue), the encoder's written batch is
+/// freed as soon as it comes back, and a batch's builders are sized only when its first row
+/// comes: at most two batches are alive (the one being encoded, the one being filled or
+/// waiting). With the row group in flight in the encoder, memory is bounded by the row-group
+/// bound plus two batches, whatever the input size.
 pub struct ParquetWriter<W: Write + Send + 'static> {
     options: ParquetOptions,
     schema: SchemaRef,
@@ -185,6 +190,12 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
                     drop(done);
                 }
                 if batches.send(batch).is_ok() {
+                    // `send` returned once the encoder took this batch: the one it wrote before
+                    // is back by now. Free it here rather than at the next batch, so it is not
+                    // alive while the next one is filled.
+                    while let Ok(done) = written.try_recv() {
+                        drop(done);
+                    }
                     return Ok(());
                 }
                 // The encoder stopped: it failed, and its error says why.
