@@ -224,8 +224,7 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                     names,
                     &id,
                     self.plain.attachments.as_deref(),
-                )
-                .map_err(ExportError::format)?;
+                );
                 self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
             }

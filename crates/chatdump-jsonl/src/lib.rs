@@ -50,10 +50,9 @@ use std::sync::Arc;
 
 use chatdump_core::attachment::Attachments;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
-use chatdump_core::model::{Body, Message};
+use chatdump_core::model::{Body, Message, PayloadType};
 use chatdump_core::time::push_utc;
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 /// The version of the JSONL schema, written in every line as `schema_version`. It changes only
 /// when a field is renamed, removed or changes type; new fields may be added within a version.
@@ -72,8 +71,9 @@ pub const SCHEMA_VERSION_MEDIA: u32 = 2;
 /// types and meanings are documented once, in `docs/formats/jsonl.md` (a test checks that page
 /// against what this writer writes).
 ///
-/// Strings are JSON-escaped by `serde_json` (control characters as `\uXXXX`; everything else as
-/// UTF-8), so every line is one physical line.
+/// Strings are JSON-escaped exactly as `serde_json` escapes them (`\"`, `\\`, `\n` and the
+/// other short forms, the remaining control characters as `\u00XX`; everything else as UTF-8),
+/// so every line is one physical line.
 ///
 /// Memory: one message at a time, plus the writer's own buffer. Wrap files in a `BufWriter`.
 #[derive(Debug)]
@@ -244,19 +244,6 @@ const PLAIN_NAMES: IdFieldNames = IdFieldNames {
     participant: key!("participant_id"),
 };
 
-/// The `extra` object: column name to value, in header order.
-struct Extra<'a>(&'a [(String, String)]);
-
-impl Serialize for Extra<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in self.0 {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
-    }
-}
-
 /// Builds one line (without the newline). Hand-assembled rather than derived so that the raw
 /// payload, which for most text messages is the very same string as `text`, is escaped once and
 /// copied: on a million-message dump that is a sixth of the output.
@@ -270,7 +257,7 @@ fn write_line(
     names: &IdFieldNames,
     id: &str,
     attachments: Option<&Attachments>,
-) -> serde_json::Result<()> {
+) {
     let (text, quoted_text, url, file_name, file_size) = match body {
         Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
         Body::Image { url } => (None, None, Some(*url), None, None),
@@ -283,39 +270,59 @@ fn write_line(
     } else {
         SCHEMA_VERSION
     };
-    serde_json::to_writer(&mut *line, &version)?;
+    integer(line, version);
     string_field(line, key!("id"), id);
     string_field(line, names.session, &message.session_id);
     string_field(line, names.meeting, &message.meeting_id);
     string_field(line, names.participant, &message.participant_id);
     string_field(line, key!("display_name"), &message.display_name);
-    field(line, key!("pinned"), &message.pinned)?;
-    field(line, key!("edited"), &message.edited)?;
+    bool_field(line, key!("pinned"), message.pinned);
+    bool_field(line, key!("edited"), message.edited);
     line.extend_from_slice(concat!(key!("created_at"), "\"").as_bytes());
     push_utc(line, message.created_at);
     line.push(b'"');
-    field(
-        line,
-        key!("created_at_ms"),
-        &message.created_at.as_millisecond(),
-    )?;
-    string_field(line, key!("payload_type"), message.payload_type.as_str());
-    string_field(line, key!("kind"), body.kind());
+    line.extend_from_slice(key!("created_at_ms").as_bytes());
+    integer(line, message.created_at.as_millisecond());
+    line.extend_from_slice(key!("payload_type").as_bytes());
+    match &message.payload_type {
+        PayloadType::Other(name) => string(line, name),
+        // The known names need no escape.
+        known => clean_string(line, known.as_str()),
+    }
+    line.extend_from_slice(key!("kind").as_bytes());
+    clean_string(line, body.kind());
+    // The escaped form of `text` or `url` when it is the whole payload (a text that is not a
+    // reply, an image, a file given as a bare link): the payload reuses it.
+    let mut escaped_payload = None;
     let text_start = line.len() + key!("text").len();
     optional_string_field(line, key!("text"), text);
-    let escaped_text = text_start..line.len();
-    optional_string_field(line, key!("quoted_text"), quoted_text);
-    optional_string_field(line, key!("url"), url);
-    optional_string_field(line, key!("file_name"), file_name);
-    field(line, key!("file_size"), &file_size)?;
     if text.is_some_and(|text| text.len() == message.payload.len()) {
-        // `text` is the whole payload (not a reply): reuse its escaped form.
-        line.extend_from_slice(key!("payload").as_bytes());
-        line.extend_from_within(escaped_text);
-    } else {
-        string_field(line, key!("payload"), &message.payload);
+        escaped_payload = Some(text_start..line.len());
     }
-    field(line, key!("extra"), &Extra(&message.extra))?;
+    optional_string_field(line, key!("quoted_text"), quoted_text);
+    let url_start = line.len() + key!("url").len();
+    optional_string_field(line, key!("url"), url);
+    if url.is_some_and(|url| is_whole(url, &message.payload)) {
+        escaped_payload = Some(url_start..line.len());
+    }
+    optional_string_field(line, key!("file_name"), file_name);
+    optional_integer_field(line, key!("file_size"), file_size);
+    line.extend_from_slice(key!("payload").as_bytes());
+    match escaped_payload {
+        Some(escaped) => line.extend_from_within(escaped),
+        None => string(line, &message.payload),
+    }
+    line.extend_from_slice(key!("extra").as_bytes());
+    line.push(b'{');
+    for (index, (name, value)) in message.extra.iter().enumerate() {
+        if index > 0 {
+            line.push(b',');
+        }
+        string(line, name);
+        line.push(b':');
+        string(line, value);
+    }
+    line.push(b'}');
     if let Some(attachments) = attachments {
         let stored = url.and_then(|url| attachments.stored(url));
         optional_string_field(
@@ -328,11 +335,7 @@ fn write_line(
             key!("media_sha256"),
             stored.map(|stored| stored.sha256.as_str()),
         );
-        field(
-            line,
-            key!("media_bytes"),
-            &stored.map(|stored| stored.bytes),
-        )?;
+        optional_integer_field(line, key!("media_bytes"), stored.map(|stored| stored.bytes));
         optional_string_field(
             line,
             key!("media_type"),
@@ -340,7 +343,40 @@ fn write_line(
         );
     }
     line.push(b'}');
-    Ok(())
+}
+
+/// Whether `part` is the whole of `whole` (the same bytes at the same address), not merely as
+/// long.
+fn is_whole(part: &str, whole: &str) -> bool {
+    std::ptr::eq(part.as_ptr(), whole.as_ptr()) && part.len() == whole.len()
+}
+
+/// Writes `key` and `true` or `false`.
+fn bool_field(line: &mut Vec<u8>, key: &str, value: bool) {
+    line.extend_from_slice(key.as_bytes());
+    line.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+/// Writes an integer as JSON does (as `serde_json` writes it, through the same `itoa`).
+fn integer(line: &mut Vec<u8>, value: impl itoa::Integer) {
+    line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Writes `key` and the integer or `null`.
+fn optional_integer_field(line: &mut Vec<u8>, key: &str, value: Option<u64>) {
+    line.extend_from_slice(key.as_bytes());
+    match value {
+        Some(value) => integer(line, value),
+        None => line.extend_from_slice(b"null"),
+    }
+}
+
+/// Writes `"value"` for a value known to need no escape (a name of this crate's own).
+fn clean_string(line: &mut Vec<u8>, value: &str) {
+    debug_assert!(next_escape(value.as_bytes(), 0).is_none(), "{value:?}");
+    line.push(b'"');
+    line.extend_from_slice(value.as_bytes());
+    line.push(b'"');
 }
 
 impl<W: Write> Exporter for JsonlWriter<W> {
@@ -359,8 +395,7 @@ impl<W: Write> Exporter for JsonlWriter<W> {
             &PLAIN_NAMES,
             &message.id,
             self.attachments.as_deref(),
-        )
-        .map_err(ExportError::format)?;
+        );
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         Ok(())
@@ -374,6 +409,192 @@ impl<W: Write> Exporter for JsonlWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    use chatdump_core::attachment::{Attachment, Attachments, MediaMode, StoredAttachment};
+    use chatdump_core::model::{Body, Message, PayloadType};
+    use serde::Serialize;
+
+    /// The `extra` object as the writer wrote it before: a map in header order.
+    struct Extra<'a>(&'a [(String, String)]);
+
+    impl Serialize for Extra<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+        }
+    }
+
+    /// A line as the writer wrote it before its shortcuts: every value through `serde_json`, the
+    /// payload escaped again.
+    fn reference_line(message: &Message, attachments: Option<&Attachments>) -> Vec<u8> {
+        fn put<T: Serialize + ?Sized>(line: &mut Vec<u8>, key: &str, value: &T) {
+            if !line.is_empty() {
+                line.push(b',');
+            }
+            line.extend_from_slice(serde_json::to_string(key).unwrap().as_bytes());
+            line.push(b':');
+            serde_json::to_writer(&mut *line, value).unwrap();
+        }
+        let body = message.body();
+        let (text, quoted_text, url, file_name, file_size) = match &body {
+            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
+            Body::Image { url } => (None, None, Some(*url), None, None),
+            Body::File { url, name, size } => {
+                (None, None, Some(url.as_ref()), name.as_deref(), *size)
+            }
+            Body::Other { .. } => (None, None, None, None, None),
+        };
+        let mut line = Vec::new();
+        put(
+            &mut line,
+            "schema_version",
+            &(1 + u32::from(attachments.is_some())),
+        );
+        put(&mut line, "id", &message.id);
+        put(&mut line, "session_id", &message.session_id);
+        put(&mut line, "meeting_id", &message.meeting_id);
+        put(&mut line, "participant_id", &message.participant_id);
+        put(&mut line, "display_name", &message.display_name);
+        put(&mut line, "pinned", &message.pinned);
+        put(&mut line, "edited", &message.edited);
+        let created_at = chatdump_core::time::format_utc(message.created_at);
+        put(&mut line, "created_at", &created_at);
+        put(
+            &mut line,
+            "created_at_ms",
+            &message.created_at.as_millisecond(),
+        );
+        put(&mut line, "payload_type", message.payload_type.as_str());
+        put(&mut line, "kind", body.kind());
+        put(&mut line, "text", &text);
+        put(&mut line, "quoted_text", &quoted_text);
+        put(&mut line, "url", &url);
+        put(&mut line, "file_name", &file_name);
+        put(&mut line, "file_size", &file_size);
+        put(&mut line, "payload", &message.payload);
+        put(&mut line, "extra", &Extra(&message.extra));
+        if let Some(attachments) = attachments {
+            let stored = url.and_then(|url| attachments.stored(url));
+            put(&mut line, "media_path", &stored.map(|s| &s.path));
+            put(&mut line, "media_sha256", &stored.map(|s| &s.sha256));
+            put(&mut line, "media_bytes", &stored.map(|s| s.bytes));
+            put(&mut line, "media_type", &stored.map(|s| &s.media_type));
+        }
+        [b"{".as_slice(), &line, b"}"].concat()
+    }
+
+    /// The hand-assembled line (scalars written directly, the payload's escaped form reused from
+    /// `text` or `url`, the `extra` object) is byte for byte the reference's, on generated
+    /// messages of every payload type, with and without the media fields.
+    #[test]
+    fn lines_match_the_serde_json_reference() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let pieces = [
+            "a",
+            "Zoë",
+            "\"",
+            "\\",
+            "\n",
+            "\u{1}",
+            "https://x.example/a?b=c&d=%20",
+            " ",
+            "🍕",
+            "<blockquote>",
+            "</blockquote>\n\n",
+            "{",
+            "}",
+            ":",
+            ",",
+        ];
+        let text = |next: &mut dyn FnMut(usize) -> usize| -> String {
+            (0..next(8)).map(|_| pieces[next(pieces.len())]).collect()
+        };
+        let mut attachments = Attachments::new(MediaMode::Download);
+        attachments.insert(
+            "https://x.example/stored.png",
+            Attachment::Stored(StoredAttachment {
+                path: "chat.media/ab-stored.png".into(),
+                sha256: "0".repeat(64),
+                bytes: 1234,
+                media_type: "image/png".into(),
+                raster: true,
+                file: std::path::PathBuf::from("stored.png"),
+            }),
+        );
+        let mut whole_payloads = 0;
+        for round in 0..20_000 {
+            let payload_type = match next(6) {
+                0 | 1 => PayloadType::Text,
+                2 => PayloadType::Image,
+                3 => PayloadType::File,
+                4 => PayloadType::Other("POLL".into()),
+                _ => PayloadType::Other(text(&mut next)),
+            };
+            let payload = match (next(6), &payload_type) {
+                (0, _) => "https://x.example/stored.png".to_owned(),
+                (1, PayloadType::File) => format!(
+                    r#"{{"link":{},"name":{},"size":{}}}"#,
+                    serde_json::to_string(&text(&mut next)).unwrap(),
+                    serde_json::to_string(&text(&mut next)).unwrap(),
+                    next(100_000)
+                ),
+                (2, PayloadType::Text) => format!(
+                    "<blockquote>{}</blockquote>\n\n{}",
+                    text(&mut next),
+                    text(&mut next)
+                ),
+                _ => text(&mut next),
+            };
+            let extra = (0..next(3))
+                .map(|_| (text(&mut next), text(&mut next)))
+                .collect();
+            let seconds = i64::try_from(next(4_000_000_000)).unwrap() - 1_000_000_000;
+            let message = Message {
+                id: text(&mut next),
+                session_id: text(&mut next),
+                meeting_id: text(&mut next),
+                participant_id: text(&mut next),
+                display_name: text(&mut next),
+                pinned: next(2) == 0,
+                edited: next(2) == 0,
+                created_at: jiff::Timestamp::new(
+                    seconds,
+                    1_000_000 * i32::try_from(next(1000)).unwrap(),
+                )
+                .unwrap(),
+                payload_type,
+                payload,
+                extra,
+                position: chatdump_core::model::Position::default(),
+            };
+            let media = (round % 2 == 0).then_some(&attachments);
+            let mut line = b"before".to_vec();
+            super::write_line(
+                &mut line,
+                &message,
+                &message.body(),
+                &super::PLAIN_NAMES,
+                &message.id,
+                media,
+            );
+            let expected = [b"before".as_slice(), &reference_line(&message, media)].concat();
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{message:?}"
+            );
+            whole_payloads += usize::from(matches!(
+                message.body(),
+                Body::Text { quoted: None, .. } | Body::Image { .. }
+            ));
+        }
+        assert!(whole_payloads > 5_000, "{whole_payloads}");
+    }
+
     /// The escaper and `serde_json` write the same bytes, for strings that need an escape at
     /// every position of the 16-byte blocks, for those that need none, for every control
     /// character and for generated strings with many escapes.
