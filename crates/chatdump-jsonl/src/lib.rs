@@ -51,6 +51,7 @@ use std::sync::Arc;
 use chatdump_core::attachment::Attachments;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message, PayloadType};
+use chatdump_core::output::Sink;
 use chatdump_core::time::push_utc;
 use serde::Serialize;
 
@@ -75,22 +76,32 @@ pub const SCHEMA_VERSION_MEDIA: u32 = 2;
 /// other short forms, the remaining control characters as `\u00XX`; everything else as UTF-8),
 /// so every line is one physical line.
 ///
-/// Memory: one message at a time, plus the writer's own buffer. Wrap files in a `BufWriter`.
+/// The lines are built in a buffer of [`JsonlWriter::BUFFER_BYTES`] that is handed to the
+/// [`Sink`] whole when full ([`Sink::write_vec`]): a [`chatdump_core::output::BackgroundWriter`]
+/// takes it without a copy. Nothing reaches `out` before a buffer is full or
+/// [`Exporter::finish`] is called.
+///
+/// Memory: one message at a time, plus the buffer.
 #[derive(Debug)]
 pub struct JsonlWriter<W: Write> {
     out: W,
-    /// One line, built in memory and written with one call.
+    /// The lines not yet handed to `out`.
     line: Vec<u8>,
     /// The stored attachments (`--media`): every line then has the media fields.
     attachments: Option<Arc<Attachments>>,
 }
 
 impl<W: Write> JsonlWriter<W> {
+    /// The size of the buffer the lines are built in: that of a
+    /// [`chatdump_core::output::BackgroundWriter`]'s buffers. It is handed over once it holds
+    /// more than 15/16 of this.
+    pub const BUFFER_BYTES: usize = chatdump_core::output::BackgroundWriter::BUFFER_BYTES;
+
     /// Creates a writer over `out`.
     pub fn new(out: W) -> Self {
         Self {
             out,
-            line: Vec::with_capacity(1024),
+            line: Vec::new(),
             attachments: None,
         }
     }
@@ -379,15 +390,17 @@ fn clean_string(line: &mut Vec<u8>, value: &str) {
     line.push(b'"');
 }
 
-impl<W: Write> Exporter for JsonlWriter<W> {
+impl<W: Sink> Exporter for JsonlWriter<W> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.attachments.clone_from(&context.attachments);
         Ok(())
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
+        if self.line.capacity() == 0 {
+            self.line.reserve(Self::BUFFER_BYTES);
+        }
         let body = message.body();
-        self.line.clear();
         write_line(
             &mut self.line,
             message,
@@ -397,11 +410,16 @@ impl<W: Write> Exporter for JsonlWriter<W> {
             self.attachments.as_deref(),
         );
         self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
+        if self.line.len() > Self::BUFFER_BYTES / 16 * 15 {
+            self.out.write_vec(&mut self.line)?;
+        }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
+        if !self.line.is_empty() {
+            self.out.write_vec(&mut self.line)?;
+        }
         self.out.flush()?;
         Ok(())
     }
@@ -479,6 +497,80 @@ mod tests {
             put(&mut line, "media_type", &stored.map(|s| &s.media_type));
         }
         [b"{".as_slice(), &line, b"}"].concat()
+    }
+
+    /// The lines go to the sink in whole buffers (no `write`, so no copy), each nearly full and
+    /// ending with a line, and make the same bytes as the lines written one by one.
+    #[test]
+    fn lines_are_handed_over_in_whole_buffers() {
+        use chatdump_core::export::{ExportContext, Exporter};
+
+        #[derive(Default)]
+        struct Handed {
+            bytes: Vec<u8>,
+            buffers: Vec<usize>,
+        }
+        impl std::io::Write for Handed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("copied through `write`"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl chatdump_core::output::Sink for Handed {
+            fn write_vec(&mut self, data: &mut Vec<u8>) -> std::io::Result<()> {
+                assert_eq!(data.last(), Some(&b'\n'));
+                self.buffers.push(data.len());
+                self.bytes.append(data);
+                Ok(())
+            }
+        }
+
+        let messages: Vec<Message> = (0..6_000)
+            .map(|index| Message {
+                id: format!("m{index}"),
+                payload: format!("{index} \"{}\"", "x".repeat(index % 2_000)),
+                ..Message::default()
+            })
+            .collect();
+        let mut expected = Vec::new();
+        for message in &messages {
+            let body = message.body();
+            super::write_line(
+                &mut expected,
+                message,
+                &body,
+                &super::PLAIN_NAMES,
+                &message.id,
+                None,
+            );
+            expected.push(b'\n');
+        }
+        let mut handed = super::JsonlWriter::new(Handed::default());
+        let mut plain = super::JsonlWriter::new(Vec::new());
+        for writer in [&mut handed as &mut dyn Exporter, &mut plain] {
+            writer.begin(&ExportContext::default()).unwrap();
+            for message in &messages {
+                writer.message(message).unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        let handed = handed.into_inner();
+        assert!(handed.bytes == expected, "the handed-over bytes differ");
+        assert!(
+            plain.into_inner() == expected,
+            "the bytes written to a Vec differ"
+        );
+        let full = super::JsonlWriter::<Vec<u8>>::BUFFER_BYTES / 16 * 15;
+        let (last, whole) = handed.buffers.split_last().unwrap();
+        assert!(whole.len() >= 4, "{:?}", handed.buffers);
+        assert!(
+            whole.iter().all(|&bytes| bytes > full),
+            "{:?}",
+            handed.buffers
+        );
+        assert!(*last > 0);
     }
 
     /// The hand-assembled line (scalars written directly, the payload's escaped form reused from
