@@ -137,7 +137,7 @@ fn optional_string_field(line: &mut Vec<u8>, key: &str, value: Option<&str>) {
     }
 }
 
-/// Writes `value` as a JSON string, escaped exactly as `serde_json` escapes it (`"`, `\\` and
+/// Writes `value` as a JSON string, escaped exactly as `serde_json` escapes it (`"`, `\` and
 /// the control characters below U+0020; `\b`, `\t`, `\n`, `\f` and `\r` by their short
 /// forms, the others as `\u00XX` with lower-case hex digits; everything else as UTF-8). The
 /// runs between bytes that need an escape are copied whole: most strings need none and are
@@ -190,7 +190,7 @@ fn push_escape(line: &mut Vec<u8>, byte: u8) {
     }
 }
 
-/// Whether JSON must escape `byte`: `"`, `\\` or a control character below U+0020.
+/// Whether JSON must escape `byte`: `"`, `\` or a control character below U+0020.
 fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
