@@ -180,9 +180,9 @@ struct BulkTarget<'a> {
 
 /// Meilisearch's names: only `id` may end in `id`, or Meilisearch cannot infer the primary key.
 const MEILISEARCH_NAMES: IdFieldNames = IdFieldNames {
-    session: key!("session"),
-    meeting: key!("meeting"),
-    participant: key!("participant"),
+    session: between!("session"),
+    meeting: between!("meeting"),
+    participant: between!("participant"),
 };
 
 impl<W: Write> Exporter for FlavorWriter<W> {

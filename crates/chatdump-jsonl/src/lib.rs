@@ -35,6 +35,13 @@ macro_rules! key {
     };
 }
 
+/// `","name":"`: closes a string value and opens the next field, a string.
+macro_rules! between {
+    ($name:literal) => {
+        concat!("\"", key!($name), "\"")
+    };
+}
+
 mod flavor;
 mod utterance;
 
@@ -63,6 +70,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// `media_bytes`, `media_type`; issue 19, `--media`): version 1's fields, then those four.
 /// Written only when the conversion saved attachments; otherwise lines stay version 1.
 pub const SCHEMA_VERSION_MEDIA: u32 = 2;
+
+// `write_line` writes both versions as literals.
+const _: () = assert!(SCHEMA_VERSION == 1 && SCHEMA_VERSION_MEDIA == 2);
 
 /// Writes one JSON object per message, each on its own line, in chronological order.
 ///
@@ -143,9 +153,15 @@ fn optional_string_field(line: &mut Vec<u8>, key: &str, value: Option<&str>) {
 /// runs between bytes that need an escape are copied whole: most strings need none and are
 /// copied in one piece.
 fn string(line: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    line.reserve(bytes.len() + 2);
+    line.reserve(value.len() + 2);
     line.push(b'"');
+    escaped(line, value);
+    line.push(b'"');
+}
+
+/// Writes `value` escaped as [`string`] does, without the quotes.
+fn escaped(line: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
     let mut start = 0;
     while let Some(at) = next_escape(bytes, start) {
         line.extend_from_slice(&bytes[start..at]);
@@ -153,7 +169,6 @@ fn string(line: &mut Vec<u8>, value: &str) {
         start = at + 1;
     }
     line.extend_from_slice(&bytes[start..]);
-    line.push(b'"');
 }
 
 /// For each byte, what follows the backslash of its escape: 0 for none, `u` for `\u00XX`.
@@ -241,7 +256,8 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     if found { first(rest, offset) } else { None }
 }
 
-/// The keys (made by `key!`) `write_line` gives the session, meeting and participant ids.
+/// The keys (made by `between!`: each closes the string before it and opens its own)
+/// `write_line` gives the session, meeting and participant ids.
 struct IdFieldNames {
     session: &'static str,
     meeting: &'static str,
@@ -250,9 +266,9 @@ struct IdFieldNames {
 
 /// The plain schema's names.
 const PLAIN_NAMES: IdFieldNames = IdFieldNames {
-    session: key!("session_id"),
-    meeting: key!("meeting_id"),
-    participant: key!("participant_id"),
+    session: between!("session_id"),
+    meeting: between!("meeting_id"),
+    participant: between!("participant_id"),
 };
 
 /// Builds one line (without the newline). Hand-assembled rather than derived so that the raw
@@ -275,24 +291,25 @@ fn write_line(
         Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
         Body::Other { .. } => (None, None, None, None, None),
     };
-    line.extend_from_slice(br#"{"schema_version":"#);
-    let version = if attachments.is_some() {
-        SCHEMA_VERSION_MEDIA
+    // Up to `created_at`, every value is a string or a flag: each constant piece closes the
+    // value before it and opens the next.
+    line.extend_from_slice(if attachments.is_some() {
+        concat!(r#"{"schema_version":2"#, key!("id"), "\"").as_bytes()
     } else {
-        SCHEMA_VERSION
-    };
-    integer(line, version);
-    string_field(line, key!("id"), id);
-    string_field(line, names.session, &message.session_id);
-    string_field(line, names.meeting, &message.meeting_id);
-    string_field(line, names.participant, &message.participant_id);
-    string_field(line, key!("display_name"), &message.display_name);
-    bool_field(line, key!("pinned"), message.pinned);
-    bool_field(line, key!("edited"), message.edited);
-    line.extend_from_slice(concat!(key!("created_at"), "\"").as_bytes());
+        concat!(r#"{"schema_version":1"#, key!("id"), "\"").as_bytes()
+    });
+    escaped(line, id);
+    line.extend_from_slice(names.session.as_bytes());
+    escaped(line, &message.session_id);
+    line.extend_from_slice(names.meeting.as_bytes());
+    escaped(line, &message.meeting_id);
+    line.extend_from_slice(names.participant.as_bytes());
+    escaped(line, &message.participant_id);
+    line.extend_from_slice(between!("display_name").as_bytes());
+    escaped(line, &message.display_name);
+    line.extend_from_slice(flags(message.pinned, message.edited).as_bytes());
     push_utc(line, message.created_at);
-    line.push(b'"');
-    line.extend_from_slice(key!("created_at_ms").as_bytes());
+    line.extend_from_slice(concat!("\"", key!("created_at_ms")).as_bytes());
     integer(line, message.created_at.as_millisecond());
     line.extend_from_slice(key!("payload_type").as_bytes());
     match &message.payload_type {
@@ -362,10 +379,28 @@ fn is_whole(part: &str, whole: &str) -> bool {
     std::ptr::eq(part.as_ptr(), whole.as_ptr()) && part.len() == whole.len()
 }
 
-/// Writes `key` and `true` or `false`.
-fn bool_field(line: &mut Vec<u8>, key: &str, value: bool) {
-    line.extend_from_slice(key.as_bytes());
-    line.extend_from_slice(if value { b"true" } else { b"false" });
+/// `","pinned":…,"edited":…,"created_at":"`: closes the display name, writes both flags and
+/// opens the time.
+fn flags(pinned: bool, edited: bool) -> &'static str {
+    macro_rules! flags {
+        ($pinned:literal, $edited:literal) => {
+            concat!(
+                "\"",
+                key!("pinned"),
+                $pinned,
+                key!("edited"),
+                $edited,
+                key!("created_at"),
+                "\""
+            )
+        };
+    }
+    match (pinned, edited) {
+        (false, false) => flags!("false", "false"),
+        (false, true) => flags!("false", "true"),
+        (true, false) => flags!("true", "false"),
+        (true, true) => flags!("true", "true"),
+    }
 }
 
 /// Writes an integer as JSON does (as `serde_json` writes it, through the same `itoa`).
