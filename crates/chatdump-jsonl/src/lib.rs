@@ -311,14 +311,40 @@ fn write_line(
     push_utc(line, message.created_at);
     line.extend_from_slice(concat!("\"", key!("created_at_ms")).as_bytes());
     integer(line, message.created_at.as_millisecond());
-    line.extend_from_slice(key!("payload_type").as_bytes());
-    match &message.payload_type {
-        PayloadType::Other(name) => string(line, name),
-        // The known names need no escape.
-        known => clean_string(line, known.as_str()),
+    // The payload type and kind: one piece for each known type (whose body is of its own
+    // kind); a type of another name is escaped.
+    macro_rules! typed {
+        ($name:literal, $kind:literal) => {
+            concat!(
+                key!("payload_type"),
+                "\"",
+                $name,
+                "\"",
+                key!("kind"),
+                "\"",
+                $kind,
+                "\""
+            )
+            .as_bytes()
+        };
     }
-    line.extend_from_slice(key!("kind").as_bytes());
-    clean_string(line, body.kind());
+    match (&message.payload_type, body) {
+        (PayloadType::Text, Body::Text { .. }) => {
+            line.extend_from_slice(typed!("TEXT_MESSAGE", "text"));
+        }
+        (PayloadType::Image, Body::Image { .. }) => {
+            line.extend_from_slice(typed!("IMAGE_MESSAGE", "image"));
+        }
+        (PayloadType::File, Body::File { .. }) => {
+            line.extend_from_slice(typed!("FILE_MESSAGE", "file"));
+        }
+        (payload_type, body) => {
+            line.extend_from_slice(key!("payload_type").as_bytes());
+            string(line, payload_type.as_str());
+            line.extend_from_slice(key!("kind").as_bytes());
+            string(line, body.kind());
+        }
+    }
     // The escaped form of `text` or `url` when it is the whole payload (a text that is not a
     // reply, an image, a file given as a bare link): the payload reuses it.
     let mut escaped_payload = None;
@@ -415,14 +441,6 @@ fn optional_integer_field(line: &mut Vec<u8>, key: &str, value: Option<u64>) {
         Some(value) => integer(line, value),
         None => line.extend_from_slice(b"null"),
     }
-}
-
-/// Writes `"value"` for a value known to need no escape (a name of this crate's own).
-fn clean_string(line: &mut Vec<u8>, value: &str) {
-    debug_assert!(next_escape(value.as_bytes(), 0).is_none(), "{value:?}");
-    line.push(b'"');
-    line.extend_from_slice(value.as_bytes());
-    line.push(b'"');
 }
 
 impl<W: Sink> Exporter for JsonlWriter<W> {
