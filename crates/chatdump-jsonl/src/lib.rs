@@ -346,25 +346,77 @@ fn write_line(
         }
     }
     // The escaped form of `text` or `url` when it is the whole payload (a text that is not a
-    // reply, an image, a file given as a bare link): the payload reuses it.
-    let mut escaped_payload = None;
-    let text_start = line.len() + key!("text").len();
-    optional_string_field(line, key!("text"), text);
-    if text.is_some_and(|text| text.len() == message.payload.len()) {
-        escaped_payload = Some(text_start..line.len());
-    }
-    optional_string_field(line, key!("quoted_text"), quoted_text);
-    let url_start = line.len() + key!("url").len();
-    optional_string_field(line, key!("url"), url);
-    if url.is_some_and(|url| is_whole(url, &message.payload)) {
-        escaped_payload = Some(url_start..line.len());
-    }
-    optional_string_field(line, key!("file_name"), file_name);
-    optional_integer_field(line, key!("file_size"), file_size);
+    // reply, an image, a file given as a bare link): the payload reuses it. A plain text and
+    // an image, nearly every message, have their `null`s written as one piece.
+    let escaped_payload = match body {
+        Body::Text { text, quoted: None } => {
+            line.extend_from_slice(concat!(key!("text"), "\"").as_bytes());
+            let start = line.len() - 1;
+            escaped(line, text);
+            line.push(b'"');
+            let escaped_text = start..line.len();
+            line.extend_from_slice(
+                concat!(
+                    key!("quoted_text"),
+                    "null",
+                    key!("url"),
+                    "null",
+                    key!("file_name"),
+                    "null",
+                    key!("file_size"),
+                    "null"
+                )
+                .as_bytes(),
+            );
+            (text.len() == message.payload.len()).then_some(escaped_text)
+        }
+        Body::Image { url } => {
+            line.extend_from_slice(
+                concat!(
+                    key!("text"),
+                    "null",
+                    key!("quoted_text"),
+                    "null",
+                    key!("url"),
+                    "\""
+                )
+                .as_bytes(),
+            );
+            let start = line.len() - 1;
+            escaped(line, url);
+            line.push(b'"');
+            let escaped_url = start..line.len();
+            line.extend_from_slice(
+                concat!(key!("file_name"), "null", key!("file_size"), "null").as_bytes(),
+            );
+            is_whole(url, &message.payload).then_some(escaped_url)
+        }
+        _ => {
+            let mut escaped_payload = None;
+            let text_start = line.len() + key!("text").len();
+            optional_string_field(line, key!("text"), text);
+            if text.is_some_and(|text| text.len() == message.payload.len()) {
+                escaped_payload = Some(text_start..line.len());
+            }
+            optional_string_field(line, key!("quoted_text"), quoted_text);
+            let url_start = line.len() + key!("url").len();
+            optional_string_field(line, key!("url"), url);
+            if url.is_some_and(|url| is_whole(url, &message.payload)) {
+                escaped_payload = Some(url_start..line.len());
+            }
+            optional_string_field(line, key!("file_name"), file_name);
+            optional_integer_field(line, key!("file_size"), file_size);
+            escaped_payload
+        }
+    };
     line.extend_from_slice(key!("payload").as_bytes());
     match escaped_payload {
         Some(escaped) => line.extend_from_within(escaped),
         None => string(line, &message.payload),
+    }
+    if message.extra.is_empty() && attachments.is_none() {
+        line.extend_from_slice(concat!(key!("extra"), "{}}").as_bytes());
+        return;
     }
     line.extend_from_slice(key!("extra").as_bytes());
     line.push(b'{');
