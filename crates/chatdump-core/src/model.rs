@@ -282,7 +282,62 @@ impl FileSize {
     }
 }
 
+/// The SDK's file payload exactly as it writes it, `{"link":"…","name":"…","size":N}` with
+/// strings without escapes and a plain integer, read without the JSON parser; `None` for
+/// anything else, which [`parse_file_payload`] hands to the parser. Where it gives a body, the
+/// parser gives the same.
+fn parse_common_file_payload(payload: &str) -> Option<Body<'_>> {
+    let rest = payload.strip_prefix(r#"{"link":""#)?;
+    let (link, rest) = plain_json_string(rest)?;
+    let rest = rest.strip_prefix(r#","name":""#)?;
+    let (name, rest) = plain_json_string(rest)?;
+    let digits = rest.strip_prefix(r#","size":"#)?.strip_suffix('}')?;
+    // At most 19 digits always fits a u64; a leading zero is not JSON.
+    if digits.is_empty()
+        || digits.len() > 19
+        || (digits.len() > 1 && digits.starts_with('0'))
+        || !digits.bytes().all(|byte| byte.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(Body::File {
+        url: Cow::Borrowed(link),
+        name: Some(Cow::Borrowed(name)),
+        size: Some(digits.parse().ok()?),
+    })
+}
+
+/// Splits `text` at its first `"` into the string before it and the text after it, when no
+/// byte before it is a `\` or a control character (a JSON string without escapes); else `None`.
+fn plain_json_string(text: &str) -> Option<(&str, &str)> {
+    fn special(byte: u8) -> bool {
+        byte < 0x20 || byte == b'"' || byte == b'\\'
+    }
+    #[expect(
+        clippy::needless_bitwise_bool,
+        reason = "branch-free `|` is what lets the block check vectorise"
+    )]
+    fn block_special(block: &[u8]) -> bool {
+        block.iter().fold(false, |found, &byte| {
+            found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+        })
+    }
+    let bytes = text.as_bytes();
+    let mut offset = 0;
+    for block in bytes.chunks_exact(16) {
+        if block_special(block) {
+            break;
+        }
+        offset += 16;
+    }
+    let at = offset + bytes[offset..].iter().position(|&byte| special(byte))?;
+    (bytes[at] == b'"').then(|| (&text[..at], &text[at + 1..]))
+}
+
 fn parse_file_payload(payload: &str) -> Body<'_> {
+    if let Some(body) = parse_common_file_payload(payload) {
+        return body;
+    }
     if payload.trim_start().starts_with('{')
         && let Ok(file) = serde_json::from_str::<FilePayload<'_>>(payload)
     {
@@ -365,6 +420,83 @@ mod tests {
         );
         let msg = message("FILE_MESSAGE", r#"{"name":"no link"}"#);
         assert!(matches!(msg.body(), Body::File { name: None, .. }));
+    }
+
+    /// The shortcut for the SDK's own file payloads gives what the JSON parser gives, and
+    /// leaves to it every payload it cannot read exactly.
+    #[test]
+    fn common_file_payloads_parse_as_the_parser_does() {
+        let strings = [
+            "https://x.example/a.pdf?X-Amz-Signature=abc&b=%20",
+            "",
+            "Q1 report, final (v2).pdf",
+            "заметки.docx",
+            "contract \\\"final\\\".pdf",
+            "back\\\\slash",
+            "tab\t",
+            "line\\nend",
+            "\\u0041",
+            "🍕",
+            &"x".repeat(40),
+        ];
+        let sizes = [
+            "0",
+            "7",
+            "18681",
+            "007",
+            "-1",
+            "1.5",
+            "1e3",
+            "\"12\"",
+            "null",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9999999999999999999",
+            "",
+            " 5",
+        ];
+        let mut shortcut = 0;
+        let mut checked = 0;
+        for link in strings {
+            for name in strings {
+                for size in sizes {
+                    for (open, close) in [("{", "}"), ("{", "} "), (" {", "}"), ("{", "}x")] {
+                        for payload in [
+                            format!(
+                                r#"{open}"link":"{link}","name":"{name}","size":{size}{close}"#
+                            ),
+                            format!(
+                                r#"{open}"name":"{name}","link":"{link}","size":{size}{close}"#
+                            ),
+                            format!(r#"{open}"link":"{link}","name":"{name}"{close}"#),
+                            format!(
+                                r#"{open}"link":"{link}","link":"{name}","size":{size}{close}"#
+                            ),
+                        ] {
+                            let general = match serde_json::from_str::<FilePayload<'_>>(&payload) {
+                                Ok(file) => Body::File {
+                                    url: file.link,
+                                    name: file.name,
+                                    size: file.size.as_ref().and_then(FileSize::bytes),
+                                },
+                                Err(_) => Body::File {
+                                    url: Cow::Borrowed(&payload),
+                                    name: None,
+                                    size: None,
+                                },
+                            };
+                            if let Some(body) = parse_common_file_payload(&payload) {
+                                shortcut += 1;
+                                assert_eq!(body, general, "{payload}");
+                            }
+                            assert_eq!(parse_file_payload(&payload), general, "{payload}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(shortcut >= 144, "{shortcut} of {checked}");
     }
 
     #[test]

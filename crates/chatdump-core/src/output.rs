@@ -348,6 +348,57 @@ impl io::Write for StreamingFile {
     }
 }
 
+/// A writer that can also take whole buffers: a writer that builds its output in a `Vec` hands
+/// the buffer over with [`Sink::write_vec`] rather than having it copied ([`BackgroundWriter`]
+/// sends it to its thread as it is, and gives back a spent buffer in its place).
+///
+/// The default `write_vec` writes the bytes with `write_all` and clears the buffer, so any
+/// writer can be a sink; the common ones are.
+pub trait Sink: io::Write + Send {
+    /// Writes all of `data`, after whatever was written before it, and leaves `data` empty (the
+    /// same buffer cleared, or another one, which may have room already).
+    fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        self.write_all(data)?;
+        data.clear();
+        Ok(())
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        if self.is_empty() {
+            std::mem::swap(self, data);
+        } else {
+            self.append(data);
+        }
+        Ok(())
+    }
+}
+
+impl Sink for File {}
+impl Sink for StreamingFile {}
+impl Sink for io::Stdout {}
+impl Sink for io::Sink {}
+impl<W: io::Write + Send> Sink for io::BufWriter<W> {}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        (**self).write_vec(data)
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        (**self).write_vec(data)
+    }
+}
+
+impl Sink for BackgroundWriter {
+    fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
+        BackgroundWriter::write_vec(self, data)
+    }
+}
+
 /// A writer that hands full buffers to a thread of its own, which makes the write system calls,
 /// so formatting and the kernel's copy into the page cache overlap.
 ///

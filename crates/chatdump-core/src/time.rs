@@ -74,28 +74,107 @@ impl std::fmt::Display for Utc {
     }
 }
 
-/// Appends [`format_utc`]'s text to `out`, written digit by digit (the JSONL writer calls this for
-/// every message; `format_utc` goes through `jiff`'s general printer).
+/// Appends [`format_utc`]'s text to `out` (the JSONL writer calls this for every message;
+/// `format_utc` goes through `jiff`'s general printer). Instants from 1970 to 9999 are
+/// converted to a date by arithmetic on the day number and written from a table of two-digit
+/// pairs; others go through `jiff`'s civil time.
 pub fn push_utc(out: &mut Vec<u8>, timestamp: Timestamp) {
+    /// The last second of 9999-12-31.
+    const LAST: i64 = 253_402_300_799;
+    let seconds = timestamp.as_second();
+    let nanos = timestamp.subsec_nanosecond();
+    let (Ok(seconds), Ok(nanos)) = (u64::try_from(seconds), u32::try_from(nanos)) else {
+        return push_utc_civil(out, timestamp);
+    };
+    if seconds > LAST as u64 {
+        return push_utc_civil(out, timestamp);
+    }
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = u32::try_from(seconds % 86_400).expect("under 86,400");
+    let mut text = *b"0000-00-00T00:00:00.000000000Z";
+    put_pair(&mut text, 0, year / 100);
+    put_pair(&mut text, 2, year % 100);
+    put_pair(&mut text, 5, month);
+    put_pair(&mut text, 8, day);
+    put_pair(&mut text, 11, of_day / 3600);
+    put_pair(&mut text, 14, of_day / 60 % 60);
+    put_pair(&mut text, 17, of_day % 60);
+    // Each length copied as a constant, so no general copy is called.
+    if nanos % 1_000_000 == 0 {
+        let millis = nanos / 1_000_000;
+        text[20] = b'0' + u8::try_from(millis / 100).expect("a digit");
+        put_pair(&mut text, 21, millis % 100);
+        text[23] = b'Z';
+        out.extend_from_slice(&text[..24]);
+    } else {
+        put_digits(&mut text[20..29], nanos);
+        if nanos % 1_000 == 0 {
+            text[26] = b'Z';
+            out.extend_from_slice(&text[..27]);
+        } else {
+            out.extend_from_slice(&text);
+        }
+    }
+}
+
+/// "00" to "99", one after another.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `value` (under 100) as two digits at `at`.
+fn put_pair(text: &mut [u8], at: usize, value: u32) {
+    let index = usize::try_from(value).expect("small") * 2;
+    text[at..at + 2].copy_from_slice(&PAIRS[index..index + 2]);
+}
+
+/// Writes `value` right-aligned in `digits`, with leading zeros.
+fn put_digits(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + u8::try_from(value % 10).expect("a digit");
+        value /= 10;
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days that are not negative).
+fn civil_from_days(days: u64) -> (u32, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    let small = |value: u64| u32::try_from(value).expect("a year, month or day");
+    (small(year), small(month), small(day))
+}
+
+/// [`push_utc`] through `jiff`'s civil time, for any instant.
+fn push_utc_civil(out: &mut Vec<u8>, timestamp: Timestamp) {
     let civil = jiff::tz::Offset::UTC.to_datetime(timestamp);
     let Ok(year) = u32::try_from(civil.year()) else {
         out.extend_from_slice(format_utc(timestamp).as_bytes());
         return;
     };
     let mut text = *b"0000-00-00T00:00:00.000000000";
-    let mut put = |range: std::ops::Range<usize>, mut value: u32| {
-        for at in range.rev() {
-            text[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0..4, year);
-    put(5..7, civil.month().unsigned_abs().into());
-    put(8..10, civil.day().unsigned_abs().into());
-    put(11..13, civil.hour().unsigned_abs().into());
-    put(14..16, civil.minute().unsigned_abs().into());
-    put(17..19, civil.second().unsigned_abs().into());
-    put(20..29, civil.subsec_nanosecond().unsigned_abs());
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], civil.month().unsigned_abs().into());
+    put_digits(&mut text[8..10], civil.day().unsigned_abs().into());
+    put_digits(&mut text[11..13], civil.hour().unsigned_abs().into());
+    put_digits(&mut text[14..16], civil.minute().unsigned_abs().into());
+    put_digits(&mut text[17..19], civil.second().unsigned_abs().into());
+    put_digits(&mut text[20..29], civil.subsec_nanosecond().unsigned_abs());
     out.extend_from_slice(&text[..20 + usize::from(fraction_digits(timestamp))]);
     out.push(b'Z');
 }
@@ -130,5 +209,42 @@ mod tests {
             seconds += 7_919_993; // about three months, landing on every kind of day and time
         }
         assert!(checked > 20_000);
+    }
+
+    /// The arithmetic path against `jiff`: every day from 1970 to 2200 (each at another time of
+    /// day), the days around the turn of every century to 9900 and the last instant `jiff` takes,
+    /// with every precision.
+    #[test]
+    fn push_utc_dates_match_jiff() {
+        let day = 86_400_i64;
+        let last = Timestamp::MAX.as_second();
+        let mut instants = vec![0, 1, day - 1, last, last - day];
+        instants.extend((0..84_000).map(|days| days * day + (days * 7_919) % day));
+        for century in (2000..=9900).step_by(100) {
+            let start: Timestamp = format!("{century}-01-01T00:00:00Z").parse().unwrap();
+            for days in -400..400 {
+                instants.push(start.as_second() + days * day + days.rem_euclid(day));
+            }
+        }
+        for nano in [
+            0,
+            1_000_000,
+            999_000_000,
+            120_000,
+            999_999_000,
+            1,
+            999_999_999,
+        ] {
+            for &second in &instants {
+                let timestamp = Timestamp::new(second, nano).unwrap();
+                let mut pushed = b"x".to_vec();
+                push_utc(&mut pushed, timestamp);
+                assert_eq!(
+                    pushed[1..],
+                    *format_utc(timestamp).as_bytes(),
+                    "{second} {nano}"
+                );
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use serde::Serialize;
 
-use crate::{IdFieldNames, JsonlWriter, PLAIN_NAMES, write_line};
+use crate::{IdFieldNames, PLAIN_NAMES, write_line};
 
 /// The longest Elasticsearch `_id`, in bytes.
 pub const MAX_ELASTICSEARCH_ID_BYTES: usize = 512;
@@ -127,8 +127,8 @@ pub fn validate_index_name(name: &str) -> Result<(), String> {
 pub struct FlavorWriter<W: Write> {
     out: W,
     flavor: Flavor,
-    /// The plain writer, writing into a reused buffer.
-    plain: JsonlWriter<Vec<u8>>,
+    /// The stored attachments (`--media`): every line then has the media fields.
+    attachments: Option<std::sync::Arc<chatdump_core::attachment::Attachments>>,
     line: Vec<u8>,
 }
 
@@ -139,7 +139,7 @@ impl<W: Write> FlavorWriter<W> {
         Self {
             out,
             flavor,
-            plain: JsonlWriter::new(Vec::with_capacity(4096)),
+            attachments: None,
             line: Vec::with_capacity(4096),
         }
     }
@@ -149,10 +149,20 @@ impl<W: Write> FlavorWriter<W> {
         self.out
     }
 
-    /// Writes the plain line (with its newline) of `message` into `self.plain.out`.
+    /// Writes the plain line (with its newline) of `message` to `out`.
     fn plain_line(&mut self, message: &Message) -> Result<(), ExportError> {
-        self.plain.out.clear();
-        self.plain.message(message)
+        self.line.clear();
+        write_line(
+            &mut self.line,
+            message,
+            &message.body(),
+            &PLAIN_NAMES,
+            &message.id,
+            self.attachments.as_deref(),
+        );
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        Ok(())
     }
 }
 
@@ -170,22 +180,20 @@ struct BulkTarget<'a> {
 
 /// Meilisearch's names: only `id` may end in `id`, or Meilisearch cannot infer the primary key.
 const MEILISEARCH_NAMES: IdFieldNames = IdFieldNames {
-    session: key!("session"),
-    meeting: key!("meeting"),
-    participant: key!("participant"),
+    session: between!("session"),
+    meeting: between!("meeting"),
+    participant: between!("participant"),
 };
 
 impl<W: Write> Exporter for FlavorWriter<W> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
-        self.plain.begin(context)
+        self.attachments.clone_from(&context.attachments);
+        Ok(())
     }
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
         match &self.flavor {
-            Flavor::Plain => {
-                self.plain_line(message)?;
-                self.out.write_all(&self.plain.out)?;
-            }
+            Flavor::Plain => self.plain_line(message)?,
             Flavor::Elasticsearch { index } => {
                 if message.id.len() > MAX_ELASTICSEARCH_ID_BYTES {
                     return Err(ExportError::format(IdTooLong {
@@ -206,7 +214,6 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                 self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
                 self.plain_line(message)?;
-                self.out.write_all(&self.plain.out)?;
             }
             Flavor::Meilisearch | Flavor::Typesense => {
                 // Both want ids in `[A-Za-z0-9_-]`; Meilisearch also wants `id` to be the only
@@ -223,9 +230,8 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                     &message.body(),
                     names,
                     &id,
-                    self.plain.attachments.as_deref(),
-                )
-                .map_err(ExportError::format)?;
+                    self.attachments.as_deref(),
+                );
                 self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
             }

@@ -117,20 +117,20 @@ fn write_line(
 ) -> serde_json::Result<()> {
     line.extend_from_slice(br#"{"schema_version":"#);
     serde_json::to_writer(&mut *line, &TRANSCRIPT_SCHEMA_VERSION)?;
-    optional_string_field(line, key!("session_id"), session_id)?;
-    optional_string_field(line, key!("meeting_id"), meeting_id)?;
+    optional_string_field(line, key!("session_id"), session_id);
+    optional_string_field(line, key!("meeting_id"), meeting_id);
     optional_string_field(
         line,
         key!("participant_id"),
         utterance.participant_id.as_deref(),
-    )?;
-    optional_string_field(line, key!("user_id"), utterance.user_id.as_deref())?;
+    );
+    optional_string_field(line, key!("user_id"), utterance.user_id.as_deref());
     optional_string_field(
         line,
         key!("custom_participant_id"),
         utterance.custom_participant_id.as_deref(),
-    )?;
-    string_field(line, key!("display_name"), &utterance.display_name)?;
+    );
+    string_field(line, key!("display_name"), &utterance.display_name);
     line.extend_from_slice(concat!(key!("start"), "\"").as_bytes());
     push_utc(line, utterance.start);
     line.push(b'"');
@@ -148,7 +148,7 @@ fn write_line(
         key!("end_ms"),
         &utterance.end.map(Timestamp::as_millisecond),
     )?;
-    string_field(line, key!("text"), &utterance.text)?;
+    string_field(line, key!("text"), &utterance.text);
     field(line, key!("seq"), &seq)?;
     line.push(b'}');
     Ok(())

@@ -17,7 +17,7 @@ use chatdump_core::export::{
     Warning,
 };
 use chatdump_core::order::{OrderOptions, Strategy};
-use chatdump_core::output::{AtomicFile, BackgroundWriter, StreamingFile};
+use chatdump_core::output::{AtomicFile, BackgroundWriter, Sink, StreamingFile};
 use chatdump_core::reader::{ChatReader, ReaderOptions};
 use chatdump_core::speech::UtteranceError;
 use chatdump_parquet::Dataset;
@@ -627,7 +627,7 @@ fn open_outputs<'a>(
             continue;
         }
         let hash = HashHandle::new(options.content_hashes);
-        let writer: Box<dyn Write + Send> = match plan.path(format, source) {
+        let writer: Box<dyn Sink> = match plan.path(format, source) {
             None => {
                 pending.stdout = Some((format, hash.clone()));
                 Box::new(BufWriter::with_capacity(256 << 10, hash.wrap(io::stdout())))

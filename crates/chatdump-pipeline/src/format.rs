@@ -1,8 +1,7 @@
 //! The one place that knows the list of output formats.
 
-use std::io::Write;
-
 use chatdump_core::export::Exporter;
+use chatdump_core::output::Sink;
 use chatdump_jsonl::Flavor;
 use chatdump_parquet::ParquetOptions;
 use chatdump_transcript::TranscriptOptions;
@@ -67,7 +66,7 @@ pub struct FormatOptions {
 /// Creates the exporter for `format` writing to `out`.
 pub(crate) fn exporter<'a>(
     format: Format,
-    out: Box<dyn Write + Send>,
+    out: Box<dyn Sink>,
     options: &FormatOptions,
 ) -> Box<dyn Exporter + Send + 'a> {
     match format {
