@@ -20,10 +20,16 @@ fn pending() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
 ///
 /// For a program about to exit on SIGINT or SIGTERM, when destructors will not run: call it from
 /// the signal handler so an interrupted run leaves no partial file behind.
+///
+/// The list stays locked afterwards, for the rest of the process's life: a temporary file being
+/// created meanwhile (which holds the lock from its creation until it is listed) is removed with
+/// the others, and none can be created after the clean-up. So call it only right before exiting.
 pub fn remove_pending_files() {
-    for path in std::mem::take(&mut *pending()) {
+    let mut pending = pending();
+    for path in std::mem::take(&mut *pending) {
         let _ = std::fs::remove_file(path);
     }
+    std::mem::forget(pending);
 }
 
 /// The random characters in a temporary file's name (`.<name>.XXXXXX.tmp`).
@@ -175,8 +181,12 @@ impl AtomicFile {
         // default is owner-only).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        // Listed under the same lock it is created under: a clean-up on a signal either comes
+        // first (and this waits for the exit) or sees the file.
+        let mut pending = pending();
         let temp = Self::create_locked(&builder, &dir)?;
-        pending().insert(temp.path().to_path_buf());
+        pending.insert(temp.path().to_path_buf());
+        drop(pending);
         Ok(Self {
             temp: Some(temp),
             target,
