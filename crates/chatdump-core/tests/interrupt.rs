@@ -2,6 +2,11 @@
 //! new one can appear between the clean-up and the exit. Its own test binary: the clean-up
 //! leaves the process's list locked for good.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests may use the system temporary directory"
+)]
+
 use std::sync::mpsc;
 use std::time::Duration;
 
