@@ -113,6 +113,8 @@ pub struct ChatReader<R> {
     extra_columns: Vec<usize>,
     records: u64,
     done: bool,
+    /// The day number of the last `createdAt` date read.
+    days: DayCache,
 }
 
 /// A record's fields, as byte ranges of the reader's output buffer.
@@ -206,6 +208,7 @@ impl<R: Read> ChatReader<R> {
             extra_columns: Vec::new(),
             records: 0,
             done: false,
+            days: DayCache::default(),
         }
     }
 
@@ -417,7 +420,7 @@ impl<R: Read> ChatReader<R> {
             })
         };
         let created_at = required(CREATED_AT)?;
-        let created_at = parse_timestamp(created_at).ok_or_else(|| {
+        let created_at = parse_timestamp_with(created_at, &self.days).ok_or_else(|| {
             self.error(
                 raw.position,
                 Some(self.column_index[CREATED_AT]),
@@ -915,7 +918,12 @@ const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 /// it would be a guess.
 #[must_use]
 pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
-    if let Some(timestamp) = parse_canonical_utc(value.as_bytes()) {
+    parse_timestamp_with(value, &DayCache::default())
+}
+
+/// [`parse_timestamp`], remembering the last canonical date's day number in `days`.
+fn parse_timestamp_with(value: &str, days: &DayCache) -> Option<Timestamp> {
+    if let Some(timestamp) = parse_canonical_utc_with(value.as_bytes(), days) {
         return Some(timestamp);
     }
     let value = value.trim();
@@ -927,6 +935,19 @@ pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
         return None;
     }
     parse_with_offset(value)
+}
+
+/// The last valid `YYYY-MM-DD` the canonical parser read, and its day number (days since
+/// 1970-01-01): the records of a dump come in time order, most of them on the day of the one
+/// before, whose date then need not be read again. It starts with no date (`-` can never be
+/// where a date has a digit).
+#[derive(Debug)]
+struct DayCache(std::cell::Cell<([u8; 10], i64)>);
+
+impl Default for DayCache {
+    fn default() -> Self {
+        Self(std::cell::Cell::new(([b'-'; 10], 0)))
+    }
 }
 
 /// Parses an RFC 3339 / ISO 8601 timestamp with an offset within ±23:59:59, as RFC 3339
@@ -954,53 +975,115 @@ fn parse_with_offset(value: &str) -> Option<Timestamp> {
 /// The shape nearly every dump uses, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, parsed without the
 /// general parser. `None` means "not this shape" (or an invalid date), never "invalid": the
 /// caller then tries the general parser, so this only has to be right when it answers.
+///
+/// The digits are read and range-checked here and the date turned into a day number by
+/// arithmetic (`days_from_civil`), so the only call into jiff is `Timestamp::new`, which checks
+/// jiff's range. A leap second (`:60`) is left to the general parser.
+#[cfg(test)]
 fn parse_canonical_utc(value: &[u8]) -> Option<Timestamp> {
-    fn number(digits: &[u8]) -> Option<i32> {
-        digits.iter().try_fold(0_i32, |total, &digit| {
-            digit
-                .is_ascii_digit()
-                .then(|| total * 10 + i32::from(digit - b'0'))
-        })
+    parse_canonical_utc_with(value, &DayCache::default())
+}
+
+/// [`parse_canonical_utc`], taking the day number from `days` when the date is the one it holds
+/// (and putting it there otherwise).
+fn parse_canonical_utc_with(value: &[u8], days: &DayCache) -> Option<Timestamp> {
+    /// The value of two ASCII digits.
+    fn two(digits: &[u8]) -> Option<u32> {
+        let tens = u32::from(digits[0].wrapping_sub(b'0'));
+        let ones = u32::from(digits[1].wrapping_sub(b'0'));
+        (tens < 10 && ones < 10).then_some(tens * 10 + ones)
     }
+    /// What a fraction of `n` digits is multiplied by to give nanoseconds.
+    const SCALE: [u32; 10] = [
+        0,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+        10,
+        1,
+    ];
     let (&b'Z', rest) = value.split_last()? else {
         return None;
     };
-    if rest.len() < 19
-        || rest[4] != b'-'
-        || rest[7] != b'-'
-        || rest[10] != b'T'
-        || rest[13] != b':'
-        || rest[16] != b':'
+    let (Some(head), fraction) = (rest.get(..19), rest.get(19..).unwrap_or_default()) else {
+        return None;
+    };
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
     {
         return None;
     }
     let mut nanosecond = 0;
-    if let Some(fraction) = rest.get(19..).filter(|fraction| !fraction.is_empty()) {
-        let (b'.', digits) = fraction.split_first()? else {
-            return None;
-        };
+    if let Some((&b'.', digits)) = fraction.split_first() {
         if digits.is_empty() || digits.len() > 9 {
             return None;
         }
-        nanosecond = number(digits)? * 10_i32.pow(9 - digits.len() as u32);
+        for &digit in digits {
+            let digit = digit.wrapping_sub(b'0');
+            if digit >= 10 {
+                return None;
+            }
+            nanosecond = nanosecond * 10 + u32::from(digit);
+        }
+        nanosecond *= SCALE[digits.len()];
+    } else if !fraction.is_empty() {
+        return None;
     }
-    let date = jiff::civil::Date::new(
-        i16::try_from(number(&rest[0..4])?).ok()?,
-        i8::try_from(number(&rest[5..7])?).ok()?,
-        i8::try_from(number(&rest[8..10])?).ok()?,
-    )
-    .ok()?;
-    let time = jiff::civil::Time::new(
-        i8::try_from(number(&rest[11..13])?).ok()?,
-        i8::try_from(number(&rest[14..16])?).ok()?,
-        // A leap second (`:60`) is left to the general parser.
-        i8::try_from(number(&rest[17..19])?).ok()?,
-        nanosecond,
-    )
-    .ok()?;
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(date.to_datetime(time))
-        .ok()
+    let hour = two(&head[11..13])?;
+    let minute = two(&head[14..16])?;
+    let second = two(&head[17..19])?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let date: [u8; 10] = head[..10].try_into().ok()?;
+    let (known, known_day) = days.0.get();
+    let day_number = if date == known {
+        known_day
+    } else {
+        let year = two(&date[0..2])? * 100 + two(&date[2..4])?;
+        let month = two(&date[5..7])?;
+        let day = two(&date[8..10])?;
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        let day_number = days_from_civil(year, month, day);
+        days.0.set((date, day_number));
+        day_number
+    };
+    let seconds = day_number * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Timestamp::new(seconds, i32::try_from(nanosecond).ok()?).ok()
+}
+
+/// The days in `month` (1 to 12) of the proleptic Gregorian `year`.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a valid date of a year from 0 to 9999 (proleptic Gregorian; Howard
+/// Hinnant's `days_from_civil`, with the years counted from March so that the leap day is last).
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+    // Shifted by 400 years, so the year stays positive in January and February of year 0.
+    let year = year + 400 - u32::from(month <= 2);
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    i64::from(era) * 146_097 + i64::from(day_of_era) - 719_468 - 146_097
 }
 
 fn parse_epoch(value: &str) -> Option<Timestamp> {
@@ -1265,6 +1348,96 @@ mod tests {
             }
         }
         assert!(accepted > 300, "only {accepted} accepted");
+    }
+
+    /// The fast path gives jiff's answer for instants spread over jiff's whole range, printed
+    /// with every number of fractional digits, and for the same strings with one byte changed
+    /// (declining only what jiff declines, or the shapes it was never meant to take).
+    #[test]
+    fn canonical_fast_path_agrees_with_jiff_across_the_range() {
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // From 0000-01-01 (earlier years have a sign) to the end of jiff's range.
+        let (min, max) = (-62_167_219_200, Timestamp::MAX.as_second());
+        let span = u64::try_from(max - min).unwrap();
+        let (mut accepted, mut mutated) = (0, 0);
+        // One cache for the whole test, as a reader has: most strings are of a new date, the
+        // second of each pair is of the day before it, and changed dates must not be taken for it.
+        let days = DayCache::default();
+        let mut previous = 0_i64;
+        for round in 0..400_000 {
+            let second = if round % 2 == 1 {
+                // The same day as the previous string, at another time.
+                let day_start = previous.div_euclid(86_400) * 86_400;
+                day_start + i64::try_from(next() % 86_400).unwrap()
+            } else {
+                min + i64::try_from(next() % span).unwrap()
+            };
+            previous = second;
+            let nanos = i32::try_from(next() % 1_000_000_000).unwrap();
+            let Ok(instant) = Timestamp::new(second, nanos) else {
+                continue;
+            };
+            let digits = usize::try_from(next() % 10).unwrap();
+            let text = match digits {
+                0 => format!("{instant:.0}"),
+                _ => format!("{instant:.digits$}"),
+            };
+            let text = text.replace('z', "Z");
+            if text.starts_with('-') || text.starts_with('+') {
+                continue;
+            }
+            let expected = text.parse::<Timestamp>().ok();
+            assert!(expected.is_some(), "{text}");
+            assert_eq!(parse_canonical_utc(text.as_bytes()), expected, "{text}");
+            assert_eq!(
+                parse_canonical_utc_with(text.as_bytes(), &days),
+                expected,
+                "{text} (round {round})"
+            );
+            accepted += 1;
+            // One byte changed: a digit, a separator, a letter.
+            let mut bytes = text.clone().into_bytes();
+            let at = usize::try_from(next()).unwrap() % bytes.len();
+            bytes[at] = b"0123456789:-.TZ a"[usize::try_from(next() % 17).unwrap()];
+            let Ok(changed) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let general = changed.parse::<Timestamp>().ok();
+            let cached = parse_canonical_utc_with(changed.as_bytes(), &days);
+            assert_eq!(cached, parse_canonical_utc(changed.as_bytes()), "{changed}");
+            if let Some(fast) = cached {
+                assert_eq!(Some(fast), general, "{changed} (round {round})");
+            } else {
+                let canonical = changed.len() >= 20
+                    && changed.as_bytes()[10] == b'T'
+                    && changed.ends_with('Z')
+                    && !changed.contains(":60");
+                if canonical
+                    && changed.as_bytes()[..19].iter().enumerate().all(|(i, b)| {
+                        if [4, 7].contains(&i) {
+                            *b == b'-'
+                        } else if [13, 16].contains(&i) {
+                            *b == b':'
+                        } else {
+                            i == 10 || b.is_ascii_digit()
+                        }
+                    })
+                {
+                    assert!(general.is_none(), "{changed} declined (round {round})");
+                }
+            }
+            mutated += 1;
+        }
+        assert!(
+            accepted > 390_000 && mutated > 300_000,
+            "{accepted} {mutated}"
+        );
     }
 
     /// Fields lie end to end in the reader's buffer, so two invalid halves can make a valid
