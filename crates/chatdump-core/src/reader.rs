@@ -390,13 +390,33 @@ impl<R: Read> ChatReader<R> {
         }
         // One UTF-8 check for the whole record (the fields lie end to end in `out`); a field
         // of a valid record is then a slice on character boundaries, or invalid on its own.
-        // Only a record that fails is checked field by field, to name the bad column.
-        // The ten documented fields are then sliced once, up front; when the check fails (or a
-        // field boundary splits a character), each field is checked alone as it is needed, so
-        // the first error in the order below is the one reported.
+        // The ten documented fields are then sliced once, up front.
         let fields = simdutf8::basic::from_utf8(&self.record()[..self.ends[raw.field_count - 1]])
             .ok()
             .and_then(|record| self.documented_fields(record));
+        // The common case: every field valid. Checked all at once, then filled.
+        if let Some(fields) = &fields
+            && let Some((created_at, pinned, edited)) = self.valid_values(fields)
+        {
+            self.fill_extra(raw.position, message)?;
+            set(&mut message.id, fields[ID]);
+            set(&mut message.session_id, fields[SESSION_ID]);
+            set(&mut message.meeting_id, fields[MEETING_ID]);
+            set(&mut message.participant_id, fields[PARTICIPANT_ID]);
+            set(&mut message.display_name, fields[DISPLAY_NAME]);
+            message.pinned = pinned;
+            message.edited = edited;
+            message.created_at = created_at;
+            if message.payload_type.as_str() != fields[PAYLOAD_TYPE] {
+                message.payload_type = PayloadType::from_name(fields[PAYLOAD_TYPE]);
+            }
+            set(&mut message.payload, fields[PAYLOAD]);
+            message.position = raw.position;
+            return Ok(());
+        }
+        // Otherwise each field is checked as it is needed (and alone, to name the bad column
+        // when the record is not valid UTF-8), so the first error in the order below is the
+        // one reported.
         let text = |slot: usize| -> Result<&str, RecordError> {
             if let Some(fields) = &fields {
                 return Ok(fields[slot]);
@@ -444,26 +464,7 @@ impl<R: Read> ChatReader<R> {
                 created_at.as_bytes(),
             )
         })?;
-        message.extra.clear();
-        for &index in &self.extra_columns {
-            let bytes = self.field(index);
-            let value = std::str::from_utf8(bytes).map_err(|_| {
-                self.error(
-                    raw.position,
-                    Some(index),
-                    RecordErrorKind::InvalidUtf8,
-                    bytes,
-                )
-            })?;
-            // A column with no name (every line ending with a comma) holds nothing but empty
-            // values: those are left out, so only a real value makes it an extra column.
-            if value.is_empty() && is_blank(&self.header[index]) {
-                continue;
-            }
-            message
-                .extra
-                .push((self.header[index].clone(), value.to_owned()));
-        }
+        self.fill_extra(raw.position, message)?;
         set(&mut message.id, required(ID)?);
         set(&mut message.session_id, required(SESSION_ID)?);
         set(&mut message.meeting_id, required(MEETING_ID)?);
@@ -478,6 +479,50 @@ impl<R: Read> ChatReader<R> {
         }
         set(&mut message.payload, text(PAYLOAD)?);
         message.position = raw.position;
+        Ok(())
+    }
+
+    /// `createdAt`, `pinned` and `isEdited` parsed, when they parse and no required field is
+    /// blank: the values of a record [`ChatReader::fill_message`] fills without an error (but
+    /// for the extra columns).
+    fn valid_values(&self, fields: &[&str; COLUMNS.len()]) -> Option<(Timestamp, bool, bool)> {
+        if [
+            ID,
+            SESSION_ID,
+            MEETING_ID,
+            PARTICIPANT_ID,
+            PAYLOAD_TYPE,
+            CREATED_AT,
+        ]
+        .iter()
+        .any(|&slot| is_blank(fields[slot]))
+        {
+            return None;
+        }
+        Some((
+            parse_timestamp_with(fields[CREATED_AT], &self.days)?,
+            parse_bool(fields[PINNED])?,
+            parse_bool(fields[IS_EDITED])?,
+        ))
+    }
+
+    /// Fills [`Message::extra`] from the columns beyond the documented ones.
+    fn fill_extra(&self, position: Position, message: &mut Message) -> Result<(), RecordError> {
+        message.extra.clear();
+        for &index in &self.extra_columns {
+            let bytes = self.field(index);
+            let value = std::str::from_utf8(bytes).map_err(|_| {
+                self.error(position, Some(index), RecordErrorKind::InvalidUtf8, bytes)
+            })?;
+            // A column with no name (every line ending with a comma) holds nothing but empty
+            // values: those are left out, so only a real value makes it an extra column.
+            if value.is_empty() && is_blank(&self.header[index]) {
+                continue;
+            }
+            message
+                .extra
+                .push((self.header[index].clone(), value.to_owned()));
+        }
         Ok(())
     }
 
@@ -1732,6 +1777,95 @@ mod tests {
             assert!(reader.read_into(&mut message).is_none());
         }
         assert!(checked > 2000, "only {checked}");
+    }
+
+    /// Of several bad values in a record, the one reported is the first in the reader's order
+    /// (`createdAt`, then `id`, `sessionId`, `meetingId`, `participantId`, `pinned`,
+    /// `isEdited`, `payloadType`), whatever the order of the columns, and good records are
+    /// read whole: the all-at-once check of valid records and the field-by-field path agree.
+    #[test]
+    fn the_first_bad_value_in_the_reader_order_is_reported() {
+        let mut seed = 0x7a3d_91c4_e5b2_0f68_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % bound as u64).unwrap()
+        };
+        let checks = [
+            (CREATED_AT, "createdAt"),
+            (ID, "id"),
+            (SESSION_ID, "sessionId"),
+            (MEETING_ID, "meetingId"),
+            (PARTICIPANT_ID, "participantId"),
+            (PINNED, "pinned"),
+            (IS_EDITED, "isEdited"),
+            (PAYLOAD_TYPE, "payloadType"),
+        ];
+        let (mut good, mut bad) = (0, 0);
+        for _ in 0..300 {
+            let mut order: Vec<usize> = (0..COLUMNS.len()).collect();
+            for at in (1..order.len()).rev() {
+                order.swap(at, next(at + 1));
+            }
+            let mut doc = order
+                .iter()
+                .map(|&column| COLUMNS[column])
+                .collect::<Vec<_>>()
+                .join(",");
+            doc.push('\n');
+            let mut expected = Vec::new();
+            for _ in 0..20 {
+                let broken = |next: &mut dyn FnMut(usize) -> usize| next(12) == 0;
+                let mut values = [""; COLUMNS.len()];
+                let mut first = None;
+                for (slot, name) in checks {
+                    let bad = broken(&mut next);
+                    values[slot] = match (slot, bad) {
+                        (CREATED_AT, true) => ["", " ", "yesterday"][next(3)],
+                        (CREATED_AT, false) => "2024-05-14T09:00:04.112Z",
+                        (PINNED | IS_EDITED, true) => "maybe",
+                        (PINNED | IS_EDITED, false) => "true",
+                        (_, true) => ["", " "][next(2)],
+                        (_, false) => "value",
+                    };
+                    if bad && first.is_none() {
+                        let kind = match (slot, values[slot].trim()) {
+                            (PINNED | IS_EDITED, _) => RecordErrorKind::InvalidBoolean,
+                            (CREATED_AT, "yesterday") => RecordErrorKind::InvalidTimestamp,
+                            _ => RecordErrorKind::EmptyValue,
+                        };
+                        first = Some((kind, name));
+                    }
+                }
+                values[DISPLAY_NAME] = "Ann";
+                values[PAYLOAD] = "hi";
+                let line: Vec<&str> = order.iter().map(|&column| values[column]).collect();
+                doc.push_str(&line.join(","));
+                doc.push('\n');
+                expected.push(first);
+            }
+            let mut reader =
+                ChatReader::new(doc.as_bytes(), "bad.csv", ReaderOptions::default()).unwrap();
+            let mut message = Message::default();
+            for first in expected {
+                match (reader.read_into(&mut message).unwrap(), first) {
+                    (Ok(()), None) => {
+                        assert_eq!(
+                            (message.id.as_str(), message.payload.as_str()),
+                            ("value", "hi")
+                        );
+                        good += 1;
+                    }
+                    (Err(ReadError::Record(error)), Some((kind, column))) => {
+                        assert_eq!((error.kind, error.column.as_deref()), (kind, Some(column)));
+                        bad += 1;
+                    }
+                    (read, first) => panic!("{read:?}, expected {first:?}: {doc}"),
+                }
+            }
+        }
+        assert!(good > 1000 && bad > 1000, "{good} {bad}");
     }
 
     /// `set` leaves the text and the capacity `clear` and `push_str` would (capacities count
