@@ -491,9 +491,20 @@ pub fn run<R: Read + Send>(
         let (mut records_read, mut bytes_read) = (0, 0);
         for mut batch in receiver {
             let mut errors = batch.errors.drain(..).peekable();
+            // Where the next error comes (none: `usize::MAX`), compared with each message's
+            // index rather than peeked at for every message.
+            let next_error = |errors: &mut std::iter::Peekable<_>| {
+                errors
+                    .peek()
+                    .map_or(usize::MAX, |(before, _): &(usize, ReadError)| *before)
+            };
+            let mut error_at = next_error(&mut errors);
             for (index, message) in batch.messages.drain(..).enumerate() {
-                while let Some((_, error)) = errors.next_if(|(before, _)| *before == index) {
-                    sink.read_error(error, options.on_error)?;
+                if index == error_at {
+                    while let Some((_, error)) = errors.next_if(|(before, _)| *before == index) {
+                        sink.read_error(error, options.on_error)?;
+                    }
+                    error_at = next_error(&mut errors);
                 }
                 match orderer
                     .push(message, &mut |message| sink.release(message))
@@ -787,6 +798,7 @@ impl Sink<'_, '_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::ReaderOptions;
 
     /// A spent message with a long payload is kept for reuse without that payload's buffer; one
     /// that is still too large without it is dropped; a small one is kept whole.
@@ -812,6 +824,93 @@ mod tests {
             ..Message::default()
         };
         assert!(!reusable(&mut wide));
+    }
+
+    /// With a reorder window that releases every message at once, rejected records and dropped
+    /// duplicates are told in input order, however many of each a batch holds.
+    #[test]
+    fn rejects_and_duplicates_are_told_in_input_order() {
+        struct Ignore;
+        impl Exporter for Ignore {
+            fn begin(&mut self, _context: &ExportContext) -> Result<(), ExportError> {
+                Ok(())
+            }
+            fn message(&mut self, _message: &Message) -> Result<(), ExportError> {
+                Ok(())
+            }
+            fn finish(&mut self) -> Result<(), ExportError> {
+                Ok(())
+            }
+        }
+        #[derive(Default)]
+        struct Lines(Vec<u64>);
+        impl Observer for Lines {
+            fn rejected(&mut self, error: &RecordError) -> Result<(), ExportError> {
+                self.0.push(error.position.line);
+                Ok(())
+            }
+            fn warning(&mut self, warning: &Warning) {
+                if let Warning::Duplicate { second, .. } = warning {
+                    self.0.push(second.line);
+                }
+            }
+            fn progress(&mut self, _bytes_read: u64) {}
+        }
+        let mut csv = String::from(
+            "id,participantId,sessionId,meetingId,displayName,pinned,isEdited,payloadType,payload,createdAt\n",
+        );
+        let mut expected = Vec::new();
+        for second in 0..3000 {
+            let line = format!(
+                "m{second},p,s,mt,Ann,false,false,TEXT_MESSAGE,hi,{}\n",
+                1_700_000_000 + second
+            );
+            csv.push_str(&line);
+            let next_line = csv.lines().count() as u64 + 1;
+            match second % 7 {
+                // A duplicate, a bad record, both, or two bad records in a row.
+                1 | 4 => {
+                    csv.push_str(&line);
+                    expected.push(next_line);
+                }
+                2 => {
+                    csv.push_str(",p,s,mt,Ann,false,false,TEXT_MESSAGE,hi,1\n");
+                    expected.push(next_line);
+                }
+                5 => {
+                    csv.push_str(&line);
+                    csv.push_str(",p,s,mt,Ann,false,false,TEXT_MESSAGE,hi,1\n");
+                    csv.push_str(",p,s,mt,Ann,maybe,false,TEXT_MESSAGE,hi,1\n");
+                    expected.extend([next_line, next_line + 1, next_line + 2]);
+                }
+                _ => {}
+            }
+        }
+        let reader =
+            ChatReader::new(csv.as_bytes(), "order.csv", ReaderOptions::default()).unwrap();
+        let mut outputs = [Output {
+            name: "ignore".to_owned(),
+            exporter: Box::new(Ignore),
+        }];
+        let mut lines = Lines::default();
+        let options = RunOptions {
+            on_error: OnError::Skip,
+            order: OrderOptions {
+                memory_budget: 0,
+                temp_dir: None,
+            },
+            strategy: Some(Strategy::Window),
+        };
+        let outcome = run(
+            reader,
+            &ExportContext::default(),
+            &mut outputs,
+            &mut lines,
+            &options,
+        )
+        .unwrap();
+        assert!(matches!(outcome, Outcome::Done(_)));
+        assert_eq!(lines.0, expected);
     }
 
     #[test]

@@ -64,8 +64,16 @@ const PAYLOAD: usize = 8;
 const CREATED_AT: usize = 9;
 
 /// Replaces `target`'s text with `value`, keeping its allocation when it is large enough.
+///
+/// When it is not, the string gets the capacity `push_str` would give it (the memory budgets
+/// count capacities), but in a new buffer: growing the old one (`realloc`) would copy its text
+/// only for it to be overwritten.
 fn set(target: &mut String, value: &str) {
-    target.clear();
+    if target.capacity() < value.len() {
+        *target = String::with_capacity(value.len().max(2 * target.capacity()).max(8));
+    } else {
+        target.clear();
+    }
     target.push_str(value);
 }
 
@@ -113,6 +121,11 @@ pub struct ChatReader<R> {
     extra_columns: Vec<usize>,
     records: u64,
     done: bool,
+    /// The day number of the last `createdAt` date read.
+    days: DayCache,
+    /// Where in `buf` the quoted fast path found the next `\r` (`len` when there is none);
+    /// `None` when not known (forgotten when the buffer is filled again).
+    next_cr: Option<usize>,
 }
 
 /// A record's fields, as byte ranges of the reader's output buffer.
@@ -206,6 +219,8 @@ impl<R: Read> ChatReader<R> {
             extra_columns: Vec::new(),
             records: 0,
             done: false,
+            days: DayCache::default(),
+            next_cr: None,
         }
     }
 
@@ -375,14 +390,38 @@ impl<R: Read> ChatReader<R> {
         }
         // One UTF-8 check for the whole record (the fields lie end to end in `out`); a field
         // of a valid record is then a slice on character boundaries, or invalid on its own.
-        // Only a record that fails is checked field by field, to name the bad column.
-        let record =
-            simdutf8::basic::from_utf8(&self.record()[..self.ends[raw.field_count - 1]]).ok();
-        let text = |slot: usize| -> Result<&str, RecordError> {
-            let index = self.column_index[slot];
-            if let Some(value) = record.and_then(|record| record.get(self.bounds(index))) {
-                return Ok(value);
+        // The ten documented fields are then sliced once, up front.
+        let fields = simdutf8::basic::from_utf8(&self.record()[..self.ends[raw.field_count - 1]])
+            .ok()
+            .and_then(|record| self.documented_fields(record));
+        // The common case: every field valid. Checked all at once, then filled.
+        if let Some(fields) = &fields
+            && let Some((created_at, pinned, edited)) = self.valid_values(fields)
+        {
+            self.fill_extra(raw.position, message)?;
+            set(&mut message.id, fields[ID]);
+            set(&mut message.session_id, fields[SESSION_ID]);
+            set(&mut message.meeting_id, fields[MEETING_ID]);
+            set(&mut message.participant_id, fields[PARTICIPANT_ID]);
+            set(&mut message.display_name, fields[DISPLAY_NAME]);
+            message.pinned = pinned;
+            message.edited = edited;
+            message.created_at = created_at;
+            if message.payload_type.as_str() != fields[PAYLOAD_TYPE] {
+                message.payload_type = PayloadType::from_name(fields[PAYLOAD_TYPE]);
             }
+            set(&mut message.payload, fields[PAYLOAD]);
+            message.position = raw.position;
+            return Ok(());
+        }
+        // Otherwise each field is checked as it is needed (and alone, to name the bad column
+        // when the record is not valid UTF-8), so the first error in the order below is the
+        // one reported.
+        let text = |slot: usize| -> Result<&str, RecordError> {
+            if let Some(fields) = &fields {
+                return Ok(fields[slot]);
+            }
+            let index = self.column_index[slot];
             let bytes = self.field(index);
             std::str::from_utf8(bytes).map_err(|_| {
                 self.error(
@@ -417,7 +456,7 @@ impl<R: Read> ChatReader<R> {
             })
         };
         let created_at = required(CREATED_AT)?;
-        let created_at = parse_timestamp(created_at).ok_or_else(|| {
+        let created_at = parse_timestamp_with(created_at, &self.days).ok_or_else(|| {
             self.error(
                 raw.position,
                 Some(self.column_index[CREATED_AT]),
@@ -425,26 +464,7 @@ impl<R: Read> ChatReader<R> {
                 created_at.as_bytes(),
             )
         })?;
-        message.extra.clear();
-        for &index in &self.extra_columns {
-            let bytes = self.field(index);
-            let value = std::str::from_utf8(bytes).map_err(|_| {
-                self.error(
-                    raw.position,
-                    Some(index),
-                    RecordErrorKind::InvalidUtf8,
-                    bytes,
-                )
-            })?;
-            // A column with no name (every line ending with a comma) holds nothing but empty
-            // values: those are left out, so only a real value makes it an extra column.
-            if value.is_empty() && is_blank(&self.header[index]) {
-                continue;
-            }
-            message
-                .extra
-                .push((self.header[index].clone(), value.to_owned()));
-        }
+        self.fill_extra(raw.position, message)?;
         set(&mut message.id, required(ID)?);
         set(&mut message.session_id, required(SESSION_ID)?);
         set(&mut message.meeting_id, required(MEETING_ID)?);
@@ -460,6 +480,66 @@ impl<R: Read> ChatReader<R> {
         set(&mut message.payload, text(PAYLOAD)?);
         message.position = raw.position;
         Ok(())
+    }
+
+    /// `createdAt`, `pinned` and `isEdited` parsed, when they parse and no required field is
+    /// blank: the values of a record [`ChatReader::fill_message`] fills without an error (but
+    /// for the extra columns).
+    fn valid_values(&self, fields: &[&str; COLUMNS.len()]) -> Option<(Timestamp, bool, bool)> {
+        if [
+            ID,
+            SESSION_ID,
+            MEETING_ID,
+            PARTICIPANT_ID,
+            PAYLOAD_TYPE,
+            CREATED_AT,
+        ]
+        .iter()
+        .any(|&slot| is_blank(fields[slot]))
+        {
+            return None;
+        }
+        Some((
+            parse_timestamp_with(fields[CREATED_AT], &self.days)?,
+            parse_bool(fields[PINNED])?,
+            parse_bool(fields[IS_EDITED])?,
+        ))
+    }
+
+    /// Fills [`Message::extra`] from the columns beyond the documented ones.
+    fn fill_extra(&self, position: Position, message: &mut Message) -> Result<(), RecordError> {
+        message.extra.clear();
+        for &index in &self.extra_columns {
+            let bytes = self.field(index);
+            let value = std::str::from_utf8(bytes).map_err(|_| {
+                self.error(position, Some(index), RecordErrorKind::InvalidUtf8, bytes)
+            })?;
+            // A column with no name (every line ending with a comma) holds nothing but empty
+            // values: those are left out, so only a real value makes it an extra column.
+            if value.is_empty() && is_blank(&self.header[index]) {
+                continue;
+            }
+            message
+                .extra
+                .push((self.header[index].clone(), value.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The documented columns' values (in the order of [`COLUMNS`]) as slices of `record`, the
+    /// current record's fields checked as valid UTF-8; `None` when a field boundary splits a
+    /// character (fields lie end to end in `out`: two invalid halves can make a valid whole).
+    fn documented_fields<'r>(&self, record: &'r str) -> Option<[&'r str; COLUMNS.len()]> {
+        let gap = usize::from(self.in_buffer.is_some());
+        let mut fields = [""; COLUMNS.len()];
+        for (field, &index) in fields.iter_mut().zip(&self.column_index) {
+            let start = match index {
+                0 => 0,
+                _ => self.ends[index - 1] + gap,
+            };
+            *field = record.get(start..self.ends[index])?;
+        }
+        Some(fields)
     }
 
     fn error(
@@ -513,6 +593,7 @@ impl<R: Read> ChatReader<R> {
         self.buf_offset += self.len as u64;
         self.pos = 0;
         self.len = 0;
+        self.next_cr = None;
         loop {
             match self.input.read(&mut self.buf) {
                 Ok(0) => {
@@ -668,11 +749,7 @@ impl<R: Read> ChatReader<R> {
         if record.len() > self.options.max_record_bytes {
             return None;
         }
-        let mut field_count = 0;
-        for end in memchr::memchr_iter(b',', record).chain([record.len()]) {
-            *self.ends.get_mut(field_count)? = end;
-            field_count += 1;
-        }
+        let field_count = split_at_commas(record, &mut self.ends)?;
         self.in_buffer = Some(self.pos);
         self.pos += special + terminator;
         self.line += 1;
@@ -711,6 +788,11 @@ impl<R: Read> ChatReader<R> {
             *out_len = end;
             Some(())
         };
+        // The first `\r` at or after the field being read (`rest.len()` when there is none),
+        // looked for once for many fields (in a file with LF line ends, once per buffer fill)
+        // rather than in each field; `None` when not known.
+        let base = self.pos;
+        let mut next_cr = self.next_cr.and_then(|cr| cr.checked_sub(base));
         let mut at = 0;
         let mut out_len = 0;
         let mut field_count = 0;
@@ -735,13 +817,22 @@ impl<R: Read> ChatReader<R> {
                 after = at;
             } else {
                 let end = at + memchr::memchr3(b',', b'"', b'\n', &rest[at..])?;
+                let cr = match next_cr {
+                    Some(cr) if cr >= at => cr,
+                    _ => {
+                        let cr =
+                            memchr::memchr(b'\r', &rest[at..]).map_or(rest.len(), |cr| at + cr);
+                        next_cr = Some(cr);
+                        cr
+                    }
+                };
                 let mut value = &rest[at..end];
-                if let Some(cr) = memchr::memchr(b'\r', value) {
+                if cr < end {
                     // Only the `\r` of a `\r\n` ending the record.
-                    if rest[end] != b'\n' || cr + 1 != value.len() {
+                    if rest[end] != b'\n' || cr + 1 != end {
                         return None;
                     }
-                    value = &value[..cr];
+                    value = &value[..cr - at];
                 }
                 append(&mut out_len, value)?;
                 after = at + value.len();
@@ -761,6 +852,7 @@ impl<R: Read> ChatReader<R> {
         if terminator > max {
             return None;
         }
+        self.next_cr = next_cr.map(|cr| cr + base);
         self.in_buffer = None;
         self.pos += terminator;
         self.line += line_ends as u64 + 1;
@@ -818,6 +910,43 @@ impl<R: Read> ChatReader<R> {
             }
         }
     }
+}
+
+/// Writes where each `,`-separated field of `record` ends (the offset of each `,`, then the
+/// record's length) to `ends`, and returns the number of fields; `None` when `ends` is too short.
+///
+/// One pass over the record eight bytes at a time, each `,` of a word found from its bit mask,
+/// rather than a `memchr` call per field: the fields are short (a few dozen bytes), and each call
+/// has a fixed cost larger than the search.
+fn split_at_commas(record: &[u8], ends: &mut [usize]) -> Option<usize> {
+    const LOW_BITS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const COMMAS: u64 = 0x2c2c_2c2c_2c2c_2c2c;
+    let mut count = 0;
+    let mut push = |end: usize| -> Option<()> {
+        *ends.get_mut(count)? = end;
+        count += 1;
+        Some(())
+    };
+    let mut words = record.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().ok()?) ^ COMMAS;
+        // The top bit of each byte that was a `,` (now zero), exactly: the addition never
+        // carries out of a byte.
+        let mut commas = !(((word & LOW_BITS) + LOW_BITS) | word | LOW_BITS);
+        while commas != 0 {
+            push(offset + commas.trailing_zeros() as usize / 8)?;
+            commas &= commas - 1;
+        }
+        offset += 8;
+    }
+    for (at, &byte) in words.remainder().iter().enumerate() {
+        if byte == b',' {
+            push(offset + at)?;
+        }
+    }
+    push(record.len())?;
+    Some(count)
 }
 
 /// Checks RFC 4180 quoting of one record's raw bytes: a `"` may only open a field, close it
@@ -915,7 +1044,12 @@ const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 /// it would be a guess.
 #[must_use]
 pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
-    if let Some(timestamp) = parse_canonical_utc(value.as_bytes()) {
+    parse_timestamp_with(value, &DayCache::default())
+}
+
+/// [`parse_timestamp`], remembering the last canonical date's day number in `days`.
+fn parse_timestamp_with(value: &str, days: &DayCache) -> Option<Timestamp> {
+    if let Some(timestamp) = parse_canonical_utc_with(value.as_bytes(), days) {
         return Some(timestamp);
     }
     let value = value.trim();
@@ -927,6 +1061,19 @@ pub fn parse_timestamp(value: &str) -> Option<Timestamp> {
         return None;
     }
     parse_with_offset(value)
+}
+
+/// The last valid `YYYY-MM-DD` the canonical parser read, and its day number (days since
+/// 1970-01-01): the records of a dump come in time order, most of them on the day of the one
+/// before, whose date then need not be read again. It starts with no date (`-` can never be
+/// where a date has a digit).
+#[derive(Debug)]
+struct DayCache(std::cell::Cell<([u8; 10], i64)>);
+
+impl Default for DayCache {
+    fn default() -> Self {
+        Self(std::cell::Cell::new(([b'-'; 10], 0)))
+    }
 }
 
 /// Parses an RFC 3339 / ISO 8601 timestamp with an offset within ±23:59:59, as RFC 3339
@@ -954,53 +1101,115 @@ fn parse_with_offset(value: &str) -> Option<Timestamp> {
 /// The shape nearly every dump uses, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, parsed without the
 /// general parser. `None` means "not this shape" (or an invalid date), never "invalid": the
 /// caller then tries the general parser, so this only has to be right when it answers.
+///
+/// The digits are read and range-checked here and the date turned into a day number by
+/// arithmetic (`days_from_civil`), so the only call into jiff is `Timestamp::new`, which checks
+/// jiff's range. A leap second (`:60`) is left to the general parser.
+#[cfg(test)]
 fn parse_canonical_utc(value: &[u8]) -> Option<Timestamp> {
-    fn number(digits: &[u8]) -> Option<i32> {
-        digits.iter().try_fold(0_i32, |total, &digit| {
-            digit
-                .is_ascii_digit()
-                .then(|| total * 10 + i32::from(digit - b'0'))
-        })
+    parse_canonical_utc_with(value, &DayCache::default())
+}
+
+/// [`parse_canonical_utc`], taking the day number from `days` when the date is the one it holds
+/// (and putting it there otherwise).
+fn parse_canonical_utc_with(value: &[u8], days: &DayCache) -> Option<Timestamp> {
+    /// The value of two ASCII digits.
+    fn two(digits: &[u8]) -> Option<u32> {
+        let tens = u32::from(digits[0].wrapping_sub(b'0'));
+        let ones = u32::from(digits[1].wrapping_sub(b'0'));
+        (tens < 10 && ones < 10).then_some(tens * 10 + ones)
     }
+    /// What a fraction of `n` digits is multiplied by to give nanoseconds.
+    const SCALE: [u32; 10] = [
+        0,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+        10,
+        1,
+    ];
     let (&b'Z', rest) = value.split_last()? else {
         return None;
     };
-    if rest.len() < 19
-        || rest[4] != b'-'
-        || rest[7] != b'-'
-        || rest[10] != b'T'
-        || rest[13] != b':'
-        || rest[16] != b':'
+    let (Some(head), fraction) = (rest.get(..19), rest.get(19..).unwrap_or_default()) else {
+        return None;
+    };
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
     {
         return None;
     }
     let mut nanosecond = 0;
-    if let Some(fraction) = rest.get(19..).filter(|fraction| !fraction.is_empty()) {
-        let (b'.', digits) = fraction.split_first()? else {
-            return None;
-        };
+    if let Some((&b'.', digits)) = fraction.split_first() {
         if digits.is_empty() || digits.len() > 9 {
             return None;
         }
-        nanosecond = number(digits)? * 10_i32.pow(9 - digits.len() as u32);
+        for &digit in digits {
+            let digit = digit.wrapping_sub(b'0');
+            if digit >= 10 {
+                return None;
+            }
+            nanosecond = nanosecond * 10 + u32::from(digit);
+        }
+        nanosecond *= SCALE[digits.len()];
+    } else if !fraction.is_empty() {
+        return None;
     }
-    let date = jiff::civil::Date::new(
-        i16::try_from(number(&rest[0..4])?).ok()?,
-        i8::try_from(number(&rest[5..7])?).ok()?,
-        i8::try_from(number(&rest[8..10])?).ok()?,
-    )
-    .ok()?;
-    let time = jiff::civil::Time::new(
-        i8::try_from(number(&rest[11..13])?).ok()?,
-        i8::try_from(number(&rest[14..16])?).ok()?,
-        // A leap second (`:60`) is left to the general parser.
-        i8::try_from(number(&rest[17..19])?).ok()?,
-        nanosecond,
-    )
-    .ok()?;
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(date.to_datetime(time))
-        .ok()
+    let hour = two(&head[11..13])?;
+    let minute = two(&head[14..16])?;
+    let second = two(&head[17..19])?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let date: [u8; 10] = head[..10].try_into().ok()?;
+    let (known, known_day) = days.0.get();
+    let day_number = if date == known {
+        known_day
+    } else {
+        let year = two(&date[0..2])? * 100 + two(&date[2..4])?;
+        let month = two(&date[5..7])?;
+        let day = two(&date[8..10])?;
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        let day_number = days_from_civil(year, month, day);
+        days.0.set((date, day_number));
+        day_number
+    };
+    let seconds = day_number * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Timestamp::new(seconds, i32::try_from(nanosecond).ok()?).ok()
+}
+
+/// The days in `month` (1 to 12) of the proleptic Gregorian `year`.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a valid date of a year from 0 to 9999 (proleptic Gregorian; Howard
+/// Hinnant's `days_from_civil`, with the years counted from March so that the leap day is last).
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+    // Shifted by 400 years, so the year stays positive in January and February of year 0.
+    let year = year + 400 - u32::from(month <= 2);
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    i64::from(era) * 146_097 + i64::from(day_of_era) - 719_468 - 146_097
 }
 
 fn parse_epoch(value: &str) -> Option<Timestamp> {
@@ -1267,6 +1476,96 @@ mod tests {
         assert!(accepted > 300, "only {accepted} accepted");
     }
 
+    /// The fast path gives jiff's answer for instants spread over jiff's whole range, printed
+    /// with every number of fractional digits, and for the same strings with one byte changed
+    /// (declining only what jiff declines, or the shapes it was never meant to take).
+    #[test]
+    fn canonical_fast_path_agrees_with_jiff_across_the_range() {
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // From 0000-01-01 (earlier years have a sign) to the end of jiff's range.
+        let (min, max) = (-62_167_219_200, Timestamp::MAX.as_second());
+        let span = u64::try_from(max - min).unwrap();
+        let (mut accepted, mut mutated) = (0, 0);
+        // One cache for the whole test, as a reader has: most strings are of a new date, the
+        // second of each pair is of the day before it, and changed dates must not be taken for it.
+        let days = DayCache::default();
+        let mut previous = 0_i64;
+        for round in 0..400_000 {
+            let second = if round % 2 == 1 {
+                // The same day as the previous string, at another time.
+                let day_start = previous.div_euclid(86_400) * 86_400;
+                day_start + i64::try_from(next() % 86_400).unwrap()
+            } else {
+                min + i64::try_from(next() % span).unwrap()
+            };
+            previous = second;
+            let nanos = i32::try_from(next() % 1_000_000_000).unwrap();
+            let Ok(instant) = Timestamp::new(second, nanos) else {
+                continue;
+            };
+            let digits = usize::try_from(next() % 10).unwrap();
+            let text = match digits {
+                0 => format!("{instant:.0}"),
+                _ => format!("{instant:.digits$}"),
+            };
+            let text = text.replace('z', "Z");
+            if text.starts_with('-') || text.starts_with('+') {
+                continue;
+            }
+            let expected = text.parse::<Timestamp>().ok();
+            assert!(expected.is_some(), "{text}");
+            assert_eq!(parse_canonical_utc(text.as_bytes()), expected, "{text}");
+            assert_eq!(
+                parse_canonical_utc_with(text.as_bytes(), &days),
+                expected,
+                "{text} (round {round})"
+            );
+            accepted += 1;
+            // One byte changed: a digit, a separator, a letter.
+            let mut bytes = text.clone().into_bytes();
+            let at = usize::try_from(next()).unwrap() % bytes.len();
+            bytes[at] = b"0123456789:-.TZ a"[usize::try_from(next() % 17).unwrap()];
+            let Ok(changed) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let general = changed.parse::<Timestamp>().ok();
+            let cached = parse_canonical_utc_with(changed.as_bytes(), &days);
+            assert_eq!(cached, parse_canonical_utc(changed.as_bytes()), "{changed}");
+            if let Some(fast) = cached {
+                assert_eq!(Some(fast), general, "{changed} (round {round})");
+            } else {
+                let canonical = changed.len() >= 20
+                    && changed.as_bytes()[10] == b'T'
+                    && changed.ends_with('Z')
+                    && !changed.contains(":60");
+                if canonical
+                    && changed.as_bytes()[..19].iter().enumerate().all(|(i, b)| {
+                        if [4, 7].contains(&i) {
+                            *b == b'-'
+                        } else if [13, 16].contains(&i) {
+                            *b == b':'
+                        } else {
+                            i == 10 || b.is_ascii_digit()
+                        }
+                    })
+                {
+                    assert!(general.is_none(), "{changed} declined (round {round})");
+                }
+            }
+            mutated += 1;
+        }
+        assert!(
+            accepted > 390_000 && mutated > 300_000,
+            "{accepted} {mutated}"
+        );
+    }
+
     /// Fields lie end to end in the reader's buffer, so two invalid halves can make a valid
     /// character across a field boundary: the field must still be reported as invalid UTF-8.
     #[test]
@@ -1360,6 +1659,269 @@ mod tests {
                 .collect();
             let fields: Vec<Vec<String>> = read.into_iter().map(|(_, fields)| fields).collect();
             assert_eq!(fields, oracle, "round {round}: {doc:?}");
+        }
+    }
+
+    /// Messages agree with the `csv` crate's fields whatever the order of the columns, with an
+    /// extra column, quoted fields, line ends in quotes and non-ASCII text, through every path
+    /// (unquoted and quoted fast paths, `csv-core` when a record spans buffer fills): the ten
+    /// documented fields, sliced once per record, come from the right columns.
+    #[test]
+    fn messages_agree_with_the_csv_crate_in_any_column_order() {
+        let mut seed = 0x51f1_5e3d_0c7a_b2e9_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % bound as u64).unwrap()
+        };
+        let pieces = ["a", "bc", "é", "🍕", "x,y", "\"q\"", " ", "\n", "\r\n", "-"];
+        let mut names: Vec<&str> = COLUMNS.to_vec();
+        names.push("extraColumn");
+        let mut checked = 0;
+        for round in 0..300 {
+            let mut order: Vec<usize> = (0..names.len()).collect();
+            for at in (1..order.len()).rev() {
+                order.swap(at, next(at + 1));
+            }
+            let header: Vec<&str> = order.iter().map(|&column| names[column]).collect();
+            let mut doc = header.join(",");
+            doc.push('\n');
+            for _ in 0..next(20) {
+                let values: Vec<String> = order
+                    .iter()
+                    .map(|&column| match column {
+                        PINNED | IS_EDITED => ["true", "false", "1", "0", ""][next(5)].to_owned(),
+                        PAYLOAD_TYPE => ["TEXT_MESSAGE", "IMAGE_MESSAGE", "FILE_MESSAGE", "POLL"]
+                            [next(4)]
+                        .to_owned(),
+                        CREATED_AT => {
+                            format!("2024-05-{:02}T09:00:04.{}Z", 1 + next(28), next(999))
+                        }
+                        _ => {
+                            let mut value: String = (0..next(4)
+                                + usize::from(column != DISPLAY_NAME))
+                                .map(|_| pieces[next(pieces.len())])
+                                .collect();
+                            if matches!(column, ID | SESSION_ID | MEETING_ID | PARTICIPANT_ID) {
+                                value.insert(0, 'k');
+                            }
+                            value
+                        }
+                    })
+                    .collect();
+                let rendered: Vec<String> = values
+                    .iter()
+                    .map(|value| {
+                        if value.contains(['"', ',', '\r', '\n']) || next(6) == 0 {
+                            format!("\"{}\"", value.replace('"', "\"\""))
+                        } else {
+                            value.clone()
+                        }
+                    })
+                    .collect();
+                doc.push_str(&rendered.join(","));
+                doc.push_str(if next(2) == 0 { "\n" } else { "\r\n" });
+            }
+            let options = ReaderOptions {
+                buffer_bytes: if next(2) == 0 {
+                    64 + next(600)
+                } else {
+                    1 << 16
+                },
+                ..ReaderOptions::default()
+            };
+            let mut reader = ChatReader::new(doc.as_bytes(), "order.csv", options).unwrap();
+            let mut oracle = csv::ReaderBuilder::new().from_reader(doc.as_bytes());
+            let at = |name: &str| header.iter().position(|known| *known == name).unwrap();
+            let mut message = Message::default();
+            for record in oracle.records() {
+                let record = record.unwrap();
+                let read = reader.read_into(&mut message).unwrap();
+                assert!(read.is_ok(), "round {round}: {read:?} {doc:?}");
+                let field = |name: &str| record.get(at(name)).unwrap();
+                assert_eq!(
+                    [
+                        message.id.as_str(),
+                        &message.participant_id,
+                        &message.session_id,
+                        &message.meeting_id,
+                        &message.display_name,
+                        message.payload_type.as_str(),
+                        &message.payload,
+                    ],
+                    [
+                        "id",
+                        "participantId",
+                        "sessionId",
+                        "meetingId",
+                        "displayName",
+                        "payloadType",
+                        "payload"
+                    ]
+                    .map(field),
+                    "round {round}: {doc:?}"
+                );
+                assert_eq!(message.pinned, parse_bool(field("pinned")).unwrap());
+                assert_eq!(message.edited, parse_bool(field("isEdited")).unwrap());
+                assert_eq!(
+                    Some(message.created_at),
+                    parse_timestamp(field("createdAt"))
+                );
+                assert_eq!(
+                    message.extra,
+                    vec![("extraColumn".to_owned(), field("extraColumn").to_owned())]
+                );
+                checked += 1;
+            }
+            assert!(reader.read_into(&mut message).is_none());
+        }
+        assert!(checked > 2000, "only {checked}");
+    }
+
+    /// Of several bad values in a record, the one reported is the first in the reader's order
+    /// (`createdAt`, then `id`, `sessionId`, `meetingId`, `participantId`, `pinned`,
+    /// `isEdited`, `payloadType`), whatever the order of the columns, and good records are
+    /// read whole: the all-at-once check of valid records and the field-by-field path agree.
+    #[test]
+    fn the_first_bad_value_in_the_reader_order_is_reported() {
+        let mut seed = 0x7a3d_91c4_e5b2_0f68_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % bound as u64).unwrap()
+        };
+        let checks = [
+            (CREATED_AT, "createdAt"),
+            (ID, "id"),
+            (SESSION_ID, "sessionId"),
+            (MEETING_ID, "meetingId"),
+            (PARTICIPANT_ID, "participantId"),
+            (PINNED, "pinned"),
+            (IS_EDITED, "isEdited"),
+            (PAYLOAD_TYPE, "payloadType"),
+        ];
+        let (mut good, mut bad) = (0, 0);
+        for _ in 0..300 {
+            let mut order: Vec<usize> = (0..COLUMNS.len()).collect();
+            for at in (1..order.len()).rev() {
+                order.swap(at, next(at + 1));
+            }
+            let mut doc = order
+                .iter()
+                .map(|&column| COLUMNS[column])
+                .collect::<Vec<_>>()
+                .join(",");
+            doc.push('\n');
+            let mut expected = Vec::new();
+            for _ in 0..20 {
+                let broken = |next: &mut dyn FnMut(usize) -> usize| next(12) == 0;
+                let mut values = [""; COLUMNS.len()];
+                let mut first = None;
+                for (slot, name) in checks {
+                    let bad = broken(&mut next);
+                    values[slot] = match (slot, bad) {
+                        (CREATED_AT, true) => ["", " ", "yesterday"][next(3)],
+                        (CREATED_AT, false) => "2024-05-14T09:00:04.112Z",
+                        (PINNED | IS_EDITED, true) => "maybe",
+                        (PINNED | IS_EDITED, false) => "true",
+                        (_, true) => ["", " "][next(2)],
+                        (_, false) => "value",
+                    };
+                    if bad && first.is_none() {
+                        let kind = match (slot, values[slot].trim()) {
+                            (PINNED | IS_EDITED, _) => RecordErrorKind::InvalidBoolean,
+                            (CREATED_AT, "yesterday") => RecordErrorKind::InvalidTimestamp,
+                            _ => RecordErrorKind::EmptyValue,
+                        };
+                        first = Some((kind, name));
+                    }
+                }
+                values[DISPLAY_NAME] = "Ann";
+                values[PAYLOAD] = "hi";
+                let line: Vec<&str> = order.iter().map(|&column| values[column]).collect();
+                doc.push_str(&line.join(","));
+                doc.push('\n');
+                expected.push(first);
+            }
+            let mut reader =
+                ChatReader::new(doc.as_bytes(), "bad.csv", ReaderOptions::default()).unwrap();
+            let mut message = Message::default();
+            for first in expected {
+                match (reader.read_into(&mut message).unwrap(), first) {
+                    (Ok(()), None) => {
+                        assert_eq!(
+                            (message.id.as_str(), message.payload.as_str()),
+                            ("value", "hi")
+                        );
+                        good += 1;
+                    }
+                    (Err(ReadError::Record(error)), Some((kind, column))) => {
+                        assert_eq!((error.kind, error.column.as_deref()), (kind, Some(column)));
+                        bad += 1;
+                    }
+                    (read, first) => panic!("{read:?}, expected {first:?}: {doc}"),
+                }
+            }
+        }
+        assert!(good > 1000 && bad > 1000, "{good} {bad}");
+    }
+
+    /// `set` leaves the text and the capacity `clear` and `push_str` would (capacities count
+    /// in the memory budgets, so they must not change).
+    #[test]
+    fn set_gives_the_capacity_push_str_gives() {
+        for capacity in [0, 1, 7, 8, 9, 16, 40, 100] {
+            for length in [0, 1, 5, 8, 9, 15, 17, 39, 41, 80, 200, 201] {
+                let value = "x".repeat(length);
+                let mut ours = String::with_capacity(capacity);
+                let mut theirs = String::with_capacity(capacity);
+                ours.push_str("old");
+                theirs.push_str("old");
+                set(&mut ours, &value);
+                theirs.clear();
+                theirs.push_str(&value);
+                assert_eq!(
+                    (ours.as_str(), ours.capacity()),
+                    (value.as_str(), theirs.capacity()),
+                    "{capacity} {length}"
+                );
+            }
+        }
+    }
+
+    /// The word-at-a-time split finds the commas `memchr` finds, in records of every length and
+    /// alignment, with every byte value beside the commas, and refuses when `ends` is too short.
+    #[test]
+    fn split_at_commas_agrees_with_memchr() {
+        let mut seed = 0x0dd_ba11_cafe_f00d_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % bound as u64).unwrap()
+        };
+        let bytes = [
+            b',', b',', b'a', 0, 0x2d, 0x2b, 0xac, 0x6c, 0xff, 0x80, 0x7f, b'\n',
+        ];
+        let mut ends = [0; 24];
+        for _ in 0..100_000 {
+            let record: Vec<u8> = (0..next(40)).map(|_| bytes[next(bytes.len())]).collect();
+            let expected: Vec<usize> = memchr::memchr_iter(b',', &record)
+                .chain([record.len()])
+                .collect();
+            let room = 4 + next(20);
+            let found = split_at_commas(&record, &mut ends[..room]);
+            if expected.len() <= room {
+                assert_eq!(
+                    found.map(|count| &ends[..count]),
+                    Some(&expected[..]),
+                    "{record:?}"
+                );
+            } else {
+                assert_eq!(found, None, "{record:?}");
+            }
         }
     }
 
