@@ -3,6 +3,7 @@
 //! stops the run with no output finished.
 
 use std::thread::{self, ThreadId};
+use std::time::Duration;
 
 use chatdump_core::export::{
     self, ExportContext, ExportError, Exporter, IgnoreObserver, Outcome, Output, RunError,
@@ -78,6 +79,9 @@ struct Collect<'s> {
 impl Collect<'_> {
     fn fail_now(&self) -> Result<(), ExportError> {
         if self.fail_at == Some(self.seen.messages.len()) {
+            // Fail late: by then the other outputs are done with every message they were
+            // given, so a run that finished them before hearing from this one is caught.
+            thread::sleep(Duration::from_millis(50));
             return Err(ExportError::format("the disk caught fire"));
         }
         Ok(())
@@ -215,6 +219,24 @@ fn a_failing_output_among_several_is_named_and_no_output_is_finished() {
         "{outcome:?}"
     );
     assert!(seen.iter().all(|seen| !seen.finished));
+}
+
+#[test]
+fn an_output_failing_on_the_last_message_leaves_the_others_unfinished() {
+    let input = dump(3_000);
+    let (outcome, _) = run(&input, Strategy::Window, &[None]);
+    let messages = usize::try_from(done(outcome).messages).unwrap();
+    let (outcome, seen) = run(&input, Strategy::Window, &[None, Some(messages - 1), None]);
+    assert!(
+        matches!(&outcome, Err(RunError::Export { format, .. }) if format == "out1"),
+        "{outcome:?}"
+    );
+    assert_eq!(seen[0].messages.len(), messages);
+    assert!(
+        seen.iter().all(|seen| !seen.finished),
+        "finished: {:?}",
+        seen.iter().map(|seen| seen.finished).collect::<Vec<_>>()
+    );
 }
 
 #[test]

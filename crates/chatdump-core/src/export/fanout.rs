@@ -9,8 +9,9 @@
 //!
 //! A writer that fails stops; the calling thread notices at its next hand-over (or at the end),
 //! stops the others and reports the failure of the first output, in the caller's order, that
-//! failed. A writer calls [`Exporter::finish`] only when told the run succeeded; when the run stops
-//! early its channel simply closes and it returns, so no output is completed.
+//! failed. A writer calls [`Exporter::finish`] only when told the run succeeded, which is when every
+//! writer has said it wrote every message (`Work::Drain`); when the run stops early its channel
+//! simply closes and it returns, so no output is completed.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
@@ -26,7 +27,9 @@ const FAN_BATCH: usize = 1024;
 enum Work {
     /// The next ordered messages.
     Batch(Arc<Spent>),
-    /// Every message was sent and the run succeeded: finish the output.
+    /// Every message was sent: say so through the sender once all are written, then wait.
+    Drain(SyncSender<()>),
+    /// Every writer wrote every message: finish the output.
     Finish,
 }
 
@@ -84,11 +87,27 @@ impl<'scope> FanOut<'scope> {
         self.hand_over(batch)
     }
 
-    /// Hands over what is left, tells every writer to finish, and waits for them.
+    /// Hands over what is left, waits until every writer wrote every message, then tells them
+    /// to finish and waits for them. A writer that fails on its last messages stops the run
+    /// before any output is finished.
     pub(super) fn finish(mut self) -> Result<(), RunError> {
         let batch = std::mem::take(&mut self.batch);
         if !batch.is_empty() {
             self.hand_over(batch)?;
+        }
+        let mut drained = Vec::with_capacity(self.senders.len());
+        for (index, sender) in self.senders.iter().enumerate() {
+            let (done, wait) = sync_channel(1);
+            if sender.send(Work::Drain(done)).is_err() {
+                return Err(self.stop(index));
+            }
+            drained.push(wait);
+        }
+        for (index, wait) in drained.iter().enumerate() {
+            // Fails when the writer stopped (its end of the channel dropped), after an error.
+            if wait.recv().is_err() {
+                return Err(self.stop(index));
+            }
         }
         for (index, sender) in self.senders.iter().enumerate() {
             if sender.send(Work::Finish).is_err() {
@@ -162,6 +181,9 @@ fn write(
                     // The reading thread may have finished; then the messages are dropped.
                     let _ = recycle.send(messages);
                 }
+            }
+            Work::Drain(done) => {
+                let _ = done.send(());
             }
             Work::Finish => return exporter.finish(),
         }
