@@ -91,10 +91,7 @@ fn escaped_once<'a>(out: &mut String, text: &'a str) -> Written<'a> {
 fn again(out: &mut String, written: Written<'_>) {
     match written {
         Written::Unchanged(text) => out.push_str(text),
-        Written::At(range) => {
-            let escaped = out[range].to_owned();
-            out.push_str(&escaped);
-        }
+        Written::At(range) => out.extend_from_within(range),
     }
 }
 
@@ -184,11 +181,14 @@ fn write_message(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String)
         out.push_str(" is-pinned");
     }
     out.push_str("\" id=\"");
+    let start = out.len();
     anchor_into(&m.id, out);
+    let anchor = start..out.len();
     // <p class="meta"><a class="time" href="#{{ m.anchor }}"><time datetime="{{ m.datetime }}">
     // {{ m.time }}</time></a>
     out.push_str("\">\n<p class=\"meta\"><a class=\"time\" href=\"#");
-    anchor_into(&m.id, out);
+    // The anchor written above, copied.
+    out.extend_from_within(anchor);
     out.push_str("\"><time datetime=\"");
     escaped_with(out, |out| labels.write_utc(m.at, out));
     out.push_str("\">");

@@ -77,11 +77,14 @@ fn write_message(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String)
     // <a id="{{ m.anchor }}"></a>[{{ m.time }}](#{{ m.anchor }}){% if m.pinned %} · 📌 pinned
     // {% endif %}{% if m.edited %} · *edited*{% endif %} ·
     out.push_str("<a id=\"");
+    let start = out.len();
     anchor_into(&m.id, out);
+    let anchor = start..out.len();
     out.push_str("\"></a>[");
     escaped_with(out, |out| labels.write_time(m.at, out));
     out.push_str("](#");
-    anchor_into(&m.id, out);
+    // The anchor written above, copied.
+    out.extend_from_within(anchor);
     out.push(')');
     if m.pinned {
         out.push_str(" · 📌 pinned");
