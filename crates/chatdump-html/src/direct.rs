@@ -91,10 +91,7 @@ fn escaped_once<'a>(out: &mut String, text: &'a str) -> Written<'a> {
 fn again(out: &mut String, written: Written<'_>) {
     match written {
         Written::Unchanged(text) => out.push_str(text),
-        Written::At(range) => {
-            let escaped = out[range].to_owned();
-            out.push_str(&escaped);
-        }
+        Written::At(range) => out.extend_from_within(range),
     }
 }
 
@@ -110,7 +107,7 @@ fn escaped_with(out: &mut String, write: impl FnOnce(&mut String)) {
 }
 
 /// Appends an optional value as the template writes it: `None` when it is missing.
-fn escaped_or_none(out: &mut String, text: Option<&String>) {
+fn escaped_or_none(out: &mut String, text: Option<&str>) {
     match text {
         Some(text) => escaped(out, text),
         None => out.push_str("None"),
@@ -177,18 +174,21 @@ fn write_group_close(out: &mut String) {
 }
 
 /// One iteration of the loop over `group.messages`.
-fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+fn write_message(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String) {
     // <div class="msg{% if m.pinned %} is-pinned{% endif %}" id="{{ m.anchor }}">
     out.push_str("\n<div class=\"msg");
     if m.pinned {
         out.push_str(" is-pinned");
     }
     out.push_str("\" id=\"");
+    let start = out.len();
     anchor_into(&m.id, out);
+    let anchor = start..out.len();
     // <p class="meta"><a class="time" href="#{{ m.anchor }}"><time datetime="{{ m.datetime }}">
     // {{ m.time }}</time></a>
     out.push_str("\">\n<p class=\"meta\"><a class=\"time\" href=\"#");
-    anchor_into(&m.id, out);
+    // The anchor written above, copied.
+    out.extend_from_within(anchor);
     out.push_str("\"><time datetime=\"");
     escaped_with(out, |out| labels.write_utc(m.at, out));
     out.push_str("\">");
@@ -231,9 +231,9 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                         again(out, url);
                     }
                     _ => {
-                        escaped_or_none(out, m.url.as_ref());
+                        escaped_or_none(out, m.url.as_deref());
                         out.push_str("\"><img src=\"");
-                        escaped_or_none(out, m.image_src.as_ref());
+                        escaped_or_none(out, m.image_src.as_deref());
                     }
                 }
                 out.push_str("\" alt=\"Image from ");
@@ -246,7 +246,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                 // <span class="muted">({% if m.local %}saved copy{% else %}not loaded
                 // {% endif %})</span></p>
                 out.push_str("<p>🖼️ <a href=\"");
-                escaped_or_none(out, m.url.as_ref());
+                escaped_or_none(out, m.url.as_deref());
                 out.push_str("\">Image</a> <span class=\"muted\">(");
                 out.push_str(if m.local { "saved copy" } else { "not loaded" });
                 out.push_str(")</span></p>");
@@ -254,7 +254,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                 // {%- else %}<p>🖼️ Image, link not allowed: <code class="url">{{ m.url_text }}
                 // </code></p>
                 out.push_str("<p>🖼️ Image, link not allowed: <code class=\"url\">");
-                escaped_or_none(out, m.url_text.as_ref());
+                escaped_or_none(out, m.url_text.as_deref());
                 out.push_str("</code></p>");
             }
         }
@@ -271,14 +271,14 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             out.push_str("\n<p class=\"file\">📎 ");
             if truthy(m.url.as_ref()) {
                 out.push_str("<a href=\"");
-                escaped_or_none(out, m.url.as_ref());
+                escaped_or_none(out, m.url.as_deref());
                 out.push_str("\">");
                 escaped(out, file_name);
                 out.push_str("</a>");
             } else {
                 escaped(out, file_name);
                 out.push_str(" <span class=\"muted\">(link not allowed: <code class=\"url\">");
-                escaped_or_none(out, m.url_text.as_ref());
+                escaped_or_none(out, m.url_text.as_deref());
                 out.push_str("</code>)</span>");
             }
             if let Some(size) = m.file_size.as_ref().filter(|size| !size.is_empty()) {
@@ -297,7 +297,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             );
             escaped(out, &clean_value(m.payload_type.as_str()));
             out.push_str("</code></p><pre class=\"payload\">");
-            escaped_or_none(out, m.payload.as_ref());
+            escaped_or_none(out, m.payload.as_deref());
             out.push_str("</pre>");
         }
     }
@@ -338,7 +338,7 @@ fn write_speech_open(group: &GroupView, labels: &mut TimeLabels, out: &mut Strin
 }
 
 /// One iteration of the loop over `group.messages` in `speech.html.jinja`.
-fn write_utterance(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+fn write_utterance(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String) {
     // <div class="msg utterance" id="{{ m.anchor }}">
     // <p class="meta"><a class="time" href="#{{ m.anchor }}"><time datetime="{{ m.datetime }}">
     // {{ m.time }}</time></a> <span class="tag said">🎙 speech</span></p>

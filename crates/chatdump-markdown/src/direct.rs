@@ -17,7 +17,7 @@ use crate::{escape_inline, escape_lines_into, is_inert, md_url};
 
 /// Appends an optional value as `{{ value }}` writes it in an `*.md.jinja` template: escaped,
 /// and nothing when it is missing.
-fn escaped_or_nothing(out: &mut String, text: Option<&String>) {
+fn escaped_or_nothing(out: &mut String, text: Option<&str>) {
     if let Some(text) = text {
         escape_inline(text, out);
     }
@@ -73,15 +73,18 @@ fn write_group_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut Strin
 fn write_group_close(_out: &mut String) {}
 
 /// One iteration of the loop over `group.messages`.
-fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+fn write_message(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String) {
     // <a id="{{ m.anchor }}"></a>[{{ m.time }}](#{{ m.anchor }}){% if m.pinned %} · 📌 pinned
     // {% endif %}{% if m.edited %} · *edited*{% endif %} ·
     out.push_str("<a id=\"");
+    let start = out.len();
     anchor_into(&m.id, out);
+    let anchor = start..out.len();
     out.push_str("\"></a>[");
     escaped_with(out, |out| labels.write_time(m.at, out));
     out.push_str("](#");
-    anchor_into(&m.id, out);
+    // The anchor written above, copied.
+    out.extend_from_within(anchor);
     out.push(')');
     if m.pinned {
         out.push_str(" · 📌 pinned");
@@ -130,7 +133,7 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
                 out.push(')');
             } else {
                 out.push_str("Image (link not allowed): ");
-                escaped_or_nothing(out, m.url_text.as_ref());
+                escaped_or_nothing(out, m.url_text.as_deref());
             }
         }
         // {%- elif m.kind == "file" %} 📎 {% if m.url %}[{{ m.file_name if m.file_name else
@@ -152,12 +155,12 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             } else {
                 escape_inline(file_name, out);
                 out.push_str(" (link not allowed: ");
-                escaped_or_nothing(out, m.url_text.as_ref());
+                escaped_or_nothing(out, m.url_text.as_deref());
                 out.push(')');
             }
             if truthy(m.file_size.as_ref()) {
                 out.push_str(" (");
-                escaped_or_nothing(out, m.file_size.as_ref());
+                escaped_or_nothing(out, m.file_size.as_deref());
                 out.push(')');
             }
         }
@@ -166,13 +169,13 @@ fn write_message(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
             out.push_str(" Message of type ");
             escape_inline(m.payload_type.as_str(), out);
             out.push_str(": ");
-            escaped_or_nothing(out, m.payload.as_ref());
+            escaped_or_nothing(out, m.payload.as_deref());
         }
     }
     // {%- endif %}{% if m.unavailable %} · ⚠️ not saved: {{ m.unavailable }}{% endif %}
     if truthy(m.unavailable.as_ref()) {
         out.push_str(" · ⚠️ not saved: ");
-        escaped_or_nothing(out, m.unavailable.as_ref());
+        escaped_or_nothing(out, m.unavailable.as_deref());
     }
     //
     // {% endfor -%}
@@ -197,7 +200,7 @@ fn write_speech_open(group: &GroupView, _labels: &mut TimeLabels, out: &mut Stri
 }
 
 /// One iteration of the loop over `group.messages` in `speech.md.jinja`.
-fn write_utterance(m: &MessageView, labels: &mut TimeLabels, out: &mut String) {
+fn write_utterance(m: &MessageView<'_>, labels: &mut TimeLabels, out: &mut String) {
     // <a id="{{ m.anchor }}"></a>[{{ m.time }}](#{{ m.anchor }}) · 🎙 {{ m.text }}
     //
     // {% endfor -%}

@@ -22,14 +22,26 @@ pub struct DistinctIds {
     /// there were: values beyond the cap are not remembered (memory stays bounded), so a
     /// repeated one is counted again.
     pub more: u64,
+    /// The position in `values` of the value last added or found: consecutive messages mostly
+    /// carry the same id, so it is compared first.
+    last: usize,
 }
 
 impl DistinctIds {
     fn add(&mut self, value: &str, cap: usize) {
-        if self.values.iter().any(|known| known == value) {
+        if self
+            .values
+            .get(self.last)
+            .is_some_and(|known| known == value)
+        {
+            return;
+        }
+        if let Some(found) = self.values.iter().position(|known| known == value) {
+            self.last = found;
             return;
         }
         if self.values.len() < cap {
+            self.last = self.values.len();
             self.values.push(value.to_owned());
         } else {
             self.more += 1;
@@ -524,6 +536,110 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_715_677_200 + seconds).unwrap()
+    }
+
+    /// The shortcut (the position of the last id found) against the rule written plainly: a
+    /// list searched from the start for every message.
+    #[test]
+    fn shortcuts_agree_with_a_plain_count() {
+        fn reference_add(values: &mut Vec<String>, more: &mut u64, value: &str, cap: usize) {
+            if values.iter().any(|known| known == value) {
+                return;
+            }
+            if values.len() < cap {
+                values.push(value.to_owned());
+            } else {
+                *more += 1;
+            }
+        }
+        struct Row {
+            name: String,
+            ids: (Vec<String>, u64),
+            messages: u64,
+            utterances: u64,
+            last: Place,
+        }
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |below: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % below
+        };
+        let mut stats = Statistics::default();
+        let mut rows: Vec<Row> = Vec::new();
+        let mut meetings = (Vec::new(), 0);
+        let (mut name, mut participant, mut meeting) = (0, 0, 0);
+        for index in 0..20_000_u64 {
+            // Runs of one name, one participant id and one meeting id, and changes.
+            if next(10) < 3 {
+                name = next(30);
+            }
+            if next(10) < 2 {
+                participant = next(25);
+            }
+            if next(10) < 2 {
+                meeting = next(14);
+            }
+            let name_text = format!("name {name}");
+            let participant_text = format!("p{participant}");
+            let meeting_text = format!("m{meeting}");
+            let id = format!("id{index}");
+            let row = rows
+                .iter()
+                .position(|row| row.name == name_text)
+                .unwrap_or_else(|| {
+                    rows.push(Row {
+                        name: name_text.clone(),
+                        ids: (Vec::new(), 0),
+                        messages: 0,
+                        utterances: 0,
+                        last: Place::Utterance(0),
+                    });
+                    rows.len() - 1
+                });
+            if next(10) == 0 {
+                stats.add_spoken(&Spoken {
+                    name: &name_text,
+                    participant_id: None,
+                    seq: index,
+                    start: at(i64::try_from(index).unwrap()),
+                    end: None,
+                });
+                rows[row].utterances += 1;
+                rows[row].last = Place::Utterance(index);
+                continue;
+            }
+            stats.add(&Seen {
+                id: &id,
+                name: &name_text,
+                participant_id: &participant_text,
+                meeting_id: &meeting_text,
+                session_id: "s",
+                at: at(i64::try_from(index).unwrap()),
+                kind: Kind::Text,
+                pinned: false,
+                edited: false,
+            });
+            reference_add(&mut meetings.0, &mut meetings.1, &meeting_text, MAX_IDS);
+            let (values, more) = &mut rows[row].ids;
+            reference_add(values, more, &participant_text, MAX_PARTICIPANT_IDS);
+            rows[row].messages += 1;
+            rows[row].last = Place::Message(id);
+        }
+        assert_eq!(stats.meeting_ids.values, meetings.0);
+        assert_eq!(stats.meeting_ids.more, meetings.1);
+        assert!(meetings.1 > 0, "the cap is reached");
+        let people = stats.participants();
+        assert_eq!(people.len(), rows.len());
+        for (person, row) in people.iter().zip(&rows) {
+            assert_eq!(person.name, row.name);
+            assert_eq!(person.ids.values, row.ids.0);
+            assert_eq!(person.ids.more, row.ids.1);
+            assert_eq!(person.messages, row.messages);
+            assert_eq!(person.utterances, row.utterances);
+            assert_eq!(person.last.1, row.last);
+        }
     }
 
     #[test]

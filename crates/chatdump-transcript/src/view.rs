@@ -5,6 +5,7 @@
 //! [`pin_context`]); a format's direct writers ([`crate::Flavor::direct_group`]) read the same
 //! structs, so both paths render from the very same data.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chatdump_core::model::PayloadType;
@@ -32,7 +33,7 @@ pub struct DirectGroup {
     /// not read, so a group can be opened before its messages are known.
     pub open: fn(&GroupView, &mut TimeLabels, &mut String),
     /// One iteration of the template's loop over `group.messages`.
-    pub message: fn(&MessageView, &mut TimeLabels, &mut String),
+    pub message: fn(&MessageView<'_>, &mut TimeLabels, &mut String),
     /// What follows the loop.
     pub close: fn(&mut String),
 }
@@ -68,22 +69,24 @@ pub struct GroupView {
     /// `group.time` [`Zone::short_time_label`]).
     pub at: Timestamp,
     /// The messages (`group.messages`; `group.anchor` is the first one's `m.anchor`).
-    pub messages: Vec<MessageView>,
+    pub messages: Vec<MessageView<'static>>,
     /// Whether these are utterances of the speech transcript (`group.speech`).
     pub speech: bool,
 }
 
 /// One message as group templates see it (`m`). Fields hold what the template values are
-/// computed from; the comments say how.
+/// computed from; the comments say how. The id, name, participant id and texts are borrowed
+/// from the message where they need no change (the direct writers write them at once); a view
+/// kept for the template path is made owned ([`MessageView::into_owned`]).
 #[derive(Debug, Clone)]
-pub struct MessageView {
+pub struct MessageView<'a> {
     /// The message id as in the dump (`m.id` is it with [`clean_value`], `m.anchor`
     /// [`anchor`] of it).
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The display name, on one line (`m.name`).
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// The participant id as in the dump (`m.participant_id` is it with [`clean_value`]).
-    pub participant_id: String,
+    pub participant_id: Cow<'a, str>,
     /// When it was sent (`m.datetime` is [`format_utc`] of it; `m.time` and `m.date_time` are
     /// [`Zone::time_and_date_time_labels`]).
     pub at: Timestamp,
@@ -96,15 +99,15 @@ pub struct MessageView {
     /// The payload type (`m.payload_type` is its name as the dump writes it).
     pub payload_type: PayloadType,
     /// The text, controls cleaned, not yet rendered (`m.text` is it rendered).
-    pub text: Option<String>,
+    pub text: Option<Cow<'a, str>>,
     /// A reply's quoted text, controls cleaned, not yet rendered (`m.quoted` is it rendered).
-    pub quoted: Option<String>,
+    pub quoted: Option<Cow<'a, str>>,
     /// The link target, when the scheme is allowed (`m.url`).
     pub url: Option<String>,
     /// The image source, when remote images are on and the scheme is allowed (`m.image_src`).
     pub image_src: Option<String>,
     /// The URL as text, controls cleaned (`m.url_text`).
-    pub url_text: Option<String>,
+    pub url_text: Option<Cow<'a, str>>,
     /// A file's name, on one line (`m.file_name`).
     pub file_name: Option<String>,
     /// A file's size for people, `18.3 KiB` (`m.file_size`).
@@ -112,7 +115,7 @@ pub struct MessageView {
     /// A file's size in bytes (`m.file_size_bytes`).
     pub file_size_bytes: Option<u64>,
     /// The raw payload of another payload type, controls cleaned (`m.payload`).
-    pub payload: Option<String>,
+    pub payload: Option<Cow<'a, str>>,
     /// When an utterance ends, when known (`m.end_datetime` is [`format_utc`] of it, `m.end_time`
     /// [`Zone::time_label`]; both none otherwise).
     pub end: Option<Timestamp>,
@@ -125,7 +128,36 @@ pub struct MessageView {
     pub unavailable: Option<String>,
 }
 
-impl MessageView {
+impl MessageView<'_> {
+    /// The view with everything it borrows copied, to be kept beyond the message.
+    #[must_use]
+    pub fn into_owned(self) -> MessageView<'static> {
+        let owned = |text: Option<Cow<'_, str>>| text.map(|text| Cow::Owned(text.into_owned()));
+        MessageView {
+            id: Cow::Owned(self.id.into_owned()),
+            name: Cow::Owned(self.name.into_owned()),
+            participant_id: Cow::Owned(self.participant_id.into_owned()),
+            at: self.at,
+            pinned: self.pinned,
+            edited: self.edited,
+            kind: self.kind,
+            payload_type: self.payload_type,
+            text: owned(self.text),
+            quoted: owned(self.quoted),
+            url: self.url,
+            image_src: self.image_src,
+            url_text: owned(self.url_text),
+            file_name: self.file_name,
+            file_size: self.file_size,
+            file_size_bytes: self.file_size_bytes,
+            payload: owned(self.payload),
+            end: self.end,
+            utterance: self.utterance,
+            local: self.local,
+            unavailable: self.unavailable,
+        }
+    }
+
     /// The fragment identifier: [`speech_anchor`] of an utterance, else [`anchor`] of the id.
     #[must_use]
     pub fn anchor(&self) -> String {
@@ -187,7 +219,7 @@ const FIELDS: &[&str] = &[
 /// rendered text, the UTC timestamp) computed only when a template reads them.
 #[derive(Debug)]
 struct MessageObject {
-    view: MessageView,
+    view: MessageView<'static>,
     time: String,
     date_time: String,
     end_time: Option<String>,
@@ -195,8 +227,8 @@ struct MessageObject {
     render_quoted: RenderFn,
 }
 
-fn text(value: Option<&String>) -> Value {
-    value.map_or(Value::from(()), |text| Value::from(text.as_str()))
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::from(()), Value::from)
 }
 
 impl Object for MessageObject {
@@ -205,7 +237,7 @@ impl Object for MessageObject {
         Some(match key.as_str()? {
             "id" => Value::from(clean_value(&view.id)),
             "anchor" => Value::from_safe_string(view.anchor()),
-            "name" => Value::from(view.name.as_str()),
+            "name" => Value::from(view.name.as_ref()),
             "participant_id" => Value::from(clean_value(&view.participant_id)),
             "datetime" => Value::from(format_utc(view.at)),
             "time" => Value::from(self.time.as_str()),
@@ -221,20 +253,20 @@ impl Object for MessageObject {
             "quoted" => view.quoted.as_ref().map_or(Value::from(()), |body| {
                 Value::from_safe_string((self.render_quoted)(body))
             }),
-            "url" => text(view.url.as_ref()),
-            "image_src" => text(view.image_src.as_ref()),
-            "url_text" => text(view.url_text.as_ref()),
-            "file_name" => text(view.file_name.as_ref()),
-            "file_size" => text(view.file_size.as_ref()),
+            "url" => text(view.url.as_deref()),
+            "image_src" => text(view.image_src.as_deref()),
+            "url_text" => text(view.url_text.as_deref()),
+            "file_name" => text(view.file_name.as_deref()),
+            "file_size" => text(view.file_size.as_deref()),
             "file_size_bytes" => Value::from(view.file_size_bytes),
-            "payload" => text(view.payload.as_ref()),
+            "payload" => text(view.payload.as_deref()),
             "speech" => Value::from(view.utterance.is_some()),
             "end_datetime" => view
                 .end
                 .map_or(Value::from(()), |end| Value::from(format_utc(end))),
-            "end_time" => text(self.end_time.as_ref()),
+            "end_time" => text(self.end_time.as_deref()),
             "local" => Value::from(view.local),
-            "unavailable" => text(view.unavailable.as_ref()),
+            "unavailable" => text(view.unavailable.as_deref()),
             _ => return None,
         })
     }
@@ -333,7 +365,7 @@ pub fn generated_speech_groups(seed: u64, count: usize) -> Vec<GroupView> {
             let mut group = random.group();
             group.speech = true;
             for message in &mut group.messages {
-                message.id = String::new();
+                message.id = Cow::Borrowed("");
                 message.utterance = Some(random.next() % 100_000);
                 message.end = random.flip().then(|| random.instant());
             }
@@ -456,7 +488,7 @@ impl Random {
         Timestamp::new(seconds, nanos).unwrap_or_default()
     }
 
-    fn message(&mut self) -> MessageView {
+    fn message(&mut self) -> MessageView<'static> {
         let kind = [
             Kind::Text,
             Kind::Reply,
@@ -465,23 +497,23 @@ impl Random {
             Kind::Other,
         ][self.below(5)];
         MessageView {
-            id: self.text(),
-            name: self.text(),
-            participant_id: self.text(),
+            id: self.text().into(),
+            name: self.text().into(),
+            participant_id: self.text().into(),
             at: self.instant(),
             pinned: self.flip(),
             edited: self.flip(),
             kind,
             payload_type: PayloadType::from_name(&self.text()),
-            text: self.optional(),
-            quoted: self.optional(),
+            text: self.optional().map(Cow::Owned),
+            quoted: self.optional().map(Cow::Owned),
             url: self.optional(),
             image_src: self.optional(),
-            url_text: self.optional(),
+            url_text: self.optional().map(Cow::Owned),
             file_name: self.optional(),
             file_size: self.optional(),
             file_size_bytes: self.flip().then(|| self.next()),
-            payload: self.optional(),
+            payload: self.optional().map(Cow::Owned),
             end: None,
             utterance: None,
             local: self.flip(),

@@ -1,6 +1,7 @@
 //! The transcript exporter both formats share: grouping, day separators, statistics, the
 //! pinned list and the page, with the format supplying only its templates and text rendering.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -194,8 +195,6 @@ struct DirectBody {
     header: GroupView,
     /// The messages written to the open group; `None` before the first group.
     open: Option<usize>,
-    /// The one message view, filled for each message.
-    view: Option<MessageView>,
     /// Text not yet handed to `out`.
     text: String,
     out: BackgroundWriter,
@@ -281,25 +280,17 @@ impl Spooling {
         Ok(())
     }
 
-    /// A view to fill with the next message.
-    fn view(&mut self) -> MessageView {
-        match self {
-            Spooling::Template { .. } => empty_view(),
-            Spooling::Direct(direct) => direct.view.take().unwrap_or_else(empty_view),
-        }
-    }
-
-    /// Adds a filled view to the current group.
-    fn push(&mut self, view: MessageView) -> Result<(), ExportError> {
+    /// Adds a message's view to the current group: written at once on the direct path, kept
+    /// (owned) for the template.
+    fn push(&mut self, view: MessageView<'_>) -> Result<(), ExportError> {
         match self {
             Spooling::Template { group, .. } => {
                 if let Some(group) = group {
-                    group.messages.push(view);
+                    group.messages.push(view.into_owned());
                 }
             }
             Spooling::Direct(direct) => {
                 (direct.current()?.message)(&view, &mut direct.labels, &mut direct.text);
-                direct.view = Some(view);
                 if let Some(count) = &mut direct.open {
                     *count += 1;
                 }
@@ -452,11 +443,11 @@ impl BodyRenderer {
 }
 
 /// A message view with nothing in it yet.
-fn empty_view() -> MessageView {
+fn empty_view() -> MessageView<'static> {
     MessageView {
-        id: String::new(),
-        name: String::new(),
-        participant_id: String::new(),
+        id: Cow::Borrowed(""),
+        name: Cow::Borrowed(""),
+        participant_id: Cow::Borrowed(""),
         at: Timestamp::UNIX_EPOCH,
         pinned: false,
         edited: false,
@@ -482,15 +473,6 @@ fn empty_view() -> MessageView {
 fn set(slot: &mut String, value: &str) {
     slot.clear();
     slot.push_str(value);
-}
-
-/// Replaces the text of `slot` with `value`, reusing its buffer when it has one.
-fn set_option(slot: &mut Option<String>, value: Option<&str>) {
-    match (slot.as_mut(), value) {
-        (Some(text), Some(value)) => set(text, value),
-        (None, Some(value)) => *slot = Some(value.to_owned()),
-        (_, None) => *slot = None,
-    }
 }
 
 /// A transcript exporter: give it a [`Flavor`] and a writer.
@@ -564,29 +546,25 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             .ok_or_else(|| ExportError::format("the transcript was not begun"))
     }
 
-    /// Fills `view` with the message as group templates see it.
-    fn fill_view(&self, view: &mut MessageView, message: &Message, name: &str) {
-        set(&mut view.id, &message.id);
-        set(&mut view.name, name);
-        set(&mut view.participant_id, &message.participant_id);
+    /// The message as group templates see it, borrowing from `message` and `name` what needs
+    /// no change.
+    fn view_of<'a>(&self, message: &'a Message, name: &'a str) -> MessageView<'a> {
+        let mut view = empty_view();
+        view.id = Cow::Borrowed(&message.id);
+        view.name = Cow::Borrowed(name);
+        view.participant_id = Cow::Borrowed(&message.participant_id);
         view.at = message.created_at;
         view.pinned = message.pinned;
         view.edited = message.edited;
-        view.kind = Kind::Text;
-        view.payload_type.clone_from(&message.payload_type);
-        let (mut text, mut quoted, mut payload, mut url_text) = (None, None, None, None);
-        let (mut url, mut image_src, mut file_name, mut file_size, mut file_size_bytes) =
-            (None, None, None, None, None);
+        view.payload_type = message.payload_type.clone();
+        let (mut url, mut image_src) = (None, None);
         let body = message.body();
         match &body {
-            Body::Text {
-                text: body,
-                quoted: quote,
-            } => {
-                text = Some(clean_controls(body));
-                if let Some(quote) = quote {
+            Body::Text { text, quoted } => {
+                view.text = Some(clean_controls(text));
+                if let Some(quote) = quoted {
                     view.kind = Kind::Reply;
-                    quoted = Some(clean_controls(quote));
+                    view.quoted = Some(clean_controls(quote));
                 }
             }
             Body::Image { url: raw } => {
@@ -595,7 +573,7 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
                 if self.options.remote_images {
                     image_src = image_url_from_link(raw, url.as_deref());
                 }
-                url_text = Some(clean_value(raw));
+                view.url_text = Some(clean_value(raw));
             }
             Body::File {
                 url: raw,
@@ -604,37 +582,37 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
             } => {
                 view.kind = Kind::File;
                 url = safe_url(raw, UrlPolicy::Link);
-                url_text = Some(clean_value(raw));
-                file_name = name.as_deref().map(display_name);
-                file_size = size.map(human_size);
-                file_size_bytes = *size;
+                view.url_text = Some(match raw {
+                    Cow::Borrowed(raw) => clean_value(raw),
+                    Cow::Owned(raw) => Cow::Owned(clean_value(raw).into_owned()),
+                });
+                view.file_name = name.as_deref().map(display_name);
+                view.file_size = size.map(human_size);
+                view.file_size_bytes = *size;
             }
             Body::Other { payload: raw, .. } => {
                 view.kind = Kind::Other;
-                payload = Some(clean_controls(raw));
+                view.payload = Some(clean_controls(raw));
             }
         }
-        set_option(&mut view.text, text.as_deref());
-        set_option(&mut view.quoted, quoted.as_deref());
-        set_option(&mut view.payload, payload.as_deref());
-        set_option(&mut view.url_text, url_text.as_deref());
-        view.local = false;
-        view.unavailable = None;
         let attachment = match &body {
             Body::Image { url } => Some((*url, self.options.embed_images)),
             Body::File { url, .. } => Some((url.as_ref(), false)),
             _ => None,
         };
         if let (Some(attachments), Some((raw, inline))) = (&self.context.attachments, attachment) {
-            self.attachment_view(view, attachments, raw, inline, &mut url, &mut image_src);
+            self.attachment_view(
+                &mut view,
+                attachments,
+                raw,
+                inline,
+                &mut url,
+                &mut image_src,
+            );
         }
         view.url = url;
         view.image_src = image_src;
-        view.file_name = file_name;
-        view.file_size = file_size;
-        view.file_size_bytes = file_size_bytes;
-        view.end = None;
-        view.utterance = None;
+        view
     }
 
     /// Writes the utterances of [`ExportContext::speech`] not yet written that start at or
@@ -686,28 +664,11 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
                 .body
                 .start_group(day, &name, participant_id, at, true)?;
         }
-        let mut view = running.body.view();
-        view.id.clear();
-        set(&mut view.name, &name);
-        set(&mut view.participant_id, participant_id);
+        let mut view = empty_view();
+        view.name = Cow::Borrowed(&name);
+        view.participant_id = Cow::Borrowed(participant_id);
         view.at = at;
-        view.pinned = false;
-        view.edited = false;
-        view.kind = Kind::Text;
-        view.payload_type = PayloadType::Text;
-        set_option(&mut view.text, Some(&clean_controls(&utterance.text)));
-        for slot in [
-            &mut view.quoted,
-            &mut view.url,
-            &mut view.image_src,
-            &mut view.url_text,
-            &mut view.file_name,
-            &mut view.file_size,
-            &mut view.payload,
-        ] {
-            *slot = None;
-        }
-        view.file_size_bytes = None;
+        view.text = Some(clean_controls(&utterance.text));
         view.end = utterance.end;
         view.utterance = Some(seq);
         self.stats.add_spoken(&Spoken {
@@ -726,7 +687,7 @@ impl<W: Write, F: Flavor> TranscriptWriter<W, F> {
     /// `--media embed`, no image is ever loaded from elsewhere.
     fn attachment_view(
         &self,
-        view: &mut MessageView,
+        view: &mut MessageView<'_>,
         attachments: &Attachments,
         raw: &str,
         inline: bool,
@@ -1079,7 +1040,6 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
                         speech: false,
                     },
                     open: None,
-                    view: None,
                     text: String::with_capacity(DIRECT_PIECE + (64 << 10)),
                     out: BackgroundWriter::with_buffers(spool.try_clone()?, DIRECT_PIECE, 2),
                     spool,
@@ -1157,8 +1117,7 @@ impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
         if message.pinned {
             self.pinned_entry(message, &name)?;
         }
-        let mut view = self.running()?.body.view();
-        self.fill_view(&mut view, message, &name);
+        let view = self.view_of(message, &name);
         self.stats.add(&Seen {
             id: &message.id,
             name: &name,
