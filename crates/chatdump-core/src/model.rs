@@ -150,7 +150,46 @@ pub enum Body<'a> {
     },
 }
 
+/// A body as the flat columns of the data formats (JSONL, Parquet): each `None` where the kind
+/// has no such value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyColumns<'a> {
+    /// A text message's text (the reply, for a reply).
+    pub text: Option<&'a str>,
+    /// The quoted text of a reply.
+    pub quoted_text: Option<&'a str>,
+    /// An image's or a file's URL.
+    pub url: Option<&'a str>,
+    /// A file's original name, when known.
+    pub file_name: Option<&'a str>,
+    /// A file's size in bytes, when known.
+    pub file_size: Option<u64>,
+}
+
 impl Body<'_> {
+    /// The body's values as the data formats' columns.
+    #[must_use]
+    pub fn columns(&self) -> BodyColumns<'_> {
+        match self {
+            Body::Text { text, quoted } => BodyColumns {
+                text: Some(text),
+                quoted_text: *quoted,
+                ..BodyColumns::default()
+            },
+            Body::Image { url } => BodyColumns {
+                url: Some(url),
+                ..BodyColumns::default()
+            },
+            Body::File { url, name, size } => BodyColumns {
+                url: Some(url),
+                file_name: name.as_deref(),
+                file_size: *size,
+                ..BodyColumns::default()
+            },
+            Body::Other { .. } => BodyColumns::default(),
+        }
+    }
+
     /// The kind name the outputs use: `text`, `image`, `file` or `other`.
     #[must_use]
     pub fn kind(&self) -> &'static str {
@@ -357,6 +396,39 @@ fn parse_file_payload(payload: &str) -> Body<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_columns_hold_each_kind_s_values() {
+        let columns = |payload_type: &str, payload: &str| {
+            let message = message(payload_type, payload);
+            let body = message.body();
+            let columns = body.columns();
+            (
+                columns.text.map(str::to_owned),
+                columns.quoted_text.map(str::to_owned),
+                columns.url.map(str::to_owned),
+                columns.file_name.map(str::to_owned),
+                columns.file_size,
+            )
+        };
+        let some = |value: &str| Some(value.to_owned());
+        assert_eq!(
+            columns("TEXT_MESSAGE", "<blockquote>q</blockquote>\n\nr"),
+            (some("r"), some("q"), None, None, None)
+        );
+        assert_eq!(
+            columns("IMAGE_MESSAGE", "https://x/i.png"),
+            (None, None, some("https://x/i.png"), None, None)
+        );
+        assert_eq!(
+            columns(
+                "FILE_MESSAGE",
+                r#"{"link":"https://x/f.pdf","name":"f.pdf","size":12}"#
+            ),
+            (None, None, some("https://x/f.pdf"), some("f.pdf"), Some(12))
+        );
+        assert_eq!(columns("POLL", "{}"), (None, None, None, None, None));
+    }
 
     fn message(payload_type: &str, payload: &str) -> Message {
         Message {

@@ -57,7 +57,7 @@ use std::sync::Arc;
 
 use chatdump_core::attachment::Attachments;
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
-use chatdump_core::model::{Body, Message, PayloadType};
+use chatdump_core::model::{Body, BodyColumns, Message, PayloadType};
 use chatdump_core::output::Sink;
 use chatdump_core::time::push_utc;
 use serde::Serialize;
@@ -285,12 +285,13 @@ fn write_line(
     id: &str,
     attachments: Option<&Attachments>,
 ) {
-    let (text, quoted_text, url, file_name, file_size) = match body {
-        Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
-        Body::Image { url } => (None, None, Some(*url), None, None),
-        Body::File { url, name, size } => (None, None, Some(url.as_ref()), name.as_deref(), *size),
-        Body::Other { .. } => (None, None, None, None, None),
-    };
+    let BodyColumns {
+        text,
+        quoted_text,
+        url,
+        file_name,
+        file_size,
+    } = body.columns();
     // Up to `created_at`, every value is a string or a flag: each constant piece closes the
     // value before it and opens the next.
     line.extend_from_slice(if attachments.is_some() {
@@ -533,7 +534,7 @@ impl<W: Sink> Exporter for JsonlWriter<W> {
 #[cfg(test)]
 mod tests {
     use chatdump_core::attachment::{Attachment, Attachments, MediaMode, StoredAttachment};
-    use chatdump_core::model::{Body, Message, PayloadType};
+    use chatdump_core::model::{Body, BodyColumns, Message, PayloadType};
     use serde::Serialize;
 
     /// The `extra` object as the writer wrote it before: a map in header order.
@@ -557,14 +558,13 @@ mod tests {
             serde_json::to_writer(&mut *line, value).unwrap();
         }
         let body = message.body();
-        let (text, quoted_text, url, file_name, file_size) = match &body {
-            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
-            Body::Image { url } => (None, None, Some(*url), None, None),
-            Body::File { url, name, size } => {
-                (None, None, Some(url.as_ref()), name.as_deref(), *size)
-            }
-            Body::Other { .. } => (None, None, None, None, None),
-        };
+        let BodyColumns {
+            text,
+            quoted_text,
+            url,
+            file_name,
+            file_size,
+        } = body.columns();
         let mut line = Vec::new();
         put(
             &mut line,

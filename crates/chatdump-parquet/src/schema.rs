@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use chatdump_core::attachment::Attachments;
-use chatdump_core::model::{Body, Message};
+use chatdump_core::model::{BodyColumns, Message};
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::participants::Participants;
@@ -226,14 +226,13 @@ impl Columns {
             self.reserve();
         }
         let body = message.body();
-        let (text, quoted_text, url, file_name, file_size) = match &body {
-            Body::Text { text, quoted } => (Some(*text), *quoted, None, None, None),
-            Body::Image { url } => (None, None, Some(*url), None, None),
-            Body::File { url, name, size } => {
-                (None, None, Some(url.as_ref()), name.as_deref(), *size)
-            }
-            Body::Other { .. } => (None, None, None, None, None),
-        };
+        let BodyColumns {
+            text,
+            quoted_text,
+            url,
+            file_name,
+            file_size,
+        } = body.columns();
         let extra = if message.extra.is_empty() {
             "{}"
         } else {
