@@ -200,10 +200,9 @@ pub(crate) fn secret_from(
 }
 
 /// The object store at `location`, configured from the environment (the variables
-/// `object_store`'s builders read: `AWS_*`, `GOOGLE_*`, `AZURE_*`).
+/// `object_store`'s builders read: `AWS_*`, `GOOGLE_*`, `AZURE_*`). `Store::open` installs the
+/// TLS crypto provider the cloud clients need.
 pub(crate) fn open_store(location: &str, part_size: usize) -> anyhow::Result<Store> {
-    // The same crypto provider the API client uses; `Err` means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings: Vec<(String, String)> = std::env::vars()
         .filter(|(key, _)| {
             key.starts_with("AWS_") || key.starts_with("GOOGLE_") || key.starts_with("AZURE_")

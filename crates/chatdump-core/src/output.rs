@@ -543,11 +543,7 @@ impl BackgroundWriter {
     pub fn write_vec(&mut self, data: &mut Vec<u8>) -> io::Result<()> {
         self.check()?;
         self.send_buffer()?;
-        let next = self
-            .spent
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(self.buffer_bytes));
-        let full = std::mem::replace(data, next);
+        let full = std::mem::replace(data, self.spare());
         self.send(Chunk::Data(full))
     }
 
@@ -555,12 +551,16 @@ impl BackgroundWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let next = self
-            .spent
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(self.buffer_bytes));
+        let next = self.spare();
         let full = std::mem::replace(&mut self.buffer, next);
         self.send(Chunk::Data(full))
+    }
+
+    /// A written buffer given back by the thread, or a new one.
+    fn spare(&self) -> Vec<u8> {
+        self.spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.buffer_bytes))
     }
 }
 

@@ -150,12 +150,24 @@ pub(crate) fn fetch_one(
     path: &Path,
     reporter: &Reporter,
 ) -> anyhow::Result<Fetched> {
+    observed(reporter, session, |observer| {
+        runtime.block_on(fetcher.fetch_to(&session.id, path, observer))
+    })
+}
+
+/// Runs `fetch` with an observer that reports on `session` (its progress bar cleared after),
+/// and names the session in its error.
+fn observed<T>(
+    reporter: &Reporter,
+    session: &Session,
+    fetch: impl FnOnce(&mut CliFetchObserver<'_>) -> Result<T, FetchError>,
+) -> anyhow::Result<T> {
     let mut observer = CliFetchObserver {
         reporter,
         label: session.shown(),
         bar: None,
     };
-    let result = runtime.block_on(fetcher.fetch_to(&session.id, path, &mut observer));
+    let result = fetch(&mut observer);
     if let Some(bar) = observer.bar.take() {
         bar.finish_and_clear();
     }
@@ -174,24 +186,15 @@ pub(crate) fn fetch_parts_one(
     dir: &Path,
     reporter: &Reporter,
 ) -> anyhow::Result<FetchedParts> {
-    let mut observer = CliFetchObserver {
-        reporter,
-        label: session.shown(),
-        bar: None,
-    };
-    let result = runtime.block_on(fetcher.fetch_parts(
-        &session.id,
-        &request,
-        dir,
-        &session.stem,
-        None,
-        &mut observer,
-    ));
-    if let Some(bar) = observer.bar.take() {
-        bar.finish_and_clear();
-    }
-    let parts = result.map_err(|error| {
-        anyhow::Error::new(error).context(format!("session `{}`", session.shown()))
+    let parts = observed(reporter, session, |observer| {
+        runtime.block_on(fetcher.fetch_parts(
+            &session.id,
+            &request,
+            dir,
+            &session.stem,
+            None,
+            observer,
+        ))
     })?;
     if parts.transcript.is_some() || parts.summary.is_some() {
         let what: Vec<&str> = [
