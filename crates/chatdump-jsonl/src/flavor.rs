@@ -149,15 +149,21 @@ impl<W: Write> FlavorWriter<W> {
         self.out
     }
 
-    /// Writes the plain line (with its newline) of `message` to `out`.
-    fn plain_line(&mut self, message: &Message) -> Result<(), ExportError> {
+    /// Writes the line (with its newline) of `message` to `out`, with the id fields named by
+    /// `names` and the document id `id`.
+    fn document_line(
+        &mut self,
+        message: &Message,
+        names: &IdFieldNames,
+        id: &str,
+    ) -> Result<(), ExportError> {
         self.line.clear();
         write_line(
             &mut self.line,
             message,
             &message.body(),
-            &PLAIN_NAMES,
-            &message.id,
+            names,
+            id,
             self.attachments.as_deref(),
         );
         self.line.push(b'\n');
@@ -193,7 +199,7 @@ impl<W: Write> Exporter for FlavorWriter<W> {
 
     fn message(&mut self, message: &Message) -> Result<(), ExportError> {
         match &self.flavor {
-            Flavor::Plain => self.plain_line(message)?,
+            Flavor::Plain => self.document_line(message, &PLAIN_NAMES, &message.id)?,
             Flavor::Elasticsearch { index } => {
                 if message.id.len() > MAX_ELASTICSEARCH_ID_BYTES {
                     return Err(ExportError::format(IdTooLong {
@@ -213,7 +219,7 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                 serde_json::to_writer(&mut self.line, &action).map_err(ExportError::format)?;
                 self.line.push(b'\n');
                 self.out.write_all(&self.line)?;
-                self.plain_line(message)?;
+                self.document_line(message, &PLAIN_NAMES, &message.id)?;
             }
             Flavor::Meilisearch | Flavor::Typesense => {
                 // Both want ids in `[A-Za-z0-9_-]`; Meilisearch also wants `id` to be the only
@@ -223,17 +229,7 @@ impl<W: Write> Exporter for FlavorWriter<W> {
                     Flavor::Meilisearch => &MEILISEARCH_NAMES,
                     _ => &PLAIN_NAMES,
                 };
-                self.line.clear();
-                write_line(
-                    &mut self.line,
-                    message,
-                    &message.body(),
-                    names,
-                    &id,
-                    self.attachments.as_deref(),
-                );
-                self.line.push(b'\n');
-                self.out.write_all(&self.line)?;
+                self.document_line(message, names, &id)?;
             }
         }
         Ok(())
