@@ -12,6 +12,7 @@ use jiff::Timestamp;
 
 use crate::error::{ReadError, RecordError, RecordErrorKind, excerpt};
 use crate::model::{Message, PayloadType, Position};
+use crate::time::{days_from_civil, days_in_month};
 
 /// The default limit on one record's size: 8 MiB, four hundred times the longest chat message
 /// the SDK lets a user send.
@@ -1185,31 +1186,6 @@ fn parse_canonical_utc_with(value: &[u8], days: &DayCache) -> Option<Timestamp> 
     };
     let seconds = day_number * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
     Timestamp::new(seconds, i32::try_from(nanosecond).ok()?).ok()
-}
-
-/// The days in `month` (1 to 12) of the proleptic Gregorian `year`.
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a valid date of a year from 0 to 9999 (proleptic Gregorian; Howard
-/// Hinnant's `days_from_civil`, with the years counted from March so that the leap day is last).
-fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
-    // Shifted by 400 years, so the year stays positive in January and February of year 0.
-    let year = year + 400 - u32::from(month <= 2);
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    i64::from(era) * 146_097 + i64::from(day_of_era) - 719_468 - 146_097
 }
 
 fn parse_epoch(value: &str) -> Option<Timestamp> {
