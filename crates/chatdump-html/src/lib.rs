@@ -132,7 +132,7 @@ impl<W: Write> HtmlWriter<W> {
     }
 }
 
-impl<W: Write> Exporter for HtmlWriter<W> {
+impl<W: chatdump_core::output::Sink> Exporter for HtmlWriter<W> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.inner.begin(context)
     }

@@ -114,7 +114,7 @@ impl<W: Write> MarkdownWriter<W> {
     }
 }
 
-impl<W: Write> Exporter for MarkdownWriter<W> {
+impl<W: chatdump_core::output::Sink> Exporter for MarkdownWriter<W> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.inner.begin(context)
     }

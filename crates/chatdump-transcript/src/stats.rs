@@ -217,7 +217,10 @@ pub struct Statistics {
     pub meeting_ids: DistinctIds,
     /// Session ids seen.
     pub session_ids: DistinctIds,
-    participants: HashMap<String, Participant>,
+    /// By display name. Names come from the dump (hostile): the hasher is keyed with a random
+    /// seed per process and per table (`foldhash::fast::RandomState`), and nothing depends on
+    /// the iteration order ([`Self::participants`] sorts by first appearance).
+    participants: HashMap<String, Participant, foldhash::fast::RandomState>,
     /// Utterances seen (speech transcript).
     pub utterances: u64,
     /// The total speaking time (see [`Participant::speaking`]).

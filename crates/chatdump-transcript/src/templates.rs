@@ -13,6 +13,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use chatdump_core::output::Sink;
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
 
@@ -203,20 +204,30 @@ impl Spooled {
         }
     }
 
-    /// Copies the file's bytes to `out` as they are (they are this crate's own UTF-8).
-    fn copy_bytes(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// Copies the file's bytes to `out` as they are (they are this crate's own UTF-8): read
+    /// into whole buffers handed over with [`Sink::write_vec`], so that a [`BackgroundWriter`]
+    /// takes them without copying (and gives back a spent one to read into next).
+    ///
+    /// [`BackgroundWriter`]: chatdump_core::output::BackgroundWriter
+    fn copy_bytes(&self, out: &mut dyn Sink) -> io::Result<()> {
         let mut file = self
             .file
             .lock()
             .map_err(|_| io::Error::other("spool lock poisoned"))?;
         file.seek(SeekFrom::Start(0))?;
-        let mut buffer = vec![0_u8; 256 << 10];
+        let mut buffer = Vec::new();
         loop {
-            let read = file.read(&mut buffer)?;
+            buffer.clear();
+            let want = buffer.capacity().max(SPOOL_BUFFER);
+            buffer.reserve_exact(want);
+            // `take` then `read_to_end`: reads into the spare capacity, without zeroing it.
+            let read = (&mut *file)
+                .take(u64::try_from(want).unwrap_or(u64::MAX))
+                .read_to_end(&mut buffer)?;
             if read == 0 {
                 return Ok(());
             }
-            out.write_all(&buffer[..read])?;
+            out.write_vec(&mut buffer)?;
         }
     }
 
@@ -295,7 +306,7 @@ pub fn render_page(
     template: &minijinja::Template<'_, '_>,
     mut variables: BTreeMap<&'static str, Value>,
     spooled: Vec<(&'static str, Spooled)>,
-    out: &mut dyn Write,
+    out: &mut dyn Sink,
 ) -> Result<(), Error> {
     let mut spools = Vec::with_capacity(spooled.len());
     for (index, (name, mut spool)) in spooled.into_iter().enumerate() {
@@ -311,7 +322,7 @@ pub fn render_page(
 
 /// The output of [`render_page`]: passes text on, and copies a spool file where its marker is.
 struct PageOutput<'a> {
-    out: &'a mut dyn Write,
+    out: &'a mut dyn Sink,
     spools: Vec<Arc<Spooled>>,
 }
 
@@ -502,6 +513,39 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!("<{long}|\u{0}1\u{0}|<li>{long}\u{0}chatdump-spool-0>")
         );
+    }
+
+    /// Through a background writer, which takes the spool's buffers whole and gives back its
+    /// own (of another size) to read into next: every byte once, in order.
+    #[test]
+    fn render_page_hands_spools_to_a_background_writer() {
+        let mut spool = Spool::new(None).unwrap();
+        let long: String = (0..400_000_u32)
+            .map(|n| char::from_u32(0x61 + n % 26).unwrap())
+            .chain("é".chars().cycle().take(300_000))
+            .collect();
+        spool.write_all(long.as_bytes()).unwrap();
+        let templates = Templates::load(&[("p.html.jinja", "<{{ body }}>")], None, None).unwrap();
+        let file = tempfile::tempfile().unwrap();
+        let mut out = chatdump_core::output::BackgroundWriter::with_buffers(
+            file.try_clone().unwrap(),
+            100_000,
+            2,
+        );
+        render_page(
+            &templates.environment.get_template("p.html.jinja").unwrap(),
+            BTreeMap::new(),
+            vec![("body", spool.finish().unwrap())],
+            &mut out,
+        )
+        .unwrap();
+        out.flush().unwrap();
+        drop(out);
+        let mut written = String::new();
+        let mut file = file;
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_string(&mut written).unwrap();
+        assert_eq!(written, format!("<{long}>"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use chatdump_core::attachment::{Attachment, Attachments, MediaMode};
 use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::{Body, Message, PayloadType};
-use chatdump_core::output::BackgroundWriter;
+use chatdump_core::output::{BackgroundWriter, Sink};
 use chatdump_core::speech::{SummaryFormat, Utterance};
 use chatdump_core::time::format_utc;
 use jiff::civil::Date;
@@ -1004,7 +1004,7 @@ fn timeline_value(timeline: &Timeline, zone: &Zone) -> Value {
     }
 }
 
-impl<W: Write, F: Flavor> Exporter for TranscriptWriter<W, F> {
+impl<W: Sink, F: Flavor> Exporter for TranscriptWriter<W, F> {
     fn begin(&mut self, context: &ExportContext) -> Result<(), ExportError> {
         self.context = context.clone();
         let templates = load_templates(&self.flavor, &self.options)?;
