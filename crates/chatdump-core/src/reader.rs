@@ -928,13 +928,34 @@ fn split_at_commas(record: &[u8], ends: &mut [usize]) -> Option<usize> {
         count += 1;
         Some(())
     };
-    let mut words = record.chunks_exact(8);
+    // The top bit of each byte of `word` that is a `,`, exactly: `word ^ COMMAS` makes the
+    // commas zero, and the addition never carries out of a byte.
+    let commas_of = |word: u64| {
+        let word = word ^ COMMAS;
+        !(((word & LOW_BITS) + LOW_BITS) | word | LOW_BITS)
+    };
+    // Thirty-two bytes a step: the four words' exact masks (which LLVM computes two words at
+    // a time in SSE2 registers) are tested with one branch.
+    let mut blocks = record.chunks_exact(32);
     let mut offset = 0;
+    for block in &mut blocks {
+        let mut masks = [0; 4];
+        for (mask, word) in masks.iter_mut().zip(block.chunks_exact(8)) {
+            *mask = commas_of(u64::from_le_bytes(word.try_into().ok()?));
+        }
+        if masks.iter().fold(0, |all, mask| all | mask) != 0 {
+            for (at, mut commas) in masks.into_iter().enumerate() {
+                while commas != 0 {
+                    push(offset + at * 8 + commas.trailing_zeros() as usize / 8)?;
+                    commas &= commas - 1;
+                }
+            }
+        }
+        offset += 32;
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
     for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().ok()?) ^ COMMAS;
-        // The top bit of each byte that was a `,` (now zero), exactly: the addition never
-        // carries out of a byte.
-        let mut commas = !(((word & LOW_BITS) + LOW_BITS) | word | LOW_BITS);
+        let mut commas = commas_of(u64::from_le_bytes(word.try_into().ok()?));
         while commas != 0 {
             push(offset + commas.trailing_zeros() as usize / 8)?;
             commas &= commas - 1;
@@ -1883,7 +1904,18 @@ mod tests {
         ];
         let mut ends = [0; 24];
         for _ in 0..100_000 {
-            let record: Vec<u8> = (0..next(40)).map(|_| bytes[next(bytes.len())]).collect();
+            // Up to 100 bytes, so that every path of the 32-byte steps is taken; half of
+            // them mostly of other bytes, so that long records fit in `ends` too.
+            let dense = next(2) == 0;
+            let record: Vec<u8> = (0..next(100))
+                .map(|_| {
+                    if dense || next(3) == 0 {
+                        bytes[next(bytes.len())]
+                    } else {
+                        b"xy\xe9 "[next(4)]
+                    }
+                })
+                .collect();
             let expected: Vec<usize> = memchr::memchr_iter(b',', &record)
                 .chain([record.len()])
                 .collect();

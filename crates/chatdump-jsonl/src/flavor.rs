@@ -9,7 +9,7 @@ use chatdump_core::export::{ExportContext, ExportError, Exporter};
 use chatdump_core::model::Message;
 use serde::Serialize;
 
-use crate::{IdFieldNames, PLAIN_NAMES, write_line};
+use crate::{IdFieldNames, PLAIN_NAMES, Repeats, write_line};
 
 /// The longest Elasticsearch `_id`, in bytes.
 pub const MAX_ELASTICSEARCH_ID_BYTES: usize = 512;
@@ -130,6 +130,8 @@ pub struct FlavorWriter<W: Write> {
     /// The stored attachments (`--media`): every line then has the media fields.
     attachments: Option<std::sync::Arc<chatdump_core::attachment::Attachments>>,
     line: Vec<u8>,
+    /// The session and meeting ids of the line before, escaped.
+    repeats: Repeats,
 }
 
 impl<W: Write> FlavorWriter<W> {
@@ -141,6 +143,7 @@ impl<W: Write> FlavorWriter<W> {
             flavor,
             attachments: None,
             line: Vec::with_capacity(4096),
+            repeats: Repeats::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl<W: Write> FlavorWriter<W> {
         self.line.clear();
         write_line(
             &mut self.line,
+            &mut self.repeats,
             message,
             &message.body(),
             names,

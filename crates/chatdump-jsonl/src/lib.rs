@@ -99,6 +99,8 @@ pub struct JsonlWriter<W: Write> {
     line: Vec<u8>,
     /// The stored attachments (`--media`): every line then has the media fields.
     attachments: Option<Arc<Attachments>>,
+    /// The session and meeting ids of the line before, escaped.
+    repeats: Repeats,
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -113,6 +115,7 @@ impl<W: Write> JsonlWriter<W> {
             out,
             line: Vec::new(),
             attachments: None,
+            repeats: Repeats::default(),
         }
     }
 
@@ -120,6 +123,43 @@ impl<W: Write> JsonlWriter<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+}
+
+/// The escaped form of the last value written of a field whose value rarely changes from one
+/// line to the next (a dump normally holds one session of one meeting), so that it is escaped
+/// once rather than on every line: comparing it with the last value costs less than looking
+/// for bytes to escape. Values longer than [`Repeated::MAX_BYTES`] are escaped every time, so
+/// that memory does not grow with a hostile dump.
+#[derive(Debug, Default)]
+struct Repeated {
+    value: String,
+    escaped: Vec<u8>,
+}
+
+impl Repeated {
+    const MAX_BYTES: usize = 256;
+
+    /// Writes `value` escaped, as [`escaped`] does.
+    fn write(&mut self, line: &mut Vec<u8>, value: &str) {
+        if self.value != value {
+            if value.len() > Self::MAX_BYTES {
+                escaped(line, value);
+                return;
+            }
+            self.value.clear();
+            self.value.push_str(value);
+            self.escaped.clear();
+            escaped(&mut self.escaped, value);
+        }
+        line.extend_from_slice(&self.escaped);
+    }
+}
+
+/// What `write_line` remembers from one line to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Repeats {
+    session: Repeated,
+    meeting: Repeated,
 }
 
 /// Writes `key` (made by `key!`) and `value`.
@@ -279,6 +319,7 @@ const PLAIN_NAMES: IdFieldNames = IdFieldNames {
 /// that rename or map them (Meilisearch) share this one writer.
 fn write_line(
     line: &mut Vec<u8>,
+    repeats: &mut Repeats,
     message: &Message,
     body: &Body<'_>,
     names: &IdFieldNames,
@@ -301,9 +342,9 @@ fn write_line(
     });
     escaped(line, id);
     line.extend_from_slice(names.session.as_bytes());
-    escaped(line, &message.session_id);
+    repeats.session.write(line, &message.session_id);
     line.extend_from_slice(names.meeting.as_bytes());
-    escaped(line, &message.meeting_id);
+    repeats.meeting.write(line, &message.meeting_id);
     line.extend_from_slice(names.participant.as_bytes());
     escaped(line, &message.participant_id);
     line.extend_from_slice(between!("display_name").as_bytes());
@@ -509,6 +550,7 @@ impl<W: Sink> Exporter for JsonlWriter<W> {
         let body = message.body();
         write_line(
             &mut self.line,
+            &mut self.repeats,
             message,
             &body,
             &PLAIN_NAMES,
@@ -644,6 +686,7 @@ mod tests {
             let body = message.body();
             super::write_line(
                 &mut expected,
+                &mut super::Repeats::default(),
                 message,
                 &body,
                 &super::PLAIN_NAMES,
@@ -723,6 +766,10 @@ mod tests {
             }),
         );
         let mut whole_payloads = 0;
+        // One for all the lines, as a writer has: session and meeting ids are often those of
+        // the line before, or of one a few lines back, some longer than what it keeps.
+        let mut repeats = super::Repeats::default();
+        let mut ids: Vec<String> = vec!["s".repeat(super::Repeated::MAX_BYTES + 1)];
         for round in 0..20_000 {
             let payload_type = match next(6) {
                 0 | 1 => PayloadType::Text,
@@ -750,10 +797,22 @@ mod tests {
                 .map(|_| (text(&mut next), text(&mut next)))
                 .collect();
             let seconds = i64::try_from(next(4_000_000_000)).unwrap() - 1_000_000_000;
+            let mut repeated_id = |next: &mut dyn FnMut(usize) -> usize| -> String {
+                if next(3) == 0 {
+                    ids.push(text(next));
+                }
+                match next(8) {
+                    0 => ids[0].clone(),
+                    1 | 2 => ids[ids.len() - 1 - next(ids.len().min(5))].clone(),
+                    _ => ids.last().unwrap().clone(),
+                }
+            };
+            let session_id = repeated_id(&mut next);
+            let meeting_id = repeated_id(&mut next);
             let message = Message {
                 id: text(&mut next),
-                session_id: text(&mut next),
-                meeting_id: text(&mut next),
+                session_id,
+                meeting_id,
                 participant_id: text(&mut next),
                 display_name: text(&mut next),
                 pinned: next(2) == 0,
@@ -772,6 +831,7 @@ mod tests {
             let mut line = b"before".to_vec();
             super::write_line(
                 &mut line,
+                &mut repeats,
                 &message,
                 &message.body(),
                 &super::PLAIN_NAMES,
