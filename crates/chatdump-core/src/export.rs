@@ -17,7 +17,7 @@ use crate::attachment::Attachments;
 use crate::error::{ReadError, RecordError, RecordErrorKind};
 use crate::escape::escape_for_terminal;
 use crate::model::{Message, PayloadType, Position};
-use crate::order::{Dedup, OrderError, OrderKey, OrderOptions, Orderer, Pushed, Strategy, Verdict};
+use crate::order::{Dedup, OrderError, OrderOptions, Orderer, Pushed, Strategy, Verdict};
 use crate::reader::{ChatReader, is_blank_name};
 use crate::speech::Speech;
 
@@ -364,9 +364,6 @@ pub struct Output<'a> {
 /// error read just before `messages[i]`, in input order.
 struct Batch {
     messages: Spent,
-    /// The ordering key of each message, computed while the reading thread had the message at
-    /// hand, so the ordering thread need not read the message to place it.
-    keys: Vec<OrderKey>,
     errors: Vec<(usize, ReadError)>,
     records_read: u64,
     bytes_read: u64,
@@ -398,7 +395,6 @@ fn read_batches<R: Read>(
         let mut messages = empty
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(BATCH_MESSAGES));
-        let mut keys = Vec::with_capacity(BATCH_MESSAGES);
         let mut errors = Vec::new();
         let mut finished = true;
         loop {
@@ -413,10 +409,7 @@ fn read_batches<R: Read>(
             let mut message = spare.pop().unwrap_or_default();
             match reader.read_into(&mut message) {
                 None => break,
-                Some(Ok(())) => {
-                    keys.push(OrderKey::of(&message));
-                    messages.push(message);
-                }
+                Some(Ok(())) => messages.push(message),
                 Some(Err(error)) => {
                     errors.push((messages.len(), error));
                     spare.push(message);
@@ -429,7 +422,6 @@ fn read_batches<R: Read>(
         }
         let batch = Batch {
             messages,
-            keys,
             errors,
             records_read: reader.records_read(),
             bytes_read: reader.bytes_read(),
@@ -507,12 +499,7 @@ pub fn run<R: Read + Send>(
                     .map_or(usize::MAX, |(before, _): &(usize, ReadError)| *before)
             };
             let mut error_at = next_error(&mut errors);
-            for (index, (message, key)) in batch
-                .messages
-                .drain(..)
-                .zip(batch.keys.drain(..))
-                .enumerate()
-            {
+            for (index, message) in batch.messages.drain(..).enumerate() {
                 if index == error_at {
                     while let Some((_, error)) = errors.next_if(|(before, _)| *before == index) {
                         sink.read_error(error, options.on_error)?;
@@ -520,7 +507,7 @@ pub fn run<R: Read + Send>(
                     error_at = next_error(&mut errors);
                 }
                 match orderer
-                    .push_keyed(key, message, &mut |message| sink.release(message))
+                    .push(message, &mut |message| sink.release(message))
                     .map_err(order_error)?
                 {
                     Pushed::Placed => {}

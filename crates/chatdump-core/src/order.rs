@@ -92,40 +92,6 @@ impl Ord for Ordered {
     }
 }
 
-/// What ordering needs to know of a message, taken where the message is at hand.
-///
-/// The reading thread computes it right after filling the message (its fields still in that
-/// core's cache), so the ordering thread places the message and keeps the window's byte count
-/// without reading the message itself: only two messages with the same `created_at` are
-/// looked at, to compare their ids. Its order is [`Message::sort_key`]'s, with the id left out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderKey {
-    created_at: jiff::Timestamp,
-    byte: u64,
-    size: usize,
-}
-
-impl OrderKey {
-    /// The key of `message`: its sort key without the id, and [`Message::approximate_size`].
-    #[must_use]
-    pub fn of(message: &Message) -> Self {
-        Self {
-            created_at: message.created_at,
-            byte: message.position.byte,
-            size: message.approximate_size(),
-        }
-    }
-}
-
-/// Compares two keyed messages as [`Message::sort_key`] does, reading the messages' ids only
-/// when their times are equal.
-fn compare(a: (&OrderKey, &Message), b: (&OrderKey, &Message)) -> Ordering {
-    a.0.created_at
-        .cmp(&b.0.created_at)
-        .then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
-        .then_with(|| a.0.byte.cmp(&b.0.byte))
-}
-
 /// What happened to a pushed message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Pushed {
@@ -140,7 +106,7 @@ pub enum Pushed {
 pub struct Orderer {
     strategy: Strategy,
     options: OrderOptions,
-    window: VecDeque<(OrderKey, Box<Message>)>,
+    window: VecDeque<Box<Message>>,
     #[expect(
         clippy::vec_box,
         reason = "messages arrive and leave boxed; sorting moves pointers, not whole messages"
@@ -182,47 +148,31 @@ impl Orderer {
         message: Box<Message>,
         release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
     ) -> Result<Pushed, OrderError<E>> {
-        self.push_keyed(OrderKey::of(&message), message, release)
-    }
-
-    /// [`Orderer::push`] with the message's key computed beforehand (`key` must be
-    /// [`OrderKey::of`] the message).
-    pub fn push_keyed<E>(
-        &mut self,
-        key: OrderKey,
-        message: Box<Message>,
-        release: &mut impl FnMut(Box<Message>) -> Result<(), E>,
-    ) -> Result<Pushed, OrderError<E>> {
-        debug_assert_eq!(key, OrderKey::of(&message));
-        self.bytes += key.size;
+        self.bytes += message.approximate_size();
         match self.strategy {
             Strategy::Window => {
                 if let Some((created_at, id, byte)) = &self.last_released
-                    && key
-                        .created_at
-                        .cmp(created_at)
-                        .then_with(|| message.id.as_str().cmp(id.as_str()))
-                        .then_with(|| key.byte.cmp(byte))
-                        .is_lt()
+                    && message.sort_key() < (*created_at, id.as_str(), *byte)
                 {
                     return Ok(Pushed::TooLate);
                 }
-                let in_order = self.window.back().is_none_or(|(last_key, last)| {
-                    compare((last_key, last), (&key, &message)).is_le()
-                });
+                let in_order = self
+                    .window
+                    .back()
+                    .is_none_or(|last| last.sort_key() <= message.sort_key());
                 if in_order {
-                    self.window.push_back((key, message));
+                    self.window.push_back(message);
                 } else {
-                    let at = self.window.partition_point(|(held_key, held)| {
-                        compare((held_key, held), (&key, &message)).is_le()
-                    });
-                    self.window.insert(at, (key, message));
+                    let at = self
+                        .window
+                        .partition_point(|held| held.sort_key() <= message.sort_key());
+                    self.window.insert(at, message);
                 }
                 while self.bytes > self.options.memory_budget {
-                    let Some((first_key, first)) = self.window.pop_front() else {
+                    let Some(first) = self.window.pop_front() else {
                         break;
                     };
-                    self.bytes -= first_key.size;
+                    self.bytes -= first.approximate_size();
                     self.remember(&first);
                     release(first).map_err(OrderError::Release)?;
                 }
@@ -278,7 +228,7 @@ impl Orderer {
     ) -> Result<(), OrderError<E>> {
         match self.strategy {
             Strategy::Window => {
-                for (_, message) in self.window.drain(..) {
+                for message in self.window.drain(..) {
                     release(message).map_err(OrderError::Release)?;
                 }
                 Ok(())
@@ -677,97 +627,5 @@ mod tests {
         expected.sort();
         let expected: Vec<String> = expected.iter().map(|(s, id)| format!("{s}{id}")).collect();
         assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn keyed_order_agrees_with_the_sort_key() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
-        // Few times, ids and positions, so that every tie is met; ids of different lengths.
-        let ids = ["", "a", "b", "ab", "aa", "b\u{e9}"];
-        let messages: Vec<Message> = (0..400)
-            .map(|_| {
-                let mut m = message(
-                    i64::try_from(next(4)).unwrap(),
-                    ids[usize::try_from(next(6)).unwrap()],
-                    next(5),
-                );
-                m.payload = "x".repeat(usize::try_from(next(50)).unwrap());
-                m
-            })
-            .collect();
-        let keys: Vec<OrderKey> = messages.iter().map(OrderKey::of).collect();
-        for (a, key_a) in messages.iter().zip(&keys) {
-            assert_eq!(key_a.size, a.approximate_size());
-            for (b, key_b) in messages.iter().zip(&keys) {
-                assert_eq!(
-                    compare((key_a, a), (key_b, b)),
-                    a.sort_key().cmp(&b.sort_key()),
-                    "{:?} against {:?}",
-                    a.sort_key(),
-                    b.sort_key()
-                );
-            }
-        }
-        // The window, fed keyed messages out of order, releases them in sort-key order.
-        let mut orderer = Orderer::new(
-            Strategy::Window,
-            OrderOptions {
-                memory_budget: usize::MAX,
-                temp_dir: None,
-            },
-        );
-        let mut out = Vec::new();
-        let mut release = |m: Box<Message>| -> Result<(), ()> {
-            out.push(m);
-            Ok(())
-        };
-        for (m, key) in messages.iter().zip(&keys) {
-            let pushed = orderer.push_keyed(*key, Box::new(m.clone()), &mut release);
-            assert_eq!(pushed.unwrap(), Pushed::Placed);
-        }
-        orderer.finish(&mut release).unwrap();
-        let mut expected = messages.clone();
-        expected.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        let out: Vec<Message> = out.into_iter().map(|m| *m).collect();
-        assert_eq!(out, expected);
-        // A small window: each message is too late exactly when its sort key is below the last
-        // one released (then the window starts afresh, as a re-read would).
-        let mut late = 0;
-        let fresh = || {
-            Orderer::new(
-                Strategy::Window,
-                OrderOptions {
-                    memory_budget: 3 * messages[0].approximate_size(),
-                    temp_dir: None,
-                },
-            )
-        };
-        let mut orderer = fresh();
-        let mut last: Option<(jiff::Timestamp, String, u64)> = None;
-        for (m, key) in messages.iter().zip(&keys) {
-            let expected = last
-                .as_ref()
-                .is_some_and(|(t, id, byte)| m.sort_key() < (*t, id.as_str(), *byte));
-            let mut release = |m: Box<Message>| -> Result<(), ()> {
-                last = Some((m.created_at, m.id.clone(), m.position.byte));
-                Ok(())
-            };
-            let pushed = orderer
-                .push_keyed(*key, Box::new(m.clone()), &mut release)
-                .unwrap();
-            assert_eq!(pushed == Pushed::TooLate, expected, "{:?}", m.sort_key());
-            if expected {
-                late += 1;
-                orderer = fresh();
-                last = None;
-            }
-        }
-        assert!(late > 20, "only {late} late messages");
     }
 }
