@@ -16,12 +16,13 @@
 //! [`PartOutcome::NotAvailable`]: the chat is still worth exporting.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::{FetchError, FetchObserver, Fetched, Fetcher, redact_url};
+use chatdump_core::model::MeetingParts;
 use chatdump_core::reader::parse_timestamp;
 
 /// Which part of a session a download link is asked for.
@@ -185,12 +186,9 @@ impl PartsRequest {
 /// The parts fetched for one session, ready to convert with its chat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchedParts {
-    /// The transcript file, when fetched.
-    pub transcript: Option<PathBuf>,
-    /// The summary file, when fetched.
-    pub summary: Option<PathBuf>,
-    /// The session's `started_at`, asked for when a transcript was fetched (or passed in).
-    pub session_start: Option<Timestamp>,
+    /// The transcript and summary files fetched, and the session's `started_at`, asked for when
+    /// a transcript was fetched (or passed in): what the pipeline converts with the chat.
+    pub parts: MeetingParts,
     /// The parts asked for that the API has not got.
     pub not_available: Vec<NotAvailable>,
     /// Bytes downloaded.
@@ -283,8 +281,11 @@ impl Fetcher {
         known_start: Option<Timestamp>,
         observer: &mut (dyn FetchObserver + Send),
     ) -> Result<FetchedParts, FetchError> {
-        let mut parts = FetchedParts {
-            session_start: known_start,
+        let mut fetched = FetchedParts {
+            parts: MeetingParts {
+                session_start: known_start,
+                ..MeetingParts::default()
+            },
             ..FetchedParts::default()
         };
         if request.transcript {
@@ -297,17 +298,17 @@ impl Fetcher {
                 .fetch_part_to(session_id, Part::Transcript(format), &target, observer)
                 .await?
             {
-                PartOutcome::Fetched(fetched) => {
-                    parts.bytes += fetched.bytes;
-                    parts.transcript = Some(target);
+                PartOutcome::Fetched(part) => {
+                    fetched.bytes += part.bytes;
+                    fetched.parts.transcript = Some(target);
                 }
-                PartOutcome::NotAvailable(missing) => parts.not_available.push(missing),
+                PartOutcome::NotAvailable(missing) => fetched.not_available.push(missing),
             }
-            if parts.transcript.is_some() && parts.session_start.is_none() {
+            if fetched.parts.transcript.is_some() && fetched.parts.session_start.is_none() {
                 match self.session_details(session_id).await {
-                    Ok(details) => parts.session_start = details.started_at,
+                    Ok(details) => fetched.parts.session_start = details.started_at,
                     Err(FetchError::NotFound { session, message }) => {
-                        parts.not_available.push(NotAvailable {
+                        fetched.not_available.push(NotAvailable {
                             part: "session details",
                             session,
                             message,
@@ -326,14 +327,14 @@ impl Fetcher {
                 .fetch_part_to(session_id, Part::Summary, &target, observer)
                 .await?
             {
-                PartOutcome::Fetched(fetched) => {
-                    parts.bytes += fetched.bytes;
-                    parts.summary = Some(target);
+                PartOutcome::Fetched(part) => {
+                    fetched.bytes += part.bytes;
+                    fetched.parts.summary = Some(target);
                 }
-                PartOutcome::NotAvailable(missing) => parts.not_available.push(missing),
+                PartOutcome::NotAvailable(missing) => fetched.not_available.push(missing),
             }
         }
-        Ok(parts)
+        Ok(fetched)
     }
 }
 

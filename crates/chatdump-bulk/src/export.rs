@@ -491,11 +491,7 @@ async fn export_session(
         let parquet = options.parquet.clone();
         let session_id = session.id.clone();
         let parts_root = scratch.path().join("parts");
-        let parts = MeetingParts {
-            transcript: fetched_parts.transcript.clone(),
-            summary: fetched_parts.summary.clone(),
-            session_start: fetched_parts.session_start,
-        };
+        let parts = fetched_parts.parts.clone();
         let mut pipeline = chatdump_pipeline::Options::new(
             scratch.path().to_owned(),
             options.tool_version.clone(),

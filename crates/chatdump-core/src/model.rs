@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -391,6 +392,21 @@ fn parse_file_payload(payload: &str) -> Body<'_> {
         name: None,
         size: None,
     }
+}
+
+/// The parts of a meeting besides its chat, converted with it (issue 18): the speech
+/// transcript (CSV, JSON, `WebVTT` or SRT, recognised from the content), the AI summary, and the
+/// session's start, which JSON, `WebVTT` and SRT times count from. All optional: without them a
+/// conversion is of the chat alone. The API client fetches them into one, the pipeline converts
+/// from one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingParts {
+    /// The speech transcript file.
+    pub transcript: Option<PathBuf>,
+    /// The summary file (plain text or Markdown).
+    pub summary: Option<PathBuf>,
+    /// The session's `started_at`; never guessed from the chat.
+    pub session_start: Option<Timestamp>,
 }
 
 #[cfg(test)]

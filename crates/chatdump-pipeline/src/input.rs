@@ -7,8 +7,8 @@ use std::io::{self, Read, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use chatdump_core::escape::escape_for_terminal;
+pub use chatdump_core::model::MeetingParts;
 use chatdump_core::stem::session_file_stem;
-use jiff::Timestamp;
 
 use crate::error::PipelineError;
 
@@ -36,20 +36,6 @@ pub struct Source {
     pub stem: String,
     /// The session's other parts (issue 18): speech transcript, summary, start.
     pub parts: MeetingParts,
-}
-
-/// The parts of a meeting besides its chat, converted with it (issue 18): the speech
-/// transcript (CSV, JSON, `WebVTT` or SRT, recognised from the content), the AI summary, and the
-/// session's start, which JSON, `WebVTT` and SRT times count from. All optional: without them a
-/// conversion is of the chat alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MeetingParts {
-    /// The speech transcript file.
-    pub transcript: Option<PathBuf>,
-    /// The summary file (plain text or Markdown).
-    pub summary: Option<PathBuf>,
-    /// The session's `started_at`; never guessed from the chat.
-    pub session_start: Option<Timestamp>,
 }
 
 impl Source {

@@ -80,11 +80,7 @@ pub(crate) fn run(args: &ExportArgs, reporter: &mut Reporter) -> anyhow::Result<
             // `<stem>.summary.source`: never an output's name).
             let dir = csv.parent().unwrap_or(dir.as_path());
             let fetched = fetch_parts_one(&runtime, &client, session, parts, dir, reporter)?;
-            source.parts = chatdump_pipeline::MeetingParts {
-                transcript: fetched.transcript,
-                summary: fetched.summary,
-                session_start: fetched.session_start,
-            };
+            source.parts = fetched.parts;
         }
         convert_and_report(&[source], &plan, &conversion.options, reporter)
             .map(drop)

@@ -186,7 +186,7 @@ pub(crate) fn fetch_parts_one(
     dir: &Path,
     reporter: &Reporter,
 ) -> anyhow::Result<FetchedParts> {
-    let parts = observed(reporter, session, |observer| {
+    let downloaded = observed(reporter, session, |observer| {
         runtime.block_on(fetcher.fetch_parts(
             &session.id,
             &request,
@@ -196,6 +196,7 @@ pub(crate) fn fetch_parts_one(
             observer,
         ))
     })?;
+    let parts = &downloaded.parts;
     if parts.transcript.is_some() || parts.summary.is_some() {
         let what: Vec<&str> = [
             parts.transcript.as_ref().map(|_| "the transcript"),
@@ -208,14 +209,14 @@ pub(crate) fn fetch_parts_one(
             "session `{}`: downloaded {} ({} bytes)",
             session.shown(),
             what.join(" and "),
-            parts.bytes
+            downloaded.bytes
         ));
     }
-    for missing in &parts.not_available {
+    for missing in &downloaded.not_available {
         // Every value in it is escaped already.
         reporter.info(&format!("note: {missing}; the chat is exported without it"));
     }
-    Ok(parts)
+    Ok(downloaded)
 }
 
 pub(crate) fn report_saved(
