@@ -475,20 +475,10 @@ mod tests {
     use super::*;
 
     fn text_message(id: usize, text: &str) -> Message {
-        use chatdump_core::model::{PayloadType, Position};
         Message {
             id: format!("m{id}"),
-            session_id: "s".into(),
-            meeting_id: "mt".into(),
-            participant_id: "p".into(),
-            display_name: "Ann".into(),
-            pinned: false,
-            edited: false,
-            created_at: "2024-05-14T09:00:04Z".parse().unwrap(),
-            payload_type: PayloadType::Text,
             payload: text.into(),
-            extra: Vec::new(),
-            position: Position::default(),
+            ..Message::default()
         }
     }
 
